@@ -1,0 +1,103 @@
+"""xarray conventions at the toolkit's boundary: CF attributes, atomic netCDF writes, checks.
+
+Data enter and leave as ``xarray.Dataset`` with named dimensions and CF attributes
+(``units``, ``long_name``); inside, models and filters work on plain tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pyro_videossm.errors import InputError
+
+CONVENTIONS = "CF-1.8"
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` with the netCDF4 engine, atomically.
+
+    The file is written next to its destination under a temporary name and renamed only
+    when complete, so an interrupted write never leaves a partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def open_dataset(path: str | os.PathLike, **kwargs) -> xr.Dataset:
+    """Open a netCDF file, with a one-line :class:`InputError` when it is missing or not netCDF."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a netCDF file")
+    try:
+        return xr.open_dataset(path, engine="netcdf4", **kwargs)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a readable netCDF file ({type(err).__name__})") from None
+
+
+def require_variable(ds: xr.Dataset, name: str, dims: tuple[str, ...], where: str = "") -> None:
+    """Raise :class:`InputError` unless ``ds[name]`` exists with exactly ``dims``."""
+    where = f"{where}: " if where else ""
+    if name not in ds.data_vars:
+        raise InputError(
+            f"{where}missing variable {name!r} (has: {', '.join(map(str, ds.data_vars)) or 'none'})"
+        )
+    if tuple(ds[name].dims) != tuple(dims):
+        raise InputError(
+            f"{where}variable {name!r} has dims {tuple(ds[name].dims)}, expected {tuple(dims)}"
+        )
+
+
+def require_attrs(ds: xr.Dataset, names: Iterable[str], where: str = "") -> None:
+    """Raise :class:`InputError` naming the first missing global attribute."""
+    where = f"{where}: " if where else ""
+    for name in names:
+        if name not in ds.attrs:
+            raise InputError(f"{where}missing global attribute {name!r}")
+
+
+def require_increasing_time(ds: xr.Dataset, dim: str = "time", where: str = "") -> None:
+    """Raise :class:`InputError` if the time coordinate has duplicates or is out of order."""
+    where = f"{where}: " if where else ""
+    if dim not in ds.coords:
+        return
+    t = ds[dim].values
+    if t.size > 1:
+        d = np.diff(t)
+        zero = d == np.zeros((), dtype=d.dtype)
+        if zero.any():
+            raise InputError(f"{where}time coordinate {dim!r} has duplicate values")
+        if (d < np.zeros((), dtype=d.dtype)).any():
+            raise InputError(f"{where}time coordinate {dim!r} is not increasing")
+
+
+def encode_json_attr(value) -> str:
+    """Store a dict or list in a netCDF attribute (netCDF has no nested attributes)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def decode_json_attr(ds: xr.Dataset, name: str) -> dict:
+    """Read a JSON-encoded attribute back, with a clear error when it is malformed."""
+    raw = ds.attrs.get(name, "{}")
+    try:
+        return json.loads(raw)
+    except (TypeError, json.JSONDecodeError):
+        raise InputError(f"global attribute {name!r} is not valid JSON: {raw!r}") from None
