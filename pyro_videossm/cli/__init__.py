@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.assimilate",
     "pyro_videossm.cli.evaluate",
     "pyro_videossm.cli.plot",
+    "pyro_videossm.cli.train",
 )
 
 
