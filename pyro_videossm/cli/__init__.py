@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.evaluate",
     "pyro_videossm.cli.plot",
     "pyro_videossm.cli.train",
+    "pyro_videossm.cli.demo",
 )
 
 
