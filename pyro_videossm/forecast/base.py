@@ -1,0 +1,380 @@
+"""One interface for every field forecaster, and a registry by name.
+
+Every forecaster in the toolkit, learned or not, answers the same two calls:
+
+* :meth:`Forecaster.predict` on tensors: context ``(B, T_ctx, H, W)`` with a boolean mask
+  (False = missing) in, forecast ``(B, leads, members, H, W)`` out, in the units the model
+  works in (the *scaled* units, see :class:`~pyro_videossm.forecast.scaling.FieldScaling`);
+* :meth:`Forecaster.forecast` on xarray: a context Dataset in, a forecast Dataset out, in the
+  data's physical units (the forecaster's ``scaling`` is applied and inverted for you).
+
+The forecast Dataset (see :func:`forecast_dataset`)::
+
+    forecast(lead_time, member, y, x)            or   forecast(sample, lead_time, member, y, x)
+    coords: init_time (scalar: last context time), lead_time (timedelta64 or numeric in the
+            time's units), lead_step(lead_time) = 1..L, valid_time(lead_time), y, x (+ sample)
+    attrs:  product="forecast", model=<name>, source_variable, deterministic, members,
+            context_length, seed, scaling (JSON), time_step; the variable keeps the source's
+            units and standard_name
+
+Registry: :func:`register_forecaster`, :func:`get_forecaster` (by name with options) and
+:func:`load_forecaster` (from a model file written by :func:`pyro_videossm.infer.save_model_file`;
+the file's ``name`` selects the class, whose :meth:`Forecaster.from_model_file` rebuilds it).
+Modules listed in :data:`BUILTIN_FORECASTER_MODULES` are imported on first lookup; a new
+forecaster adds its module path there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.forecast.scaling import FieldScaling
+
+#: name -> forecaster class. Filled by :func:`register_forecaster` when the modules load.
+FORECASTERS: dict[str, type[Forecaster]] = {}
+
+#: Modules whose import registers the built-in forecasters (loaded on first lookup).
+BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
+    "pyro_videossm.forecast.persistence",
+)
+
+#: Names of leading (batch) dimensions accepted in a context DataArray.
+SAMPLE_DIMS: tuple[str, ...] = ("sample", "clip", "trajectory")
+
+#: Data variable names tried, in order, when ``variable`` is not given and there are several.
+DEFAULT_VARIABLES: tuple[str, ...] = ("obs", "precip", "rain_rate", "truth")
+
+
+class Forecaster(ABC):
+    """Base class: subclasses set ``name`` and ``deterministic`` and implement :meth:`predict`.
+
+    Attributes:
+        scaling: physical units <-> model units; :meth:`forecast` applies it to the context
+            and inverts it on the forecast. Identity by default.
+        device: where :meth:`forecast` puts the context tensors (and its generator).
+        dtype: the dtype of those tensors (float32 unless a subclass says otherwise).
+    """
+
+    name: ClassVar[str] = ""
+    #: True: one member only (the member dimension has size 1 whatever ``members`` asks).
+    deterministic: ClassVar[bool] = True
+
+    scaling: FieldScaling = FieldScaling()
+    device: torch.device = torch.device("cpu")
+    #: dtype of the tensors :meth:`forecast` passes to :meth:`predict`.
+    dtype: torch.dtype = torch.float32
+
+    # -- tensors ------------------------------------------------------------------------
+    @abstractmethod
+    def predict(self, context: Tensor, mask: Tensor, leads: int, members: int = 1, *,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Forecast ``leads`` steps after the context.
+
+        Args:
+            context: ``(B, T_ctx, H, W)`` in model (scaled) units; 0 where ``mask`` is False.
+            mask: ``(B, T_ctx, H, W)`` bool, False where the data are missing.
+            leads: number of steps to forecast (>= 1).
+            members: ensemble members to draw (stochastic forecasters).
+            generator: source of randomness (on the context's device).
+
+        Returns:
+            ``(B, leads, M, H, W)`` in model units, ``M = 1`` if ``deterministic`` else
+            ``members``.
+        """
+
+    # -- model files --------------------------------------------------------------------
+    @classmethod
+    def from_model_file(cls, ckpt: dict[str, Any], *,
+                        device: str | torch.device = "cpu") -> Forecaster:
+        """Rebuild from ``load_model_file``'s dict (``name``, ``config``, ``state_dict``,
+        ``extra``). Learned forecasters override this; store the scaling in ``config`` as
+        ``config["scaling"] = scaling.to_dict()`` and restore it with ``FieldScaling.from_dict``.
+        """
+        raise InputError(f"forecaster {cls.name!r} cannot be loaded from a model file")
+
+    def options(self) -> dict[str, Any]:
+        """Constructor options of this instance (plain values), for the output's attributes."""
+        sig = inspect.signature(type(self).__init__)
+        out = {}
+        for k in sig.parameters:
+            if k in ("self", "args", "kwargs") or not hasattr(self, k):
+                continue
+            v = getattr(self, k)
+            if isinstance(v, (bool, int, float, str, type(None), list, tuple)):
+                out[k] = v
+        return out
+
+    # -- xarray -------------------------------------------------------------------------
+    def forecast(self, context: xr.Dataset | xr.DataArray, leads: int, members: int = 1, *,
+                 variable: str | None = None, seed: int = 0,
+                 batch_size: int | None = None) -> xr.Dataset:
+        """Context Dataset in, forecast Dataset out (physical units; see the module doc).
+
+        Args:
+            context: a Dataset holding ``variable(time, y, x)`` or ``variable(sample, time, y,
+                x)`` (any two spatial dim names; a leading ``sample``/``clip``/``trajectory``
+                dim is kept), or that DataArray itself. The whole time axis is the context;
+                its last time is ``init_time``. NaN = missing.
+            leads: steps to forecast (>= 1), at the context's time step.
+            members: ensemble members (ignored by deterministic forecasters: one member).
+            variable: the data variable to forecast (default: the only one, else the first of
+                ``obs``, ``precip``, ``rain_rate``, ``truth`` present).
+            seed: seeds the forecaster's randomness.
+            batch_size: samples per :meth:`predict` call (default: all at once).
+        """
+        da = select_field(context, variable)
+        leads, members = _check_counts(leads, members)
+        lead_dim = da.dims[0] if da.ndim == 4 else None
+        values = np.asarray(da.transpose(*([lead_dim] if lead_dim else []), "time",
+                                         *da.dims[-2:]).values, dtype=np.float64)
+        if lead_dim is None:
+            values = values[None]
+        if np.isnan(values).all():
+            raise InputError(f"variable {da.name!r}: the context is all missing")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = np.asarray(self.scaling.forward(values), dtype=np.float64)
+        mask_np = ~np.isnan(scaled)
+        x = torch.from_numpy(np.where(mask_np, scaled, 0.0)).to(self.dtype)
+        mask = torch.from_numpy(mask_np)
+        device = torch.device(self.device)
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        n = x.shape[0]
+        step = n if not batch_size else max(1, int(batch_size))
+        outs = []
+        with torch.no_grad():
+            for i in range(0, n, step):
+                out = self.predict(x[i:i + step].to(device), mask[i:i + step].to(device),
+                                   leads, members, generator=generator)
+                outs.append(self._check_output(out, x[i:i + step].shape, leads, members)
+                            .detach().to("cpu", torch.float64))
+        fc = self.scaling.inverse(torch.cat(outs).numpy())
+        if lead_dim is None:
+            fc = fc[0]
+        return forecast_dataset(
+            fc, da, model=self.name, deterministic=self.deterministic, seed=seed,
+            scaling=self.scaling, options=self.options(),
+        )
+
+    def _check_output(self, out: Tensor, shape: torch.Size, leads: int, members: int) -> Tensor:
+        b, _, h, w = shape
+        m = 1 if self.deterministic else members
+        if tuple(out.shape) != (b, leads, m, h, w):
+            raise RuntimeError(
+                f"forecaster {self.name!r} returned shape {tuple(out.shape)}, "
+                f"expected {(b, leads, m, h, w)}"
+            )
+        return out
+
+
+def _check_counts(leads: int, members: int) -> tuple[int, int]:
+    if int(leads) != leads or leads < 1:
+        raise InputError(f"leads must be an integer >= 1, got {leads}")
+    if int(members) != members or members < 1:
+        raise InputError(f"members must be an integer >= 1, got {members}")
+    return int(leads), int(members)
+
+
+def select_field(data: xr.Dataset | xr.DataArray, variable: str | None = None) -> xr.DataArray:
+    """Pick the field to forecast and check its dims: ``(time, y, x)`` or ``(sample, time, y,
+    x)``; time increasing and without duplicates. One-line :class:`InputError` otherwise."""
+    if isinstance(data, xr.DataArray):
+        da = data if variable is None or data.name == variable else None
+        if da is None:
+            raise InputError(f"got variable {data.name!r}, expected {variable!r}")
+    elif isinstance(data, xr.Dataset):
+        names = [str(v) for v in data.data_vars]
+        if variable is not None:
+            if variable not in data.data_vars:
+                raise InputError(
+                    f"missing variable {variable!r} (has: {', '.join(names) or 'none'})")
+            name = variable
+        else:
+            timed = [v for v in names if "time" in data[v].dims]
+            if len(names) == 1:
+                name = names[0]
+            elif len(timed) == 1:
+                name = timed[0]
+            else:
+                found = [v for v in DEFAULT_VARIABLES if v in timed]
+                if not found:
+                    raise InputError(
+                        "no field to forecast: pass variable= (data variables: "
+                        f"{', '.join(names) or 'none'})")
+                name = found[0]
+        da = data[name]
+    else:
+        raise InputError(f"expected an xarray Dataset or DataArray, got {type(data).__name__}")
+    dims = tuple(map(str, da.dims))
+    ok = (da.ndim == 3 and dims[0] == "time") or (
+        da.ndim == 4 and dims[1] == "time" and dims[0] in SAMPLE_DIMS)
+    if not ok:
+        raise InputError(
+            f"variable {da.name!r} has dims {dims}, expected (time, y, x) or "
+            "(sample, time, y, x)")
+    if da.sizes["time"] < 1:
+        raise InputError(f"variable {da.name!r} has an empty time axis")
+    if "time" in da.coords and da.sizes["time"] > 1:
+        t = da["time"].values
+        d = np.diff(t)
+        zero = np.zeros((), dtype=d.dtype)
+        if (d == zero).any():
+            raise InputError("time coordinate has duplicate values")
+        if (d < zero).any():
+            raise InputError("time coordinate is not increasing")
+    return da
+
+
+def lead_times(time: xr.DataArray | None, leads: int,
+               time_step: Any = None) -> tuple[Any, np.ndarray, np.ndarray, dict]:
+    """``(init_time, lead_time, valid_time, lead_time_attrs)`` for a context's time coordinate.
+
+    The step is ``time_step`` if given, else the last difference of ``time``; datetime times
+    give ``timedelta64`` lead times, numeric ones numbers in the time's units, and a context of
+    one step without a time step gives lead times in steps (and no valid time).
+    """
+    k = np.arange(1, leads + 1)
+    if time is None or time.size == 0:
+        return None, k, k, {"long_name": "lead time", "units": "steps"}
+    t = time.values
+    init = t[-1]
+    if time_step is None and t.size >= 2:
+        time_step = t[-1] - t[-2]
+    if time_step is None:
+        return init, k, np.full(leads, init), {"long_name": "lead time", "units": "steps"}
+    if np.issubdtype(np.asarray(t).dtype, np.datetime64):
+        step = np.asarray(time_step).astype("timedelta64[ns]")
+        lead = k * step
+        return init, lead, init + lead, {"long_name": "lead time"}
+    step = float(time_step)
+    lead = k * step
+    attrs = {"long_name": "lead time"}
+    if "units" in time.attrs:
+        attrs["units"] = time.attrs["units"]
+    return init, lead, init + lead, attrs
+
+
+def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
+                     deterministic: bool, seed: int = 0, scaling: FieldScaling | None = None,
+                     options: dict | None = None, time_step: Any = None,
+                     extra_attrs: dict | None = None) -> xr.Dataset:
+    """Wrap ``fc`` ``([S,] L, M, H, W)`` (physical units) as the forecast Dataset for
+    ``context`` (the DataArray given to the forecaster; see the module doc)."""
+    spatial = tuple(map(str, context.dims[-2:]))
+    sample_dim = str(context.dims[0]) if context.ndim == 4 else None
+    leads, members = fc.shape[-4], fc.shape[-3]
+    init, lead, valid, lead_attrs = lead_times(
+        context["time"] if "time" in context.coords else None, leads, time_step)
+    dims = ((sample_dim,) if sample_dim else ()) + ("lead_time", "member") + spatial
+    coords: dict[str, Any] = {
+        "lead_time": ("lead_time", lead, lead_attrs),
+        "lead_step": ("lead_time", np.arange(1, leads + 1),
+                      {"long_name": "lead time in time steps"}),
+        "member": ("member", np.arange(members), {"long_name": "ensemble member"}),
+    }
+    if init is not None:
+        t_attrs = {k: v for k, v in context["time"].attrs.items() if k in ("units", "calendar")}
+        coords["init_time"] = ((), init, {"long_name": "forecast initial time", **t_attrs})
+        coords["valid_time"] = ("lead_time", valid, {"long_name": "valid time", **t_attrs})
+    for name, c in context.coords.items():
+        if name != "time" and set(c.dims) <= set(spatial) | ({sample_dim} - {None}):
+            coords[str(name)] = c.variable
+    src_attrs = dict(context.attrs)
+    var_attrs = {k: src_attrs[k] for k in ("units", "standard_name") if k in src_attrs}
+    if scaling is not None and scaling.units and "units" not in var_attrs:
+        var_attrs["units"] = scaling.units
+    var_attrs["long_name"] = f"forecast of {src_attrs.get('long_name', context.name)}"
+    if time_step is None and "time" in context.coords and context.sizes["time"] >= 2:
+        t = context["time"].values
+        time_step = t[-1] - t[-2]
+    attrs = {
+        "Conventions": "CF-1.8",
+        "product": "forecast",
+        "model": model,
+        "source_variable": str(context.name),
+        "deterministic": int(bool(deterministic)),
+        "members": int(members),
+        "context_length": int(context.sizes["time"]),
+        "leads": int(leads),
+        "seed": int(seed),
+        "scaling": json.dumps((scaling or FieldScaling()).to_dict(), sort_keys=True),
+        "model_options": json.dumps(options or {}, sort_keys=True, default=str),
+        "time_step": _plain_step(time_step),
+    }
+    attrs.update(extra_attrs or {})
+    return xr.Dataset({"forecast": (dims, np.asarray(fc), var_attrs)}, coords=coords,
+                      attrs=attrs)
+
+
+def _plain_step(step: Any) -> str:
+    if step is None:
+        return "1 step"
+    if isinstance(step, np.timedelta64):
+        return f"{step.astype('timedelta64[s]').astype(np.int64)} seconds"
+    return str(float(step))
+
+
+# -- registry -------------------------------------------------------------------------
+def register_forecaster(cls: type[Forecaster]) -> type[Forecaster]:
+    """Class decorator: make a forecaster available by its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} must set a non-empty 'name'")
+    FORECASTERS[cls.name] = cls
+    return cls
+
+
+def _load_builtins() -> None:
+    for module in BUILTIN_FORECASTER_MODULES:
+        importlib.import_module(module)
+
+
+def available_forecasters() -> list[str]:
+    """Names of all registered forecasters."""
+    _load_builtins()
+    return sorted(FORECASTERS)
+
+
+def get_forecaster(name: str, **options) -> Forecaster:
+    """Build a forecaster by name with its constructor options (InputError if unknown)."""
+    _load_builtins()
+    try:
+        cls = FORECASTERS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown forecaster {name!r}; available: {', '.join(sorted(FORECASTERS)) or 'none'}"
+        ) from None
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InputError(
+            f"forecaster {name!r} takes no option {unknown[0]!r} "
+            f"(options: {', '.join(sorted(accepted)) or 'none'})"
+        )
+    return cls(**options)
+
+
+def load_forecaster(model_file: str | os.PathLike, *,
+                    device: str | torch.device = "cpu") -> Forecaster:
+    """Rebuild a trained forecaster from a model file (``save_model_file``); the file's
+    ``name`` selects the registered class, whose ``from_model_file(ckpt, device=)`` builds it."""
+    from pyro_videossm.infer import load_model_file  # the shared training loop's file format
+
+    _load_builtins()
+    ckpt = load_model_file(model_file)
+    name = ckpt.get("name")
+    if name not in FORECASTERS:
+        raise InputError(
+            f"{model_file}: model {name!r} is not a forecaster "
+            f"(forecasters: {', '.join(sorted(FORECASTERS)) or 'none'})"
+        )
+    return FORECASTERS[name].from_model_file(ckpt, device=device)
