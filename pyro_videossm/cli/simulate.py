@@ -18,7 +18,10 @@ from pyro_videossm.data.conventions import write_netcdf
 #: kind -> (help, add_arguments(parser), build(args) -> Dataset)
 SIMULATORS: dict[str, tuple[str, Callable, Callable]] = {}
 
-SIMULATOR_MODULES: tuple[str, ...] = ("pyro_videossm.cli.simulate_chaotic",)
+SIMULATOR_MODULES: tuple[str, ...] = (
+    "pyro_videossm.cli.simulate_chaotic",
+    "pyro_videossm.cli.simulate_fields",
+)
 
 
 def register_simulator(
