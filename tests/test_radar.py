@@ -1,0 +1,143 @@
+"""KNMI radar composites -> rain rate netCDF (real files from ../shared/data; skip when absent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from pyro_videossm.data.radar import coarsen_block_mean, load_knmi, read_knmi_file
+from pyro_videossm.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def knmi_dir(shared_data) -> Path:
+    d = shared_data / "radar" / "knmi_20100826"
+    if not d.exists():
+        pytest.skip(f"{d} not found")
+    return d
+
+
+@pytest.fixture(scope="module")
+def knmi_4km(knmi_dir) -> xr.Dataset:
+    return load_knmi(knmi_dir, resolution_km=4)
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "knmi_to_netcdf", REPO / "data_scripts" / "knmi_to_netcdf.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_values_as_documented(knmi_dir):
+    path = knmi_dir / "RAD_NL25_RAP_5min_201008260300.h5"
+    t, rate, grid, _ = read_knmi_file(path)
+    assert t == np.datetime64("2010-08-26T03:00")
+    assert rate.shape == (765, 700) and rate.dtype == np.float32
+    with netCDF4.Dataset(path) as f:
+        f.set_auto_mask(False)
+        raw = f["image1"]["image_data"][:]
+    np.testing.assert_array_equal(np.isnan(rate), raw == 65535)
+    ok = raw != 65535
+    np.testing.assert_allclose(rate[ok], 12 * 0.01 * raw[ok], rtol=1e-6)
+    valid = rate[~np.isnan(rate)]
+    assert 0.2 < valid.size / rate.size < 0.3          # about a quarter in range
+    assert 0.06 < np.mean(valid > 1.0) < 0.10           # ~8% above 1 mm/h at 03:00
+    assert 7.0 < valid.max() < 10.0                     # up to ~9 mm/h
+    assert valid.min() >= 0
+
+
+def _polar_stereo(lon: float, lat: float, a=6378.137, b=6356.752, lat_ts=60.0):
+    """Snyder (1987) eq. 21-33/21-34: ellipsoidal north polar stereographic, km."""
+    e = math.sqrt(1 - (b / a) ** 2)
+
+    def t(phi):
+        return math.tan(math.pi / 4 - phi / 2) / ((1 - e * math.sin(phi))
+                                                   / (1 + e * math.sin(phi))) ** (e / 2)
+
+    pc = math.radians(lat_ts)
+    mc = math.cos(pc) / math.sqrt(1 - (e * math.sin(pc)) ** 2)
+    rho = a * mc * t(math.radians(lat)) / t(pc)
+    lam = math.radians(lon)
+    return rho * math.sin(lam), -rho * math.cos(lam)
+
+
+def test_projection_coordinates_match_corners(knmi_dir):
+    path = knmi_dir / "RAD_NL25_RAP_5min_201008260000.h5"
+    _, _, grid, _ = read_knmi_file(path)
+    with netCDF4.Dataset(path) as f:
+        c = f["geographic"].getncattr("geo_product_corners")
+    # corners (lon, lat): lower-left, upper-left, upper-right, lower-right
+    ll, ul, ur, lr = (_polar_stereo(c[i], c[i + 1]) for i in (0, 2, 4, 6))
+    edges_x = (grid.x[0] - 0.5, grid.x[-1] + 0.5)
+    edges_y = (grid.y[0] + 0.5, grid.y[-1] - 0.5)   # rows go south: y decreases
+    for (x, y), (ex, ey) in zip((ul, ur, ll, lr), ((0, 0), (1, 0), (0, 1), (1, 1))):
+        assert abs(x - edges_x[ex]) < 2.0 and abs(y - edges_y[ey]) < 2.0
+
+
+def test_times_every_five_minutes(knmi_4km):
+    t = knmi_4km["time"].values
+    assert t.size == 92
+    assert t[0] == np.datetime64("2010-08-26T00:00") and t[-1] == np.datetime64(
+        "2010-08-26T07:35")
+    assert (np.diff(t) == np.timedelta64(5, "m")).all()
+    r = knmi_4km["rain_rate"]
+    assert r.dims == ("time", "y", "x") and r.attrs["units"] == "mm/h"
+    assert r.shape[1:] == (765 // 4, 700 // 4)
+    assert knmi_4km["x"].attrs["units"] == "km"
+    np.testing.assert_allclose(np.diff(knmi_4km["x"].values), 4.0)
+
+
+def test_coarsening_conserves_the_mean(knmi_dir, knmi_4km):
+    _, fine, _, _ = read_knmi_file(knmi_dir / "RAD_NL25_RAP_5min_201008260300.h5")
+    fine = fine[:764, :700]
+    coarse = knmi_4km["rain_rate"].sel(time="2010-08-26T03:00").values
+    count = (~np.isnan(fine)).reshape(191, 4, 175, 4).sum(axis=(1, 3))
+    np.testing.assert_array_equal(np.isnan(coarse), count == 0)
+    weighted = np.nansum(coarse * count) / count.sum()
+    assert weighted == pytest.approx(float(np.nanmean(fine)), rel=1e-5)
+
+
+def test_block_mean_by_hand():
+    a = np.arange(16, dtype=np.float64).reshape(4, 4)
+    np.testing.assert_array_equal(coarsen_block_mean(a, 2), [[2.5, 4.5], [10.5, 12.5]])
+    a[0, 0] = np.nan
+    got = coarsen_block_mean(a, 2)
+    assert got[0, 0] == pytest.approx((1 + 4 + 5) / 3)
+    assert np.isnan(coarsen_block_mean(a, 2, min_valid=0.8)[0, 0])
+    b = np.full((5, 5), np.nan)
+    assert coarsen_block_mean(b, 2).shape == (2, 2) and np.isnan(coarsen_block_mean(b, 2)).all()
+
+
+def test_crop_and_cli(knmi_dir, tmp_path):
+    files = sorted(knmi_dir.glob("*.h5"))[36:39]
+    out = tmp_path / "knmi.nc"
+    mod = _script()
+    assert mod.main([*map(str, files), "-o", str(out), "--resolution", "2",
+                     "--crop-x", "100", "300", "--crop-y", "-4200", "-4000",
+                     "--no-progress"]) == 0
+    with xr.open_dataset(out) as ds:
+        assert ds["rain_rate"].shape == (3, 100, 100)
+        assert ds["x"].values.min() >= 100 and ds["x"].values.max() <= 300
+        assert ds["crs"].attrs["grid_mapping_name"] == "polar_stereographic"
+        assert ds.attrs["coarsening_factor"] == 2
+    bad = tmp_path / "bad.nc"
+    assert mod.main([str(tmp_path / "nothing"), "-o", str(bad), "--no-progress"]) == 2
+    assert mod.main([*map(str, files), "-o", str(bad), "--resolution", "2.5",
+                     "--no-progress"]) == 2
+    assert mod.main([*map(str, files), "-o", str(bad), "--crop-x", "5000", "6000",
+                     "--no-progress"]) == 2
+    (tmp_path / "fake.h5").write_text("not hdf5")
+    assert mod.main([str(tmp_path / "fake.h5"), "-o", str(bad), "--no-progress"]) == 2
+    assert not bad.exists()
+    with pytest.raises(InputError, match="same valid time"):
+        load_knmi([files[0], files[0]])
