@@ -1,0 +1,262 @@
+"""What the :class:`~pyro_videossm.infer.Trainer` minimises: an ELBO of a Pyro model
+(:class:`SVIObjective`) or a plain torch loss (:class:`LossObjective`).
+
+An objective owns its module and its optimiser (Pyro's ``ClippedAdam``) and splits a training
+step in two, so that the trainer can average gradients across processes and refuse a
+non-finite loss between them::
+
+    loss, params = objective.loss_and_grads(batch, annealing_factor)
+    ...                                    # all-reduce gradients, check the loss
+    objective.apply(params)                # optimiser step, zero gradients
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyro
+import pyro.optim
+import torch
+from pyro import poutine
+from pyro.infer import ELBO, Trace_ELBO
+from pyro.infer.util import zero_grads
+from pyro.optim.clipped_adam import ClippedAdam as TorchClippedAdam
+
+from pyro_videossm.infer.config import TrainConfig
+from pyro_videossm.infer.state import param_store_state, restore_param_store
+
+Batch = dict[str, torch.Tensor]
+Loss = float | torch.Tensor
+
+
+def batch_items(batch: Batch) -> int:
+    """Number of items in a batch (first dimension of its first tensor)."""
+    return int(next(iter(batch.values())).shape[0])
+
+
+class Objective:
+    """Base class; see the module docstring. Subclasses set :attr:`module`."""
+
+    module: torch.nn.Module
+
+    def setup(self, config: TrainConfig, batches_per_epoch: int) -> None:
+        """Create a fresh optimiser (called once per :meth:`Trainer.fit`)."""
+        raise NotImplementedError
+
+    def loss_and_grads(self, batch: Batch, annealing_factor: float
+                       ) -> tuple[Loss, list[torch.Tensor]]:
+        """Loss of the batch summed over items (float or 0-d tensor) and the parameters whose
+        ``.grad`` now holds its gradient, in an order that is the same on every process."""
+        raise NotImplementedError
+
+    def apply(self, params: list[torch.Tensor]) -> None:
+        """Optimiser step on ``params``, then zero their gradients."""
+        raise NotImplementedError
+
+    def evaluate(self, batch: Batch) -> Loss:
+        """Validation loss of the batch summed over items, without gradients."""
+        raise NotImplementedError
+
+    def normalizer(self, batch: Batch) -> Loss:
+        """What a batch's loss is divided by for reporting: ``module.normalizer(batch)`` if
+        the module has one (e.g. the number of observed values), else the number of items."""
+        fn = getattr(self.module, "normalizer", None)
+        return fn(batch) if fn is not None else batch_items(batch)
+
+    def lr(self) -> float:
+        """Current learning rate."""
+        raise NotImplementedError
+
+    def extra_params(self) -> dict:
+        """Copy of trained values that live outside ``module.state_dict()`` (Pyro
+        ``pyro.param`` sites), for early stopping's best-parameter snapshot."""
+        return {}
+
+    def load_extra_params(self, params: dict) -> None:
+        """Inverse of :meth:`extra_params`."""
+
+    def state_dict(self) -> dict:
+        """Optimiser state and any parameters not in ``module.state_dict()``."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+
+def _adam_options(config: TrainConfig, batches_per_epoch: int) -> dict:
+    return {"lr": config.lr, "betas": tuple(config.betas), "clip_norm": config.clip_norm,
+            "lrd": config.lrd(batches_per_epoch)}
+
+
+class SVIObjective(Objective):
+    """Negative ELBO of ``module.model`` / ``module.guide``.
+
+    Args:
+        module: ``nn.Module`` with ``model(batch, annealing_factor=1.0)`` and
+            ``guide(batch, annealing_factor=1.0)`` that register their networks with
+            ``pyro.module`` (and may create further ``pyro.param`` sites). ``batch`` is a
+            ``dict[str, Tensor]``; the model uses ``annealing_factor`` through
+            ``poutine.scale`` on the latent sites. Optional ``module.normalizer(batch)``.
+        elbo: any Pyro ELBO (default ``Trace_ELBO()``). With a ``Jit*`` ELBO the batch's
+            tensors and the annealing factor are passed to the compiled function as tensors
+            (so changing annealing does not recompile); ``annealing_factor`` then arrives as a
+            0-d tensor, which ``poutine.scale`` accepts. Models whose structure depends on the
+            batch size need ``TrainConfig(drop_last=True)`` with a ``Jit*`` ELBO.
+    """
+
+    def __init__(self, module: torch.nn.Module, elbo: ELBO | None = None) -> None:
+        self.module = module
+        self.elbo = elbo if elbo is not None else Trace_ELBO()
+        self.jit = type(self.elbo).__name__.startswith("Jit")
+        self.optim: pyro.optim.PyroOptim | None = None
+        self._names: set[str] = set()  # param-store names seen in training
+        self._config_lr = None
+        if self.jit:
+            # Stored once: JitTrace_ELBO caches compiled code by id(model), id(guide).
+            def jit_model(annealing_factor, *tensors, keys):
+                return module.model(dict(zip(keys, tensors)), annealing_factor=annealing_factor)
+
+            def jit_guide(annealing_factor, *tensors, keys):
+                return module.guide(dict(zip(keys, tensors)), annealing_factor=annealing_factor)
+
+            self._jit_model, self._jit_guide = jit_model, jit_guide
+
+    def setup(self, config: TrainConfig, batches_per_epoch: int) -> None:
+        self.optim = pyro.optim.ClippedAdam(_adam_options(config, batches_per_epoch))
+        self._config_lr = config.lr
+        drop_stale_module_params(self.module)
+
+    def _call_args(self, batch: Batch, annealing_factor: float) -> tuple[tuple, dict]:
+        if not self.jit:
+            return (batch,), {"annealing_factor": annealing_factor}
+        keys = tuple(sorted(batch))
+        device = batch[keys[0]].device
+        factor = torch.tensor(float(annealing_factor), device=device)
+        return (factor, *(batch[k] for k in keys)), {"keys": keys}
+
+    def loss_and_grads(self, batch: Batch, annealing_factor: float
+                       ) -> tuple[Loss, list[torch.Tensor]]:
+        args, kwargs = self._call_args(batch, annealing_factor)
+        model, guide = ((self._jit_model, self._jit_guide) if self.jit
+                        else (self.module.model, self.module.guide))
+        with poutine.trace(param_only=True) as capture:
+            loss = self.elbo.loss_and_grads(model, guide, *args, **kwargs)
+        names = sorted(capture.trace.nodes)
+        self._names.update(names)
+        nodes = capture.trace.nodes
+        return loss, [nodes[name]["value"].unconstrained() for name in names]
+
+    def apply(self, params: list[torch.Tensor]) -> None:
+        self.optim(params)
+        zero_grads(params)
+
+    def evaluate(self, batch: Batch) -> Loss:
+        with torch.no_grad():
+            return self.elbo.loss(self.module.model, self.module.guide, batch,
+                                  annealing_factor=1.0)
+
+    def lr(self) -> float:
+        if self.optim is not None and self.optim.optim_objs:
+            return float(next(iter(self.optim.optim_objs.values())).param_groups[0]["lr"])
+        waiting = self.optim._state_waiting_to_be_consumed if self.optim is not None else {}
+        for state in waiting.values():
+            return float(state["param_groups"][0]["lr"])
+        return float(self._config_lr or 0.0)
+
+    def _module_param_ids(self) -> set[int]:
+        return {id(p) for p in self.module.parameters()}
+
+    def _device(self) -> torch.device:
+        for p in self.module.parameters():
+            return p.device
+        for buffer in self.module.buffers():
+            return buffer.device
+        return torch.device("cpu")
+
+    def extra_params(self) -> dict:
+        store = param_store_state(skip=self._module_param_ids())
+        return {k: v for k, v in store.items() if k in self._names}
+
+    def load_extra_params(self, params: dict) -> None:
+        restore_param_store(params, device=self._device())
+        self._names.update(params)
+
+    def state_dict(self) -> dict:
+        optim_state = dict(self.optim._state_waiting_to_be_consumed)
+        optim_state.update(self.optim.get_state())
+        return {"optim": optim_state, "param_store": self.extra_params()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.load_extra_params(state["param_store"])
+        self.optim.set_state(state["optim"])
+        self._names.update(state["optim"])
+
+
+def drop_stale_module_params(module: torch.nn.Module) -> None:
+    """Remove param-store entries of ``pyro.module`` registrations (names with ``$$$``) that
+    point at tensors this module does not own but share a parameter name with it: they are
+    left over from an earlier instance and would shadow the module's own parameters."""
+    store = pyro.get_param_store()
+    own = {id(p) for p in module.parameters()}
+    suffixes = {name for name, _ in module.named_parameters()}
+    for name in list(store.keys()):
+        if "$$$" not in name:
+            continue
+        prefix, param_name = name.split("$$$", 1)
+        if param_name in suffixes and id(store._params[name]) not in own:
+            del store[name]
+
+
+class LossObjective(Objective):
+    """A plain torch loss, so that non-Pyro baselines share the loop.
+
+    Args:
+        module: any ``nn.Module``; its trainable parameters are optimised with
+            ``ClippedAdam``.
+        loss_fn: ``loss_fn(module, batch) -> scalar`` mean loss over the batch's items. The
+            annealing factor is not used. Optional ``module.normalizer(batch)``; without one
+            the reported loss is the item-weighted mean of ``loss_fn``.
+    """
+
+    def __init__(self, module: torch.nn.Module,
+                 loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor]) -> None:
+        self.module = module
+        self.loss_fn = loss_fn
+        self.optimizer: TorchClippedAdam | None = None
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
+    def setup(self, config: TrainConfig, batches_per_epoch: int) -> None:
+        self.optimizer = TorchClippedAdam(self._params(), **_adam_options(config,
+                                                                           batches_per_epoch))
+
+    def _summed(self, batch: Batch, mean_loss: torch.Tensor) -> torch.Tensor:
+        if mean_loss.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(mean_loss.shape)}")
+        fn = getattr(self.module, "normalizer", None)
+        weight = fn(batch) if fn is not None else batch_items(batch)
+        return mean_loss.detach() * weight
+
+    def loss_and_grads(self, batch: Batch, annealing_factor: float
+                       ) -> tuple[Loss, list[torch.Tensor]]:
+        loss = self.loss_fn(self.module, batch)
+        loss.backward()
+        return self._summed(batch, loss), self._params()
+
+    def apply(self, params: list[torch.Tensor]) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def evaluate(self, batch: Batch) -> Loss:
+        with torch.no_grad():
+            return self._summed(batch, self.loss_fn(self.module, batch))
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        return {"optim": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optim"])

@@ -1,0 +1,350 @@
+"""The one training loop: :class:`Trainer` runs an :class:`~pyro_videossm.infer.Objective`
+over mini-batches with KL annealing, validation, early stopping, progress bars, atomic
+checkpoints with exact resume, and data-parallel training under ``torchrun``."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.infer.config import RESUME_FIXED_FIELDS, TrainConfig, annealing_factor
+from pyro_videossm.infer.data import BatchSource, ShardedPermutation
+from pyro_videossm.infer.distributed import DistContext
+from pyro_videossm.infer.model_file import load_state_checked
+from pyro_videossm.infer.objectives import Objective
+from pyro_videossm.infer.state import (
+    atomic_torch_save,
+    get_rng_state,
+    safe_torch_load,
+    set_rng_state,
+)
+
+CHECKPOINT_FORMAT = "pyro_videossm.checkpoint"
+CHECKPOINT_VERSION = 1
+
+Data = Mapping[str, torch.Tensor] | Dataset
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step. The checkpoint on disk
+    (if any) is the last one written before that step."""
+
+
+def _floats(values: list[Any]) -> list[float]:
+    """Python floats from a mix of numbers and tensors, with one device read."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    if not tensors:
+        return [float(v) for v in values]
+    read = iter(torch.stack([t.detach().reshape(()).to(torch.float64) for t in tensors])
+                .cpu().tolist())
+    return [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]
+
+
+class Trainer:
+    """Train ``objective.module`` with the settings of ``config``.
+
+    >>> trainer = Trainer(SVIObjective(dmm, elbo=Trace_ELBO()), TrainConfig(epochs=20))
+    >>> history = trainer.fit({"x": x, "mask": mask}, valid_data={"x": xv, "mask": mv})
+
+    See ``docs/TRAINING.md`` for the checkpoint and resume semantics.
+    """
+
+    def __init__(self, objective: Objective, config: TrainConfig | None = None) -> None:
+        self.objective = objective
+        self.config = config if config is not None else TrainConfig()
+        self.history: list[dict] = []
+        self.dist = DistContext()
+
+    # ------------------------------------------------------------------ public
+
+    def fit(self, train_data: Data, valid_data: Data | None = None,
+            resume: bool = False) -> list[dict]:
+        """Train; return the history, one dict per finished epoch with ``epoch`` (1-based),
+        ``train_loss`` (annealed objective per item, or per ``module.normalizer`` unit),
+        ``valid_loss`` (un-annealed, ``None`` without validation data), ``anneal`` (factor
+        at the epoch's last step), ``lr`` (at the epoch's end) and ``seconds``.
+
+        With ``resume=True`` and an existing ``config.checkpoint_path`` training continues
+        from the checkpoint exactly where it stopped (bit for bit on CPU); without a
+        checkpoint file it starts afresh.
+
+        Raises:
+            TrainingDiverged: a non-finite loss.
+            InputError: bad data, or a checkpoint that does not belong to this run.
+        """
+        cfg = self.config
+        if resume and not cfg.checkpoint_path:
+            raise InputError("resume needs a checkpoint path")
+        self.dist = DistContext.from_env(cfg.device)
+        try:
+            return self._fit(train_data, valid_data, resume)
+        finally:
+            self.dist.close()
+
+    # ------------------------------------------------------------------ loop
+
+    def _fit(self, train_data: Data, valid_data: Data | None, resume: bool) -> list[dict]:
+        cfg, obj, dctx = self.config, self.objective, self.dist
+        device = dctx.device
+        module = obj.module.to(device)
+        train = BatchSource(train_data, cfg.batch_size, device, cfg.drop_last, cfg.num_workers,
+                            name="training data")
+        valid = (None if valid_data is None else
+                 BatchSource(valid_data, cfg.batch_size, device, False, cfg.num_workers,
+                             name="validation data"))
+        self._n_train = train.n
+        local_items = len(ShardedPermutation(train.n, torch.Generator(), dctx.rank, dctx.world))
+        self.n_batches = n_batches = train.num_batches(local_items)
+        if n_batches == 0:
+            raise InputError(f"training data hold {train.n} items, fewer than one batch of "
+                             f"{cfg.batch_size} (drop_last)")
+        obj.setup(cfg, n_batches)
+
+        # counters and running sums (all restored from a checkpoint)
+        self.epoch = self.step = self.batch_pos = 0
+        self.loss_sum = self.norm_sum = 0.0
+        self.epoch_seconds = 0.0
+        self.history = []
+        self.best: dict | None = None
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+        self.stopped = False
+        self.last_checkpoint_step: int | None = None
+        self._buffer: list[tuple] = []
+        data_gen = torch.Generator()
+        data_gen.manual_seed(cfg.seed)
+        self.epoch_gen_state = data_gen.get_state()
+
+        path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
+        fresh = True
+        if resume and path is not None and path.exists():
+            self._restore(path, train.n)
+            fresh = False
+        else:
+            if resume and dctx.is_main:
+                tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
+            pyro.set_rng_seed(cfg.seed)
+
+        show = cfg.progress and dctx.is_main
+        epochs_bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch",
+                          disable=not show, dynamic_ncols=True, file=sys.stderr)
+        try:
+            while self.epoch < cfg.epochs and not self.stopped:
+                self._run_epoch(train, valid, data_gen, fresh, show, epochs_bar)
+                fresh = False
+        finally:
+            epochs_bar.close()
+        if cfg.patience is not None and self.best is not None:
+            load_state_checked(module, self.best["module"], "best parameters")
+            obj.load_extra_params(self.best["extra"])
+        return self.history
+
+    def _run_epoch(self, train: BatchSource, valid: BatchSource | None,
+                   data_gen: torch.Generator, fresh: bool, show: bool, epochs_bar: tqdm) -> None:
+        cfg, obj, dctx = self.config, self.objective, self.dist
+        n_batches = self.n_batches
+        data_gen.set_state(self.epoch_gen_state)
+        order = ShardedPermutation(train.n, data_gen, dctx.rank, dctx.world)
+        started = time.perf_counter() - self.epoch_seconds
+        obj.module.train()
+        bar = tqdm(total=n_batches, initial=self.batch_pos, desc=f"epoch {self.epoch + 1}",
+                   unit="batch", leave=False, disable=not show, dynamic_ncols=True,
+                   file=sys.stderr)
+        factor = annealing_factor(cfg, self.epoch, max(0, self.batch_pos - 1), n_batches)
+        try:
+            for b, batch in enumerate(train.iterate(order, self.batch_pos), start=self.batch_pos):
+                factor = annealing_factor(cfg, self.epoch, b, n_batches)
+                loss, params = obj.loss_and_grads(batch, factor)
+                norm = obj.normalizer(batch)
+                check = loss
+                if dctx.active:
+                    if fresh and self.step == 0:
+                        dctx.broadcast_(params)  # guard: every rank starts from rank 0's values
+                    check = dctx.average_gradients(params, loss)
+                    if not isinstance(loss, torch.Tensor):
+                        check = float(check)  # the step synchronised anyway
+                if not isinstance(check, torch.Tensor) and not math.isfinite(check):
+                    self._diverged(self.step + 1, self.epoch, b, check)
+                obj.apply(params)
+                if dctx.active and fresh and self.step == 0 and dctx.rank > 0:
+                    pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise per rank
+                self.step += 1
+                self.batch_pos = b + 1
+                self._buffer.append((self.step, self.epoch, b, loss, norm, check))
+                if self.step % cfg.log_every == 0:
+                    self._flush(bar)
+                    bar.update(self.batch_pos - bar.n)
+                if self.step % cfg.checkpoint_every == 0 and self.batch_pos < n_batches:
+                    self.epoch_seconds = time.perf_counter() - started
+                    self._checkpoint()
+        finally:
+            bar.close()
+        self._flush(None)
+        train_loss_sum, train_norm = dctx.sum([self.loss_sum, self.norm_sum])
+        train_loss = train_loss_sum / train_norm if train_norm else math.nan
+        valid_loss = self._validate(valid)
+        record = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_loss": valid_loss,
+                  "anneal": factor, "lr": obj.lr(),
+                  "seconds": time.perf_counter() - started}
+        self.history.append(record)
+        self._early_stopping(valid_loss if valid is not None else train_loss)
+        self.epoch += 1
+        self.batch_pos = 0
+        self.loss_sum = self.norm_sum = 0.0
+        self.epoch_seconds = 0.0
+        self.epoch_gen_state = data_gen.get_state()
+        self._checkpoint()
+        epochs_bar.update(1)
+        epochs_bar.set_postfix(train=f"{train_loss:.4g}",
+                               **({} if valid_loss is None else {"valid": f"{valid_loss:.4g}"}))
+
+    def _flush(self, bar: tqdm | None) -> None:
+        """Read buffered losses from the device once, refuse non-finite ones, add them up."""
+        if not self._buffer:
+            return
+        entries, self._buffer = self._buffer, []
+        values = _floats([v for e in entries for v in e[3:]])
+        interval_loss = interval_norm = 0.0
+        for i, (step, epoch, b, *_rest) in enumerate(entries):
+            loss, norm, check = values[3 * i: 3 * i + 3]
+            if not math.isfinite(check):
+                self._diverged(step, epoch, b, check)
+            interval_loss += loss
+            interval_norm += norm
+        self.loss_sum += interval_loss
+        self.norm_sum += interval_norm
+        if bar is not None and not bar.disable and interval_norm:
+            bar.set_postfix(loss=f"{interval_loss / interval_norm:.4g}")
+
+    def _diverged(self, step: int, epoch: int, batch: int, value: float) -> None:
+        where = f"step {step} (epoch {epoch + 1}, batch {batch + 1})"
+        if self.config.checkpoint_path is None:
+            kept = "no checkpoint was being written"
+        elif self.last_checkpoint_step is None:
+            kept = f"no checkpoint was written before it ({self.config.checkpoint_path})"
+        else:
+            kept = (f"the last good checkpoint {self.config.checkpoint_path} "
+                    f"(step {self.last_checkpoint_step}) is kept")
+        raise TrainingDiverged(f"training diverged: loss is {value} at {where}; {kept}")
+
+    def _validate(self, valid: BatchSource | None) -> float | None:
+        if valid is None:
+            return None
+        obj, dctx = self.objective, self.dist
+        module = obj.module
+        was_training = module.training
+        module.eval()
+        values: list[Any] = []
+        try:
+            for batch in valid.iterate(ShardedPermutation(valid.n, None, dctx.rank, dctx.world)):
+                values += [obj.evaluate(batch), obj.normalizer(batch)]
+        finally:
+            module.train(was_training)
+        floats = _floats(values)
+        loss_sum, norm = dctx.sum([sum(floats[0::2]), sum(floats[1::2])])
+        loss = loss_sum / norm if norm else math.nan
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"training diverged: validation loss is {loss} after epoch "
+                                   f"{self.epoch + 1} (step {self.step})")
+        return loss
+
+    def _early_stopping(self, loss: float) -> None:
+        cfg = self.config
+        if loss < self.best_loss - cfg.min_delta:
+            self.best_loss = loss
+            self.bad_epochs = 0
+            if cfg.patience is not None:
+                self.best = {
+                    "epoch": self.epoch + 1,
+                    "loss": loss,
+                    "module": {k: v.detach().clone()
+                               for k, v in self.objective.module.state_dict().items()},
+                    "extra": self.objective.extra_params(),
+                }
+        else:
+            self.bad_epochs += 1
+            if cfg.patience is not None and self.bad_epochs >= cfg.patience:
+                self.stopped = True
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> None:
+        """Write the checkpoint (rank 0; every rank contributes its RNG state and sums)."""
+        cfg, dctx = self.config, self.dist
+        if cfg.checkpoint_path is None:
+            return
+        self._flush(None)
+        mine = {"rng": get_rng_state(dctx.device), "loss_sum": self.loss_sum,
+                "norm_sum": self.norm_sum}
+        per_rank = dctx.gather_objects(mine)
+        if dctx.is_main:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "config": cfg.to_dict(),
+                "module_class": type(self.objective.module).__name__,
+                "n_train": self._n_train,
+                "world": dctx.world,
+                "epoch": self.epoch,
+                "step": self.step,
+                "batch_pos": self.batch_pos,
+                "batches_per_epoch": self.n_batches,
+                "epoch_gen_state": self.epoch_gen_state,
+                "epoch_seconds": self.epoch_seconds,
+                "per_rank": per_rank,
+                "module": self.objective.module.state_dict(),
+                "objective": self.objective.state_dict(),
+                "history": self.history,
+                "best": self.best,
+                "best_loss": self.best_loss,
+                "bad_epochs": self.bad_epochs,
+                "stopped": self.stopped,
+            }
+            atomic_torch_save(state, cfg.checkpoint_path)
+        self.last_checkpoint_step = self.step
+
+    def _restore(self, path: Path, n_train: int) -> None:
+        cfg, obj, dctx = self.config, self.objective, self.dist
+        ckpt = safe_torch_load(path, "checkpoint")
+        if not (isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT):
+            raise InputError(f"{path} is not a pyro-videossm training checkpoint")
+        saved = ckpt["config"]
+        now = cfg.to_dict()
+        for key in RESUME_FIXED_FIELDS:
+            if saved.get(key) != now[key]:
+                raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
+                                 f" this run has {key}={now[key]!r}")
+        if ckpt["n_train"] != n_train:
+            raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
+                             f"items, this run has {n_train}")
+        if ckpt["world"] != dctx.world and ckpt["batch_pos"] != 0:
+            raise InputError(f"checkpoint {path} was written mid-epoch by {ckpt['world']} "
+                             f"processes; resume it with the same number (now {dctx.world})")
+        load_state_checked(obj.module, ckpt["module"], f"checkpoint {path}")
+        obj.load_state_dict(ckpt["objective"])
+        self.epoch, self.step, self.batch_pos = ckpt["epoch"], ckpt["step"], ckpt["batch_pos"]
+        self.epoch_gen_state = ckpt["epoch_gen_state"]
+        self.epoch_seconds = ckpt["epoch_seconds"]
+        self.history = list(ckpt["history"])
+        self.best, self.best_loss = ckpt["best"], ckpt["best_loss"]
+        self.bad_epochs, self.stopped = ckpt["bad_epochs"], ckpt["stopped"]
+        self.last_checkpoint_step = self.step
+        if self.best is not None:
+            device = dctx.device
+            self.best["module"] = {k: v.to(device) for k, v in self.best["module"].items()}
+        if ckpt["world"] == dctx.world:
+            mine = ckpt["per_rank"][dctx.rank]
+            set_rng_state(mine["rng"])
+            self.loss_sum, self.norm_sum = mine["loss_sum"], mine["norm_sum"]
+        else:  # different number of processes, at an epoch boundary: reproducible, not exact
+            pyro.set_rng_seed(cfg.seed + 7919 * self.step + dctx.rank)
