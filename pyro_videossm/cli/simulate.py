@@ -21,6 +21,7 @@ SIMULATORS: dict[str, tuple[str, Callable, Callable]] = {}
 SIMULATOR_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.simulate_chaotic",
     "pyro_videossm.cli.simulate_fields",
+    "pyro_videossm.cli.simulate_digits",
 )
 
 
