@@ -47,6 +47,8 @@ FORECASTERS: dict[str, type[Forecaster]] = {}
 #: Modules whose import registers the built-in forecasters (loaded on first lookup).
 BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.forecast.persistence",
+    "pyro_videossm.models.convlstm_forecaster",
+    "pyro_videossm.models.conv_dmm",
 )
 
 #: Names of leading (batch) dimensions accepted in a context DataArray.
