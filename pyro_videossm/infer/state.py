@@ -54,9 +54,14 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, random bytes, ...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if len(reason) > 120:
-            reason = reason[:117] + "..."
+        if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
+            reason = ("it holds python objects other than tensors and plain values, "
+                      "which are not loaded for safety")
+        else:
+            with open(path, "rb") as f:
+                magic = f.read(4)
+            reason = ("truncated or corrupt" if magic == b"PK\x03\x04"
+                      else "not written by torch.save")
         raise InputError(f"{what} {path} is not a readable torch file ({reason})") from None
 
 

@@ -1,0 +1,166 @@
+"""Training in other processes: exact resume after SIGKILL, and data parallel with torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyro
+import pytest
+import torch
+
+from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
+from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import pyro, torch
+    torch.set_num_threads(1)
+    from pyro_videossm.infer import SVIObjective, TrainConfig, Trainer
+    from pyro_videossm.infer.toy import ConjugateGaussian
+
+    ckpt, out, kill_at, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+
+    class Killed(SVIObjective):
+        steps = 0
+
+        def apply(self, params):
+            super().apply(params)
+            Killed.steps += 1
+            if Killed.steps == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    exec(open(sys.argv[5]).read())  # defines data() and config(ckpt)
+    torch.manual_seed(5)
+    model = ConjugateGaussian()
+    history = Trainer(Killed(model), config(ckpt)).fit(*data(), resume=resume)
+    torch.save({"state": model.state_dict(), "q": pyro.param("conjugate_q_scale").detach(),
+                "history": history}, out)
+""")
+
+SETUP = textwrap.dedent("""
+    import torch
+    from pyro_videossm.infer import TrainConfig
+
+    def data():
+        x = torch.randn(90, 3, generator=torch.Generator().manual_seed(1))
+        return {"x": x}, {"x": x[:30]}
+
+    def config(ckpt):
+        # 6 batches per epoch (the last one of 10 items); checkpoints at steps 4, 6, 8, 12,
+        # 16 (mid-epoch 3), 18, ...
+        return TrainConfig(epochs=4, batch_size=16, lr=0.03, lr_decay=0.8, anneal_epochs=2,
+                           checkpoint_path=ckpt, checkpoint_every=4, seed=3, progress=False,
+                           patience=5)
+""")
+
+
+def test_resume_after_sigkill_is_bit_for_bit(tmp_path):
+    script, setup = tmp_path / "train.py", tmp_path / "setup.py"
+    script.write_text(KILL_SCRIPT)
+    setup.write_text(SETUP)
+    ckpt, out = tmp_path / "ckpt.pt", tmp_path / "out.pt"
+
+    def run(kill_at, resume):
+        return subprocess.run([sys.executable, str(script), str(ckpt), str(out), str(kill_at),
+                               "1" if resume else "0", str(setup)], env=ENV,
+                              capture_output=True, text=True, timeout=120)
+
+    killed = run(kill_at=18, resume=False)
+    assert killed.returncode == -9, killed.stderr
+    assert not out.exists()
+    assert torch.load(ckpt, weights_only=True)["step"] == 16  # mid-epoch 3
+    resumed = run(kill_at=0, resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    got = torch.load(out, weights_only=True)
+
+    # the same run, uninterrupted, in this process
+    namespace: dict = {}
+    exec(SETUP, namespace)
+    pyro.clear_param_store()
+    torch.manual_seed(5)
+    model = ConjugateGaussian()
+    history = Trainer(SVIObjective(model), namespace["config"](None)).fit(*namespace["data"]())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, got["state"][key]), key
+    assert torch.equal(pyro.param("conjugate_q_scale").detach(), got["q"])
+    assert [h["valid_loss"] for h in history] == [h["valid_loss"] for h in got["history"]]
+    assert [h["train_loss"] for h in history] == [h["train_loss"] for h in got["history"]]
+    pyro.clear_param_store()
+
+
+DDP_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import pyro, torch
+    torch.set_num_threads(1)
+    from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
+    from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
+
+    out = sys.argv[1]
+    rank = int(os.environ["RANK"])
+    x = torch.randn(128, 3, generator=torch.Generator().manual_seed(0))
+    model = ConjugateGaussian()  # every rank draws its own initial values: rank 0's are used
+    config = TrainConfig(epochs=4, batch_size=16, lr=0.05, progress=True,
+                         checkpoint_path=os.path.join(out, "ckpt.pt"), checkpoint_every=3)
+    svi_history = Trainer(SVIObjective(model), config).fit({"x": x}, {"x": x[:40]})
+
+    exec(open(sys.argv[2]).read())  # defines regression_data()
+    torch.manual_seed(0)
+    regression = LinearRegression(2)
+    reg_config = TrainConfig(epochs=3, batch_size=16, lr=0.05, progress=False)
+    reg_history = Trainer(LossObjective(regression, mse_loss), reg_config).fit(regression_data())
+    torch.save({"svi": model.state_dict(), "q": pyro.param("conjugate_q_scale").detach(),
+                "svi_history": svi_history, "regression": regression.state_dict()},
+               os.path.join(out, f"rank{rank}.pt"))
+""")
+
+REGRESSION_DATA = textwrap.dedent("""
+    def regression_data():
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(128, 2, generator=g)
+        return {"x": x, "y": x @ torch.tensor([[3.0], [-2.0]]) + 0.5}
+""")
+
+
+def test_distributed_data_parallel_two_processes(tmp_path):
+    script, setup = tmp_path / "ddp.py", tmp_path / "data.py"
+    script.write_text(DDP_SCRIPT)
+    setup.write_text("import torch\n" + REGRESSION_DATA)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), str(tmp_path), str(setup)],
+        env=ENV, capture_output=True, text=True, timeout=240)
+    if proc.returncode != 0 and "Address already in use" in proc.stderr:
+        pytest.skip("no free port for torchrun")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for key in r0["svi"]:
+        assert torch.equal(r0["svi"][key], r1["svi"][key]), key
+    assert torch.equal(r0["q"], r1["q"])
+    for key in r0["regression"]:
+        assert torch.equal(r0["regression"][key], r1["regression"][key]), key
+    assert r0["svi_history"] == r1["svi_history"] or all(
+        a["train_loss"] == b["train_loss"] and a["valid_loss"] == b["valid_loss"]
+        for a, b in zip(r0["svi_history"], r1["svi_history"]))
+    losses = [h["train_loss"] for h in r0["svi_history"]]
+    assert losses[-1] < losses[0] - 1.0
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert ckpt["world"] == 2 and len(ckpt["per_rank"]) == 2 and ckpt["epoch"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ckpt.pt", "data.py", "ddp.py", "rank0.pt", "rank1.pt"]
+
+    # Two processes with batches of 16 take the same steps as one process with batches of
+    # 32: the sharded permutation interleaves one batch of 32, and the average of the two
+    # shards' mean-loss gradients is the gradient of the 32-item mean.
+    namespace = {"torch": torch}
+    exec(REGRESSION_DATA, namespace)
+    torch.manual_seed(0)
+    single = LinearRegression(2)
+    config = TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False)
+    Trainer(LossObjective(single, mse_loss), config).fit(namespace["regression_data"]())
+    for key, value in single.state_dict().items():
+        assert torch.allclose(value, r0["regression"][key], atol=1e-5), key

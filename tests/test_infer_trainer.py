@@ -1,0 +1,243 @@
+"""The training loop on tiny models with known optima (pyro_videossm.infer)."""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pytest
+import torch
+from pyro.infer import JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
+from torch.utils.data import Dataset
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.infer import (
+    LossObjective,
+    SVIObjective,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    annealing_factor,
+)
+from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
+
+
+@pytest.fixture(autouse=True)
+def _clean_param_store():
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()
+
+
+def conjugate_data(n: int = 256, d: int = 4, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return 1.1 * torch.randn(n, d, generator=g)
+
+
+def regression_data(n: int = 128, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = x @ torch.tensor([[3.0], [-2.0]]) + 0.5 + 0.1 * torch.randn(n, 1, generator=g)
+    return {"x": x, "y": y}
+
+
+@pytest.mark.parametrize("elbo", [Trace_ELBO, TraceMeanField_ELBO, JitTrace_ELBO])
+def test_svi_learns_exact_posterior(elbo):
+    x = conjugate_data()
+    torch.manual_seed(0)
+    model = ConjugateGaussian(obs_std=0.5)
+    config = TrainConfig(epochs=40, batch_size=64, lr=0.05, lr_decay=0.9, progress=False,
+                         drop_last=True)
+    history = Trainer(SVIObjective(model, elbo()), config).fit({"x": x}, {"x": x})
+    w, std = model.exact_posterior()  # 0.8, 0.447
+    assert model.encoder.weight.item() == pytest.approx(w, abs=0.02)
+    assert model.encoder.bias.item() == pytest.approx(0.0, abs=0.02)
+    assert pyro.param("conjugate_q_scale").item() == pytest.approx(std, abs=0.02)
+    # the loss falls to -log p(x), reached only by the exact posterior
+    assert history[0]["train_loss"] > history[-1]["train_loss"] + 3
+    assert history[-1]["valid_loss"] == pytest.approx(model.exact_nll(x), abs=0.05)
+    assert [h["epoch"] for h in history] == list(range(1, 41))
+    assert history[-1]["lr"] == pytest.approx(0.05 * 0.9**40, rel=1e-4)
+
+
+def test_annealing_schedule_values():
+    config = TrainConfig(anneal_epochs=2, min_anneal=0.2)
+    values = [annealing_factor(config, e, b, 4) for e in range(3) for b in range(4)]
+    expected = [0.2 + 0.8 * k / 8 for k in range(1, 9)] + [1.0] * 4
+    assert values == pytest.approx(expected)
+    assert annealing_factor(TrainConfig(anneal_epochs=0), 0, 0, 4) == 1.0
+
+
+class RecordingConjugate(ConjugateGaussian):
+    """Records the annealing factor the model receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.factors: list[float] = []
+
+    def model(self, batch, annealing_factor=1.0):
+        self.factors.append(float(annealing_factor))
+        super().model(batch, annealing_factor)
+
+
+def test_model_receives_annealing_factor_and_validation_is_unannealed():
+    model = RecordingConjugate()
+    config = TrainConfig(epochs=3, batch_size=10, anneal_epochs=2, min_anneal=0.5,
+                         progress=False)
+    history = Trainer(SVIObjective(model), config).fit({"x": conjugate_data(40)},
+                                                       {"x": conjugate_data(10, seed=1)})
+    # per epoch: 4 training steps, then one validation batch at factor 1
+    train = [f for i, f in enumerate(model.factors) if i % 5 != 4]
+    valid = [f for i, f in enumerate(model.factors) if i % 5 == 4]
+    assert train == pytest.approx([0.5 + 0.5 * k / 8 for k in range(1, 9)] + [1.0] * 4)
+    assert valid == [1.0, 1.0, 1.0]
+    assert [h["anneal"] for h in history] == pytest.approx([0.75, 1.0, 1.0])
+
+
+def test_loss_objective_fits_regression():
+    data = regression_data()
+    module = LinearRegression(2)
+    config = TrainConfig(epochs=150, batch_size=32, lr=0.1, lr_decay=0.97, progress=False)
+    history = Trainer(LossObjective(module, mse_loss), config).fit(data, data)
+    x1 = torch.cat([data["x"], torch.ones(len(data["x"]), 1)], 1)
+    exact = torch.linalg.lstsq(x1, data["y"]).solution.squeeze(1)
+    fitted = torch.cat([module.linear.weight.detach().squeeze(0), module.linear.bias.detach()])
+    assert torch.allclose(fitted, exact, atol=0.005)
+    assert history[-1]["valid_loss"] < 0.02 < history[0]["train_loss"]
+
+
+def test_early_stopping_stops_and_restores_best():
+    # Training pulls w from 0 to 2, validation is best at w = 1: the validation loss falls,
+    # then rises, and training must stop `patience` epochs after the best one.
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    train = {"x": x, "y": 2 * x}
+    valid = {"x": x, "y": x}
+    module = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(module.weight)
+    config = TrainConfig(epochs=200, batch_size=32, lr=0.02, patience=3, progress=False)
+    history = Trainer(LossObjective(module, mse_loss), config).fit(train, valid)
+    losses = [h["valid_loss"] for h in history]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert len(history) == best + 1 + 3 < 200
+    assert module.weight.item() == pytest.approx(1.0, abs=0.05)
+    with torch.no_grad():
+        assert mse_loss(module, valid).item() == pytest.approx(losses[best], rel=1e-6)
+
+
+class DictDataset(Dataset):
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data["x"])
+
+    def __getitem__(self, i):
+        return {k: v[i] for k, v in self.data.items()}
+
+
+def test_dataset_input_equals_dict_input():
+    data = regression_data(50)
+    results = []
+    for source in (data, DictDataset(data)):
+        torch.manual_seed(0)
+        module = LinearRegression(2)
+        config = TrainConfig(epochs=3, batch_size=8, lr=0.05, progress=False)
+        history = Trainer(LossObjective(module, mse_loss), config).fit(source, source)
+        results.append((module.state_dict(), history))
+    (a, ha), (b, hb) = results
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["valid_loss"] for h in ha] == [h["valid_loss"] for h in hb]
+
+
+class Interrupted(Exception):
+    pass
+
+
+class StopAt(LossObjective):
+    """Raises after ``stop_at`` optimiser steps (a crash in the middle of an epoch)."""
+
+    def __init__(self, module, loss_fn, stop_at):
+        super().__init__(module, loss_fn)
+        self.stop_at, self.steps = stop_at, 0
+
+    def apply(self, params):
+        super().apply(params)
+        self.steps += 1
+        if self.steps == self.stop_at:
+            raise Interrupted
+
+
+def _resume_run(tmp_path, stop_at, resume, name="ckpt.pt", **overrides):
+    data = regression_data(60)
+    torch.manual_seed(0)
+    module = LinearRegression(2)
+    options = dict(epochs=3, batch_size=8, lr=0.05, lr_decay=0.5, checkpoint_path=str(
+        tmp_path / name), checkpoint_every=5, progress=False, patience=10)
+    options.update(overrides)
+    trainer = Trainer(StopAt(module, mse_loss, stop_at), TrainConfig(**options))
+    history = trainer.fit(DictDataset(data), data, resume=resume)
+    return module, history
+
+
+def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
+    # 8 batches per epoch; checkpoints at steps 5 (mid-epoch 1), 8 (end), 10 (mid-epoch 2)
+    full, full_history = _resume_run(tmp_path, 0, False, name="full.pt")
+    with pytest.raises(Interrupted):
+        _resume_run(tmp_path, 13, False)
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["step"], ckpt["batch_pos"]) == (1, 10, 2)
+    resumed, history = _resume_run(tmp_path, 0, True)
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in full_history]
+    assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    _resume_run(tmp_path, 0, False, epochs=1)
+    with pytest.raises(InputError, match="batch_size"):
+        _resume_run(tmp_path, 0, True, batch_size=4)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="junk.pt"):
+        _resume_run(tmp_path, 0, True, name="junk.pt")
+
+
+class NaNAt(SVIObjective):
+    """Reports a NaN loss at optimiser step ``nan_at``, as a diverging model would."""
+
+    def __init__(self, module, nan_at, as_tensor=False):
+        super().__init__(module)
+        self.nan_at, self.calls, self.as_tensor = nan_at, 0, as_tensor
+
+    def loss_and_grads(self, batch, annealing_factor):
+        loss, params = super().loss_and_grads(batch, annealing_factor)
+        self.calls += 1
+        if self.calls == self.nan_at:
+            loss = math.nan
+        return (torch.tensor(loss) if self.as_tensor else loss), params
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_nan_loss_raises_and_keeps_last_good_checkpoint(tmp_path, as_tensor):
+    path = tmp_path / "ckpt.pt"
+    model = ConjugateGaussian()
+    config = TrainConfig(epochs=5, batch_size=10, checkpoint_path=str(path), checkpoint_every=3,
+                         progress=False, log_every=4)
+    objective = NaNAt(model, nan_at=11, as_tensor=as_tensor)
+    with pytest.raises(TrainingDiverged, match=r"nan at step 11 \(epoch 3, batch 3\).*step 9"):
+        Trainer(objective, config).fit({"x": conjugate_data(40)})
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["step"] == 9
+    assert all(torch.isfinite(v).all() for v in ckpt["module"].values())
+    if not as_tensor:  # a float loss is checked before the optimiser step
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_bad_data_is_input_error():
+    objective = LossObjective(LinearRegression(2), mse_loss)
+    trainer = Trainer(objective, TrainConfig(epochs=1, progress=False))
+    with pytest.raises(InputError, match="first"):
+        trainer.fit({"x": torch.zeros(4, 2), "y": torch.zeros(5, 1)})
+    with pytest.raises(InputError, match="no items"):
+        trainer.fit({"x": torch.zeros(0, 2), "y": torch.zeros(0, 1)})
+    with pytest.raises(InputError, match="lr"):
+        TrainConfig(lr=-1.0)
