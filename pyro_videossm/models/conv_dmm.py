@@ -173,16 +173,23 @@ class MarkovChainGuide(_MarkovChain):
                  z0: Tensor, h: Tensor, validate_args=None) -> None:
         self.combiner = combiner
         self.h = h
+        self._h_steps: tuple[Tensor, ...] | None = None
         super().__init__(z0, h.shape[1], validate_args)
 
     def _h(self, n_rep: int) -> Tensor:
         return self.h.repeat(n_rep, *([1] * (self.h.dim() - 1))) if n_rep > 1 else self.h
 
+    def rsample(self, sample_shape=()):
+        # per-step summaries via unbind (its backward is one stack, not T zero-fills)
+        n = int(torch.Size(sample_shape).numel())
+        self._h_steps = self._h(n).unbind(1)
+        try:
+            return super().rsample(sample_shape)
+        finally:
+            self._h_steps = None
+
     def _step(self, z_prev, t, n_rep):
-        h = self.h[:, t]
-        if n_rep > 1:
-            h = h.repeat(n_rep, *([1] * (h.dim() - 1)))
-        return self.combiner(z_prev, h)
+        return self.combiner(z_prev, self._h_steps[t])
 
     def _locs_scales(self, z_prev, n_rep):
         N, T = z_prev.shape[:2]

@@ -31,21 +31,31 @@ def _conv(cin: int, cout: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2)
 
 
+def level_channels(hidden_channels: int, n_levels: int, min_channels: int = 8) -> list[int]:
+    """Channels at each resolution, finest first: ``hidden_channels`` at the coarsest level,
+    halved per level towards full resolution, never below ``min_channels`` (nor above
+    ``hidden_channels``). Keeps the full-resolution convolutions, the costly ones, thin."""
+    return [max(min(min_channels, hidden_channels), hidden_channels >> (n_levels - k))
+            for k in range(n_levels + 1)]
+
+
 class ConvEncoder(nn.Module):
     """Strided convolutional encoder: frames to feature maps on the latent grid.
 
     ``(N, C_in, H, W)`` -> ``(N, C_out, H / 2**n_down, W / 2**n_down)`` (``H, W`` multiples of
-    ``2**n_down``). A 3×3 convolution, then ``n_down`` stride-2 3×3 convolutions, then a 3×3
-    output convolution, with ReLU between.
+    ``2**n_down``). A 3×3 convolution, then ``n_down`` stride-2 3×3 convolutions doubling the
+    channels up to ``hidden_channels`` (:func:`level_channels`), then a 3×3 output convolution,
+    with ReLU between.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 n_down: int, kernel_size: int = 3) -> None:
+                 n_down: int, kernel_size: int = 3, min_channels: int = 8) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv(in_channels, hidden_channels, kernel_size), nn.ReLU()]
-        for _ in range(n_down):
-            layers += [_conv(hidden_channels, hidden_channels, kernel_size, stride=2), nn.ReLU()]
-        layers.append(_conv(hidden_channels, out_channels, kernel_size))
+        ch = level_channels(hidden_channels, n_down, min_channels)
+        layers: list[nn.Module] = [_conv(in_channels, ch[0], kernel_size), nn.ReLU()]
+        for k in range(n_down):
+            layers += [_conv(ch[k], ch[k + 1], kernel_size, stride=2), nn.ReLU()]
+        layers.append(_conv(ch[-1], out_channels, kernel_size))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -55,20 +65,19 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Deconvolutional decoder: latent-grid feature maps to full-resolution frames.
 
-    ``(N, C_in, h, w)`` -> ``(N, C_out, h · 2**n_up, w · 2**n_up)``. A 3×3 convolution, ``n_up``
-    stride-2 transposed convolutions (kernel 4, exact doubling), a 3×3 output convolution.
+    ``(N, C_in, h, w)`` -> ``(N, C_out, h · 2**n_up, w · 2**n_up)``. A 3×3 convolution to
+    ``hidden_channels``, ``n_up`` stride-2 transposed convolutions (kernel 4, exact doubling)
+    halving the channels (:func:`level_channels`), a 3×3 output convolution; ReLU between.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 n_up: int, kernel_size: int = 3) -> None:
+                 n_up: int, kernel_size: int = 3, min_channels: int = 8) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv(in_channels, hidden_channels, kernel_size), nn.ReLU()]
-        for _ in range(n_up):
-            layers += [
-                nn.ConvTranspose2d(hidden_channels, hidden_channels, 4, stride=2, padding=1),
-                nn.ReLU(),
-            ]
-        layers.append(_conv(hidden_channels, out_channels, kernel_size))
+        ch = level_channels(hidden_channels, n_up, min_channels)[::-1]  # coarsest first
+        layers: list[nn.Module] = [_conv(in_channels, ch[0], kernel_size), nn.ReLU()]
+        for k in range(n_up):
+            layers += [nn.ConvTranspose2d(ch[k], ch[k + 1], 4, stride=2, padding=1), nn.ReLU()]
+        layers.append(_conv(ch[-1], out_channels, kernel_size))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

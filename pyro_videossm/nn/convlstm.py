@@ -133,8 +133,8 @@ class ConvLSTM(nn.Module):
             gx = cell.input_gates(seq.reshape(B * T, *seq.shape[2:])).reshape(B, T, -1, H, W)
             s = state[layer] if state is not None else cell.init_state(B, H, W, x)
             outs = []
-            for t in range(T):
-                s = cell.step(gx[:, t], s)
+            for gx_t in gx.unbind(1):  # unbind: its backward is one stack, not T zero-fills
+                s = cell.step(gx_t, s)
                 outs.append(s[0])
             seq = torch.stack(outs, dim=1)
             states.append(s)
