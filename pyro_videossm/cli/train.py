@@ -16,7 +16,7 @@ from pyro_videossm.cli.common import add_progress_flag, check_output_path
 #: name -> (help, add_arguments(parser), run(args) -> exit status)
 TRAINERS: dict[str, tuple[str, Callable, Callable]] = {}
 
-TRAINER_MODULES: tuple[str, ...] = ()
+TRAINER_MODULES: tuple[str, ...] = ("pyro_videossm.cli.train_sequence",)
 
 
 def register_trainer(
