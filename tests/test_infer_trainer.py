@@ -153,11 +153,11 @@ class Interrupted(Exception):
     pass
 
 
-class StopAt(LossObjective):
+class StopAt:
     """Raises after ``stop_at`` optimiser steps (a crash in the middle of an epoch)."""
 
-    def __init__(self, module, loss_fn, stop_at):
-        super().__init__(module, loss_fn)
+    def __init__(self, *args, stop_at, **kwargs):
+        super().__init__(*args, **kwargs)
         self.stop_at, self.steps = stop_at, 0
 
     def apply(self, params):
@@ -167,27 +167,45 @@ class StopAt(LossObjective):
             raise Interrupted
 
 
-def _resume_run(tmp_path, stop_at, resume, name="ckpt.pt", **overrides):
-    data = regression_data(60)
+class LossStopAt(StopAt, LossObjective):
+    pass
+
+
+class SVIStopAt(StopAt, SVIObjective):
+    pass
+
+
+def _resume_run(tmp_path, stop_at, resume, name="ckpt.pt", kind="loss", **overrides):
     torch.manual_seed(0)
-    module = LinearRegression(2)
+    if kind == "loss":
+        data = regression_data(60)
+        module = LinearRegression(2)
+        objective = LossStopAt(module, mse_loss, stop_at=stop_at)
+    else:
+        data = {"x": conjugate_data(60, 2)}
+        module = ConjugateGaussian()
+        objective = SVIStopAt(module, stop_at=stop_at)
     options = dict(epochs=3, batch_size=8, lr=0.05, lr_decay=0.5, checkpoint_path=str(
-        tmp_path / name), checkpoint_every=5, progress=False, patience=10)
+        tmp_path / name), checkpoint_every=5, progress=False, patience=10, anneal_epochs=1)
     options.update(overrides)
-    trainer = Trainer(StopAt(module, mse_loss, stop_at), TrainConfig(**options))
+    trainer = Trainer(objective, TrainConfig(**options))
     history = trainer.fit(DictDataset(data), data, resume=resume)
     return module, history
 
 
-def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
+@pytest.mark.parametrize("kind", ["loss", "svi"])
+def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path, kind):
     # 8 batches per epoch; checkpoints at steps 5 (mid-epoch 1), 8 (end), 10 (mid-epoch 2)
-    full, full_history = _resume_run(tmp_path, 0, False, name="full.pt")
+    full, full_history = _resume_run(tmp_path, 0, False, name="full.pt", kind=kind)
+    full_store = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
     with pytest.raises(Interrupted):
-        _resume_run(tmp_path, 13, False)
+        _resume_run(tmp_path, 13, False, kind=kind)
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert (ckpt["epoch"], ckpt["step"], ckpt["batch_pos"]) == (1, 10, 2)
-    resumed, history = _resume_run(tmp_path, 0, True)
+    resumed, history = _resume_run(tmp_path, 0, True, kind=kind)
     assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in full.state_dict().items())
+    if kind == "svi":
+        assert torch.equal(full_store["conjugate_q_scale"], pyro.param("conjugate_q_scale"))
     strip = [{k: v for k, v in h.items() if k != "seconds"} for h in full_history]
     assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 

@@ -104,8 +104,12 @@ class BatchSource:
             out[key] = value.to(self.device, non_blocking=True)
         return out
 
-    def iterate(self, order: ShardedPermutation, start: int = 0) -> Iterator[Batch]:
-        """Batches ``start, start+1, ...`` of the epoch whose item order is ``order``."""
+    def iterate(self, order: ShardedPermutation, start: int = 0, seed: int = 0
+                ) -> Iterator[Batch]:
+        """Batches ``start, start+1, ...`` of the epoch whose item order is ``order``.
+
+        ``seed`` seeds the ``DataLoader``'s own generator (worker seeds), so that iterating
+        never draws from the global torch generator (which the model's sampling uses)."""
         idx = order.indices
         chunks = [idx[i: i + self.batch_size]
                   for i in range(start * self.batch_size, len(idx), self.batch_size)]
@@ -118,7 +122,8 @@ class BatchSource:
             return
         loader = DataLoader(self.dataset, batch_sampler=[c.tolist() for c in chunks],
                             collate_fn=default_collate, num_workers=self.num_workers,
-                            pin_memory=self.pin)
+                            pin_memory=self.pin,
+                            generator=torch.Generator().manual_seed(seed))
         for batch in loader:
             if not isinstance(batch, Mapping):
                 raise InputError("dataset items must be dicts of tensors")

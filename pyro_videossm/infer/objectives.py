@@ -43,6 +43,9 @@ class Objective:
         """Create a fresh optimiser (called once per :meth:`Trainer.fit`)."""
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Called by a fresh (not resumed) :meth:`Trainer.fit` after :meth:`setup`."""
+
     def loss_and_grads(self, batch: Batch, annealing_factor: float
                        ) -> tuple[Loss, list[torch.Tensor]]:
         """Loss of the batch summed over items (float or 0-d tensor) and the parameters whose
@@ -102,6 +105,8 @@ class SVIObjective(Objective):
             (so changing annealing does not recompile); ``annealing_factor`` then arrives as a
             0-d tensor, which ``poutine.scale`` accepts. Models whose structure depends on the
             batch size need ``TrainConfig(drop_last=True)`` with a ``Jit*`` ELBO.
+
+    A fresh :meth:`Trainer.fit` clears Pyro's global param store (see :meth:`reset`).
     """
 
     def __init__(self, module: torch.nn.Module, elbo: ELBO | None = None) -> None:
@@ -125,6 +130,13 @@ class SVIObjective(Objective):
         self.optim = pyro.optim.ClippedAdam(_adam_options(config, batches_per_epoch))
         self._config_lr = config.lr
         drop_stale_module_params(self.module)
+
+    def reset(self) -> None:
+        """A fresh fit clears Pyro's global param store (as Pyro's examples do): the module's
+        own parameters keep their current values (``pyro.module`` registers them again),
+        ``pyro.param`` sites start from their initial values."""
+        pyro.clear_param_store()
+        self._names.clear()
 
     def _call_args(self, batch: Batch, annealing_factor: float) -> tuple[tuple, dict]:
         if not self.jit:
@@ -198,7 +210,10 @@ def drop_stale_module_params(module: torch.nn.Module) -> None:
     left over from an earlier instance and would shadow the module's own parameters."""
     store = pyro.get_param_store()
     own = {id(p) for p in module.parameters()}
-    suffixes = {name for name, _ in module.named_parameters()}
+    suffixes = set()  # "a.b.w", "b.w", "w": names under pyro.module of the module or a child
+    for name, _ in module.named_parameters():
+        parts = name.split(".")
+        suffixes.update(".".join(parts[i:]) for i in range(len(parts)))
     for name in list(store.keys()):
         if "$$$" not in name:
             continue

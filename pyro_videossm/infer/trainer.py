@@ -133,6 +133,7 @@ class Trainer:
         else:
             if resume and dctx.is_main:
                 tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
+            obj.reset()
             pyro.set_rng_seed(cfg.seed)
 
         show = cfg.progress and dctx.is_main
@@ -162,7 +163,8 @@ class Trainer:
                    file=sys.stderr)
         factor = annealing_factor(cfg, self.epoch, max(0, self.batch_pos - 1), n_batches)
         try:
-            for b, batch in enumerate(train.iterate(order, self.batch_pos), start=self.batch_pos):
+            for b, batch in enumerate(train.iterate(order, self.batch_pos, self._loader_seed()),
+                                      start=self.batch_pos):
                 factor = annealing_factor(cfg, self.epoch, b, n_batches)
                 loss, params = obj.loss_and_grads(batch, factor)
                 norm = obj.normalizer(batch)
@@ -208,6 +210,9 @@ class Trainer:
         epochs_bar.set_postfix(train=f"{train_loss:.4g}",
                                **({} if valid_loss is None else {"valid": f"{valid_loss:.4g}"}))
 
+    def _loader_seed(self) -> int:
+        return (self.config.seed * 1_000_003 + 2 * self.epoch) % (2**63)
+
     def _flush(self, bar: tqdm | None) -> None:
         """Read buffered losses from the device once, refuse non-finite ones, add them up."""
         if not self._buffer:
@@ -246,7 +251,8 @@ class Trainer:
         module.eval()
         values: list[Any] = []
         try:
-            for batch in valid.iterate(ShardedPermutation(valid.n, None, dctx.rank, dctx.world)):
+            order = ShardedPermutation(valid.n, None, dctx.rank, dctx.world)
+            for batch in valid.iterate(order, seed=self._loader_seed() + 1):
                 values += [obj.evaluate(batch), obj.normalizer(batch)]
         finally:
             module.train(was_training)
