@@ -154,3 +154,126 @@ def test_registry_and_bad_input():
     rev = ds.isel(time=slice(None, None, -1))
     with pytest.raises(InputError, match="not increasing"):
         p.forecast(rev, 2)
+
+
+# -- model files and the command line ---------------------------------------------------
+@pytest.fixture(scope="module")
+def heat_file(tmp_path_factory):
+    from pyro_videossm.data.conventions import write_netcdf
+    from pyro_videossm.data.heat import simulate_heat
+
+    path = tmp_path_factory.mktemp("heat") / "heat.nc"
+    write_netcdf(simulate_heat(samples=3, steps=12, grid=16, seed=1), path)
+    return path
+
+
+class _Shift(Forecaster):
+    """Test forecaster loaded from a model file: last frame + a stored offset."""
+
+    name = "shift-test"
+    deterministic = True
+
+    def __init__(self, offset: float = 0.0, scaling: FieldScaling | None = None):
+        self.offset = offset
+        self.scaling = scaling or FieldScaling()
+
+    def predict(self, context, mask, leads, members=1, *, generator=None):
+        last = context[:, -1:, None]
+        return (last + self.offset).expand(-1, leads, 1, -1, -1)
+
+    @classmethod
+    def from_model_file(cls, ckpt, *, device="cpu"):
+        return cls(float(ckpt["state_dict"]["offset"]),
+                   FieldScaling.from_dict(ckpt["config"]["scaling"]))
+
+
+def test_load_forecaster_from_model_file(tmp_path, heat_file):
+    from pyro_videossm.cli import main
+    from pyro_videossm.forecast import load_forecaster, register_forecaster
+    from pyro_videossm.infer import save_model_file
+
+    register_forecaster(_Shift)
+    scaling = FieldScaling.log_transform(1.0, units="1")
+    path = tmp_path / "shift.pt"
+    save_model_file(path, "shift-test", {"scaling": scaling.to_dict()},
+                    {"offset": torch.tensor(np.log(2.0))})
+    f = load_forecaster(path)
+    assert isinstance(f, _Shift) and f.scaling == scaling
+    ds = xr.open_dataset(heat_file)
+    fc = f.forecast(ds.isel(time=slice(0, 4)), leads=2)
+    # log(x + 1) + log 2 inverted: 2 (x + 1) - 1
+    x = ds["obs"].values[:, 3].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        expect = 2 * (x + 1) - 1
+    ok = x > -1
+    np.testing.assert_allclose(fc["forecast"].values[:, 0, 0][ok], expect[ok], rtol=1e-5)
+    out = tmp_path / "fc.nc"
+    assert main(["forecast", str(heat_file), "--model", str(path), "--context", "3",
+                 "--leads", "2", "--init-index", "3", "-o", str(out)]) == 0
+    assert xr.open_dataset(out).attrs["model"] == "shift-test"
+    other = tmp_path / "other.pt"
+    save_model_file(other, "not-a-forecaster", {}, {})
+    with pytest.raises(InputError, match="not a forecaster"):
+        load_forecaster(other)
+
+
+def test_forecast_evaluate_plot_cli(tmp_path, heat_file, capsys):
+    from pyro_videossm.cli import main
+
+    out, png = tmp_path / "fc.nc", tmp_path / "strip.png"
+    assert main(["forecast", str(heat_file), "--model", "persistence", "--context", "4",
+                 "--leads", "3", "--sample", "0", "2", "-o", str(out),
+                 "--plot", str(png)]) == 0
+    fc = xr.open_dataset(out)
+    assert fc["forecast"].shape == (2, 3, 1, 16, 16)
+    np.testing.assert_array_equal(fc["sample"].values, [0, 2])
+    assert fc.attrs["init_index"] == 12 - 1 - 3  # latest init whose leads are in the file
+    data = xr.open_dataset(heat_file)
+    np.testing.assert_array_equal(fc["forecast"].values[:, 0, 0],
+                                  data["obs"].values[[0, 2], 8])
+    assert png.stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--truth", str(heat_file)]) == 0
+    table = capsys.readouterr().out
+    rows = [ln for ln in table.splitlines() if ln.startswith("| ")]
+    assert "persistence" in table and len(rows) == 2 + 3  # header, rule, one row per lead
+    err = fc["forecast"].values[:, 0, 0] - data["truth"].values[[0, 2], 9]
+    assert float(rows[2].split("|")[2]) == pytest.approx(np.sqrt((err ** 2).mean()), rel=1e-3)
+    strips = tmp_path / "s.png"
+    assert main(["plot-forecast", str(out), "--truth", str(heat_file), "-o", str(strips),
+                 "--all-samples"]) == 0
+    assert (tmp_path / "s_sample0.png").exists() and (tmp_path / "s_sample1.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--context", "20", "--leads", "2"], "needs 20 frames"),
+    (["--context", "3", "--leads", "2", "--variable", "rain"], "missing variable"),
+    (["--context", "3", "--leads", "2", "--sample", "7"], "out of range"),
+    (["--context", "3", "--leads", "2", "--init-index", "40"], "outside"),
+    (["--context", "3", "--leads", "0"], "must be >= 1"),
+    (["--context", "3", "--leads", "2", "--model", "nope"], "neither a model file"),
+    (["--context", "3", "--leads", "2", "--model", "absent.pt"], "not found"),
+])
+def test_forecast_cli_bad_input(tmp_path, heat_file, capsys, argv, message):
+    from pyro_videossm.cli import main
+
+    out = tmp_path / "fc.nc"
+    if "--model" not in argv:
+        argv = [*argv, "--model", "persistence"]
+    assert main(["forecast", str(heat_file), *argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_evaluate_and_plot_bad_input(tmp_path, heat_file, capsys):
+    from pyro_videossm.cli import main
+
+    out = tmp_path / "fc.nc"
+    assert main(["forecast", str(heat_file), "--model", "persistence", "--context", "3",
+                 "--leads", "2", "--init-index", "-1", "-o", str(out)]) == 0
+    # forecast beyond the end of the file: the truth has no such valid times
+    assert main(["evaluate", str(out), "--truth", str(heat_file)]) == 2
+    assert "no time" in capsys.readouterr().err
+    assert main(["plot-forecast", str(heat_file), "-o", str(tmp_path / "p.png")]) == 2
+    assert not (tmp_path / "p.png").exists()

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.plot",
     "pyro_videossm.cli.train",
     "pyro_videossm.cli.demo",
+    "pyro_videossm.cli.forecast",
 )
 
 

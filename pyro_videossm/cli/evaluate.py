@@ -7,6 +7,11 @@ from pathlib import Path
 from pyro_videossm.data.chaotic import load_observations
 from pyro_videossm.data.conventions import open_dataset, require_variable
 from pyro_videossm.errors import InputError
+from pyro_videossm.forecast.verify import (
+    add_forecast_arguments,
+    evaluate_forecasts,
+    is_forecast_file,
+)
 from pyro_videossm.metrics import markdown_table, score_posterior
 
 
@@ -16,10 +21,13 @@ def register(sub) -> None:
     p.add_argument("--truth", type=Path, required=True, help="netCDF with truth(time, component)")
     p.add_argument("--burn-in", type=int, default=100,
                    help="cycles excluded from time averages (default 100)")
+    add_forecast_arguments(p)  # forecast files (attrs product="forecast") are scored per lead
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if any(is_forecast_file(p) for p in args.posteriors):
+        return evaluate_forecasts(args)
     truth_ds = load_observations(args.truth, require_truth=True)
     rows = []
     for path in args.posteriors:

@@ -1,0 +1,57 @@
+"""``videossm evaluate forecast.nc --truth data.nc``: score forecast files per lead time.
+
+:mod:`pyro_videossm.cli.evaluate` hands files whose ``product`` attribute is ``"forecast"``
+to :func:`evaluate_forecasts`; posterior files keep their own path.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyro_videossm.data.conventions import open_dataset
+from pyro_videossm.errors import InputError
+
+
+def is_forecast_file(path: str | Path) -> bool:
+    """True if ``path`` is a netCDF forecast (``attrs["product"] == "forecast"``)."""
+    with open_dataset(path) as ds:
+        return ds.attrs.get("product") == "forecast"
+
+
+def add_forecast_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``videossm evaluate`` takes for forecast files."""
+    g = parser.add_argument_group("forecast files")
+    g.add_argument("--variable", help="truth variable (default: truth, else the forecast's "
+                                      "source variable)")
+    g.add_argument("--thresholds", type=float, nargs="+",
+                   help="CSI/FSS thresholds (default 0.5 1 4 for rain in mm/h, else none)")
+    g.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16],
+                   help="FSS neighbourhood sizes in pixels (default 1 4 16)")
+    g.add_argument("--data-range", type=float, help="SSIM data range (default: truth range)")
+
+
+def evaluate_forecasts(args: argparse.Namespace) -> int:
+    """Print one markdown table per forecast file (a row per lead time)."""
+    from pyro_videossm.metrics_fields import score_forecast, scores_table
+
+    paths = list(args.posteriors)
+    truth = open_dataset(args.truth)
+    tables = []
+    for path in paths:
+        fc = open_dataset(path)
+        if fc.attrs.get("product") != "forecast":
+            raise InputError(f"{path}: not a forecast file; score forecasts and posteriors "
+                             "in separate calls")
+        scores = score_forecast(fc, truth, variable=getattr(args, "variable", None),
+                                thresholds=getattr(args, "thresholds", None),
+                                scales=getattr(args, "scales", (1, 4, 16)),
+                                data_range=getattr(args, "data_range", None))
+        model = fc.attrs.get("model", str(path))
+        members = int(fc.sizes["member"])
+        head = f"{path}: {model}, {members} member{'s' if members > 1 else ''}"
+        if "sample" in fc.dims:
+            head += f", {fc.sizes['sample']} samples"
+        tables.append(f"{head}\n\n{scores_table(scores)}")
+    print("\n\n".join(tables))
+    return 0
