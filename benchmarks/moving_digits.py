@@ -1,0 +1,322 @@
+"""Moving digits benchmark: every frame forecaster trained with the same budget, scored on the
+fixed held-out test set.
+
+Data: ``moving_digits(--train-clips, split="train", seed=--data-seed)`` (the last
+``--valid-fraction`` of the clips validate; the best epoch is kept) and the fixed test set
+``moving_digits(--test-clips, split="test")`` whose digits were never seen in training.
+10 context frames, 10 leads, frames in [0, 1].
+
+Models (``--models``): ``persistence`` (last frame, untrained), ``spatrans`` (point, MSE),
+``spatrans-q`` (quantiles 0.1/0.5/0.9, pinball loss), ``transformer``, ``lstm``, ``seq2seq``,
+``seq2seq-attn`` and ``convlstm`` (the conv engineer's encoder–forecaster). Each trains for
+``--epochs`` epochs on the same windows with the shared Trainer (Adam, ``--lr``,
+``--batch-size``), once per seed in ``--seeds``.
+
+Scores on the test set (frames in [0, 1]): MSE and MAE per pixel (also MSE per frame =
+per pixel × 4096, the figure moving-MNIST papers quote), SSIM (Gaussian window, data range 1;
+:func:`pyro_videossm.metrics_fields.ssim_frames`) of the point forecast (the median for
+quantile models), and for quantile models the mean pinball loss, the coverage (ICP) of the
+10–90 % interval (nominal 0.8) and its mean width (MIL); see
+:mod:`pyro_videossm.metrics_quantile`. Mean ± standard deviation over seeds.
+
+    nice -n 10 python benchmarks/moving_digits.py                         # the full budget
+    python benchmarks/moving_digits.py --quick --no-write                 # end-to-end check
+    python benchmarks/moving_digits.py --models spatrans convlstm --seeds 0
+
+With ``--results FILE`` (default docs/RESULTS.md) the table replaces the section between
+``<!-- BEGIN spatrans -->`` and ``<!-- END spatrans -->`` (appended if absent); nothing else in
+the file changes. The section records the command, the machine and its load average: timings
+taken while other work loads the machine are marked as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.data.moving_digits import moving_digits
+from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
+from pyro_videossm.metrics_fields import ssim_frames
+from pyro_videossm.metrics_quantile import quantile_loss, quantile_scores
+from pyro_videossm.models.sequence_baselines import (
+    FlatTransformer,
+    LSTMForecaster,
+    Seq2Seq,
+    Seq2SeqAttention,
+)
+from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+
+BEGIN, END = "<!-- BEGIN spatrans -->", "<!-- END spatrans -->"
+ALL_MODELS = ("persistence", "spatrans", "spatrans-q", "transformer", "lstm", "seq2seq",
+              "seq2seq-attn", "convlstm")
+QUANTILES = (0.1, 0.5, 0.9)
+CONTEXT = LEADS = 10
+
+#: Architecture of each model at the full budget (``--quick`` shrinks them).
+ARCH = {
+    "spatrans": dict(patch=8, d_model=96, heads=4, encoder_layers=3, decoder_layers=3),
+    "transformer": dict(d_model=256, heads=4, encoder_layers=3, decoder_layers=3),
+    "lstm": dict(d_model=256, hidden=512, layers=2),
+    "seq2seq": dict(d_model=256, hidden=512, layers=2),
+    "seq2seq-attn": dict(d_model=256, hidden=512, layers=2),
+    "convlstm": dict(hidden_channels=(64, 64), stem_channels=16),
+}
+QUICK_ARCH = {
+    "spatrans": dict(patch=8, d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
+    "transformer": dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
+    "lstm": dict(d_model=16, hidden=16, layers=1),
+    "seq2seq": dict(d_model=16, hidden=16, layers=1),
+    "seq2seq-attn": dict(d_model=16, hidden=16, layers=1),
+    "convlstm": dict(hidden_channels=(8, 8), stem_channels=8),
+}
+
+
+# -- models ---------------------------------------------------------------------------------
+class _ConvLSTMAdapter:
+    """The conv engineer's ConvLSTM encoder–forecaster behind this script's two calls."""
+
+    def __init__(self, arch: dict, frame_shape) -> None:
+        from pyro_videossm.models.convlstm_forecaster import ConvLSTMEncoderForecaster, MSELoss
+
+        self.module = ConvLSTMEncoderForecaster(**arch)
+        self.loss = MSELoss(CONTEXT)
+        self.quantiles = None
+
+    def batch(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"x": frames, "mask": torch.ones_like(frames, dtype=torch.bool)}
+
+    def predict(self, context: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones_like(context, dtype=torch.bool)
+        return self.module(context, mask, LEADS).unsqueeze(2)
+
+
+class _FrameAdapter:
+    """A :class:`~pyro_videossm.models.frame_forecaster.FrameForecaster` for this script."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.quantiles = module.quantiles
+
+    @staticmethod
+    def loss(module, batch):
+        return module.loss(batch)
+
+    def batch(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"frames": frames}
+
+    def predict(self, context: torch.Tensor) -> torch.Tensor:
+        return self.module(context, None, LEADS)
+
+
+def build(name: str, arch: dict, frame_shape):
+    q = QUANTILES if name.endswith("-q") else None
+    base = dict(frame_shape=frame_shape, context_length=CONTEXT, leads=LEADS, quantiles=q)
+    if name.startswith("spatrans"):
+        return _FrameAdapter(SpatioTemporalTransformer(**base, **arch["spatrans"]))
+    if name == "transformer":
+        return _FrameAdapter(FlatTransformer(**base, **arch["transformer"]))
+    if name == "convlstm":
+        return _ConvLSTMAdapter(arch["convlstm"], frame_shape)
+    cls = {"lstm": LSTMForecaster, "seq2seq": Seq2Seq, "seq2seq-attn": Seq2SeqAttention}[name]
+    return _FrameAdapter(cls(**base, **arch[name]))
+
+
+# -- scoring --------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(predict, test: torch.Tensor, quantiles, batch_size: int) -> dict[str, float]:
+    """Scores of ``predict(context (B, 10, H, W)) -> (B, 10, Q, H, W)`` on ``test``."""
+    sums: dict[str, float] = {}
+    n = test.shape[0]
+    for i in range(0, n, batch_size):
+        clip = test[i:i + batch_size]
+        ctx, tgt = clip[:, :CONTEXT], clip[:, CONTEXT:CONTEXT + LEADS]
+        out = predict(ctx)
+        b = clip.shape[0]
+        if quantiles is None:
+            point = out[:, :, 0]
+        else:
+            point = out[:, :, quantiles.index(0.5)]
+        s = {
+            "mse": float(((point - tgt) ** 2).mean()),
+            "mae": float((point - tgt).abs().mean()),
+            "ssim": float(ssim_frames(point.reshape(-1, *point.shape[-2:]).double(),
+                                      tgt.reshape(-1, *tgt.shape[-2:]).double(), 1.0).mean()),
+        }
+        if quantiles is not None:
+            qa = xr.DataArray(out.numpy(), dims=("clip", "lead", "quantile", "y", "x"),
+                              coords={"quantile": list(quantiles)})
+            ta = xr.DataArray(tgt.numpy(), dims=("clip", "lead", "y", "x"))
+            qs = quantile_scores(qa, ta, lower=0.1, upper=0.9)
+            s.update(pinball=qs["pinball"], icp=qs["icp"], mil=qs["mil"])
+            s["pinball_check"] = float(quantile_loss(out, tgt, quantiles, dim=2))
+        for k, v in s.items():
+            sums[k] = sums.get(k, 0.0) + v * b
+    out = {k: v / n for k, v in sums.items()}
+    out.pop("pinball_check", None)
+    out["mse_frame"] = out["mse"] * test.shape[-1] * test.shape[-2]
+    return out
+
+
+def persistence(context: torch.Tensor) -> torch.Tensor:
+    return context[:, -1:, None].expand(-1, LEADS, 1, -1, -1)
+
+
+# -- main -----------------------------------------------------------------------------------
+def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.Tensor,
+            test: torch.Tensor, args) -> dict:
+    if name == "persistence":
+        return {"model": name, "seed": seed, "train_s": 0.0, "epochs": 0, "params": 0,
+                **evaluate(persistence, test, None, args.eval_batch)}
+    torch.manual_seed(seed)
+    model = build(name, arch, tuple(train.shape[-2:]))
+    module = model.module
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             seed=seed, progress=args.progress, patience=args.epochs + 1,
+                             checkpoint_path=str(Path(tmp) / "ckpt.pt"),
+                             checkpoint_every=10**9)
+        t0 = time.perf_counter()
+        hist = Trainer(LossObjective(module, model.loss), config).fit(
+            model.batch(train), model.batch(valid))
+        seconds = time.perf_counter() - t0
+    module.eval()
+    scores = evaluate(model.predict, test, model.quantiles, args.eval_batch)
+    return {"model": name, "seed": seed, "train_s": seconds, "epochs": len(hist),
+            "params": sum(p.numel() for p in module.parameters()),
+            "best_valid": min(h["valid_loss"] for h in hist), **scores}
+
+
+COLUMNS = [("mse", "MSE/pixel", ".5f"), ("mse_frame", "MSE/frame", ".1f"),
+           ("mae", "MAE/pixel", ".4f"), ("ssim", "SSIM", ".3f"),
+           ("pinball", "pinball", ".5f"), ("icp", "ICP 10–90%", ".3f"),
+           ("mil", "MIL", ".4f"), ("train_s", "train s", ".0f")]
+
+
+def table(rows: list[dict], models: list[str]) -> str:
+    head = "| model | params | seeds | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(COLUMNS))]
+    for m in models:
+        rs = [r for r in rows if r["model"] == m]
+        if not rs:
+            continue
+        cells = []
+        for key, _, fmt in COLUMNS:
+            vals = [r[key] for r in rs if key in r]
+            if not vals:
+                cells.append("")
+            elif len(vals) == 1:
+                cells.append(format(vals[0], fmt))
+            else:
+                cells.append(f"{format(np.mean(vals), fmt)} ± {format(np.std(vals), fmt)}")
+        lines.append(f"| {m} | {rs[0]['params']:,} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace the text between the markers (append the section if absent), atomically."""
+    text = path.read_text() if path.exists() else ""
+    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
+    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + section + text[b:]
+    else:
+        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--train-clips", type=int, default=3000)
+    p.add_argument("--test-clips", type=int, default=500)
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--eval-batch", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--mnist", help="digit file (default: shared/data/mnist/mnist_5k.npz)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny data, models and budget: checks the pipeline end to end")
+    p.add_argument("--results", default="docs/RESULTS.md", help="markdown file to update")
+    p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--progress", action="store_true", help="show training progress bars")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    arch = ARCH
+    if args.quick:
+        arch = QUICK_ARCH
+        args.train_clips, args.test_clips, args.epochs = 40, 20, 1
+        args.seeds = args.seeds[:1]
+    load0 = os.getloadavg()
+    started = time.perf_counter()
+    data = moving_digits(args.train_clips, split="train", seed=args.data_seed,
+                         mnist_path=args.mnist)
+    test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
+    clips = torch.from_numpy(data["frames"].values)
+    n_valid = max(1, int(round(args.valid_fraction * len(clips))))
+    train, valid = clips[:-n_valid], clips[-n_valid:]
+    test = torch.from_numpy(test_ds["frames"].values)
+    rows = []
+    for seed in args.seeds:
+        for name in args.models:
+            if name == "persistence" and seed != args.seeds[0]:
+                continue
+            r = run_one(name, seed, arch, train, valid, test, args)
+            rows.append(r)
+            print(f"seed {seed} {name}: MSE/pixel {r['mse']:.5f} SSIM {r['ssim']:.3f}"
+                  + (f" ICP {r['icp']:.3f} MIL {r['mil']:.4f}" if "icp" in r else "")
+                  + f" ({r['train_s']:.0f} s)", file=sys.stderr, flush=True)
+    load1 = os.getloadavg()
+    tab = table(rows, args.models)
+    cmd = "python benchmarks/moving_digits.py " + " ".join(argv if argv is not None
+                                                            else sys.argv[1:])
+    loaded = max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1)
+    body = "\n".join([
+        "## Moving digits: Spatiotemporal Transformer and sequence baselines",
+        "",
+        f"Command: `{cmd.strip()}` ({_dt.date.today().isoformat()}; "
+        f"{args.train_clips} training clips ({len(valid)} of them validate), "
+        f"{args.test_clips} test clips with held-out digits, 10 context + 10 target frames "
+        f"64×64 in [0, 1], {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, "
+        f"seeds {args.seeds}, torch threads {args.threads}).",
+        "",
+        tab,
+        "",
+        "MSE/MAE per pixel and SSIM of the point forecast (the median for `spatrans-q`), mean "
+        "over the 10 leads; MSE/frame = per pixel × 4096. ICP: fraction of target pixels inside "
+        "the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the standard deviation "
+        "over seeds.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
+        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; total "
+        f"{time.perf_counter() - started:.0f} s."
+        + (" **Measured under load: training times are not final.**" if loaded else ""),
+        ("" if not args.quick else "\n**`--quick` run: a pipeline check at a tiny budget, "
+         "not a result.**"),
+    ])
+    print(body)
+    if not args.no_write:
+        write_section(Path(args.results), body)
+        print(f"updated {args.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
