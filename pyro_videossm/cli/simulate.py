@@ -22,6 +22,7 @@ SIMULATOR_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.simulate_chaotic",
     "pyro_videossm.cli.simulate_fields",
     "pyro_videossm.cli.simulate_digits",
+    "pyro_videossm.cli.simulate_sprites",
 )
 
 
