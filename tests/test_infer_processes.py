@@ -96,26 +96,59 @@ def test_resume_after_sigkill_is_bit_for_bit(tmp_path):
 DDP_SCRIPT = textwrap.dedent("""
     import os, sys
     import pyro, torch
+    import torch.distributed as dist
     torch.set_num_threads(1)
     from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
     from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
 
     out = sys.argv[1]
-    rank = int(os.environ["RANK"])
-    x = torch.randn(128, 3, generator=torch.Generator().manual_seed(0))
-    model = ConjugateGaussian()  # every rank draws its own initial values: rank 0's are used
-    config = TrainConfig(epochs=4, batch_size=16, lr=0.05, progress=True,
-                         checkpoint_path=os.path.join(out, "ckpt.pt"), checkpoint_every=3)
-    svi_history = Trainer(SVIObjective(model), config).fit({"x": x}, {"x": x[:40]})
+    dist.init_process_group("gloo")  # joined here so that several fits share it
+    rank = dist.get_rank()
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+
+    class Crash(Exception):
+        pass
+
+    class CrashAt(SVIObjective):
+        def __init__(self, module, crash_at):
+            super().__init__(module)
+            self.crash_at, self.steps = crash_at, 0
+
+        def apply(self, params):
+            super().apply(params)
+            self.steps += 1
+            if self.steps == self.crash_at:
+                raise Crash
+
+    def svi_run(name, crash_at=0, resume=False):
+        torch.manual_seed(rank)  # every rank draws its own initial values: rank 0's are used
+        model = ConjugateGaussian()
+        # 100 items: 50 per rank, 4 batches per epoch (the last one of 2 items)
+        config = TrainConfig(epochs=4, batch_size=16, lr=0.05, progress=True, anneal_epochs=2,
+                             checkpoint_path=os.path.join(out, name), checkpoint_every=3)
+        history = Trainer(CrashAt(model, crash_at), config).fit({"x": x}, {"x": x[:41]},
+                                                                 resume=resume)
+        return model, history
+
+    model, svi_history = svi_run("ckpt.pt")
+    q = pyro.param("conjugate_q_scale").detach().clone()
+    try:
+        svi_run("crashed.pt", crash_at=11)  # last checkpoint: step 9, mid-epoch 3
+    except Crash:
+        pass
+    resumed, resumed_history = svi_run("crashed.pt", resume=True)
 
     exec(open(sys.argv[2]).read())  # defines regression_data()
     torch.manual_seed(0)
     regression = LinearRegression(2)
     reg_config = TrainConfig(epochs=3, batch_size=16, lr=0.05, progress=False)
     reg_history = Trainer(LossObjective(regression, mse_loss), reg_config).fit(regression_data())
-    torch.save({"svi": model.state_dict(), "q": pyro.param("conjugate_q_scale").detach(),
-                "svi_history": svi_history, "regression": regression.state_dict()},
+    resumed_q = pyro.param("conjugate_q_scale").detach()
+    torch.save({"svi": model.state_dict(), "q": q, "svi_history": svi_history,
+                "resumed": resumed.state_dict(), "resumed_q": resumed_q,
+                "resumed_history": resumed_history, "regression": regression.state_dict()},
                os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
 """)
 
 REGRESSION_DATA = textwrap.dedent("""
@@ -140,18 +173,25 @@ def test_distributed_data_parallel_two_processes(tmp_path):
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for key in r0["svi"]:
         assert torch.equal(r0["svi"][key], r1["svi"][key]), key
+        assert torch.equal(r0["svi"][key], r0["resumed"][key]), key
+        assert torch.equal(r1["svi"][key], r1["resumed"][key]), key
     assert torch.equal(r0["q"], r1["q"])
+    assert torch.equal(r0["q"], r0["resumed_q"]) and torch.equal(r1["q"], r1["resumed_q"])
     for key in r0["regression"]:
         assert torch.equal(r0["regression"][key], r1["regression"][key]), key
-    assert r0["svi_history"] == r1["svi_history"] or all(
-        a["train_loss"] == b["train_loss"] and a["valid_loss"] == b["valid_loss"]
-        for a, b in zip(r0["svi_history"], r1["svi_history"]))
-    losses = [h["train_loss"] for h in r0["svi_history"]]
-    assert losses[-1] < losses[0] - 1.0
+
+    def losses(history):
+        return [(h["train_loss"], h["valid_loss"]) for h in history]
+
+    assert losses(r0["svi_history"]) == losses(r1["svi_history"])
+    assert losses(r0["svi_history"]) == losses(r0["resumed_history"])
+    train_losses = [h["train_loss"] for h in r0["svi_history"]]
+    assert train_losses[-1] < train_losses[0] - 1.0
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     assert ckpt["world"] == 2 and len(ckpt["per_rank"]) == 2 and ckpt["epoch"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ckpt.pt", "data.py", "ddp.py", "rank0.pt", "rank1.pt"]
+        "ckpt.pt", "crashed.pt", "data.py", "ddp.py", "rank0.pt", "rank1.pt"]
+    assert proc.stderr.count("epochs:") >= 1  # rank 0's progress bar
 
     # Two processes with batches of 16 take the same steps as one process with batches of
     # 32: the sharded permutation interleaves one batch of 32, and the average of the two

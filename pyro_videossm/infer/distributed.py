@@ -38,8 +38,7 @@ class DistContext:
         created = False
         if not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
-            kwargs = {"device_id": device} if device.type == "cuda" else {}
-            dist.init_process_group(backend=backend, **kwargs)
+            dist.init_process_group(backend=backend)
             created = True
         return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank,
                    device=device, created_group=created)

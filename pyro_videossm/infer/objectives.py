@@ -19,7 +19,8 @@ import pyro.optim
 import torch
 from pyro import poutine
 from pyro.infer import ELBO, Trace_ELBO
-from pyro.infer.util import zero_grads
+from pyro.infer.trace_elbo import _compute_log_r
+from pyro.infer.util import is_identically_zero, zero_grads
 from pyro.optim.clipped_adam import ClippedAdam as TorchClippedAdam
 
 from pyro_videossm.infer.config import TrainConfig
@@ -105,13 +106,25 @@ class SVIObjective(Objective):
             (so changing annealing does not recompile); ``annealing_factor`` then arrives as a
             0-d tensor, which ``poutine.scale`` accepts. Models whose structure depends on the
             batch size need ``TrainConfig(drop_last=True)`` with a ``Jit*`` ELBO.
+        sync_free: compute the loss of a ``Trace_ELBO`` as a device tensor
+            (:func:`trace_elbo_loss_and_grads`: the same surrogate, hence the same gradients,
+            as Pyro's, without reading every site's log-probability on the host). Default:
+            on for ``Trace_ELBO`` itself, off for other ELBOs (whose ``loss_and_grads`` returns
+            a float); a non-finite loss is then caught within ``TrainConfig.log_every`` steps
+            instead of before the optimiser step.
 
     A fresh :meth:`Trainer.fit` clears Pyro's global param store (see :meth:`reset`).
     """
 
-    def __init__(self, module: torch.nn.Module, elbo: ELBO | None = None) -> None:
+    def __init__(self, module: torch.nn.Module, elbo: ELBO | None = None,
+                 sync_free: bool | None = None) -> None:
         self.module = module
         self.elbo = elbo if elbo is not None else Trace_ELBO()
+        if sync_free is None:
+            sync_free = type(self.elbo) is Trace_ELBO
+        elif sync_free and not isinstance(self.elbo, Trace_ELBO):
+            raise ValueError("sync_free needs a Trace_ELBO")
+        self.sync_free = sync_free
         self.jit = type(self.elbo).__name__.startswith("Jit")
         self.optim: pyro.optim.PyroOptim | None = None
         self._names: set[str] = set()  # param-store names seen in training
@@ -151,8 +164,9 @@ class SVIObjective(Objective):
         args, kwargs = self._call_args(batch, annealing_factor)
         model, guide = ((self._jit_model, self._jit_guide) if self.jit
                         else (self.module.model, self.module.guide))
+        step = trace_elbo_loss_and_grads if self.sync_free else type(self.elbo).loss_and_grads
         with poutine.trace(param_only=True) as capture:
-            loss = self.elbo.loss_and_grads(model, guide, *args, **kwargs)
+            loss = step(self.elbo, model, guide, *args, **kwargs)
         names = sorted(capture.trace.nodes)
         self._names.update(names)
         nodes = capture.trace.nodes
@@ -202,6 +216,42 @@ class SVIObjective(Objective):
         self.load_extra_params(state["param_store"])
         self.optim.set_state(state["optim"])
         self._names.update(state["optim"])
+
+
+def trace_elbo_loss_and_grads(elbo: Trace_ELBO, model, guide, *args, **kwargs) -> torch.Tensor:
+    """``Trace_ELBO.loss_and_grads`` returning the loss as a detached 0-d tensor.
+
+    The same traces and the same surrogate loss (so the same gradients) as Pyro's
+    ``Trace_ELBO``, whose loss is summed from ``.item()`` of every sample site; here nothing is
+    read on the host, so a GPU never waits for the CPU.
+    """
+    loss: torch.Tensor | float = 0.0
+    for model_trace, guide_trace in elbo._get_traces(model, guide, args, kwargs):
+        elbo_particle: torch.Tensor | float = 0.0
+        surrogate: torch.Tensor | float = 0.0
+        log_r = None
+        for site in model_trace.nodes.values():
+            if site["type"] == "sample":
+                elbo_particle = elbo_particle + site["log_prob_sum"].detach()
+                surrogate = surrogate + site["log_prob_sum"]
+        for site in guide_trace.nodes.values():
+            if site["type"] == "sample":
+                _, score_function_term, entropy_term = site["score_parts"]
+                elbo_particle = elbo_particle - site["log_prob_sum"].detach()
+                if not is_identically_zero(entropy_term):
+                    surrogate = surrogate - entropy_term.sum()
+                if not is_identically_zero(score_function_term):
+                    if log_r is None:
+                        log_r = _compute_log_r(model_trace, guide_trace)
+                    site_r = log_r.sum_to(site["cond_indep_stack"])
+                    surrogate = surrogate + (site_r * score_function_term).sum()
+        loss = loss - elbo_particle / elbo.num_particles
+        trainable = any(site["type"] == "param" for trace in (model_trace, guide_trace)
+                        for site in trace.nodes.values())
+        surrogate_loss = -surrogate
+        if trainable and getattr(surrogate_loss, "requires_grad", False):
+            (surrogate_loss / elbo.num_particles).backward(retain_graph=elbo.retain_graph)
+    return torch.as_tensor(loss).detach()
 
 
 def drop_stale_module_params(module: torch.nn.Module) -> None:

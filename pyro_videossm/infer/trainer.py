@@ -103,7 +103,7 @@ class Trainer:
                  BatchSource(valid_data, cfg.batch_size, device, False, cfg.num_workers,
                              name="validation data"))
         self._n_train = train.n
-        local_items = len(ShardedPermutation(train.n, torch.Generator(), dctx.rank, dctx.world))
+        local_items = math.ceil(train.n / dctx.world)  # ShardedPermutation pads to this
         self.n_batches = n_batches = train.num_batches(local_items)
         if n_batches == 0:
             raise InputError(f"training data hold {train.n} items, fewer than one batch of "
