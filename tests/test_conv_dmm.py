@@ -3,6 +3,7 @@ annealing, training, forecasts and model files. Tiny grids (16×16) so it runs i
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -261,3 +262,55 @@ def test_bad_options():
     fixed = tiny(obs_scale=0.5)
     assert float(fixed.obs_scale) == pytest.approx(0.5)
     assert "raw_obs_scale" not in dict(fixed.named_parameters())
+
+
+def test_input_clip_hides_outliers_from_the_encoder_only():
+    m = tiny(input_clip=(-1.0, 2.0))
+    batch = tiny_batch(8)
+    spiked = {"x": batch["x"].clone(), "mask": batch["mask"]}
+    spiked["x"][batch["mask"] & (batch["x"] > 0.2)] = 1e4  # only values above the clip
+    g1 = torch.Generator().manual_seed(0)
+    g2 = torch.Generator().manual_seed(0)
+    a = m.forecast(spiked["x"].clamp(max=2.0), batch["mask"], 2, 2, generator=g1)
+    b = m.forecast(spiked["x"], batch["mask"], 2, 2, generator=g2)
+    assert torch.equal(a, b)  # the guide sees clamped values
+    pyro.set_rng_seed(1)
+    la = Trace_ELBO().loss(m.model, m.guide, {"x": spiked["x"].clamp(max=2.0),
+                                                "mask": batch["mask"]})
+    pyro.set_rng_seed(1)
+    lb = Trace_ELBO().loss(m.model, m.guide, spiked)
+    assert lb > la + 1.0  # the likelihood sees the raw outliers
+    assert m.architecture()["input_clip"] == [-1.0, 2.0]
+    with pytest.raises(InputError):
+        tiny(input_clip=(1.0, 0.0))
+
+
+def test_cli_train_and_forecast_round_trip(tmp_path):
+    import xarray as xr
+
+    from pyro_videossm.cli import main
+    from pyro_videossm.cli.train_fields import fit_scaling
+    from pyro_videossm.data.conventions import write_netcdf
+    from pyro_videossm.data.heat import simulate_heat
+
+    write_netcdf(simulate_heat(samples=4, steps=8, grid=16, seed=0), tmp_path / "heat.nc")
+    common = ["--context", "3", "--leads", "2", "--epochs", "1", "--batch-size", "4",
+              "--no-progress"]
+    assert main(["train", "convdmm", str(tmp_path / "heat.nc"), *common, "--hidden-channels",
+                 "8", "--rnn-channels", "8", "--encoder-channels", "8", "--latent-channels", "2",
+                 "--likelihood", "student_t", "--input-clip", "-0.5", "1.5",
+                 "-o", str(tmp_path / "m.pt")]) == 0
+    assert main(["forecast", str(tmp_path / "heat.nc"), "--model", str(tmp_path / "m.pt"),
+                 "--context", "3", "--leads", "4", "--members", "2", "--no-progress",
+                 "-o", str(tmp_path / "fc.nc")]) == 0
+    with xr.open_dataset(tmp_path / "fc.nc") as fc:
+        assert fc["forecast"].shape == (4, 4, 2, 16, 16)
+        assert fc.attrs["model"] == "convdmm"
+    # the context is too long for the data: one line, exit status 2, no file
+    assert main(["train", "convlstm", str(tmp_path / "heat.nc"), "--context", "8", "--leads",
+                 "4", "-o", str(tmp_path / "bad.pt")]) == 2
+    assert not (tmp_path / "bad.pt").exists()
+    # robust scaling: the 1st..99th percentiles map to [0, 1], outliers do not set the scale
+    v = np.concatenate([np.linspace(0.0, 1.0, 1001), [1e9, -1e9]])
+    s = fit_scaling(v, "robust")
+    assert abs(s.offset) < 0.02 and abs(s.scale - 1.0) < 0.04

@@ -16,7 +16,9 @@ from pyro_videossm.cli.common import add_progress_flag, check_output_path
 #: name -> (help, add_arguments(parser), run(args) -> exit status)
 TRAINERS: dict[str, tuple[str, Callable, Callable]] = {}
 
-TRAINER_MODULES: tuple[str, ...] = ("pyro_videossm.cli.train_sequence",)
+TRAINER_MODULES: tuple[str, ...] = ("pyro_videossm.cli.train_sequence",
+                                     "pyro_videossm.cli.train_fields",
+                                     "pyro_videossm.cli.train_dsvae")
 
 
 def register_trainer(

@@ -57,6 +57,16 @@ StepFn = Callable[[Tensor, int], tuple[Tensor, Tensor]]
 LIKELIHOODS = ("gaussian", "student_t")
 
 
+def check_input_clip(input_clip) -> tuple[float, float] | None:
+    """``None`` or a ``(low, high)`` pair with ``low < high`` (as a tuple of floats)."""
+    if input_clip is None:
+        return None
+    lo, hi = (float(v) for v in input_clip)
+    if not lo < hi:
+        raise InputError(f"input_clip must be (low, high) with low < high, got {input_clip}")
+    return lo, hi
+
+
 # -- Markov chains of Gaussian latents: one sample site for the whole sequence ---------------
 def sample_markov_chain(step: StepFn, z0: Tensor, num_steps: int, *,
                         generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -215,8 +225,10 @@ class FieldDMM(nn.Module):
     pyro_name: str = "field_dmm"
 
     def __init__(self, likelihood: str = "gaussian", obs_scale: float | None = None,
-                 df: float = 4.0, init_obs_scale: float = 0.1) -> None:
+                 df: float = 4.0, init_obs_scale: float = 0.1,
+                 input_clip: tuple[float, float] | None = None) -> None:
         super().__init__()
+        self.input_clip = check_input_clip(input_clip)
         if likelihood not in LIKELIHOODS:
             raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                              f"got {likelihood!r}")
@@ -267,6 +279,12 @@ class FieldDMM(nn.Module):
             return dist.StudentT(loc.new_tensor(self.df), loc, self.obs_scale)
         return dist.Normal(loc, self.obs_scale)
 
+    def encoder_input(self, x: Tensor) -> Tensor:
+        """The frames as the guide's encoder sees them: clamped to ``input_clip`` if set
+        (outliers of heavy-tailed noise then cannot saturate it; the likelihood still sees
+        the raw values)."""
+        return x if self.input_clip is None else x.clamp(*self.input_clip)
+
     def _pad(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         if x.dim() != 4 or x.shape != mask.shape:
             raise InputError(f"expected frames and mask of shape (B, T, H, W), got "
@@ -309,7 +327,7 @@ class FieldDMM(nn.Module):
         B, T, H, W = x.shape
         pyro.module(self.pyro_name, self)
         _, zq0 = self.initial_latents(B, H, W)
-        h = self.encode(x, mask)
+        h = self.encode(self.encoder_input(x) * mask, mask)
         with pyro.plate("sequences", B):
             with poutine.scale(scale=annealing_factor):
                 z = pyro.sample("z", MarkovChainGuide(self.combine, zq0, h))
@@ -328,7 +346,7 @@ class FieldDMM(nn.Module):
         x, m = self._pad(context, mask)
         B, _, H0, W0 = context.shape
         _, T, H, W = x.shape
-        h = self.encode(x, m)  # (B, T, *F)
+        h = self.encode(self.encoder_input(x) * m, m)  # (B, T, *F)
         h = h.repeat_interleave(members, dim=0)
         _, zq0 = self.initial_latents(B * members, H, W)
         z_ctx, _ = sample_markov_chain(lambda z, t: self.combine(z, h[:, t]), zq0, T,
@@ -359,6 +377,7 @@ class ConvDMM(FieldDMM):
         obs_scale: fixed noise scale σ (model units), or ``None`` to learn it.
         df: degrees of freedom ν of the Student-t likelihood.
         init_obs_scale: initial σ when learned.
+        input_clip: ``(low, high)``: clamp the frames the guide's encoder sees (model units).
     """
 
     pyro_name = "conv_dmm"
@@ -367,8 +386,9 @@ class ConvDMM(FieldDMM):
                  rnn_channels: int = 32, encoder_channels: int = 32, n_down: int = 2,
                  kernel_size: int = 3, likelihood: str = "gaussian",
                  obs_scale: float | None = None, df: float = 4.0,
-                 init_obs_scale: float = 0.1) -> None:
-        super().__init__(likelihood, obs_scale, df, init_obs_scale)
+                 init_obs_scale: float = 0.1,
+                 input_clip: tuple[float, float] | None = None) -> None:
+        super().__init__(likelihood, obs_scale, df, init_obs_scale, input_clip)
         for key, v in (("latent_channels", latent_channels), ("hidden_channels", hidden_channels),
                        ("rnn_channels", rnn_channels), ("encoder_channels", encoder_channels)):
             if v < 1:
@@ -380,6 +400,7 @@ class ConvDMM(FieldDMM):
             rnn_channels=rnn_channels, encoder_channels=encoder_channels, n_down=n_down,
             kernel_size=kernel_size, likelihood=likelihood, obs_scale=obs_scale, df=float(df),
             init_obs_scale=init_obs_scale,
+            input_clip=None if self.input_clip is None else list(self.input_clip),
         )
         self.multiple = 2**n_down
         self.latent_channels = latent_channels

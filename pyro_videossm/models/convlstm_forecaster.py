@@ -43,6 +43,7 @@ class ConvLSTMEncoderForecaster(nn.Module):
             ``H / 2**(l+1)``).
         stem_channels: channels of the first (stride-2) convolution and the output head.
         kernel_size: kernel size of all convolutions (odd).
+        input_clip: ``(low, high)``: clamp the context values the encoder sees (model units).
 
     Shapes: :meth:`forward` takes ``context``, ``mask`` ``(B, T, H, W)`` and returns
     ``(B, leads, H, W)``. Frames whose size is not a multiple of ``2**len(hidden_channels)``
@@ -50,13 +51,20 @@ class ConvLSTMEncoderForecaster(nn.Module):
     """
 
     def __init__(self, hidden_channels: Sequence[int] = (32, 32), stem_channels: int = 16,
-                 kernel_size: int = 3) -> None:
+                 kernel_size: int = 3, input_clip: tuple[float, float] | None = None) -> None:
         super().__init__()
         hidden_channels = [int(c) for c in hidden_channels]
         if not hidden_channels or min(hidden_channels) < 1 or stem_channels < 1:
             raise InputError("ConvLSTM: need at least one layer and channel counts >= 1")
+        if input_clip is not None:
+            lo, hi = (float(v) for v in input_clip)
+            if not lo < hi:
+                raise InputError(f"input_clip must be (low, high), low < high: {input_clip}")
+            input_clip = (lo, hi)
+        self.input_clip = input_clip
         self.config = dict(hidden_channels=hidden_channels, stem_channels=stem_channels,
-                           kernel_size=kernel_size)
+                           kernel_size=kernel_size,
+                           input_clip=None if input_clip is None else list(input_clip))
         self.multiple = 2 ** len(hidden_channels)
         pad = kernel_size // 2
         chans = [stem_channels, *hidden_channels]
@@ -96,6 +104,8 @@ class ConvLSTMEncoderForecaster(nn.Module):
 
     def encode(self, context: Tensor, mask: Tensor) -> list[State]:
         """``(B, T, H, W)`` padded frames and mask -> final ``(h, c)`` of every layer."""
+        if self.input_clip is not None:
+            context = context.clamp(*self.input_clip)
         x = torch.stack([context * mask, mask.to(context.dtype)], dim=2)
         seq = self._frames(self.stem, x)
         states = []

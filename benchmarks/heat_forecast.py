@@ -1,0 +1,230 @@
+"""Heat-diffusion forecasting: ConvDMM vs ConvLSTM vs flat DMM vs persistence.
+
+Data: heat diffusion from hot disks with Cauchy process and observation noise
+(:func:`pyro_videossm.data.heat.simulate_heat`) simulated at the research spacing ``dx = 0.1``
+(``--sim-grid`` points on a plate of side ``0.1 · sim_grid``, ``D = 4``, 3 FTCS steps per frame)
+and block-averaged ``--coarsen`` times (96 → 32 by default). Training sequences (seed 1) and
+held-out test sequences (seed 2) are independent simulations. Every model is trained on the
+noisy ``obs`` of windows of ``context + leads`` frames with the same number of epochs, batch
+size, learning rate and data (equal-epoch budget; the training seconds are reported too),
+through the same code as ``videossm train`` (:mod:`pyro_videossm.cli.train_fields`).
+
+Score: MSE of the (ensemble-mean) forecast against the **noise-free** truth of the test
+sequences, per lead time, in squared temperature units. The forecast starts after the first
+``context`` frames of each test sequence.
+
+CPU (the default sizes; about an hour in all on a quiet 2-core machine)::
+
+    nice -n 10 python benchmarks/heat_forecast.py --results docs/RESULTS.md
+
+GPU sizes (research grid, more data)::
+
+    python benchmarks/heat_forecast.py --device cuda --sim-grid 96 --coarsen 2 \\
+        --train-samples 2048 --epochs 100 --batch-size 32 --hidden-channels 64
+
+Writes ``OUT/heat_mse.csv`` (MSE per model and lead), ``OUT/heat_summary.json`` (settings,
+training seconds, histories) and, with ``--results``, the table between the
+``<!-- BEGIN heat -->`` / ``<!-- END heat -->`` markers of that markdown file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.cli.train_fields import (
+    build_module,
+    load_field_windows,
+    make_forecaster,
+    train_field_model,
+)
+from pyro_videossm.data.heat import simulate_heat
+from pyro_videossm.forecast import Persistence
+from pyro_videossm.metrics_fields import mse
+
+MODELS = ("convdmm", "convlstm", "dmm-flat", "persistence")
+BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
+
+
+def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
+              device: str) -> xr.Dataset:
+    """``truth``/``obs`` ``(sample, time, y, x)``, simulated at ``dx = 0.1`` and block-averaged
+    ``coarsen`` × ``coarsen`` (Cauchy noise stays Cauchy with the same scale under averaging)."""
+    ds = simulate_heat(samples=samples, steps=steps, grid=sim_grid, length=0.1 * sim_grid,
+                       diffusivity=4.0, steps_per_frame=3, seed=seed, device=device)
+    ds = ds[["truth", "obs"]]
+    if coarsen > 1:
+        ds = ds.coarsen(y=coarsen, x=coarsen, boundary="trim").mean().assign_attrs(ds.attrs)
+        for v in ("truth", "obs"):
+            ds[v].attrs.update(ds[v].attrs)
+    return ds
+
+
+def architectures(args: argparse.Namespace) -> dict[str, dict]:
+    clip = list(args.input_clip) if args.input_clip else None
+    lik = dict(likelihood=args.likelihood, df=args.df, input_clip=clip)
+    h = args.hidden_channels
+    return {
+        "convdmm": dict(latent_channels=args.latent_channels, hidden_channels=h,
+                        rnn_channels=h, encoder_channels=h, n_down=2, **lik),
+        "convlstm": dict(hidden_channels=[h, h], stem_channels=max(8, h // 2),
+                         input_clip=clip),
+        "dmm-flat": dict(latent_dim=args.latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
+                         conv_channels=max(8, h // 2), n_down=2, **lik),
+    }
+
+
+def per_lead_mse(forecast: xr.Dataset, truth: np.ndarray) -> np.ndarray:
+    """MSE of the ensemble mean against ``truth`` ``(S, L, H, W)``, per lead."""
+    fc = forecast["forecast"]
+    obs = xr.DataArray(truth, dims=(fc.dims[0], "lead_time", *fc.dims[-2:]))
+    return np.asarray(mse(fc, obs).values)
+
+
+def write_results(path: Path, block: str) -> None:
+    """Replace the text between the heat markers of ``path`` (append them if absent),
+    atomically, touching nothing else."""
+    text = path.read_text() if path.exists() else ""
+    body = f"{BEGIN}\n{block.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + body + text[b:]
+    else:
+        text = text.rstrip() + ("\n\n" if text.strip() else "") + body + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--sim-grid", type=int, default=96, help="simulation grid (dx = 0.1)")
+    p.add_argument("--coarsen", type=int, default=3, help="block-average factor (96/3 = 32)")
+    p.add_argument("--train-samples", type=int, default=256)
+    p.add_argument("--test-samples", type=int, default=64)
+    p.add_argument("--context", type=int, default=10)
+    p.add_argument("--leads", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=25, help="the same for every model")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--anneal-epochs", type=int, default=5, help="KL annealing (DMMs)")
+    p.add_argument("--members", type=int, default=16, help="ensemble members (DMMs)")
+    p.add_argument("--hidden-channels", type=int, default=32)
+    p.add_argument("--latent-channels", type=int, default=8)
+    p.add_argument("--latent-dim", type=int, default=32)
+    p.add_argument("--likelihood", default="student_t", choices=("gaussian", "student_t"))
+    p.add_argument("--df", type=float, default=2.0)
+    p.add_argument("--input-clip", type=float, nargs=2, default=(-0.5, 1.5),
+                   help="encoder input clamp, model units, all models (default -0.5 1.5)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/heat"))
+    p.add_argument("--results", type=Path, help="markdown file to write the table into")
+    p.add_argument("--note", default="", help="line added under the table (e.g. the load)")
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    K, L = args.context, args.leads
+
+    t0 = time.perf_counter()
+    train_ds = heat_data(args.train_samples, K + L, 1, args.sim_grid, args.coarsen, "cpu")
+    test_ds = heat_data(args.test_samples, K + L, 2, args.sim_grid, args.coarsen, "cpu")
+    grid = train_ds.sizes["y"], train_ds.sizes["x"]
+    print(f"data: {args.train_samples} + {args.test_samples} sequences of {K}+{L} frames "
+          f"{grid[0]}x{grid[1]} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    context = test_ds["obs"].isel(time=slice(0, K))
+    truth = np.asarray(test_ds["truth"].isel(time=slice(K, K + L)).values, dtype=np.float64)
+
+    from pyro_videossm.infer import TrainConfig
+
+    data = load_field_windows(train_ds, context=K, leads=L, variable="obs",
+                              valid_fraction=0.1, normalize="robust")
+    archs = architectures(args)
+    rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
+                                                   "results": str(args.results)},
+                         "scaling": data.scaling.to_dict(), "models": {}}
+    for name in args.models:
+        t1 = time.perf_counter()
+        if name == "persistence":
+            forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
+        else:
+            torch.manual_seed(args.seed)
+            module = build_module(name, archs[name], grid)
+            dmm = name != "convlstm"
+            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                 anneal_epochs=args.anneal_epochs if dmm else 0,
+                                 device=args.device, seed=args.seed, progress=args.progress)
+            history = train_field_model(name, module, data, config, K)
+            seconds = time.perf_counter() - t1
+            n_params = sum(q.numel() for q in module.parameters())
+            forecaster = make_forecaster(name, module, data.scaling, K, args.device)
+            forecaster.save(args.out / f"{name}.pt", extra={"history": history})
+        t2 = time.perf_counter()
+        fc = forecaster.forecast(context, L, args.members, seed=args.seed,
+                                 batch_size=args.batch_size)
+        rows[name] = per_lead_mse(fc, truth)
+        summary["models"][name] = {
+            "train_seconds": seconds, "forecast_seconds": time.perf_counter() - t2,
+            "parameters": n_params, "history": history,
+            "architecture": archs.get(name, {}), "mse": rows[name].tolist()}
+        print(f"{name}: trained {seconds:.0f} s; MSE lead 1 {rows[name][0]:.4g}, "
+              f"leads 15-20 {rows[name][14:20].mean() if L >= 20 else float('nan'):.4g}",
+              flush=True)
+
+    lines = ["model," + ",".join(f"lead{k}" for k in range(1, L + 1))]
+    lines += [f"{n}," + ",".join(f"{v:.6g}" for v in r) for n, r in rows.items()]
+    (args.out / "heat_mse.csv").write_text("\n".join(lines) + "\n")
+    (args.out / "heat_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+
+    show = [k for k in (1, 5, 10, 15, 20) if k <= L]
+    header = (["model", "epochs", "train s"] + [f"lead {k}" for k in show]
+              + (["mean 15–20"] if L >= 20 else []))
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for n, r in rows.items():
+        ep = "–" if n == "persistence" else str(len(summary["models"][n]["history"]))
+        sec = summary["models"][n]["train_seconds"]
+        cells = [n, ep, "–" if n == "persistence" else f"{sec:.0f}"]
+        cells += [f"{r[k - 1]:.4g}" for k in show]
+        if L >= 20:
+            cells.append(f"{r[14:20].mean():.4g}")
+        table.append("| " + " | ".join(cells) + " |")
+    cmd = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    block = "\n".join([
+        "### Heat diffusion: forecast MSE against the noise-free truth",
+        "",
+        f"{args.test_samples} held-out sequences, {grid[0]}×{grid[1]} (simulated at "
+        f"{args.sim_grid}×{args.sim_grid}, dx = 0.1, block-averaged ×{args.coarsen}), "
+        f"context {K} frames, Cauchy noise. Every model: {args.epochs} epochs on "
+        f"{data.n_train} training windows ({args.train_samples} sequences, 10% held out), "
+        f"batch {args.batch_size}, lr {args.lr:g} (equal-epoch budget). DMMs: "
+        f"{args.likelihood} likelihood (df {args.df:g}), mean of {args.members} members. "
+        "MSE in squared temperature units; train s = wall-clock training seconds on one "
+        "CPU thread.",
+        "",
+        *table,
+        "",
+        f"Command: `{cmd}`" + (f"  \n{args.note}" if args.note else ""),
+    ])
+    print(block)
+    if args.results:
+        write_results(args.results, block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
