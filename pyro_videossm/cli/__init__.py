@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.train",
     "pyro_videossm.cli.demo",
     "pyro_videossm.cli.forecast",
+    "pyro_videossm.cli.disentangle",
 )
 
 
