@@ -220,18 +220,19 @@ def test_resume_refuses_other_settings(tmp_path):
 
 
 class NaNAt(SVIObjective):
-    """Reports a NaN loss at optimiser step ``nan_at``, as a diverging model would."""
+    """Reports a NaN loss at optimiser step ``nan_at``, as a diverging model would; the loss
+    is a float (Pyro's Trace_ELBO.loss_and_grads) or a device tensor (sync-free step)."""
 
     def __init__(self, module, nan_at, as_tensor=False):
-        super().__init__(module)
-        self.nan_at, self.calls, self.as_tensor = nan_at, 0, as_tensor
+        super().__init__(module, Trace_ELBO(), sync_free=as_tensor)
+        self.nan_at, self.calls = nan_at, 0
 
     def loss_and_grads(self, batch, annealing_factor):
         loss, params = super().loss_and_grads(batch, annealing_factor)
         self.calls += 1
         if self.calls == self.nan_at:
-            loss = math.nan
-        return (torch.tensor(loss) if self.as_tensor else loss), params
+            loss = loss * math.nan
+        return loss, params
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])
@@ -259,6 +260,8 @@ def test_bad_data_is_input_error():
         trainer.fit({"x": torch.zeros(0, 2), "y": torch.zeros(0, 1)})
     with pytest.raises(InputError, match="lr"):
         TrainConfig(lr=-1.0)
+    with pytest.raises(InputError, match="wrong type"):
+        TrainConfig(epochs=None)
 
 
 class DiscreteLatent(torch.nn.Module):
@@ -304,3 +307,23 @@ def test_sync_free_trace_elbo_matches_pyro(make):
     assert loss.item() == pytest.approx(pyro_loss, rel=1e-5)
     assert len(grads) == len(pyro_grads) >= 2
     assert all(torch.equal(a, b) for a, b in zip(pyro_grads, grads))
+
+
+def test_jit_elbo_takes_annealing_factor_as_input():
+    torch.manual_seed(0)
+    module = ConjugateGaussian()
+    batch = {"x": conjugate_data(8, 2)}
+    jit = SVIObjective(module, JitTrace_ELBO())
+    plain = SVIObjective(module, Trace_ELBO(), sync_free=False)
+    for p in jit.loss_and_grads(batch, 0.3)[1]:  # compiles (and runs the model once more)
+        p.grad = None
+    for factor in (0.3, 1.0, 0.6):
+        losses = []
+        for objective in (jit, plain):
+            pyro.set_rng_seed(2)
+            loss, params = objective.loss_and_grads(batch, factor)
+            losses.append(loss)
+            for p in params:
+                p.grad = None
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert len(jit.elbo._loss_and_surrogate_loss.compiled) == 1  # compiled once

@@ -52,6 +52,12 @@ class TrainConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except TypeError as e:
+            raise InputError(f"training option of the wrong type ({e})") from None
+
+    def _check(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
         if self.checkpoint_path is not None:
             self.checkpoint_path = str(self.checkpoint_path)
