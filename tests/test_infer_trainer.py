@@ -327,3 +327,17 @@ def test_jit_elbo_takes_annealing_factor_as_input():
                 p.grad = None
         assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     assert len(jit.elbo._loss_and_surrogate_loss.compiled) == 1  # compiled once
+
+
+def test_config_from_cli_arguments():
+    import argparse
+
+    from pyro_videossm.cli.train import add_common_training_arguments
+
+    parser = argparse.ArgumentParser()
+    add_common_training_arguments(parser)
+    args = parser.parse_args(["data.nc", "-o", "m.pt", "--lr", "0.01", "--checkpoint", "c.pt",
+                              "--no-progress"])
+    config = TrainConfig.from_args(args, epochs=7, lr=1.0, anneal_epochs=3)
+    assert (config.epochs, config.lr, config.anneal_epochs, config.batch_size) == (7, 0.01, 3, 32)
+    assert (config.checkpoint_path, config.progress, config.seed) == ("c.pt", False, 0)

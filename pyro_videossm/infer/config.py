@@ -80,6 +80,20 @@ class TrainConfig:
             if not ok:
                 raise InputError(f"training option: {message}")
 
+    @classmethod
+    def from_args(cls, args, **defaults) -> TrainConfig:
+        """Settings from ``videossm train``'s common options (``--epochs``, ``--lr``,
+        ``--batch-size``, ``--device``, ``--seed``, ``--checkpoint``, ``--no-progress``) on top
+        of a model's ``defaults`` (any field); options left unset keep the default."""
+        options = dict(defaults)
+        for field_name, arg in (("epochs", "epochs"), ("lr", "lr"), ("batch_size", "batch_size"),
+                                ("device", "device"), ("seed", "seed"),
+                                ("checkpoint_path", "checkpoint"), ("progress", "progress")):
+            value = getattr(args, arg, None)
+            if value is not None:
+                options[field_name] = value
+        return cls(**options)
+
     def to_dict(self) -> dict:
         """Plain-python copy (lists for tuples), suitable for checkpoints and model files."""
         out = dataclasses.asdict(self)
