@@ -15,7 +15,9 @@ each in all 9 motions: 9000 training and 2664 test clips.
 Drawing is vectorised over clips and frames: every body part is a disk, capsule (a thick
 line segment) or rectangle evaluated on a super-sampled pixel grid for a whole chunk of
 clips at once, painted back to front, then averaged down to ``size`` (anti-aliasing).
-Right-facing clips are the mirror images of left-facing ones.
+Right-facing clips are the mirror images of left-facing ones; side-view walks advance across
+the frame in the facing direction (otherwise a walk to the left would be a walk to the right
+mirrored and shifted by half a step cycle, told apart only by the face).
 
 Datasets follow the toolkit's video convention: ``frames(clip, time, channel, y, x)`` in
 [0, 1] and one integer label variable per factor on ``clip`` with CF ``flag_values`` /
@@ -277,6 +279,10 @@ def render_sprites(factors: np.ndarray, action: np.ndarray, direction: np.ndarra
     f1y = np.where(side, _HIP_Y + _LEG_LEN * np.cos(leg_a), _HIP_Y + _LEG_LEN - lift1)
     f2y = np.where(side, _HIP_Y + _LEG_LEN * np.cos(leg_a), _HIP_Y + _LEG_LEN - lift2)
 
+    # --- side walks advance: the character moves across the frame in the facing direction ---
+    x_off = np.where(walk & side, 0.07 - 0.14 * t / max(T - 1, 1), 0.0)
+    X = X - p(x_off)  # shapes are drawn at X - x_off: (n, T, 1, R)
+
     # --- paint, back to front ---
     # long hair behind the head
     back_hair = is_style[1] & np.where(
@@ -311,7 +317,7 @@ def render_sprites(factors: np.ndarray, action: np.ndarray, direction: np.ndarra
         X, Y, p(h2x), p(h2y) - 0.03, spark_r)
     paint(sparks, _SPARK)
     # head, nose (side views)
-    head = _disk(X, Y, hx, hy, hr) | (P_side & _disk(X, Y, hx - hr + 0.005, hy + 0.035, 0.028))
+    head = _disk(X, Y, hx, hy, hr) | (P_side & _disk(X, Y, hx - hr, hy + 0.035, 0.035))
     paint(head, skin_c)
     # hair on the head
     crown = _disk(X, Y, hx, hy, hr + 0.015)
