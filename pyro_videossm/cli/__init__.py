@@ -14,6 +14,7 @@ import sys
 
 from pyro_videossm import __version__
 from pyro_videossm.errors import InputError
+from pyro_videossm.infer.trainer import TrainingDiverged
 
 COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.simulate",
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"videossm {args.command}: training stopped: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"videossm {args.command}: interrupted", file=sys.stderr)
         return 130
