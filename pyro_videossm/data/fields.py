@@ -279,7 +279,10 @@ class FieldWindows(Dataset):
         sel: dict[str, Any] = {"time": slice(t0, t0 + self.length)}
         if self._lead_dim:
             sel[self._lead_dim] = s
-        return np.asarray(da.isel(sel).values, dtype=np.float64)
+        block = da.isel(sel)
+        if block.chunks is not None:  # dask: compute in this thread (no pool per window)
+            return np.asarray(block.data.compute(scheduler="synchronous"), dtype=np.float64)
+        return np.asarray(block.values, dtype=np.float64)
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         with np.errstate(invalid="ignore", divide="ignore"):
