@@ -18,7 +18,8 @@ TRAINERS: dict[str, tuple[str, Callable, Callable]] = {}
 
 TRAINER_MODULES: tuple[str, ...] = ("pyro_videossm.cli.train_sequence",
                                      "pyro_videossm.cli.train_fields",
-                                     "pyro_videossm.cli.train_dsvae")
+                                     "pyro_videossm.cli.train_dsvae",
+                                     "pyro_videossm.cli.train_dmm")
 
 
 def register_trainer(

@@ -1,0 +1,154 @@
+"""DMM training speed on polyphonic-music-shaped data: vectorised sites vs one site per step.
+
+The classic architecture of Pyro's ``examples/dmm.py`` (88-key Bernoulli emission, z 100,
+emission 100, transition 200, ReLU RNN 600, smoothing guide, batch 20, ClippedAdam lr 3e-4,
+betas (0.96, 0.999), clip 10) trained with the toolkit's Trainer. Prints seconds per epoch and
+the training loss per time step (negative ELBO / number of valid steps)::
+
+    python data_scripts/make_polyphonic_like.py -o polyphonic_like.npz
+    python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3
+    python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --per-step
+    python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --profile   # breakdown
+
+``--profile`` times the parts of one training step (forward + backward) on one batch of the
+longest sequences: the backward RNN, the guide's sequential sampling loop, the model's
+log-density, and the rest of the ELBO step (Pyro's trace bookkeeping, optimiser).
+Timings depend on the machine's load; report them with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.infer import SVIObjective, TrainConfig, Trainer
+from pyro_videossm.models.dmm import DMM
+
+
+def load_npz(path: Path, limit: int | None = None) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise InputError(f"{path}: no such file (make one with "
+                         "data_scripts/make_polyphonic_like.py)")
+    with np.load(path) as f:
+        if "sequences" not in f or "lengths" not in f:
+            raise InputError(f"{path}: needs arrays 'sequences' (N, T, 88) and 'lengths' (N,)")
+        x = torch.as_tensor(f["sequences"], dtype=torch.float32)
+        lengths = torch.as_tensor(f["lengths"], dtype=torch.int64)
+    if x.dim() != 3 or lengths.shape != x.shape[:1]:
+        raise InputError(f"{path}: sequences {tuple(x.shape)} and lengths "
+                         f"{tuple(lengths.shape)} do not fit")
+    if limit:
+        x, lengths = x[:limit], lengths[:limit]
+    T = int(lengths.max())
+    return {"x": x[:, :T].contiguous(), "lengths": lengths}
+
+
+def classic_dmm(x_dim: int = 88, per_step: bool = False, small: bool = False) -> DMM:
+    sizes = dict(z_dim=8, emission_dim=16, transition_dim=16, rnn_dim=32) if small else dict(
+        z_dim=100, emission_dim=100, transition_dim=200, rnn_dim=600)
+    return DMM(x_dim, **sizes, likelihood="bernoulli", rnn_type="rnn", guide="smoothing",
+               combiner="classic", mask_input=False, per_step=per_step)
+
+
+def _timed(fn, repeats: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def profile(dmm: DMM, batch: dict[str, torch.Tensor], repeats: int) -> dict[str, float]:
+    """Seconds per call (forward + backward) of the parts of one ELBO step."""
+    params = list(dmm.parameters())
+
+    def backward(loss):
+        loss.backward()
+        for p in params:
+            p.grad = None
+
+    data = dmm.unpack(batch)
+
+    def rnn():
+        backward(dmm.encoder(data.x, data.obs_mask, data.lengths).sum())
+
+    def guide():
+        backward(dmm.posterior_chain(data).rsample().sum())
+
+    with torch.no_grad():
+        z = dmm.posterior_chain(data).rsample()
+
+    def model():
+        zz = z.clone().requires_grad_()
+        tr = poutine.trace(poutine.condition(dmm.model, data={"z": zz})).get_trace(batch)
+        backward(tr.log_prob_sum())
+
+    elbo = pyro.infer.Trace_ELBO()
+
+    def step():
+        backward(elbo.differentiable_loss(dmm.model, dmm.guide, batch))
+
+    out = {"rnn": _timed(rnn, repeats), "guide": _timed(guide, repeats)}
+    if not dmm.per_step:
+        out["model"] = _timed(model, repeats)
+    out["elbo_step"] = _timed(step, repeats)
+    out["guide_loop"] = out["guide"] - out["rnn"]
+    if "model" in out:
+        out["bookkeeping"] = out["elbo_step"] - out["guide"] - out["model"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help=".npz (sequences, lengths)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--per-step", action="store_true", help="one site per time step")
+    parser.add_argument("--profile", action="store_true", help="time the parts of a step")
+    parser.add_argument("--limit", type=int, help="use only the first N sequences")
+    parser.add_argument("--small", action="store_true", help="tiny network (smoke test)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = load_npz(args.data, args.limit)
+    pyro.set_rng_seed(args.seed)
+    pyro.clear_param_store()
+    dmm = classic_dmm(data["x"].shape[-1], per_step=args.per_step, small=args.small)
+    label = "per-step" if args.per_step else "vectorised"
+    if args.profile:
+        order = data["lengths"].argsort(descending=True)[:20]
+        batch = {k: v[order] for k, v in data.items()}
+        parts = profile(dmm, batch, repeats=3)
+        print(json.dumps({"path": label, **{k: round(v, 4) for k, v in parts.items()}}))
+        if args.json:
+            args.json.write_text(json.dumps({"path": label, **parts}))
+        return 0
+    # examples/dmm.py: lr 3e-4, betas (0.96, 0.999), clip_norm 10, lrd 0.99996 per step
+    n_batches = -(-data["x"].shape[0] // 20)
+    config = TrainConfig(epochs=args.epochs, batch_size=20, lr=3e-4, betas=(0.96, 0.999),
+                         clip_norm=10.0, lr_decay=0.99996 ** n_batches, seed=args.seed,
+                         progress=False)
+    history = Trainer(SVIObjective(dmm), config).fit(data)
+    rows = [{"path": label, "epoch": h["epoch"], "seconds": round(h["seconds"], 2),
+             "loss_per_step": round(h["train_loss"], 4)} for h in history]
+    for row in rows:
+        print(json.dumps(row))
+    mean = float(np.mean([h["seconds"] for h in history]))
+    print(f"{label}: {mean:.2f} s per epoch ({n_batches} steps of 20 sequences), final loss "
+          f"per time step {history[-1]['train_loss']:.4f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""``videossm train dmm obs.nc -o model.pt``: train a (hybrid-physics) DMM for assimilation.
+
+Trains on windows of ``--window`` cycles cut from one long observation record (the
+``videossm simulate lorenz63|lorenz96`` layout) with the shared Trainer. With known physics
+(``--physics auto``, the default: the system named in the data; or ``lorenz63``/``lorenz96``
+with parameters such as ``--rho 24`` that may be wrong) the latent is the physical state and the
+transition is RK4 plus a learned correction; ``--physics none`` trains a purely neural DMM.
+The model file holds the architecture, so ``videossm assimilate new_obs.nc --method dmm
+--model model.pt -o posterior.nc`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from pyro_videossm.cli.common import say
+from pyro_videossm.cli.train import register_trainer
+from pyro_videossm.data.chaotic import load_observations
+from pyro_videossm.errors import InputError
+
+PHYSICS = ("auto", "lorenz63", "lorenz96", "none")
+
+
+def _arguments(parser) -> None:
+    parser.add_argument("--physics", choices=PHYSICS, default="auto",
+                        help="known dynamics: auto (the system named in the data), lorenz63, "
+                             "lorenz96, or none (neural transition); default auto")
+    parser.add_argument("--rho", type=float, help="Lorenz-63 rho of the known physics")
+    parser.add_argument("--sigma", type=float, help="Lorenz-63 sigma of the known physics")
+    parser.add_argument("--beta", type=float, help="Lorenz-63 beta of the known physics")
+    parser.add_argument("--forcing", type=float, help="Lorenz-96 forcing of the known physics")
+    parser.add_argument("--guide", choices=["smoothing", "filtering", "meanfield"],
+                        default="smoothing", help="guide (default smoothing)")
+    parser.add_argument("--window", type=int, default=50,
+                        help="cycles per training window (default 50)")
+    parser.add_argument("--stride", type=int,
+                        help="cycles between window starts (default window / 5)")
+    parser.add_argument("--valid-fraction", type=float, default=0.0,
+                        help="final fraction of the record held out for validation (default 0)")
+    parser.add_argument("--patience", type=int,
+                        help="early stopping: epochs without validation improvement")
+    parser.add_argument("--rnn-dim", type=int, default=128, help="guide RNN units (default 128)")
+    parser.add_argument("--correction", default="64,64",
+                        help="hidden widths of the learned correction, e.g. 64,64; 'none' for "
+                             "pure physics (default 64,64)")
+    parser.add_argument("--guide-substeps", type=int,
+                        help="RK4 steps per cycle in the guide's forecast (default: exact)")
+    parser.add_argument("--learn-obs-noise", action="store_true",
+                        help="learn the observation noise instead of using obs_noise_std")
+    parser.add_argument("--z-dim", type=int, help="latent dimension with --physics none")
+    parser.add_argument("--lr-decay", type=float, default=1.0,
+                        help="learning-rate factor per epoch (default 1)")
+    parser.add_argument("--anneal-epochs", type=int, default=0,
+                        help="KL annealing epochs (default 0)")
+
+
+def _system(args, obs):
+    """The known physics: ``None`` for the dataset's own system, else the requested one."""
+    from pyro_videossm.data.chaotic import system_from_attrs
+    from pyro_videossm.dynamics import make_system
+
+    name = obs.attrs["system"] if args.physics == "auto" else args.physics
+    own = obs.attrs["system"] == name
+    params = system_from_attrs(obs).parameters_dict() if own else {}
+    overrides = {"rho": args.rho, "sigma": args.sigma, "beta": args.beta,
+                 "forcing": args.forcing}
+    allowed = {"lorenz63": ("rho", "sigma", "beta"), "lorenz96": ("forcing",)}.get(name, ())
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in allowed:
+            raise InputError(f"--{key} does not apply to the {name} physics")
+        params[key] = value
+    if name == "lorenz96" and "n" not in params:
+        params["n"] = obs.sizes["component"]
+    return make_system(name, **params)
+
+
+def _split(obs, valid_fraction: float, window: int):
+    n = obs.sizes["time"]
+    if not 0 <= valid_fraction < 1:
+        raise InputError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
+    n_valid = int(round(valid_fraction * n))
+    if n_valid and n_valid < window:
+        n_valid = window
+    if n - n_valid < window:
+        raise InputError(f"the record has {n} cycles: too short for windows of {window} cycles"
+                         + (" plus a validation part" if n_valid else ""))
+    train = obs.isel(time=slice(0, n - n_valid))
+    valid = obs.isel(time=slice(n - n_valid, n)) if n_valid else None
+    return train, valid
+
+
+def build_model(args, obs):
+    """The DMM the options describe, sized for ``obs``."""
+    from pyro_videossm.models.dmm import DMM
+    from pyro_videossm.models.hybrid import hybrid_dmm
+
+    if args.physics != "none":
+        hidden = () if args.correction.strip().lower() == "none" else tuple(
+            int(h) for h in args.correction.split(",") if h.strip())
+        if any(h < 1 for h in hidden):
+            raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
+        return hybrid_dmm(obs, system=_system(args, obs), guide=args.guide,
+                          rnn_dim=args.rnn_dim, correction_hidden=hidden,
+                          guide_substeps=args.guide_substeps,
+                          learn_obs_noise=args.learn_obs_noise)
+    values = obs["obs"].values
+    D = values.shape[1]
+    loc = np.nan_to_num(np.nanmean(values, 0)).tolist()
+    scale = np.nan_to_num(np.nanstd(values, 0), nan=1.0).clip(1e-3).tolist()
+    return DMM(D, args.z_dim or D, likelihood="gaussian",
+               obs_scale=float(np.mean(np.atleast_1d(obs.attrs["obs_noise_std"]))),
+               learn_obs_scale=True, emission_dim=64, transition_dim=64,
+               rnn_dim=args.rnn_dim, guide=args.guide, combiner="classic",
+               x_loc=loc, x_scale=scale)
+
+
+def run(args) -> int:
+    from pyro_videossm.infer import TrainConfig
+    from pyro_videossm.models.dmm import fit_dmm, save_dmm
+    from pyro_videossm.models.hybrid import observation_windows
+
+    torch.manual_seed(args.seed)
+    obs = load_observations(args.data)
+    if args.window < 2:
+        raise InputError(f"--window must be >= 2, got {args.window}")
+    stride = args.stride or max(1, args.window // 5)
+    train_obs, valid_obs = _split(obs, args.valid_fraction, args.window)
+    train = observation_windows(train_obs, args.window, stride)
+    valid = None if valid_obs is None else observation_windows(valid_obs, args.window,
+                                                               args.window)
+    dmm = build_model(args, obs)
+    config = TrainConfig(
+        epochs=100 if args.epochs is None else args.epochs,
+        batch_size=32 if args.batch_size is None else args.batch_size,
+        lr=3e-3 if args.lr is None else args.lr, lr_decay=args.lr_decay,
+        anneal_epochs=args.anneal_epochs, patience=args.patience, device=args.device,
+        seed=args.seed, checkpoint_path=str(args.checkpoint) if args.checkpoint else None,
+        progress=args.progress)
+    say(f"dmm ({'hybrid ' + args.physics if args.physics != 'none' else 'neural'}, "
+        f"{args.guide} guide): {sum(p.numel() for p in dmm.parameters()):,} parameters, "
+        f"{train['x'].shape[0]} training windows of {args.window} cycles")
+    history = fit_dmm(dmm, train, config, valid=valid, resume=args.resume)
+    save_dmm(args.output, dmm.cpu(), extra={
+        "history": [{k: (None if v is None or (isinstance(v, float) and not math.isfinite(v))
+                         else v) for k, v in h.items()} for h in history],
+        "data": str(args.data), "window": args.window, "stride": stride,
+        "train_config": config.to_dict()})
+    last = history[-1] if history else {}
+    loss = last.get("train_loss")
+    say(f"wrote {args.output} (epochs {len(history)}, loss per cycle "
+        f"{'n/a' if loss is None else f'{loss:.4f}'})")
+    return 0
+
+
+register_trainer("dmm", "deep Markov model for data assimilation (known physics + learned "
+                 "correction, or neural)", _arguments, run)

@@ -1,0 +1,212 @@
+"""Hybrid physics DMM: known dynamics plus a learned correction, for data assimilation.
+
+When the dynamics are (partly) known, the DMM's latent is the physical state and::
+
+    z_t | z_{t-1} ~ N(Φ(z_{t-1}) + g(z_{t-1}, Φ(z_{t-1})), diag(s^2))     PhysicsTransition
+    x_t | z_t     ~ N(z_t, R)  at the observed components only           ObservationOperator
+
+``Φ`` is one observation interval of the system's RK4 integrator (any
+:class:`~pyro_videossm.dynamics.ODESystem`: Lorenz-63/96 or your own), ``g`` a small MLP
+whose output layer starts at zero (training starts from pure physics) and which learns what
+the physics misses (a wrong parameter, a missing term), ``s`` is learned, and ``R`` is the
+dataset's ``obs_noise_std`` (fixed, or learned). ``z_1`` has the system's climatology as
+prior. The guide (smoothing or filtering RNN) combines the model's forecast with what the
+observations say, Kalman-style (:class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`).
+
+Build one from an observation dataset with :func:`hybrid_dmm`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor, nn
+
+from pyro_videossm.data.chaotic import load_observations, system_from_attrs
+from pyro_videossm.data.observation import observed_indices
+from pyro_videossm.dynamics import ODESystem, make_system
+from pyro_videossm.errors import InputError
+from pyro_videossm.nn.dmm_blocks import MLP, InitialState
+
+
+class PhysicsTransition(nn.Module):
+    """``p(z_t | z_{t-1}) = N(Φ(z_{t-1}) + g(...), diag(s^2))``: ``z_prev (..., D) -> loc,
+    scale (..., D)``.
+
+    Args:
+        system: the known dynamics (its parameters may be wrong).
+        dt, steps_per_obs: RK4 step and steps per observation interval (``Φ``).
+        z_loc, z_scale: ``(D,)`` climatology, the units of the correction's inputs/outputs.
+        hidden: hidden widths of the correction MLP ``g``; ``()`` for pure physics.
+        scale: initial transition standard deviation ``s`` (``(D,)`` or scalar).
+        guide_substeps: RK4 steps the guide's proposal (:meth:`proposal`) uses for one
+            interval (a cheaper forecast for the sequential guide; default: exact).
+    """
+
+    def __init__(self, system: ODESystem, dt: float, steps_per_obs: int, z_loc: Tensor,
+                 z_scale: Tensor, hidden: tuple[int, ...] = (64, 64), scale: float = 0.5,
+                 guide_substeps: int | None = None):
+        super().__init__()
+        self.system = system
+        self.dt = float(dt)
+        self.steps_per_obs = int(steps_per_obs)
+        self.guide_substeps = int(guide_substeps or steps_per_obs)
+        D = system.state_dim
+        self.register_buffer("z_loc", torch.as_tensor(z_loc, dtype=torch.float32).clone())
+        self.register_buffer("z_scale", torch.as_tensor(z_scale, dtype=torch.float32).clone())
+        self.correction = MLP(2 * D, tuple(hidden), D, zero_output=True) if hidden else None
+        self.log_scale = nn.Parameter(torch.as_tensor(scale, dtype=torch.float32)
+                                      .expand(D).clone().log())
+
+    def physics(self, z: Tensor, substeps: int | None = None) -> Tensor:
+        """``Φ``: one observation interval of RK4, ``(..., D) -> (..., D)``."""
+        n = self.steps_per_obs if substeps is None else substeps
+        return self.system.integrate(z, n, self.dt * self.steps_per_obs / n)
+
+    def _mean(self, z: Tensor, phys: Tensor) -> Tensor:
+        if self.correction is None:
+            return phys
+        u = torch.cat([(z - self.z_loc) / self.z_scale, (phys - self.z_loc) / self.z_scale], -1)
+        return phys + self.z_scale * self.correction(u)
+
+    def forward(self, z_prev: Tensor) -> tuple[Tensor, Tensor]:
+        loc = self._mean(z_prev, self.physics(z_prev))
+        return loc, self.log_scale.exp().expand_as(loc)
+
+    def proposal(self, z_prev: Tensor) -> tuple[Tensor, Tensor]:
+        """The forecast the guide combines with: as :meth:`forward`, with ``guide_substeps``."""
+        if self.guide_substeps == self.steps_per_obs:
+            return self(z_prev)
+        loc = self._mean(z_prev, self.physics(z_prev, self.guide_substeps))
+        return loc, self.log_scale.exp().expand_as(loc)
+
+
+class ObservationOperator(nn.Module):
+    """Emitter of the hybrid DMM: observes the state itself, ``z (..., D) -> z``, at the
+    components in ``observed`` only (``component_mask (D,)`` is ANDed with the data mask)."""
+
+    def __init__(self, state_dim: int, observed: list[int]):
+        super().__init__()
+        mask = torch.zeros(state_dim, dtype=torch.bool)
+        mask[list(observed)] = True
+        self.register_buffer("component_mask", mask)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return z
+
+
+def build_physics(physics: dict[str, Any], x_dim: int,
+                  system: ODESystem | None = None) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """``(initial, transition, emitter)`` of a hybrid DMM from its ``physics`` config."""
+    if system is None:
+        system = make_system(physics["system"], **physics.get("parameters", {}))
+    if system.state_dim != x_dim:
+        raise InputError(f"system {system.name!r} has {system.state_dim} components, "
+                         f"the data {x_dim}")
+    clim_loc = torch.as_tensor(physics["clim_loc"], dtype=torch.float32)
+    clim_scale = torch.as_tensor(physics["clim_scale"], dtype=torch.float32)
+    initial = InitialState(x_dim, clim_loc, clim_scale, learn=bool(physics.get("learn_initial")))
+    transition = PhysicsTransition(
+        system, physics["dt"], physics["steps_per_obs"], clim_loc, clim_scale,
+        hidden=tuple(physics.get("correction_hidden", (64, 64))),
+        scale=physics.get("transition_scale", 0.5),
+        guide_substeps=physics.get("guide_substeps"),
+    )
+    emitter = ObservationOperator(x_dim, physics.get("observed", list(range(x_dim))))
+    return initial, transition, emitter
+
+
+def hybrid_dmm(
+    obs: xr.Dataset,
+    *,
+    system: ODESystem | None = None,
+    guide: str = "smoothing",
+    rnn_dim: int = 128,
+    rnn_type: str = "gru",
+    correction_hidden: tuple[int, ...] = (64, 64),
+    transition_scale: float | None = None,
+    guide_substeps: int | None = None,
+    learn_obs_noise: bool = False,
+    learn_initial: bool = False,
+):
+    """A hybrid-physics :class:`~pyro_videossm.models.dmm.DMM` for observations like ``obs``.
+
+    Args:
+        obs: observation dataset (:func:`pyro_videossm.data.simulate` layout); its attributes
+            give the system, integration step, steps per observation, observed components and
+            the observation noise.
+        system: known dynamics to use instead of the one named in ``obs.attrs`` (e.g.
+            ``Lorenz63(rho=24)``: misspecified physics, or an unregistered system).
+        guide: ``"smoothing"`` or ``"filtering"`` (or ``"meanfield"``).
+        rnn_dim, rnn_type: the guide's RNN.
+        correction_hidden: hidden widths of the learned correction (``()``: none).
+        transition_scale: initial transition std (default: 5% of the climatological std).
+        guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
+        learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
+        learn_initial: learn the prior of ``z_1`` instead of the climatology.
+    """
+    from pyro_videossm.assimilate.problem import climatology
+    from pyro_videossm.models.dmm import DMM
+
+    obs = load_observations(obs)
+    named = system_from_attrs(obs) if system is None else system
+    D = named.state_dim
+    if D != obs.sizes["component"]:
+        raise InputError(f"system {named.name!r} has {D} components but 'obs' has "
+                         f"{obs.sizes['component']}")
+    dt = float(obs.attrs["integration_step"])
+    steps = int(obs.attrs["steps_per_obs"])
+    clim_loc, clim_scale = climatology(named, dt)
+    if "observed_components" in obs.attrs:
+        observed = [int(i) for i in np.atleast_1d(obs.attrs["observed_components"])]
+    else:
+        observed = observed_indices(str(obs.attrs.get("observation_operator", "all")), D)
+    noise = np.broadcast_to(np.asarray(obs.attrs["obs_noise_std"], dtype=float), (D,))
+    if transition_scale is None:
+        transition_scale = 0.05 * float(clim_scale.mean())
+    physics = {
+        "system": named.name,
+        "parameters": {k: float(v) if isinstance(v, float) else v
+                       for k, v in named.parameters_dict().items()},
+        "dt": dt,
+        "steps_per_obs": steps,
+        "guide_substeps": guide_substeps,
+        "observed": observed,
+        "clim_loc": [float(v) for v in clim_loc],
+        "clim_scale": [float(v) for v in clim_scale],
+        "correction_hidden": [int(h) for h in correction_hidden],
+        "transition_scale": float(transition_scale),
+        "learn_initial": bool(learn_initial),
+    }
+    if not all(math.isfinite(v) for v in physics["clim_loc"] + physics["clim_scale"]):
+        raise InputError(f"climatology of {named.name!r} is not finite")
+    return DMM(
+        D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
+        learn_obs_scale=learn_obs_noise, rnn_dim=rnn_dim, rnn_type=rnn_type, guide=guide,
+        combiner="gain", obs_message=True, mask_input=True, x_loc=physics["clim_loc"],
+        x_scale=physics["clim_scale"], physics=physics,
+        system=system,
+    )
+
+
+def observation_windows(obs: xr.Dataset, window: int, stride: int | None = None
+                        ) -> dict[str, Tensor]:
+    """Training windows of an observation dataset: ``{"x": (B, window, D), "mask": ...}``.
+
+    Windows of ``window`` cycles start every ``stride`` cycles (default ``window // 2``);
+    windows with no observation at all are dropped.
+    """
+    from pyro_videossm.data.windows import cut_windows
+
+    obs = load_observations(obs)
+    x, mask = cut_windows(obs["obs"], int(window), int(stride or max(1, window // 2)))
+    keep = mask.flatten(1).any(1)
+    return {"x": x[keep], "mask": mask[keep]}
+
+
+__all__ = ["ObservationOperator", "PhysicsTransition", "build_physics", "hybrid_dmm",
+           "observation_windows"]

@@ -1,0 +1,368 @@
+"""Neural blocks of the deep Markov model (Krishnan et al. 2017; Pyro's ``examples/dmm.py``).
+
+Shapes: ``B`` sequences, ``T`` time steps, ``X`` observed components, ``Z`` latent components,
+``H`` RNN units. Every block accepts any leading batch shape ``(...)``.
+
+Model side: :class:`GatedTransition` (``p(z_t | z_{t-1})``), :class:`Emitter` (parameters of
+``p(x_t | z_t)``), :class:`InitialState` (``p(z_1)``). Guide side: :class:`ObservationEncoder`
+(RNN over the observations), and a combiner that turns ``z_{t-1}`` and the RNN state into
+``q(z_t | ...)``: :class:`Combiner` (the classic one), :class:`GainCombiner` (a
+precision-weighted product of the model's forecast and a Gaussian message from the RNN, used
+by the hybrid-physics DMM) or :class:`MeanFieldHead` (no dependence on ``z_{t-1}``).
+
+Combiners share a small protocol so that the guide's sequential loop does minimal work:
+``prepare(h) -> ctx`` runs once on all time steps (linear maps of the RNN states),
+``step(z_prev, ctx_t, prior_t) -> (loc, scale)`` runs once per time step, and
+``batched(z, ctx, prior) -> (loc, scale)`` evaluates all steps at once from a given
+sequence ``z`` (used to score a sequence that the guide did not draw).
+"""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Prior = tuple[Tensor, Tensor]
+
+
+class GatedTransition(nn.Module):
+    """``p(z_t | z_{t-1}) = N(loc, scale)``, gated between a linear and a nonlinear proposal.
+
+    ``z_prev (..., Z) -> loc (..., Z), scale (..., Z)``. The linear part starts as the
+    identity, so an untrained model is a random walk.
+    """
+
+    def __init__(self, z_dim: int, transition_dim: int):
+        super().__init__()
+        self.lin_gate_z_to_hidden = nn.Linear(z_dim, transition_dim)
+        self.lin_gate_hidden_to_z = nn.Linear(transition_dim, z_dim)
+        self.lin_proposed_mean_z_to_hidden = nn.Linear(z_dim, transition_dim)
+        self.lin_proposed_mean_hidden_to_z = nn.Linear(transition_dim, z_dim)
+        self.lin_sig = nn.Linear(z_dim, z_dim)
+        self.lin_z_to_loc = nn.Linear(z_dim, z_dim)
+        with torch.no_grad():
+            self.lin_z_to_loc.weight.copy_(torch.eye(z_dim))
+            self.lin_z_to_loc.bias.zero_()
+
+    def forward(self, z_prev: Tensor) -> Prior:
+        gate = torch.sigmoid(self.lin_gate_hidden_to_z(F.relu(self.lin_gate_z_to_hidden(z_prev))))
+        proposed_mean = self.lin_proposed_mean_hidden_to_z(
+            F.relu(self.lin_proposed_mean_z_to_hidden(z_prev)))
+        loc = (1 - gate) * self.lin_z_to_loc(z_prev) + gate * proposed_mean
+        scale = F.softplus(self.lin_sig(F.relu(proposed_mean)))
+        return loc, scale
+
+    def proposal(self, z_prev: Tensor) -> Prior:
+        """The forecast a :class:`GainCombiner` combines with (here: the transition itself)."""
+        return self(z_prev)
+
+
+class Emitter(nn.Module):
+    """Parameter of ``p(x_t | z_t)`` (logits for Bernoulli, mean for Gaussian).
+
+    ``z (..., Z) -> (..., X)``: two hidden ReLU layers of ``emission_dim`` units.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int, emission_dim: int):
+        super().__init__()
+        self.lin_z_to_hidden = nn.Linear(z_dim, emission_dim)
+        self.lin_hidden_to_hidden = nn.Linear(emission_dim, emission_dim)
+        self.lin_hidden_to_input = nn.Linear(emission_dim, x_dim)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h1 = F.relu(self.lin_z_to_hidden(z))
+        h2 = F.relu(self.lin_hidden_to_hidden(h1))
+        return self.lin_hidden_to_input(h2)
+
+
+class InitialState(nn.Module):
+    """``p(z_1) = N(loc, scale)``, shape ``() -> loc (Z,), scale (Z,)``; learned or fixed."""
+
+    def __init__(self, z_dim: int, loc: Tensor | None = None, scale: Tensor | None = None,
+                 learn: bool = True):
+        super().__init__()
+        loc = torch.zeros(z_dim) if loc is None else torch.as_tensor(loc, dtype=torch.float32)
+        scale = torch.ones(z_dim) if scale is None else torch.as_tensor(scale,
+                                                                        dtype=torch.float32)
+        raw = scale.log()
+        if learn:
+            self.loc = nn.Parameter(loc.clone())
+            self.log_scale = nn.Parameter(raw.clone())
+        else:
+            self.register_buffer("loc", loc.clone())
+            self.register_buffer("log_scale", raw.clone())
+
+    def forward(self) -> Prior:
+        return self.loc, self.log_scale.exp()
+
+
+class ObservationEncoder(nn.Module):
+    """RNN summary of the observations for the guide: ``x, mask (B, T, X), lengths (B,)
+    -> h (B, T, H)`` (``2H`` for ``direction="both"``).
+
+    ``direction``: ``"backward"`` (``h_t`` summarises ``x_{t:T}``, smoothing), ``"forward"``
+    (``x_{1:t}``, filtering) or ``"both"`` (the two concatenated, mean-field guide). Inputs are
+    standardised with ``x_loc``/``x_scale``; missing entries enter as 0, and with
+    ``mask_input`` the mask is appended as extra input features. Ragged sequences: each
+    sequence is reversed within its own length for the backward pass, so padding never
+    reaches the valid steps.
+    """
+
+    def __init__(self, x_dim: int, rnn_dim: int, direction: str = "backward",
+                 rnn_type: str = "gru", mask_input: bool = True, num_layers: int = 1,
+                 dropout: float = 0.0, x_loc: Tensor | None = None,
+                 x_scale: Tensor | None = None):
+        super().__init__()
+        if direction not in ("backward", "forward", "both"):
+            raise ValueError(f"direction must be backward, forward or both, got {direction!r}")
+        if rnn_type not in ("gru", "rnn"):
+            raise ValueError(f"rnn_type must be 'gru' or 'rnn', got {rnn_type!r}")
+        self.direction = direction
+        self.mask_input = bool(mask_input)
+        self.register_buffer("x_loc", torch.zeros(x_dim) if x_loc is None
+                             else torch.as_tensor(x_loc, dtype=torch.float32).clone())
+        self.register_buffer("x_scale", torch.ones(x_dim) if x_scale is None
+                             else torch.as_tensor(x_scale, dtype=torch.float32).clone())
+        in_dim = x_dim * (2 if mask_input else 1)
+        dirs = {"forward": ["fwd"], "backward": ["bwd"], "both": ["fwd", "bwd"]}[direction]
+
+        def make_rnn():
+            if rnn_type == "gru":
+                return nn.GRU(in_dim, rnn_dim, num_layers=num_layers, batch_first=True,
+                              dropout=dropout if num_layers > 1 else 0.0)
+            return nn.RNN(in_dim, rnn_dim, nonlinearity="relu", num_layers=num_layers,
+                          batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+
+        self.rnns = nn.ModuleDict({d: make_rnn() for d in dirs})
+        self.h_0 = nn.ParameterDict({d: nn.Parameter(torch.zeros(num_layers, 1, rnn_dim))
+                                     for d in dirs})
+        self.out_dim = rnn_dim * len(dirs)
+
+    def features(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Standardised inputs, 0 where missing, with the mask appended: ``(B, T, 2X)``."""
+        u = torch.where(mask, (x - self.x_loc) / self.x_scale, torch.zeros_like(x))
+        return torch.cat([u, mask.to(u.dtype)], -1) if self.mask_input else u
+
+    def forward(self, x: Tensor, mask: Tensor, lengths: Tensor | None = None) -> Tensor:
+        u = self.features(x, mask)
+        outs = []
+        for d, rnn in self.rnns.items():
+            h_0 = self.h_0[d].expand(-1, u.shape[0], -1).contiguous()
+            if d == "fwd":
+                outs.append(rnn(u, h_0)[0])
+            else:
+                idx = reverse_index(lengths, u.shape[0], u.shape[1], u.device)
+                rev = u.gather(1, idx.unsqueeze(-1).expand_as(u))
+                h = rnn(rev, h_0)[0]
+                outs.append(h.gather(1, idx.unsqueeze(-1).expand_as(h)))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+
+
+def reverse_index(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
+    """Time index ``(B, T)`` reversing each sequence within its length (padding stays put).
+
+    The map is its own inverse: gathering twice restores the order.
+    """
+    t = torch.arange(T, device=device).expand(B, T)
+    if lengths is None:
+        return t.flip(-1)
+    rev = lengths.to(device).unsqueeze(-1) - 1 - t
+    return torch.where(rev >= 0, rev, t)
+
+
+class Combiner(nn.Module):
+    """The classic DMM combiner: ``q(z_t | z_{t-1}, h_t) = N(loc, scale)`` with
+    ``h = (tanh(W z_{t-1} + b) + h_t) / 2``, ``loc = W_loc h``, ``scale = softplus(W_s h)``.
+
+    Shapes: ``z_prev (..., Z)``, ``h (..., H)`` -> ``loc, scale (..., Z)``. For ``t = 1``
+    ``z_{t-1}`` is the learned ``z_q_0``. The RNN half of the linear maps is precomputed for
+    all time steps in :meth:`prepare`.
+    """
+
+    needs_prior = False
+
+    def __init__(self, z_dim: int, rnn_dim: int):
+        super().__init__()
+        self.lin_z_to_hidden = nn.Linear(z_dim, rnn_dim)
+        self.lin_hidden_to_loc = nn.Linear(rnn_dim, z_dim)
+        self.lin_hidden_to_scale = nn.Linear(rnn_dim, z_dim)
+        self.z_q_0 = nn.Parameter(torch.zeros(z_dim))
+
+    def _out_weight(self) -> Tensor:
+        return 0.5 * torch.cat([self.lin_hidden_to_loc.weight, self.lin_hidden_to_scale.weight])
+
+    def prepare(self, h: Tensor) -> Tensor:
+        """``h (B, T, H) -> ctx (B, T, 2Z)``: the RNN's share of loc and pre-softplus scale."""
+        bias = torch.cat([self.lin_hidden_to_loc.bias, self.lin_hidden_to_scale.bias])
+        return F.linear(h, self._out_weight(), bias)
+
+    def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: Prior | None = None,
+             weight: Tensor | None = None) -> Prior:
+        if z_prev is None:
+            z_prev = self.z_q_0
+        w = self._out_weight() if weight is None else weight
+        u = F.linear(torch.tanh(self.lin_z_to_hidden(z_prev)), w) + ctx_t
+        loc, s = u.chunk(2, -1)
+        return loc, F.softplus(s)
+
+    def loop_constants(self) -> dict:
+        """Tensors the guide's loop reuses at every step (computed once per guide call)."""
+        return {"weight": self._out_weight()}
+
+    def batched(self, z: Tensor, ctx: Tensor, prior: Prior | None = None) -> Prior:
+        """All steps at once for a given sequence ``z (..., T, Z)``: ``loc, scale (..., T, Z)``."""
+        z_0 = self.z_q_0.expand(z.shape[:-2] + (1, z.shape[-1]))
+        return self.step(torch.cat([z_0, z[..., :-1, :]], -2), ctx)
+
+    def forward(self, z_prev: Tensor, h: Tensor) -> Prior:
+        """The combiner as written in ``examples/dmm.py``; ``z_prev (..., Z), h (..., H)``."""
+        h_combined = 0.5 * (torch.tanh(self.lin_z_to_hidden(z_prev)) + h)
+        return self.lin_hidden_to_loc(h_combined), F.softplus(self.lin_hidden_to_scale(h_combined))
+
+
+class GainCombiner(nn.Module):
+    """``q(z_t | z_{t-1}, h_t) ∝ N(z_t; f, s_f^2 / c) · N(z_t; b_t, 1 / p_t)`` (diagonal).
+
+    ``f, s_f`` is the model's forecast from ``z_{t-1}`` (``prior_t``; for ``t = 1`` the
+    model's ``p(z_1)``), ``c > 0`` a learned per-component precision factor (a guide-side
+    inflation), and ``N(b_t, 1 / p_t)`` a Gaussian message about ``z_t`` read from the RNN
+    state ``h_t`` (for the smoothing guide: what ``x_{t:T}`` say about ``z_t``). The product
+    is the Kalman-style update ``loc = f + K (b - f)``, ``K = p / (c / s_f^2 + p)``; it starts
+    from the model's forecast, which for the hybrid DMM is the physics.
+
+    With ``obs_message`` (state observed directly, ``Z = X``), the message also holds the
+    observation itself, ``N(x_t, R)`` where observed, in information form
+    (``p = m / R^2 + p_h``, ``p b = m x / R^2 + p_h b_h``): an untrained guide is then a
+    nudging filter, and the RNN learns what the other (future) observations add.
+
+    Shapes: ``h (B, T, H) -> ctx (B, T, 2Z)``; ``prior_t`` two ``(..., Z)`` tensors.
+    ``z_loc``/``z_scale`` (``(Z,)``) set the units of ``b`` and ``p``.
+    """
+
+    needs_prior = True
+
+    def __init__(self, z_dim: int, rnn_dim: int, z_loc: Tensor | None = None,
+                 z_scale: Tensor | None = None, hidden_dim: int | None = None,
+                 obs_message: bool = False):
+        super().__init__()
+        hidden_dim = hidden_dim or rnn_dim
+        self.obs_message = bool(obs_message)
+        self.hidden = nn.Sequential(nn.Linear(rnn_dim, hidden_dim), nn.Tanh())
+        self.lin_loc = nn.Linear(hidden_dim, z_dim)
+        self.lin_precision = nn.Linear(hidden_dim, z_dim)
+        if obs_message:  # start from the observation message alone
+            nn.init.constant_(self.lin_precision.bias, -5.0)
+        self.log_prior_precision_factor = nn.Parameter(torch.zeros(z_dim))
+        self.register_buffer("z_loc", torch.zeros(z_dim) if z_loc is None
+                             else torch.as_tensor(z_loc, dtype=torch.float32).clone())
+        self.register_buffer("z_scale", torch.ones(z_dim) if z_scale is None
+                             else torch.as_tensor(z_scale, dtype=torch.float32).clone())
+
+    def prepare(self, h: Tensor, x: Tensor | None = None, obs_mask: Tensor | None = None,
+                obs_scale: Tensor | None = None) -> Tensor:
+        """``h (B, T, H) -> ctx (B, T, 2Z)``: the message in information form, ``p b`` and
+        ``p``; with ``obs_message`` also ``x, obs_mask (B, T, Z)`` and ``obs_scale (Z,)``."""
+        g = self.hidden(h)
+        b = self.z_loc + self.z_scale * self.lin_loc(g)
+        p = F.softplus(self.lin_precision(g)) / self.z_scale**2
+        pb = p * b
+        if self.obs_message:
+            p_obs = obs_mask.to(p.dtype) / obs_scale**2
+            p = p + p_obs
+            pb = pb + p_obs * x
+        return torch.cat([pb, p], -1)
+
+    def loop_constants(self) -> dict:
+        return {"factor": self.log_prior_precision_factor.exp()}
+
+    def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: Prior,
+             factor: Tensor | None = None) -> Prior:
+        f, s_f = prior_t
+        c = self.log_prior_precision_factor.exp() if factor is None else factor
+        pb, p = ctx_t.chunk(2, -1)
+        prior_precision = c / s_f**2
+        precision = prior_precision + p
+        loc = (prior_precision * f + pb) / precision
+        return loc, precision.rsqrt()
+
+    def batched(self, z: Tensor, ctx: Tensor, prior: Prior) -> Prior:
+        """All steps at once; ``prior`` holds the forecasts ``(..., T, Z)`` from ``z``."""
+        return self.step(None, ctx, prior)
+
+
+class MeanFieldHead(nn.Module):
+    """Mean-field guide ``q(z_t | x_{1:T}) = N(loc_t, scale_t)``: ``h (..., H) -> loc, scale
+    (..., Z)``, no dependence on ``z_{t-1}`` (a baseline for the structured guides)."""
+
+    needs_prior = False
+
+    def __init__(self, z_dim: int, rnn_dim: int, z_loc: Tensor | None = None,
+                 z_scale: Tensor | None = None):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(rnn_dim, rnn_dim), nn.Tanh())
+        self.lin_loc = nn.Linear(rnn_dim, z_dim)
+        self.lin_scale = nn.Linear(rnn_dim, z_dim)
+        self.register_buffer("z_loc", torch.zeros(z_dim) if z_loc is None
+                             else torch.as_tensor(z_loc, dtype=torch.float32).clone())
+        self.register_buffer("z_scale", torch.ones(z_dim) if z_scale is None
+                             else torch.as_tensor(z_scale, dtype=torch.float32).clone())
+
+    def prepare(self, h: Tensor) -> Tensor:
+        g = self.hidden(h)
+        loc = self.z_loc + self.z_scale * self.lin_loc(g)
+        scale = self.z_scale * F.softplus(self.lin_scale(g) - 2.0)
+        return torch.cat([loc, scale], -1)
+
+    def loop_constants(self) -> dict:
+        return {}
+
+    def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: Prior | None = None) -> Prior:
+        loc, scale = ctx_t.chunk(2, -1)
+        return loc, scale
+
+    def batched(self, z: Tensor, ctx: Tensor, prior: Prior | None = None) -> Prior:
+        return self.step(None, ctx)
+
+
+class GaussianLikelihood(nn.Module):
+    """``p(x | loc) = N(loc, scale)``: ``loc (..., X) -> Normal``; ``scale (X,)`` fixed or
+    learned."""
+
+    def __init__(self, x_dim: int, scale: float | Tensor = 1.0, learn_scale: bool = True):
+        super().__init__()
+        raw = torch.as_tensor(scale, dtype=torch.float32).expand(x_dim).clone().log()
+        if learn_scale:
+            self.log_scale = nn.Parameter(raw)
+        else:
+            self.register_buffer("log_scale", raw)
+
+    def forward(self, loc: Tensor) -> dist.Normal:
+        return dist.Normal(loc, self.log_scale.exp().expand_as(loc), validate_args=False)
+
+
+class BernoulliLikelihood(nn.Module):
+    """``p(x | logits) = Bernoulli(sigmoid(logits))``: ``logits (..., X) -> Bernoulli``."""
+
+    def forward(self, logits: Tensor) -> dist.Bernoulli:
+        return dist.Bernoulli(logits=logits, validate_args=False)
+
+
+class MLP(nn.Sequential):
+    """``(..., in_dim) -> (..., out_dim)`` with ``len(hidden)`` SiLU layers; ``zero_output``
+    initialises the last layer to 0 (the network starts as the zero function)."""
+
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], out_dim: int,
+                 zero_output: bool = False):
+        layers: list[nn.Module] = []
+        d = in_dim
+        for width in hidden:
+            layers += [nn.Linear(d, width), nn.SiLU()]
+            d = width
+        last = nn.Linear(d, out_dim)
+        if zero_output:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        layers.append(last)
+        super().__init__(*layers)

@@ -1,0 +1,217 @@
+"""DMM: vectorised vs per-step ELBO, masks, ragged lengths, KL, ELBOs, Predictive, files."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import (
+    SVI,
+    JitTrace_ELBO,
+    Predictive,
+    Trace_ELBO,
+    TraceMeanField_ELBO,
+)
+from pyro.optim import ClippedAdam
+from torch.distributions import kl_divergence
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.models.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
+
+B, T, X, Z = 4, 9, 5, 3
+
+
+def small_dmm(guide="smoothing", combiner="classic", likelihood="gaussian", **kw) -> DMM:
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    return DMM(X, Z, rnn_dim=8, emission_dim=8, transition_dim=8, guide=guide,
+               combiner=combiner, likelihood=likelihood, **kw)
+
+
+def make_batch(seed=0, ragged=True, binary=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, T, X, generator=g).cumsum(1) * 0.5
+    if binary:
+        x = (x > 0).float()
+    mask = torch.rand(B, T, X, generator=g) > 0.25
+    batch = {"x": x, "mask": mask}
+    if ragged:
+        batch["lengths"] = torch.tensor([T, 4, 7, 1])
+    return batch
+
+
+def joint_elbo_at(dmm: DMM, batch, z: torch.Tensor, annealing_factor=0.6) -> torch.Tensor:
+    """``log p(x, z) - log q(z | x)`` at a given latent sequence ``z (B, T, Z)``, through the
+    vectorised or the per-step sites (whichever ``dmm.per_step`` selects)."""
+    data = ({f"z_{t + 1}": z[:, t] for t in range(z.shape[1])} if dmm.per_step
+            else {"z": z})
+    guide_tr = poutine.trace(poutine.condition(dmm.guide, data=data)).get_trace(
+        batch, annealing_factor)
+    model_tr = poutine.trace(poutine.condition(dmm.model, data=data)).get_trace(
+        batch, annealing_factor)
+    return model_tr.log_prob_sum() - guide_tr.log_prob_sum()
+
+
+@pytest.mark.parametrize("guide,combiner", [
+    ("smoothing", "classic"), ("smoothing", "gain"), ("filtering", "classic"),
+    ("filtering", "gain"), ("meanfield", "classic"),
+])
+def test_vectorised_elbo_equals_per_step_for_the_same_draws(guide, combiner):
+    dmm = small_dmm(guide, combiner)
+    batch = make_batch()
+    torch.manual_seed(1)
+    guide_tr = poutine.trace(dmm.guide).get_trace(batch, 0.6)
+    model_tr = poutine.trace(poutine.replay(dmm.model, trace=guide_tr)).get_trace(batch, 0.6)
+    vectorised = model_tr.log_prob_sum() - guide_tr.log_prob_sum()
+    z = guide_tr.nodes["z"]["value"].detach()
+    assert z.shape == (B, T, Z)
+    grads_v = torch.autograd.grad(joint_elbo_at(dmm, batch, z), list(dmm.parameters()),
+                                  allow_unused=True)
+    dmm.per_step = True
+    per_step = joint_elbo_at(dmm, batch, z)
+    grads_p = torch.autograd.grad(per_step, list(dmm.parameters()), allow_unused=True)
+    torch.testing.assert_close(vectorised, per_step, rtol=1e-5, atol=1e-3)
+    for gv, gp in zip(grads_v, grads_p):
+        if gv is None or gp is None:
+            assert gv is None and gp is None
+        else:
+            torch.testing.assert_close(gv, gp, rtol=1e-4, atol=1e-4)
+
+
+def test_markov_gaussian_scores_its_own_draw_and_other_values_alike():
+    dmm = small_dmm("smoothing", "gain")
+    data = dmm.unpack(make_batch())
+    q = dmm.posterior_chain(data)
+    z = q.rsample()
+    own = q.log_prob(z)  # from the cached per-step parameters
+    other = q.log_prob(z.clone())  # recomputed in one batched call
+    torch.testing.assert_close(own, other)
+    # by hand, step by step, with the lengths mask
+    step, _ = dmm.guide_step_fn(dmm.guide_context(data))
+    total, z_prev = torch.zeros(B), None
+    for t in range(T):
+        loc, scale = step(z_prev, t)
+        lp = torch.distributions.Normal(loc, scale).log_prob(z[:, t]).sum(-1)
+        total = total + lp * data.time_mask[:, t]
+        z_prev = z[:, t]
+    torch.testing.assert_close(own, total)
+
+
+def test_masked_and_padded_observations_change_nothing():
+    dmm = small_dmm("smoothing", "gain")
+    batch = make_batch()
+    changed = {k: v.clone() for k, v in batch.items()}
+    hidden = ~batch["mask"]
+    hidden[1, 4:] = True  # padding of the sequence of length 4
+    changed["x"][hidden] = 1e3
+    z = dmm.posterior_chain(dmm.unpack(batch)).sample()
+    torch.testing.assert_close(joint_elbo_at(dmm, batch, z), joint_elbo_at(dmm, changed, z))
+    # and the guide's draws are identical for the same random numbers
+    torch.manual_seed(3)
+    z1 = dmm.sample_posterior(batch, 2)
+    torch.manual_seed(3)
+    z2 = dmm.sample_posterior(changed, 2)
+    torch.testing.assert_close(z1[:, 1, :4], z2[:, 1, :4])
+    torch.testing.assert_close(z1[:, 0], z2[:, 0])
+    # an observed value does change the loss (the test can fail)
+    moved = {k: v.clone() for k, v in batch.items()}
+    b, t, d = batch["mask"].nonzero()[0].tolist()
+    moved["x"][b, t, d] += 1.0
+    assert not torch.allclose(joint_elbo_at(dmm, batch, z), joint_elbo_at(dmm, moved, z))
+
+
+@pytest.mark.parametrize("guide", ["smoothing", "filtering"])
+def test_ragged_batch_equals_sequences_scored_alone(guide):
+    """A padded batch's ELBO at fixed z is the sum over its sequences cut to their lengths."""
+    dmm = small_dmm(guide, "classic")
+    batch = make_batch()
+    z = torch.randn(B, T, Z)
+    together = joint_elbo_at(dmm, batch, z)
+    alone = 0.0
+    for b, n in enumerate(batch["lengths"].tolist()):
+        one = {"x": batch["x"][b:b + 1, :n], "mask": batch["mask"][b:b + 1, :n]}
+        alone = alone + joint_elbo_at(dmm, one, z[b:b + 1, :n])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-3)
+    assert dmm.normalizer(batch) == float(batch["lengths"].sum())
+
+
+def test_markov_kl_is_unbiased_for_the_elbo():
+    """E_q[log q(z) - log p(z)] (Monte Carlo) equals E_q[analytic per-step KL]."""
+    dmm = small_dmm("smoothing", "gain")
+    data = dmm.unpack(make_batch(ragged=True))
+    S = 4000
+    with torch.no_grad():
+        q, p = dmm.posterior_chain(data), dmm.prior_chain(data)
+        z = q.rsample((S,))
+        mc = q.log_prob(z) - p.log_prob(z)  # (S, B)
+        analytic = kl_divergence(q, p)  # at the same draws
+    assert isinstance(q, MarkovGaussian)
+    se = mc.std(0) / S**0.5
+    assert ((mc.mean(0) - analytic.mean(0)).abs() < 4 * se + 1e-3).all()
+    assert (analytic >= 0).all()
+
+
+@pytest.mark.parametrize("elbo_cls", [Trace_ELBO, TraceMeanField_ELBO, JitTrace_ELBO])
+def test_training_raises_the_elbo(elbo_cls):
+    dmm = small_dmm("smoothing", "classic", likelihood="bernoulli")
+    batch = make_batch(ragged=False, binary=True)  # fixed shapes for the JIT
+    del batch["mask"]
+    pyro.set_rng_seed(0)
+    svi = SVI(dmm.model, dmm.guide, ClippedAdam({"lr": 0.02}),
+              elbo_cls(ignore_jit_warnings=True) if elbo_cls is JitTrace_ELBO else elbo_cls())
+    losses = [svi.step(batch) for _ in range(60)]
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert torch.isfinite(torch.tensor(losses)).all()
+    assert last < first - 0.05 * abs(first)
+
+
+def test_predictive_and_prior_sampling():
+    dmm = small_dmm("filtering", "gain")
+    batch = make_batch()
+    out = Predictive(dmm.model, guide=dmm.guide, num_samples=3)(batch)
+    assert out["z"].shape == (3, B, T, Z)
+    assert out["x"].shape == (3, B, T, X)
+    # without data the model samples from the prior, sequentially
+    prior = Predictive(dmm.model, num_samples=2)({"mask": batch["mask"]})
+    assert prior["z"].shape == (2, B, T, Z) and torch.isfinite(prior["x"]).all()
+    dmm.per_step = True
+    out = Predictive(dmm.model, guide=dmm.guide, num_samples=2)(batch)
+    assert out["z_1"].shape == (2, B, Z)
+
+
+def test_bad_batches_are_input_errors():
+    dmm = small_dmm()
+    with pytest.raises(InputError, match="observed components"):
+        dmm.guide({"x": torch.zeros(2, 3, X + 1)})
+    with pytest.raises(InputError, match="lengths"):
+        dmm.guide({"x": torch.zeros(2, 3, X), "lengths": torch.tensor([3])})
+    with pytest.raises(InputError, match="guide"):
+        DMM(X, Z, guide="sideways")
+
+
+def test_model_file_round_trip_and_wrong_architecture(tmp_path):
+    from pyro_videossm.infer import save_model_file
+
+    dmm = small_dmm("smoothing", "gain")
+    with torch.no_grad():
+        for p in dmm.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / "dmm.pt"
+    save_dmm(path, dmm, extra={"note": "x"})
+    again, extra = load_dmm(path)
+    assert extra == {"note": "x"} and again.config == dmm.config
+    batch = make_batch()
+    torch.testing.assert_close(again.guide_context(again.unpack(batch)),
+                               dmm.guide_context(dmm.unpack(batch)))
+    other = tmp_path / "other.pt"
+    save_model_file(other, name="convdmm", config={}, state_dict={})
+    with pytest.raises(InputError, match="convdmm"):
+        load_dmm(other)
+    wrong = tmp_path / "wrong.pt"
+    bigger = DMM(X, Z, rnn_dim=16, emission_dim=8, transition_dim=8, combiner="gain")
+    save_model_file(wrong, name="dmm", config=dmm.config, state_dict=bigger.state_dict())
+    with pytest.raises(InputError, match="does not fit"):
+        load_dmm(wrong)
+    with pytest.raises(InputError):
+        load_dmm(tmp_path / "missing.pt")
