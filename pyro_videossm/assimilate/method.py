@@ -30,6 +30,7 @@ METHODS: dict[str, type[AssimilationMethod]] = {}
 
 #: Modules whose import registers the built-in methods (loaded on first lookup).
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
+    "pyro_videossm.models.dmm_assimilation",
 )
 
 
