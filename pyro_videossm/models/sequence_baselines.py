@@ -67,6 +67,8 @@ class _FrameLSTM(FrameForecaster):
         h, w = self.frame_shape
         self.frame_in = nn.Sequential(nn.Linear(h * w, self.d_model), nn.GELU())
         self.frame_out = nn.Linear(self.hidden, self.n_outputs * h * w)
+        nn.init.normal_(self.frame_out.weight, std=0.02)  # start near a blank frame
+        nn.init.zeros_(self.frame_out.bias)
 
     def _flat(self, frames: Tensor) -> Tensor:
         return frames.reshape(*frames.shape[:-2], -1)

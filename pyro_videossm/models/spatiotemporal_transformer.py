@@ -205,6 +205,9 @@ class SpatioTemporalTransformer(FrameForecaster):
         self.norm_enc = nn.LayerNorm(d)
         self.norm_out = nn.LayerNorm(d)
         self.out = nn.Linear(d, ph * pw * self.n_outputs)
+        # Small initial outputs: forecasts start near a blank frame, not at +-0.5.
+        nn.init.normal_(self.out.weight, std=0.02)
+        nn.init.zeros_(self.out.bias)
 
     # -- pieces ---------------------------------------------------------------------------
     def tokens(self, frames: Tensor, first_step: int) -> Tensor:
