@@ -49,6 +49,8 @@ BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.forecast.persistence",
     "pyro_videossm.models.convlstm_forecaster",
     "pyro_videossm.models.conv_dmm",
+    "pyro_videossm.models.spatiotemporal_transformer",
+    "pyro_videossm.models.sequence_baselines",
 )
 
 #: Names of leading (batch) dimensions accepted in a context DataArray.
