@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pyro.distributions.constraints as pyro_constraints
 import torch
 from torch.distributions import constraints
 
+from pyro_videossm.atomic import atomic_path
 from pyro_videossm.errors import InputError
 
 # ----------------------------------------------------------------------------- files
@@ -31,17 +31,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     A reader never sees a half-written file, and a crash leaves the previous file intact.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
