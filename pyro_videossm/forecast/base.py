@@ -51,6 +51,7 @@ BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.models.conv_dmm",
     "pyro_videossm.models.spatiotemporal_transformer",
     "pyro_videossm.models.sequence_baselines",
+    "pyro_videossm.models.dmm_flat",
 )
 
 #: Names of leading (batch) dimensions accepted in a context DataArray.
