@@ -187,6 +187,12 @@ def test_forecast_dataset_and_model_file(tmp_path):
     ctx = torch.from_numpy(clips[:, :3])
     torch.testing.assert_close(back.predict_quantiles(ctx, None, 3),
                                model.predict_quantiles(ctx, None, 3))
+    from pyro_videossm.infer import load_model_file
+
+    ckpt = load_model_file(path)
+    ckpt["config"]["d_model"] = 32  # another architecture than the weights
+    with pytest.raises(InputError, match="does not fit"):
+        SpatioTemporalTransformer.from_model_file(ckpt)
     point = tiny().eval()
     fp = point.forecast(ds.isel(time=slice(0, 3)), leads=3, members=4)
     assert fp["forecast"].shape == (2, 3, 1, 8, 12) and "quantiles" not in fp

@@ -269,10 +269,12 @@ class FrameForecaster(nn.Module, Forecaster):
     @classmethod
     def from_model_file(cls, ckpt: dict[str, Any], *,
                         device: str | torch.device = "cpu") -> FrameForecaster:
+        from pyro_videossm.infer.model_file import load_state_checked
+
         try:
             model = cls(**ckpt["config"])
-            model.load_state_dict(ckpt["state_dict"])
-        except (TypeError, KeyError, RuntimeError) as err:
-            raise InputError(f"model file does not match {cls.name!r}: "
-                             f"{str(err).splitlines()[0]}") from None
+        except (TypeError, KeyError) as err:
+            raise InputError(f"model file does not hold a valid {cls.name!r} configuration "
+                             f"({type(err).__name__}: {err})") from None
+        load_state_checked(model, ckpt["state_dict"], f"{cls.name} model file")
         return model.to(device).eval()
