@@ -113,3 +113,26 @@ def test_cli_trains_on_a_single_field_and_checks_input(tmp_path, capsys):
     assert main(["train", "seq2seq", str(data), "-o", str(out), "--context", "10", "--leads",
                  "5", "--no-progress"]) == 2
     assert "fewer than context + leads" in capsys.readouterr().err
+
+
+def test_cli_checkpoint_resume_and_forecast(tmp_path):
+    from pyro_videossm.infer import load_model_file
+
+    data = tmp_path / "precip.nc"
+    write_netcdf(_series(t=14), data)
+    out, ckpt = tmp_path / "m.pt", tmp_path / "ck.pt"
+    common = ["--context", "3", "--leads", "2", "--batch-size", "4", "--no-progress",
+              "--d-model", "8", "--heads", "2", "--layers", "1", "--patch", "2",
+              "--checkpoint", str(ckpt), "--patience", "5"]
+    assert main(["train", "spatrans", str(data), "-o", str(out), "--epochs", "1", *common]) == 0
+    assert ckpt.exists()
+    assert main(["train", "spatrans", str(data), "-o", str(out), "--epochs", "2", "--resume",
+                 *common]) == 0
+    hist = load_model_file(out)["extra"]["history"]
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[-1]["valid_loss"] is not None
+    fc = tmp_path / "fc.nc"
+    assert main(["forecast", str(data), "--model", str(out), "--context", "3", "--leads", "2",
+                 "-o", str(fc)]) == 0
+    ds = xr.open_dataset(fc)
+    assert ds["forecast"].dims == ("lead_time", "member", "y", "x")
+    assert ds["forecast"].shape == (2, 1, 4, 4)
