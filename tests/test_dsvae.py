@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -209,3 +210,27 @@ def test_cli_train_dsvae(tmp_path):
     model, extra = load_dsvae(out)
     assert model.adversarial and model.size == 8 and len(extra["history"]) == 1
     assert main(["train", "dsvae", str(tmp_path / "missing.nc"), "-o", str(out)]) == 2
+
+
+def test_grey_moving_digits_train_and_swap(tmp_path):
+    """Second data set: moving digits (frames(clip, time, y, x), read as one channel)."""
+    from pyro_videossm.data.moving_digits import moving_digits
+
+    g = np.random.default_rng(0)
+    digits = ((g.random((20, 6, 6)) > 0.5) * 255).astype(np.uint8), np.arange(20) % 10
+    ds = moving_digits(6, canvas=16, n_digits=1, n_frames=5, speed=2.0, digits=digits,
+                       split="all")
+    data = tmp_path / "digits.nc"
+    write_netcdf(ds, data)
+    x = frames_tensor(ds)
+    assert x.shape == (6, 5, 1, 16, 16)
+    out = tmp_path / "m.pt"
+    assert main(["train", "dsvae", str(data), "-o", str(out), "--epochs", "1", "--static-dim",
+                 "3", "--dynamic-dim", "2", "--hidden-dim", "8", "--feature-dim", "8",
+                 "--conv-channels", "2", "--no-progress"]) == 0
+    model, _ = load_dsvae(out)
+    assert model.channels == 1 and model.size == 16
+    assert swap(model, x[:2], x[2:4]).shape == (2, 5, 1, 16, 16)
+    png = tmp_path / "g.png"
+    assert main(["swap", str(out), str(data), "-o", str(png), "--rows", "2", "--cols", "2"]) == 0
+    assert png.exists()

@@ -127,20 +127,20 @@ def run_evaluate(args) -> int:
     return 0
 
 
-def _pick(labels: np.ndarray | None, n: int, rng: np.random.Generator,
-          avoid: np.ndarray | None = None) -> np.ndarray:
-    """``n`` clip indices with distinct labels where possible (random order)."""
-    idx = rng.permutation(len(labels) if labels is not None else 0)
+def _pick(labels: np.ndarray | None, n_total: int, n: int,
+          rng: np.random.Generator) -> np.ndarray:
+    """``n`` clip indices, with distinct labels as far as possible (random order)."""
+    idx = rng.permutation(n_total)
     if labels is None:
         return idx[:n]
     out, seen = [], set()
     for i in idx:
-        if labels[i] not in seen and (avoid is None or i not in avoid):
-            out.append(i)
+        if labels[i] not in seen:
+            out.append(int(i))
             seen.add(labels[i])
         if len(out) == n:
             break
-    rest = [i for i in idx if i not in out]
+    rest = [int(i) for i in idx if i not in set(out)]
     return np.array(out + rest[: n - len(out)], dtype=int)
 
 
@@ -159,8 +159,8 @@ def run_swap(args) -> int:
         return np.asarray(clips[name].values) if name in clips.data_vars else None
 
     n = clips.sizes["clip"]
-    rows = _pick(lab("character"), min(args.rows, n), rng)
-    cols = _pick(lab("motion"), min(args.cols, n), rng)
+    rows = _pick(lab("character"), n, min(args.rows, n), rng)
+    cols = _pick(lab("motion"), n, min(args.cols, n), rng)
     x = frames_tensor(clips, str(args.data), channels=model.channels, size=model.size)
     torch.manual_seed(args.seed)
     save_swap_grid(model, x[torch.as_tensor(rows)], x[torch.as_tensor(cols)], out,

@@ -112,6 +112,7 @@ def evaluate_disentanglement(
     seed: int = 0,
     batch_size: int = 256,
     min_judge_accuracy: float | None = None,
+    max_per_class: int | None = None,
 ) -> dict:
     """Run the protocol on the test clips of ``test`` (frames and labels).
 
@@ -121,6 +122,10 @@ def evaluate_disentanglement(
     averaged over ``repeats`` prior draws (with ``accuracy_std``, ``IS_std``). The judge
     must first pass :func:`~pyro_videossm.evaluation.judge.check_trusted` on the same real
     clips (``min_judge_accuracy``, default 0.99, on ``motion_label``).
+
+    The protocol runs on a subset of the test clips balanced by motion (``max_per_class``
+    clips per motion class at most; all when None); each static factor is scored on a
+    subset of it balanced by that factor.
     """
     if repeats < 1:
         raise InputError(f"repeats must be >= 1, got {repeats}")
@@ -139,11 +144,21 @@ def evaluate_disentanglement(
     real = judge_accuracy(judge, test, batch_size)
     check_trusted(real, motion_label,
                   min_judge_accuracy if min_judge_accuracy is not None else 0.99)
+    if max_per_class is not None and max_per_class < 1:
+        raise InputError(f"max_per_class must be >= 1, got {max_per_class}")
 
     was = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    # clips balanced by motion (at most max_per_class per class)
+    sub = balanced_subset(y[motion_label], judge.labels[motion_label], gen)
+    if max_per_class is not None:
+        labels_sub = y[motion_label][sub]
+        keep = torch.cat([torch.nonzero(labels_sub == k).flatten()[:max_per_class]
+                          for k in range(judge.labels[motion_label])])
+        sub = torch.sort(sub[keep]).values
+    x, y = x[sub], {k: v[sub] for k, v in y.items()}
     f_post, z_post = encode_batched(model, x, batch_size)
     N, T = z_post.shape[:2]
 
@@ -151,13 +166,12 @@ def evaluate_disentanglement(
     recon_acc = {k: float((recon[k].argmax(-1) == y[k]).float().mean()) for k in needed}
 
     # dynamics kept, static from the prior -> motion
-    sub_m = balanced_subset(y[motion_label], judge.labels[motion_label], gen)
     runs = []
     for _ in range(repeats):
-        f = model.sample_static(len(sub_m))
-        frames = _decode_batched(model, f, z_post[sub_m], batch_size)
+        f = model.sample_static(N)
+        frames = _decode_batched(model, f, z_post, batch_size)
         p = judge.predict_proba(frames, batch_size)[motion_label]
-        runs.append(classification_scores(p, y[motion_label][sub_m]))
+        runs.append(classification_scores(p, y[motion_label]))
     dynamics_kept = {motion_label: _mean_scores(runs)}
 
     # static kept, dynamics from the prior -> each static factor
@@ -175,7 +189,7 @@ def evaluate_disentanglement(
     model.train(was)
     return {"judge": real, "reconstruction": recon_acc, "dynamics_kept": dynamics_kept,
             "static_kept": static_kept, "clips": int(N), "repeats": int(repeats),
-            "balanced_clips": {motion_label: int(len(sub_m)),
+            "balanced_clips": {motion_label: int(N),
                                **{k: int(len(v)) for k, v in subsets.items()}}}
 
 
