@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--max-tokens", type=int, default=3000,
+                   help="skip configurations with more tokens T·N per clip (the cross-step "
+                        "attention holds (T·N)² scores per head; default 3000)")
     p.add_argument("--quick", action="store_true", help="a tiny grid that runs in seconds")
     p.add_argument("--json", help="also write the rows to this JSON file")
     args = p.parse_args(argv)
@@ -119,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                    "d_model": args.d_model, "heads": args.heads, "layers": args.layers,
                    "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
                    "device": args.device}
+            tokens = (frame // args.patch) ** 2 * steps
+            if tokens > args.max_tokens:
+                rows.append({**cfg, "error": f"skipped: {tokens} tokens > --max-tokens"})
+                continue
             rows.append(run(cfg))
             r = rows[-1]
             print(f"frame {frame} steps {steps}: " + (r.get("error") or
