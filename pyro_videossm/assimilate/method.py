@@ -30,6 +30,10 @@ METHODS: dict[str, type[AssimilationMethod]] = {}
 
 #: Modules whose import registers the built-in methods (loaded on first lookup).
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
+    "pyro_videossm.filters.kalman",
+    "pyro_videossm.filters.enkf",
+    "pyro_videossm.filters.enks",
+    "pyro_videossm.filters.particle",
     "pyro_videossm.models.dmm_assimilation",
 )
 
