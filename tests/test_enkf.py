@@ -214,12 +214,41 @@ def test_letkf_on_lorenz96():
     assert err < 0.4  # observation noise 1
 
 
-def test_bad_options():
+def test_static_start_is_the_climatological_analysis():
+    problem = _linear_problem(cycles=2, q=0.0)
+    N = 50
+    res = run_etkf(problem, members=N, static_start=True,
+                   generator=torch.Generator().manual_seed(3))
+    forecast = problem.forecast(initial_ensemble(problem, N, torch.Generator().manual_seed(3)))
+    B, r2, m = problem.prior_std**2, problem.obs_noise_std**2, problem.mask[0]
+    gain = m * B / (B + r2)
+    mean = forecast.mean(0)
+    torch.testing.assert_close(res.analysis[0].mean(0), mean + gain * (problem.obs[0] - mean))
+    torch.testing.assert_close(res.analysis[0].std(0), (B * (1 - gain)).sqrt())
+
+
+def test_etkf_n24_on_lorenz96_from_climatology():
+    """The published setting (N=24, inflation 1.013) converges from the climatological prior."""
+    ds = simulate("lorenz96", cycles=300, seed=1)
+    truth = torch.as_tensor(ds["truth"].values)
+    post = get_method("etkf", members=24, inflation=1.013)(ds, seed=0)
+    err = float(((torch.as_tensor(post["mean"].values) - truth) ** 2).mean(-1).sqrt()
+                [100:].mean())
+    assert err < 0.3
+
+
+@pytest.mark.parametrize("method,options", [
+    ("etkf", {"members": 1}), ("etkf", {"members": 2.5}), ("etkf", {"members": "many"}),
+    ("enkf", {"inflation": -1.0}), ("enkf", {"inflation": "big"}),
+    ("letkf", {"localization": 0.0}), ("letkf", {"localization": None}),
+    ("etkf", {"rotate": "perhaps"}), ("enkf", {"localization": float("nan")}),
+])
+def test_bad_options(method, options):
     with pytest.raises(InputError):
-        get_method("etkf", members=1)
-    with pytest.raises(InputError):
-        get_method("enkf", inflation=-1.0)
-    with pytest.raises(InputError):
-        get_method("letkf", localization=0.0)
-    with pytest.raises(InputError):
-        get_method("letkf", localization=None)
+        get_method(method, **options)
+
+
+def test_options_are_recorded():
+    post = get_method("letkf", members="6", rotate="false")(simulate("lorenz96", cycles=5))
+    assert '"members": 6' in post.attrs["method_options"]
+    assert '"rotate": false' in post.attrs["method_options"]

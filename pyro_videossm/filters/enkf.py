@@ -48,6 +48,7 @@ from pyro_videossm.filters.localization import (
     local_windows,
     taper_matrix,
 )
+from pyro_videossm.filters.options import as_bool, as_float, as_int
 
 
 def ensemble_transform(Y: Tensor, innovation: Tensor, weight: Tensor) -> Tensor:
@@ -225,14 +226,13 @@ class _EnsembleMethod(AssimilationMethod):
     def __init__(self, members: int = 20, inflation: float = 1.0, rotate: bool = False,
                  localization: float | None = None, cyclic: bool | None = None,
                  static_start: bool = True):
-        check_ensemble_options(members, inflation)
-        check_radius(localization)
-        self.members = int(members)
-        self.inflation = float(inflation)
-        self.rotate = bool(rotate)
-        self.localization = None if localization is None else float(localization)
-        self.cyclic = None if cyclic is None else bool(cyclic)
-        self.static_start = bool(static_start)
+        self.members = as_int("members", members, minimum=2)
+        self.inflation = as_float("inflation", inflation, minimum=0, exclusive=True)
+        self.rotate = as_bool("rotate", rotate)
+        self.localization = as_float("localization", localization, minimum=0, exclusive=True,
+                                     allow_none=True)
+        self.cyclic = as_bool("cyclic", cyclic, allow_none=True)
+        self.static_start = as_bool("static_start", static_start)
 
     def _kwargs(self) -> dict:
         return dict(members=self.members, inflation=self.inflation, rotate=self.rotate,

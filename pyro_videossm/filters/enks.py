@@ -26,10 +26,8 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
-from pyro_videossm.errors import InputError
 from pyro_videossm.filters.enkf import run_etkf
-from pyro_videossm.filters.ensemble import check_ensemble_options
-from pyro_videossm.filters.localization import check_radius
+from pyro_videossm.filters.options import as_bool, as_float, as_int
 
 
 def _shift(B: Tensor, offset: int, eye: Tensor) -> Tensor:
@@ -106,17 +104,14 @@ class EnKSMethod(AssimilationMethod):
     def __init__(self, members: int = 20, inflation: float = 1.02, lag: int | None = 8,
                  rotate: bool = True, localization: float | None = None,
                  cyclic: bool | None = None, static_start: bool = True):
-        check_ensemble_options(members, inflation)
-        check_radius(localization)
-        if lag is not None and (int(lag) != lag or lag < 0):
-            raise InputError(f"lag must be a whole number of cycles >= 0 or None, got {lag}")
-        self.members = int(members)
-        self.inflation = float(inflation)
-        self.lag = None if lag is None else int(lag)
-        self.rotate = bool(rotate)
-        self.localization = None if localization is None else float(localization)
-        self.cyclic = None if cyclic is None else bool(cyclic)
-        self.static_start = bool(static_start)
+        self.members = as_int("members", members, minimum=2)
+        self.inflation = as_float("inflation", inflation, minimum=0, exclusive=True)
+        self.lag = as_int("lag", lag, minimum=0, allow_none=True)
+        self.rotate = as_bool("rotate", rotate)
+        self.localization = as_float("localization", localization, minimum=0, exclusive=True,
+                                     allow_none=True)
+        self.cyclic = as_bool("cyclic", cyclic, allow_none=True)
+        self.static_start = as_bool("static_start", static_start)
         #: the filter (ETKF analysis) estimate of the last run, for comparison
         self.filter_estimate: Estimate | None = None
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from pyro_videossm.assimilate import AssimilationProblem
-from pyro_videossm.errors import InputError
+from pyro_videossm.filters.options import as_float, as_int
 
 
 def obs_error_variance(problem: AssimilationProblem) -> Tensor:
@@ -70,10 +70,8 @@ def post_process(ens: Tensor, inflation: float, rotation: Tensor | None = None) 
 
 def check_ensemble_options(members: int, inflation: float) -> None:
     """InputError for fewer than 2 members or non-positive inflation."""
-    if int(members) != members or members < 2:
-        raise InputError(f"members must be an integer >= 2, got {members}")
-    if not float(inflation) > 0:
-        raise InputError(f"inflation must be > 0, got {inflation}")
+    as_int("members", members, minimum=2)
+    as_float("inflation", inflation, minimum=0, exclusive=True)
 
 
 def static_analysis_ensemble(problem: AssimilationProblem, forecast: Tensor, t: int,

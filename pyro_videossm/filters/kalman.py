@@ -30,8 +30,8 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
-from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import obs_error_variance
+from pyro_videossm.filters.options import as_float
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -271,12 +271,8 @@ class KalmanFilterMethod(AssimilationMethod):
     kind = "filter"
 
     def __init__(self, inflation: float = 1.0, jitter: float = 0.0):
-        if not float(inflation) > 0:
-            raise InputError(f"inflation must be > 0, got {inflation}")
-        if not float(jitter) >= 0:
-            raise InputError(f"jitter must be >= 0, got {jitter}")
-        self.inflation = float(inflation)
-        self.jitter = float(jitter)
+        self.inflation = as_float("inflation", inflation, minimum=0, exclusive=True)
+        self.jitter = as_float("jitter", jitter, minimum=0)
         #: ``log p(observations)`` of the last run (Gaussian approximation for nonlinear systems)
         self.log_likelihood: Tensor | None = None
 

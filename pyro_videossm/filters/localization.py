@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from pyro_videossm.dynamics import Lorenz96, ODESystem
-from pyro_videossm.errors import InputError
+from pyro_videossm.filters.options import as_float
 
 #: Gaspari-Cohn half-width per unit of localisation radius (DAPPER's ``dist2coeff``).
 GC_HALF_WIDTH_PER_RADIUS = 1.82
@@ -79,5 +79,4 @@ def is_cyclic(system: ODESystem, cyclic: bool | None) -> bool:
 
 def check_radius(radius: float | None) -> None:
     """InputError unless ``radius`` is None or a positive number."""
-    if radius is not None and not float(radius) > 0:
-        raise InputError(f"localization radius must be > 0 grid points, got {radius}")
+    as_float("localization", radius, minimum=0, exclusive=True, allow_none=True)
