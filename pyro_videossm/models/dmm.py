@@ -422,6 +422,23 @@ class DMM(nn.Module):
                 zs.append(z_prev)
         return torch.stack(zs, -2)
 
+    def compile_steps(self, **options) -> DMM:
+        """Compile the per-step work with ``torch.compile`` (opt-in, for long training runs).
+
+        Wraps the transition (``forward`` and the guide's ``proposal``) and the combiner's
+        ``step``: the guide's sequential loop then runs a few fused kernels per time step
+        instead of dozens of small ops (about 2x faster training steps for the hybrid
+        Lorenz-63 DMM on CPU, after a compilation of a minute or two). Not saved with the
+        model; returns ``self``.
+        """
+        options.setdefault("dynamic", False)
+        proposal = getattr(self.transition, "proposal", None)
+        if proposal is not None:
+            self.transition.proposal = torch.compile(proposal, **options)
+        self.transition.forward = torch.compile(self.transition.forward, **options)
+        self.combiner.step = torch.compile(self.combiner.step, **options)
+        return self
+
     # ------------------------------------------------------------------ inference helpers
     @torch.no_grad()
     def sample_posterior(self, batch: dict[str, Tensor], num_samples: int,

@@ -144,7 +144,8 @@ def hybrid_dmm(
         guide: ``"smoothing"`` or ``"filtering"`` (or ``"meanfield"``).
         rnn_dim, rnn_type: the guide's RNN.
         correction_hidden: hidden widths of the learned correction (``()``: none).
-        transition_scale: initial transition std (default: 5% of the climatological std).
+        transition_scale: initial transition std (default: the observation noise std, so
+            that the untrained guide weighs forecast and observation alike).
         guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
@@ -167,7 +168,7 @@ def hybrid_dmm(
         observed = observed_indices(str(obs.attrs.get("observation_operator", "all")), D)
     noise = np.broadcast_to(np.asarray(obs.attrs["obs_noise_std"], dtype=float), (D,))
     if transition_scale is None:
-        transition_scale = 0.05 * float(clim_scale.mean())
+        transition_scale = float(noise.mean())
     physics = {
         "system": named.name,
         "parameters": {k: float(v) if isinstance(v, float) else v

@@ -19,6 +19,8 @@ sequence ``z`` (used to score a sequence that the guide did not draw).
 
 from __future__ import annotations
 
+import math
+
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
@@ -223,38 +225,55 @@ class Combiner(nn.Module):
 
 
 class GainCombiner(nn.Module):
-    """``q(z_t | z_{t-1}, h_t) ∝ N(z_t; f, s_f^2 / c) · N(z_t; b_t, 1 / p_t)`` (diagonal).
+    """Kalman-style combiner: the model's forecast corrected by a message from the RNN.
 
-    ``f, s_f`` is the model's forecast from ``z_{t-1}`` (``prior_t``; for ``t = 1`` the
-    model's ``p(z_1)``), ``c > 0`` a learned per-component precision factor (a guide-side
-    inflation), and ``N(b_t, 1 / p_t)`` a Gaussian message about ``z_t`` read from the RNN
-    state ``h_t`` (for the smoothing guide: what ``x_{t:T}`` say about ``z_t``). The product
-    is the Kalman-style update ``loc = f + K (b - f)``, ``K = p / (c / s_f^2 + p)``; it starts
-    from the model's forecast, which for the hybrid DMM is the physics.
+    ``f, s_f = prior_t`` is the model's forecast from ``z_{t-1}`` (for ``t = 1`` the model's
+    ``p(z_1)``) and ``N(b_t, 1 / p_t)`` a Gaussian message about ``z_t`` read from the RNN
+    state ``h_t`` (smoothing guide: what ``x_{t:T}`` say about ``z_t``). ``q(z_t | ...)`` is
+    ``N(loc, scale)`` with::
+
+        loc   = (c f / s_f^2 + p b) / (c / s_f^2 + p)  +  r(f, h_t)
+        scale = a(h_t) (c / s_f^2 + p)^(-1/2)
+
+    i.e. the diagonal product ``N(f, s_f^2 / c) N(b, 1 / p)`` (``loc = f + K (b - f)``) with a
+    learned guide-side precision factor ``c``, a learned residual ``r`` (an MLP of the forecast
+    and the RNN state whose output starts at 0: flow-dependent corrections the diagonal gain
+    cannot make) and a learned factor ``a`` on the spread (initially ``a0``).
 
     With ``obs_message`` (state observed directly, ``Z = X``), the message also holds the
     observation itself, ``N(x_t, R)`` where observed, in information form
-    (``p = m / R^2 + p_h``, ``p b = m x / R^2 + p_h b_h``): an untrained guide is then a
-    nudging filter, and the RNN learns what the other (future) observations add.
+    (``p = m / R^2 + p_h``, ``p b = m x / R^2 + p_h b_h``, ``b_h`` centred on ``x_t``): an
+    untrained guide is then a nudging filter, and the RNN learns what the other (future)
+    observations add.
 
-    Shapes: ``h (B, T, H) -> ctx (B, T, 2Z)``; ``prior_t`` two ``(..., Z)`` tensors.
-    ``z_loc``/``z_scale`` (``(Z,)``) set the units of ``b`` and ``p``.
+    Shapes: ``h (B, T, H) -> ctx (B, T, 3Z + R)``; ``prior_t`` two ``(..., Z)`` tensors.
+    ``z_loc``/``z_scale`` (``(Z,)``) set the units of ``b``, ``p`` and ``r``.
     """
 
     needs_prior = True
 
     def __init__(self, z_dim: int, rnn_dim: int, z_loc: Tensor | None = None,
                  z_scale: Tensor | None = None, hidden_dim: int | None = None,
-                 obs_message: bool = False):
+                 residual_dim: int = 32, obs_message: bool = False, a0: float = 0.3):
         super().__init__()
         hidden_dim = hidden_dim or rnn_dim
+        self.z_dim, self.residual_dim = z_dim, residual_dim
         self.obs_message = bool(obs_message)
         self.hidden = nn.Sequential(nn.Linear(rnn_dim, hidden_dim), nn.Tanh())
         self.lin_loc = nn.Linear(hidden_dim, z_dim)
         self.lin_precision = nn.Linear(hidden_dim, z_dim)
-        if obs_message:  # start from the observation message alone
-            nn.init.constant_(self.lin_precision.bias, -5.0)
+        self.lin_scale = nn.Linear(hidden_dim, z_dim)
+        self.lin_residual_h = nn.Linear(hidden_dim, residual_dim)
+        self.lin_residual_f = nn.Linear(z_dim, residual_dim, bias=False)
+        self.lin_residual_out = nn.Linear(residual_dim, z_dim)
+        for lin in (self.lin_scale, self.lin_residual_out) + (
+                (self.lin_loc,) if obs_message else ()):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        if obs_message:  # the learned message starts weak next to the observation's own
+            nn.init.constant_(self.lin_precision.bias, -2.25)
         self.log_prior_precision_factor = nn.Parameter(torch.zeros(z_dim))
+        self.log_a = nn.Parameter(torch.full((z_dim,), math.log(a0)))
         self.register_buffer("z_loc", torch.zeros(z_dim) if z_loc is None
                              else torch.as_tensor(z_loc, dtype=torch.float32).clone())
         self.register_buffer("z_scale", torch.ones(z_dim) if z_scale is None
@@ -262,17 +281,25 @@ class GainCombiner(nn.Module):
 
     def prepare(self, h: Tensor, x: Tensor | None = None, obs_mask: Tensor | None = None,
                 obs_scale: Tensor | None = None) -> Tensor:
-        """``h (B, T, H) -> ctx (B, T, 2Z)``: the message in information form, ``p b`` and
-        ``p``; with ``obs_message`` also ``x, obs_mask (B, T, Z)`` and ``obs_scale (Z,)``."""
+        """``h (B, T, H) -> ctx (B, T, 3Z + R)``: the message in information form (``p b``,
+        ``p``), the spread's log-factor and the RNN's share of the residual's hidden layer;
+        with ``obs_message`` also ``x, obs_mask (B, T, Z)`` and ``obs_scale (Z,)``."""
         g = self.hidden(h)
-        b = self.z_loc + self.z_scale * self.lin_loc(g)
-        p = F.softplus(self.lin_precision(g)) / self.z_scale**2
+        if self.obs_message:
+            p_obs = obs_mask.to(g.dtype) / obs_scale**2
+            p_ref = obs_scale.pow(-2).mean()
+            base = torch.where(obs_mask, x, self.z_loc)
+        else:
+            p_ref = self.z_scale.pow(-2)
+            base = self.z_loc
+        b = base + self.z_scale * self.lin_loc(g)
+        p = F.softplus(self.lin_precision(g)) * p_ref
         pb = p * b
         if self.obs_message:
-            p_obs = obs_mask.to(p.dtype) / obs_scale**2
             p = p + p_obs
             pb = pb + p_obs * x
-        return torch.cat([pb, p], -1)
+        log_s = self.log_a + self.lin_scale(g)
+        return torch.cat([pb, p, log_s, self.lin_residual_h(g)], -1)
 
     def loop_constants(self) -> dict:
         return {"factor": self.log_prior_precision_factor.exp()}
@@ -281,11 +308,13 @@ class GainCombiner(nn.Module):
              factor: Tensor | None = None) -> Prior:
         f, s_f = prior_t
         c = self.log_prior_precision_factor.exp() if factor is None else factor
-        pb, p = ctx_t.chunk(2, -1)
+        pb, p, log_s, r_h = ctx_t.split([self.z_dim] * 3 + [self.residual_dim], -1)
         prior_precision = c / s_f**2
         precision = prior_precision + p
-        loc = (prior_precision * f + pb) / precision
-        return loc, precision.rsqrt()
+        u = self.lin_residual_f((f - self.z_loc) / self.z_scale) + r_h
+        residual = self.z_scale * self.lin_residual_out(torch.tanh(u))
+        loc = (prior_precision * f + pb) / precision + residual
+        return loc, log_s.exp() * precision.rsqrt()
 
     def batched(self, z: Tensor, ctx: Tensor, prior: Prior) -> Prior:
         """All steps at once; ``prior`` holds the forecasts ``(..., T, Z)`` from ``z``."""

@@ -1,0 +1,114 @@
+"""Hybrid-physics DMM and the ``dmm`` assimilation method (Python API and CLI)."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+
+from pyro_videossm.assimilate import assimilate, get_method
+from pyro_videossm.data import simulate, write_netcdf
+from pyro_videossm.dynamics import Lorenz63
+from pyro_videossm.errors import InputError
+from pyro_videossm.infer import TrainConfig
+from pyro_videossm.metrics import rmse
+from pyro_videossm.models.dmm import fit_dmm, load_dmm, save_dmm
+from pyro_videossm.models.hybrid import hybrid_dmm, observation_windows
+
+
+@pytest.fixture(scope="module")
+def l63():
+    return simulate("lorenz63", cycles=120, seed=11)
+
+
+def test_zero_correction_is_the_pure_physics_forecast(l63):
+    dmm = hybrid_dmm(l63, system=Lorenz63(rho=24.0))
+    z = torch.randn(7, 3) * 5 + torch.tensor([0.0, 0.0, 24.0])
+    loc, scale = dmm.transition(z)
+    physics = Lorenz63(rho=24.0).integrate(z, 25, 0.01)
+    torch.testing.assert_close(loc, physics)
+    assert scale.shape == (7, 3) and (scale > 0).all()
+    # the correction is live: moving its output layer moves the forecast
+    with torch.no_grad():
+        dmm.transition.correction[-1].bias.fill_(0.1)
+    assert not torch.allclose(dmm.transition(z)[0], physics)
+    # the guide's coarser proposal is close to the exact forecast
+    coarse = hybrid_dmm(l63, guide_substeps=5)
+    torch.testing.assert_close(coarse.transition.proposal(z)[0],
+                               Lorenz63().integrate(z, 25, 0.01), atol=0.05, rtol=0.01)
+
+
+def test_hybrid_emission_is_the_observation_operator():
+    ds = simulate("lorenz96", n=8, cycles=30, obs_operator="every:2", seed=2)
+    dmm = hybrid_dmm(ds, rnn_dim=8)
+    assert dmm.emitter.component_mask.tolist() == [True, False] * 4
+    assert torch.allclose(dmm.likelihood.log_scale.exp(), torch.ones(8))
+    from pyro_videossm.data import to_tensor_and_mask
+
+    x, m = to_tensor_and_mask(ds["obs"].values)
+    x[:, 1::2] = 123.0  # values at unobserved components are ignored
+    data = dmm.unpack({"x": x[None], "mask": torch.ones_like(m)[None]})
+    assert not data.obs_mask[..., 1::2].any() and (data.x[..., 1::2] == 0).all()
+
+
+def test_brief_training_gives_a_posterior_better_than_the_observations(tmp_path):
+    # Lorenz-63 observed every 5 RK4 steps (interval 0.05) with the standard noise
+    torch.manual_seed(0)
+    train = simulate("lorenz63", cycles=400, steps_per_obs=5, seed=5)
+    test = simulate("lorenz63", cycles=120, steps_per_obs=5, seed=11)
+    dmm = hybrid_dmm(train, rnn_dim=16, correction_hidden=(16,))
+    config = TrainConfig(epochs=8, batch_size=32, lr=1e-2, progress=False, seed=0)
+    history = fit_dmm(dmm, observation_windows(train, 20, 5), config)
+    assert history[-1]["train_loss"] < 0.85 * history[0]["train_loss"]
+    post = assimilate(test, "dmm", model=dmm, samples=32)
+    score = rmse(post["mean"], test["truth"], burn_in=10)
+    noise = float(test.attrs["obs_noise_std"])
+    assert score < 0.8 * noise, score
+    assert post.attrs["estimate"] == "smoother" and "quantiles" in post
+    # the trained model survives a round trip through its file
+    path = tmp_path / "hybrid.pt"
+    save_dmm(path, dmm)
+    again, _ = load_dmm(path)
+    again_post = assimilate(test, "dmm", model=str(path), samples=32)
+    assert rmse(again_post["mean"], post["mean"]) < 0.1 * noise
+    assert again.config["physics"]["system"] == "lorenz63"
+
+
+def test_dmm_method_options_are_checked(l63, tmp_path):
+    with pytest.raises(InputError, match="model"):
+        get_method("dmm")
+    pyro.clear_param_store()
+    dmm = hybrid_dmm(l63, guide="filtering", rnn_dim=8)
+    path = tmp_path / "f.pt"
+    save_dmm(path, dmm)
+    method = get_method("dmm", model=str(path))
+    assert method.kind == "filter" and method.guide == "filtering"
+    with pytest.raises(InputError, match="filtering"):
+        get_method("dmm", model=str(path), guide="smoothing")
+    l96 = simulate("lorenz96", n=8, cycles=20, seed=1)
+    with pytest.raises(InputError, match="components"):
+        method(l96)
+    slow = simulate("lorenz63", cycles=20, steps_per_obs=5, seed=1)
+    with pytest.raises(InputError, match="interval"):
+        method(slow)
+
+
+def test_cli_train_and_assimilate(tmp_path, l63):
+    from pyro_videossm.cli import main
+
+    obs = tmp_path / "obs.nc"
+    write_netcdf(l63, obs)
+    model = tmp_path / "model.pt"
+    assert main(["train", "dmm", str(obs), "--physics", "lorenz63", "--rho", "24",
+                 "--window", "20", "--epochs", "1", "--rnn-dim", "8", "--correction", "8",
+                 "--guide-substeps", "5", "--no-progress", "-o", str(model)]) == 0
+    dmm, extra = load_dmm(model)
+    assert dmm.config["physics"]["parameters"]["rho"] == 24.0 and extra["window"] == 20
+    post = tmp_path / "post.nc"
+    assert main(["assimilate", str(obs), "--method", "dmm", "--model", str(model),
+                 "--set", "samples=8", "-o", str(post), "--no-progress"]) == 0
+    assert post.exists()
+    assert main(["train", "dmm", str(obs), "--physics", "lorenz63", "--forcing", "8",
+                 "--epochs", "1", "-o", str(tmp_path / "x.pt")]) == 2
+    assert main(["assimilate", str(obs), "--method", "dmm", "--model", str(obs),
+                 "-o", str(tmp_path / "y.nc")]) == 2
