@@ -257,6 +257,8 @@ def write_section(path: Path, name: str, body: str) -> None:
     """Replace (or add) the section of setting ``name`` in the markdown file, atomically."""
     begin, end = markers(name)
     text = path.read_text() if path.exists() else RESULTS_HEADER
+    if not text.lstrip().startswith("# "):  # a file begun by another topic's script
+        text = RESULTS_HEADER + "\n" + text
     block = f"{begin}\n{body.rstrip()}\n{end}"
     if begin in text and end in text and text.index(begin) < text.index(end):
         a, b = text.index(begin), text.index(end) + len(end)

@@ -112,6 +112,13 @@ def test_write_section_replaces_only_its_block(tmp_path):
     assert "second version" in text and "first version" not in text
     assert "another setting" in text and other in text
     assert text.count("## Classical data assimilation") == 1
+    assert text.startswith("# Results")
+
+    begun_by_other = tmp_path / "OTHER.md"  # another topic's script created the file first
+    begun_by_other.write_text(other)
+    write_section(begun_by_other, "tiny", "mine")
+    text = begun_by_other.read_text()
+    assert text.startswith("# Results") and other in text and "mine" in text
 
 
 def test_cli_on_a_shipped_config_writes_docs(tmp_path, capsys):
