@@ -1,0 +1,534 @@
+"""Real radar nowcasting: every field forecaster of the toolkit against persistence on the KNMI
+composites of 26 August 2010 (00:00–07:35 UTC, 92 frames every 5 minutes).
+
+Data: the 92 HDF5 composites in ``--data`` (default ``../shared/data/radar/knmi_20100826``
+beside the repo) converted to rain rate (mm/h) with the toolkit's converter
+(:func:`pyro_videossm.data.radar.load_knmi`): cropped to a ``--box-km`` square around the radar
+range's centre (``--center-x/--center-y``, polar stereographic km), coarsened to
+``--resolution`` km with the NaN-aware block mean (pixels outside radar range stay NaN and are
+masked everywhere), and written to ``OUT/knmi_crop.nc``.
+
+Split: the time axis is cut into contiguous train / valid / test blocks
+(:func:`pyro_videossm.data.fields.chronological_split`, ``--split`` fractions); windows of
+``--context + --leads`` frames are cut inside each block (stride 1), so no window straddles two
+blocks. The scaling (``--normalize``) is fitted on the training block only and shared by all
+models.
+
+Models (``--models``): ``persistence`` (untrained), ``convdmm``, ``convlstm``, ``dmm-flat``
+(:mod:`pyro_videossm.cli.train_fields`), ``spatrans`` and the sequence baselines
+``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn`` (:mod:`pyro_videossm.cli.train_sequence`).
+Each learned model trains on the same windows with the shared Trainer for the same budget
+(``--epochs``, ``--batch-size``, ``--lr``; KL annealing for the DMMs), through the same
+functions ``videossm train`` calls, is written as a model file (``OUT/NAME.pt``) and read back
+with :func:`pyro_videossm.forecast.load_forecaster` (the path ``videossm forecast`` takes).
+
+Score: every test window gives one forecast (``Forecaster.forecast`` on the context frames,
+``--members`` members for the ensemble models), scored per lead time against the radar with
+:mod:`pyro_videossm.metrics_fields`, pooled over the test windows: MSE of the ensemble mean
+((mm/h)²), CSI at ``--threshold`` mm/h, FSS at that threshold and ``--fss-scales`` pixels, and
+the ensemble CRPS. NaN (outside radar range) is left out.
+
+    nice -n 10 python benchmarks/radar_forecast.py --results docs/RESULTS.md \\
+        --strip docs/radar_forecast_strip.png      # the published run (strips *_convdmm.png, ...)
+    python benchmarks/radar_forecast.py --quick --out /tmp/radar    # end-to-end check (tiny)
+
+Writes ``OUT/radar_scores.csv`` (every model, lead and score), ``OUT/radar_summary.json``
+(settings, sizes, training histories and seconds) and, with ``--results``, the section between
+``<!-- BEGIN radar -->`` and ``<!-- END radar -->`` of that markdown file (appended if absent;
+nothing else in the file changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.cli.train_fields import (
+    FieldData,
+    build_module,
+    fit_scaling,
+    make_forecaster,
+    train_field_model,
+)
+from pyro_videossm.cli.train_sequence import Windows, train_forecaster
+from pyro_videossm.data.conventions import write_netcdf
+from pyro_videossm.data.fields import FieldWindows, chronological_split
+from pyro_videossm.data.radar import load_knmi
+from pyro_videossm.forecast import Persistence, load_forecaster
+from pyro_videossm.forecast.scaling import FieldScaling
+from pyro_videossm.metrics_fields import align_truth, crps, csi, fss, mse
+
+BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
+FIELD_MODELS = ("convdmm", "convlstm", "dmm-flat")
+SEQUENCE_MODELS = ("spatrans", "transformer", "lstm", "seq2seq", "seq2seq-attn")
+ALL_MODELS = ("persistence", *FIELD_MODELS, *SEQUENCE_MODELS)
+DMMS = ("convdmm", "dmm-flat")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar" / "knmi_20100826"
+
+
+# -- data -----------------------------------------------------------------------------------
+def radar_field(data: Path, resolution: float, center: tuple[float, float], box_km: float,
+                frames: int | None = None) -> xr.Dataset:
+    """``rain_rate(time, y, x)`` mm/h on a ``box_km`` square around ``center`` (x, y km),
+    coarsened to ``resolution`` km (first ``frames`` files only, if given)."""
+    from pyro_videossm.data.radar import knmi_files
+
+    files = knmi_files(data)
+    if frames is not None:
+        files = files[:frames]
+    half = box_km / 2.0
+    cx, cy = center
+    return load_knmi(files, resolution_km=resolution, crop_x=(cx - half, cx + half),
+                     crop_y=(cy - half, cy + half))
+
+
+def architectures(args: argparse.Namespace, grid: tuple[int, int]) -> dict[str, dict]:
+    """Constructor options of every learned model (small: CPU budget)."""
+    h = args.hidden
+    clip = list(args.input_clip) if args.input_clip else None
+    lik = dict(likelihood=args.likelihood, input_clip=clip)
+    patch = next(p for p in (8, 5, 4, 2, 1) if grid[0] % p == 0 and grid[1] % p == 0)
+    return {
+        "convdmm": dict(latent_channels=8, hidden_channels=h, rnn_channels=h,
+                        encoder_channels=h, n_down=2, **lik),
+        "convlstm": dict(hidden_channels=[h, h], stem_channels=max(8, h // 2), input_clip=clip),
+        "dmm-flat": dict(latent_dim=32, hidden_dim=4 * h, rnn_dim=4 * h, conv_channels=h,
+                         n_down=2, **lik),
+        "spatrans": dict(patch=patch, d_model=4 * h, heads=4, encoder_layers=2,
+                         decoder_layers=2),
+        "transformer": dict(d_model=8 * h, heads=4, encoder_layers=2, decoder_layers=2),
+        "lstm": dict(d_model=8 * h, hidden=16 * h, layers=1),
+        "seq2seq": dict(d_model=8 * h, hidden=16 * h, layers=1),
+        "seq2seq-attn": dict(d_model=8 * h, hidden=16 * h, layers=1),
+    }
+
+
+def build_sequence_model(name: str, arch: dict, grid: tuple[int, int], context: int, leads: int,
+                         scaling: FieldScaling):
+    """A point :class:`~pyro_videossm.models.frame_forecaster.FrameForecaster` (MSE)."""
+    from pyro_videossm.models.sequence_baselines import (
+        FlatTransformer,
+        LSTMForecaster,
+        Seq2Seq,
+        Seq2SeqAttention,
+    )
+    from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+
+    cls = {"spatrans": SpatioTemporalTransformer, "transformer": FlatTransformer,
+           "lstm": LSTMForecaster, "seq2seq": Seq2Seq, "seq2seq-attn": Seq2SeqAttention}[name]
+    return cls(frame_shape=grid, context_length=context, leads=leads, quantiles=None,
+               scaling=scaling, **arch)
+
+
+# -- scoring --------------------------------------------------------------------------------
+def forecast_windows(forecaster, da: xr.DataArray, inits: list[int], context: int, leads: int,
+                     members: int, seed: int) -> list[xr.Dataset]:
+    """One forecast Dataset per initial index (the last context frame)."""
+    return [forecaster.forecast(da.isel(time=slice(i - context + 1, i + 1)), leads, members,
+                                seed=seed + k)
+            for k, i in enumerate(inits)]
+
+
+def pooled_scores(forecasts: list[xr.Dataset], truth: xr.Dataset, threshold: float,
+                  scales: list[int]) -> dict[str, np.ndarray]:
+    """Scores per lead time pooled over the forecasts (stacked along ``sample``)."""
+    fcs, obs = [], []
+    for f in forecasts:
+        fcs.append(f["forecast"].drop_vars(["valid_time", "init_time"], errors="ignore"))
+        obs.append(align_truth(f, truth).drop_vars("valid_time", errors="ignore"))
+    fc = xr.concat(fcs, dim="sample")
+    ob = xr.concat(obs, dim="sample")
+    out = {"mse": mse(fc, ob).values, "crps": crps(fc, ob).values,
+           "csi": csi(fc, ob, [threshold]).values[0]}
+    f = fss(fc, ob, [threshold], scales).values[0]
+    for j, s in enumerate(scales):
+        out[f"fss{s}"] = f[j]
+    return out
+
+
+#: Settings that do not change what is trained.
+_NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
+                 "reuse_models", "show_leads", "members", "threshold", "fss_scales", "threads",
+                 "device")
+
+
+def previous_run(args: argparse.Namespace) -> dict[str, Any]:
+    """With ``--reuse-models``: ``OUT/radar_summary.json`` of the run that trained the models
+    (``models``: history, seconds, parameters), if it had the same training settings; else
+    ``{}``."""
+    prev = args.out / "radar_summary.json"
+    if not args.reuse_models or not prev.exists():
+        return {}
+    old = json.loads(prev.read_text())
+    now = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    differ = [k for k in now if k not in _NOT_TRAINING
+              and json.dumps(now[k]) != json.dumps(old["settings"].get(k))]
+    if differ:
+        raise SystemExit(f"--reuse-models: {prev} was made with other settings ({differ[0]})")
+    return old
+
+
+# -- RESULTS.md -----------------------------------------------------------------------------
+def write_section(path: Path, body: str) -> None:
+    """Replace the text between the radar markers of ``path`` (append them if absent),
+    atomically, touching nothing else."""
+    text = path.read_text() if path.exists() else ""
+    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
+    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + section + text[b:]
+    else:
+        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _fmt_minutes(k: int, step_min: float) -> str:
+    return f"{k * step_min:g} min"
+
+
+def score_tables(rows: dict[str, dict[str, np.ndarray]], summary: dict, show: list[int],
+                 step_min: float, threshold: float, scales: list[int], res_km: float) -> str:
+    """Markdown: one table per score, models as rows, the ``show`` leads as columns."""
+    parts = []
+    titles = [("mse", "MSE of the (ensemble-mean) forecast, (mm/h)², lower is better", ".4f"),
+              ("csi", f"CSI at {threshold:g} mm/h, higher is better", ".3f")]
+    titles += [(f"fss{s}", f"FSS at {threshold:g} mm/h, {s * res_km:g} km scale "
+                           f"({s} px), higher is better", ".3f") for s in scales]
+    titles.append(("crps", "CRPS (ensemble; = MAE for one member), mm/h, lower is better",
+                   ".4f"))
+    n_leads = len(next(iter(rows.values()))["mse"])
+    head = ("| model | " + " | ".join(_fmt_minutes(k, step_min) for k in show)
+            + f" | mean of all {n_leads} leads |")
+    sep = "|---|" + "---:|" * (len(show) + 1)
+    for key, title, fmt in titles:
+        lines = [f"**{title}**", "", head, sep]
+        for name, r in rows.items():
+            v = r[key]
+            cells = [format(v[k - 1], fmt) if math.isfinite(v[k - 1]) else "–" for k in show]
+            mean = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {format(mean, fmt)} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def training_table(summary: dict) -> str:
+    lines = ["| model | parameters | epochs | train s | final train loss | final valid loss "
+             "| max forecast mm/h |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, m in summary["models"].items():
+        top = f"{m['max_mean_forecast']:.3g}"
+        if name == "persistence":
+            lines.append(f"| persistence | 0 | – | – | – | – | {top} |")
+            continue
+        h = m["history"][-1] if m["history"] else {}
+
+        def f(v):
+            return "–" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+        lines.append(f"| {name} | {m['parameters']:,} | {len(m['history'])} | "
+                     f"{m['train_seconds']:.0f} | {f(h.get('train_loss'))} | "
+                     f"{f(h.get('valid_loss'))} | {top} |")
+    return "\n".join(lines)
+
+
+# -- main -----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of KNMI composites")
+    p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
+    p.add_argument("--resolution", type=float, default=4.0, help="pixel size in km (default 4)")
+    p.add_argument("--box-km", type=float, default=320.0,
+                   help="side of the square crop in km (default 320: 80 x 80 px at 4 km)")
+    p.add_argument("--center-x", type=float, default=370.0,
+                   help="crop centre x in km (default 370: centre of the radar range)")
+    p.add_argument("--center-y", type=float, default=-4080.0,
+                   help="crop centre y in km (default -4080)")
+    p.add_argument("--frames", type=int, help="use only the first FRAMES files")
+    p.add_argument("--split", type=float, nargs=3, default=(0.5, 0.2, 0.3),
+                   metavar=("TRAIN", "VALID", "TEST"),
+                   help="chronological block fractions (default 0.5 0.2 0.3)")
+    p.add_argument("--context", type=int, default=6, help="context frames (default 6 = 30 min)")
+    p.add_argument("--leads", type=int, default=12, help="lead times (default 12 = 60 min)")
+    p.add_argument("--normalize", default="minmax", choices=("robust", "minmax", "log", "none"),
+                   help="scaling fitted on the training block, shared by all models "
+                        "(default minmax: linear, so mean forecasts stay in mm/h)")
+    p.add_argument("--epochs", type=int, default=15, help="the same for every model")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--anneal-epochs", type=int, default=3, help="KL annealing (DMMs)")
+    p.add_argument("--members", type=int, default=16, help="ensemble members (DMMs)")
+    p.add_argument("--hidden", type=int, default=16, help="width unit of every network")
+    p.add_argument("--likelihood", default="gaussian", choices=("gaussian", "student_t"))
+    p.add_argument("--input-clip", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="clamp the encoders' input (model units)")
+    p.add_argument("--threshold", type=float, default=1.0, help="CSI/FSS threshold, mm/h")
+    p.add_argument("--fss-scales", type=int, nargs="+", default=[1, 4],
+                   help="FSS neighbourhoods in pixels (default 1 4: 4 and 16 km at 4 km)")
+    p.add_argument("--show-leads", type=int, nargs="+", default=[1, 3, 6, 9, 12])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/radar"))
+    p.add_argument("--results", type=Path, help="markdown file to write the section into")
+    p.add_argument("--strip", type=Path,
+                   help="PNG frame strips: STRIP with _MODEL before the suffix, one per model "
+                        "of --strip-models")
+    p.add_argument("--strip-models", nargs="+", default=["convdmm", "convlstm"],
+                   help="models shown in frame strips (default convdmm convlstm)")
+    p.add_argument("--reuse-models", action="store_true",
+                   help="forecast with the model files already in OUT (from a run with the same "
+                        "training settings) instead of training again")
+    p.add_argument("--note", default="", help="line added under the tables")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny crop, 2 epochs, tiny networks: an end-to-end check, not a result")
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.box_km, args.epochs, args.hidden, args.members = 96.0, 1, 4, 2
+        args.leads, args.context, args.frames = 3, 3, args.frames or 40
+        args.show_leads = [1, 3]
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    K, L = args.context, args.leads
+    started = time.perf_counter()
+    load0 = os.getloadavg()
+
+    # -- data ---------------------------------------------------------------------------
+    ds = radar_field(args.data, args.resolution, (args.center_x, args.center_y), args.box_km,
+                     args.frames)
+    data_path = args.out / "knmi_crop.nc"
+    write_netcdf(ds, data_path)
+    da = ds["rain_rate"]
+    n_time = da.sizes["time"]
+    grid = (da.sizes["y"], da.sizes["x"])
+    step_min = float((da["time"].values[1] - da["time"].values[0]) / np.timedelta64(1, "m"))
+    blocks = chronological_split(n_time, tuple(args.split))
+    train_b, valid_b, test_b = blocks["train"], blocks["valid"], blocks["test"]
+    inits = list(range(test_b.start + K - 1, test_b.stop - L))
+    if not inits:
+        raise SystemExit(f"the test block ({test_b.stop - test_b.start} frames) holds no "
+                         f"window of {K} + {L} frames: change --split")
+    train_vals = np.asarray(da.isel(time=train_b).values, dtype=np.float64)
+    scaling = fit_scaling(train_vals, args.normalize, "mm/h")
+    windows = {part: FieldWindows(da, context=K, leads=L, time_range=b, scaling=scaling,
+                                  missing_frames="skip")
+               for part, b in (("train", train_b), ("valid", valid_b))}
+    n_valid_windows = len(windows["valid"])
+    tensors = {part: w.to_tensors() for part, w in windows.items()}
+    if n_valid_windows == 0:
+        tensors["valid"] = None
+    field_data = FieldData(tensors["train"], tensors["valid"], scaling, "rain_rate", grid,
+                           len(windows["train"]), n_valid_windows)
+
+    def seq_batch(t):
+        return None if t is None else {"frames": t["x"], "mask": t["mask"]}
+
+    seq_windows = Windows(seq_batch(tensors["train"]), seq_batch(tensors["valid"]), scaling,
+                          "rain_rate")
+    t_times = da["time"].values
+    nan_frac = float(np.isnan(da.values).mean())
+    wet = float(np.nanmean(da.values >= args.threshold))
+    print(f"data: {n_time} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
+          f"({100 * nan_frac:.1f}% outside radar range, {100 * wet:.1f}% of pixels >= "
+          f"{args.threshold:g} mm/h); windows train {len(windows['train'])}, valid "
+          f"{n_valid_windows}, test {len(inits)}; scaling {scaling.describe()}", flush=True)
+
+    # -- train and forecast ---------------------------------------------------------------
+    archs = architectures(args, grid)
+    from pyro_videossm.infer import TrainConfig
+
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    forecasts: dict[str, list[xr.Dataset]] = {}
+    summary: dict[str, Any] = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "grid": list(grid), "frames": n_time, "time_step_minutes": step_min,
+        "blocks": {k: [b.start, b.stop] for k, b in blocks.items()},
+        "block_times": {k: [str(t_times[b.start])[:16], str(t_times[b.stop - 1])[:16]]
+                        for k, b in blocks.items()},
+        "windows": {"train": len(windows["train"]), "valid": n_valid_windows,
+                    "test": len(inits)},
+        "scaling": scaling.to_dict(), "outside_range_fraction": nan_frac,
+        "wet_fraction": wet, "models": {},
+        "truth_test_max": float(np.nanmax(da.isel(time=test_b).values))}
+    previous = previous_run(args)
+    reusable, reused = previous.get("models", {}), []
+    for name in args.models:
+        t1 = time.perf_counter()
+        history: list[dict] = []
+        n_params = 0
+        if name == "persistence":
+            forecaster = Persistence()
+        else:
+            torch.manual_seed(args.seed)
+            config = TrainConfig(
+                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                anneal_epochs=args.anneal_epochs if name in DMMS else 0,
+                device=args.device, seed=args.seed, progress=args.progress)
+            path = args.out / f"{name}.pt"
+            if name in reusable and path.exists():
+                history = reusable[name]["history"]
+                n_params = reusable[name]["parameters"]
+            elif name in FIELD_MODELS:
+                module = build_module(name, archs[name], grid)
+                history = train_field_model(name, module, field_data, config, K)
+                n_params = sum(q.numel() for q in module.parameters())
+                make_forecaster(name, module.cpu(), scaling, K).save(
+                    path, extra={"history": _plain(history)})
+            else:
+                model = build_sequence_model(name, archs[name], grid, K, L, scaling)
+                history = train_forecaster(model, seq_windows, config)
+                n_params = sum(q.numel() for q in model.parameters())
+                model.cpu().save(path, extra={"history": _plain(history)})
+            forecaster = load_forecaster(path, device=args.device)  # as videossm forecast
+        seconds = time.perf_counter() - t1
+        if name in reusable and (args.out / f"{name}.pt").exists():
+            seconds = reusable[name]["train_seconds"]
+            reused.append(name)
+        t2 = time.perf_counter()
+        fcs = forecast_windows(forecaster, da, inits, K, L, args.members, args.seed)
+        forecasts[name] = fcs
+        rows[name] = pooled_scores(fcs, ds, args.threshold, args.fss_scales)
+        summary["models"][name] = {
+            "train_seconds": seconds if name != "persistence" else 0.0,
+            "forecast_seconds": time.perf_counter() - t2, "parameters": n_params,
+            "architecture": archs.get(name, {}), "history": _plain(history),
+            "members": int(fcs[0].sizes["member"]),
+            "max_mean_forecast": float(max(np.nanmax(f["forecast"].mean("member").values)
+                                           for f in fcs)),
+            "scores": {k: v.tolist() for k, v in rows[name].items()}}
+        r = rows[name]
+        print(f"{name}: {n_params:,} params, {len(history)} epochs, {seconds:.0f} s; "
+              f"MSE lead 1 {r['mse'][0]:.4f} lead {L} {r['mse'][-1]:.4f}; CSI lead 1 "
+              f"{r['csi'][0]:.3f} lead {L} {r['csi'][-1]:.3f}", flush=True)
+
+    # -- outputs ------------------------------------------------------------------------
+    keys = list(next(iter(rows.values())).keys())
+    lines = ["model,score,threshold_mmh," + ",".join(f"lead{k}" for k in range(1, L + 1))]
+    for n, r in rows.items():
+        for key in keys:
+            lines.append(f"{n},{key},{args.threshold:g}," + ",".join(f"{v:.6g}" for v in r[key]))
+    (args.out / "radar_scores.csv").write_text("\n".join(lines) + "\n")
+    load1 = os.getloadavg()
+    total = time.perf_counter() - started
+    summary.update(load_average=[load0[0], load1[0]], total_seconds=total)
+    if reused:  # keep the training run's wall time and load for the next re-scoring
+        summary.update(training_run_seconds=previous.get("training_run_seconds",
+                                                         previous.get("total_seconds")),
+                       training_run_load=previous.get("training_run_load",
+                                                      previous.get("load_average")))
+    (args.out / "radar_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+
+    strips: list[tuple[str, Path]] = []
+    if args.strip is not None:
+        from pyro_videossm.plots import save_figure
+        from pyro_videossm.plots_fields import plot_forecast_strip
+
+        pick = len(inits) // 2
+        for name in [n for n in args.strip_models if n in forecasts]:
+            target = args.strip.with_name(f"{args.strip.stem}_{name}{args.strip.suffix}")
+            fig = plot_forecast_strip(forecasts[name][pick], ds, members=3, max_leads=6)
+            save_figure(fig, target)
+            strips.append((name, target))
+            print(f"wrote {target} ({name}, init {t_times[inits[pick]]})", flush=True)
+
+    show = [k for k in args.show_leads if 1 <= k <= L]
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in shown:  # the note is printed below the tables, not in the command
+        i = shown.index("--note")
+        shown[i:i + 2] = ["--note", "…"]
+    cmd = "python benchmarks/radar_forecast.py " + " ".join(shlex.quote(a) for a in shown)
+    loaded = max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1)
+    tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
+    body = "\n".join([
+        "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
+        "",
+        f"Command: `{cmd.strip()}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
+        "",
+        f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} min) → rain "
+        f"rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km square around the "
+        f"radar range's centre (x = {args.center_x:g}, y = {args.center_y:g} km, polar "
+        f"stereographic) and block-averaged to {args.resolution:g} km: {grid[0]} × {grid[1]} "
+        f"pixels, {100 * nan_frac:.1f} % outside radar range (NaN, masked in training and "
+        f"left out of the scores), {100 * wet:.1f} % of the valid pixels ≥ "
+        f"{args.threshold:g} mm/h. Chronological blocks: train {tb['train'][0][11:]}–"
+        f"{tb['train'][1][11:]}, valid {tb['valid'][0][11:]}–{tb['valid'][1][11:]}, test "
+        f"{tb['test'][0][11:]}–{tb['test'][1][11:]} UTC; windows of {K} context frames "
+        f"({K * step_min:g} min) + {L} leads ({L * step_min:g} min) inside each block: "
+        f"{len(windows['train'])} training, {n_valid_windows} validation and {len(inits)} "
+        f"test windows (initial times {str(t_times[inits[0]])[11:16]}–"
+        f"{str(t_times[inits[-1]])[11:16]}). Scaling `{args.normalize}` fitted on the "
+        f"training block ({scaling.describe()}), shared by all models.",
+        "",
+        f"Budget, the same for every learned model: {args.epochs} epochs, batch "
+        f"{args.batch_size}, lr {args.lr:g} (shared Trainer, ClippedAdam), seed {args.seed}; "
+        f"DMMs: {args.likelihood} likelihood, KL annealing over {args.anneal_epochs} epochs, "
+        f"mean of {args.members} members; the others are point forecasts trained with the "
+        "masked MSE. Scores pooled over the test windows (contingency counts and FSS sums "
+        "over all windows and pixels), per lead time.",
+        "",
+        score_tables(rows, summary, show, step_min, args.threshold, args.fss_scales,
+                     args.resolution),
+        "",
+        f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
+        f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
+        f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "
+        "wall-clock seconds on one torch thread"
+        + (", measured under load from other jobs: not comparable" if loaded else "") + ")",
+        "",
+        training_table(summary),
+        "",
+        "".join(f"![{n} frame strip]({_rel(t, args.results)})\n\n" for n, t in strips)
+        + (f"Frame strips: one test window (init {str(t_times[inits[len(inits) // 2]])[11:16]}"
+           " UTC): truth, forecast (members and their mean for the DMMs), error of the mean.\n"
+           if strips else ""),
+        (f"Trained models reused from the run before (same training settings): "
+         f"{', '.join(reused)}; drop `--reuse-models` to train them again.\n" if reused else ""),
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
+        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; total "
+        f"{total:.0f} s"
+        + (f" (re-scoring only; the training run took {summary['training_run_seconds']:.0f} s "
+           f"at load average {summary['training_run_load'][0]:.1f}–"
+           f"{summary['training_run_load'][1]:.1f})" if reused else "") + "."
+        + (" **Measured under load (other engineers' jobs): timings are not final.**"
+           if loaded else ""),
+        (f"\n{args.note}" if args.note else ""),
+        ("\n**`--quick` run: a pipeline check at a tiny budget, not a result.**"
+         if args.quick else ""),
+    ])
+    print(body)
+    if args.results is not None:
+        write_section(args.results, body)
+        print(f"updated {args.results}", file=sys.stderr)
+    return 0
+
+
+def _plain(history: list[dict]) -> list[dict]:
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in h.items()} for h in history]
+
+
+def _rel(target: Path, results: Path | None) -> str:
+    if results is None:
+        return str(target)
+    return os.path.relpath(target.resolve(), results.resolve().parent)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

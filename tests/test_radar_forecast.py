@@ -1,0 +1,85 @@
+"""benchmarks/radar_forecast.py end to end on a tiny crop of the real KNMI composites (skipped
+when ../shared/data is absent), and its RESULTS.md section writer."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "radar_forecast", REPO / "benchmarks" / "radar_forecast.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _scores(path: Path) -> dict[tuple[str, str], np.ndarray]:
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {(r["model"], r["score"]): np.array([float(r[k]) for k in r if k.startswith("lead")])
+            for r in rows}
+
+
+def test_end_to_end_on_real_radar(shared_data, tmp_path):
+    data = shared_data / "radar" / "knmi_20100826"
+    if not data.exists():
+        pytest.skip(f"{data} not found")
+    bench = _bench()
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\nother section\n")
+    strip = tmp_path / "strip.png"
+    models = list(bench.ALL_MODELS)
+    assert bench.main(["--quick", "--data", str(data), "--out", str(tmp_path),
+                       "--results", str(results), "--strip", str(strip),
+                       "--models", *models]) == 0
+    scores = _scores(tmp_path / "radar_scores.csv")
+    # every forecaster, trained, saved, reloaded and scored on real data: finite scores
+    for m in models:
+        assert np.isfinite(scores[(m, "mse")]).all() and np.isfinite(scores[(m, "crps")]).all()
+        assert (tmp_path / f"{m}.pt").exists() or m == "persistence"
+
+    # persistence recomputed independently from the converted crop, pooled over test windows
+    ds = xr.open_dataset(tmp_path / "knmi_crop.nc")
+    r = np.asarray(ds["rain_rate"].values, dtype=np.float64)
+    n, k, lead = r.shape[0], 3, 3                       # --quick: context 3, leads 3
+    test0 = int(round(0.7 * n))                         # default split 0.5 0.2 0.3
+    inits = range(test0 + k - 1, n - lead)
+    assert len(inits) >= 3
+    fc = np.stack([np.repeat(r[i][None], lead, 0) for i in inits])       # (S, L, H, W)
+    ob = np.stack([r[i + 1:i + 1 + lead] for i in inits])
+    np.testing.assert_allclose(scores[("persistence", "mse")],
+                               np.nanmean((fc - ob) ** 2, axis=(0, 2, 3)), rtol=1e-5)
+    ok = ~(np.isnan(fc) | np.isnan(ob))
+    f1, o1 = (fc >= 1) & ok, (ob >= 1) & ok
+    hits = (f1 & o1).sum((0, 2, 3))
+    csi = hits / (hits + (f1 & ~o1).sum((0, 2, 3)) + (~f1 & o1).sum((0, 2, 3)))
+    np.testing.assert_allclose(scores[("persistence", "csi")], csi, rtol=1e-5)
+    assert np.all(np.diff(scores[("persistence", "mse")]) > 0)   # persistence decays
+
+    text = results.read_text()
+    assert text.startswith("# Results\n\nother section\n")
+    assert text.count(bench.BEGIN) == 1 and text.count(bench.END) == 1
+    assert "| convdmm |" in text and "| spatrans |" in text
+    assert (tmp_path / "strip_convdmm.png").stat().st_size > 0
+    assert (tmp_path / "strip_convlstm.png").stat().st_size > 0
+
+
+def test_section_writer_touches_only_its_section(tmp_path):
+    bench = _bench()
+    path = tmp_path / "R.md"
+    other = "b <!-- BEGIN heat -->x<!-- END heat -->\n"
+    path.write_text(f"a\n{bench.BEGIN}\nold\n{bench.END}\n{other}")
+    bench.write_section(path, "new table")
+    assert path.read_text() == f"a\n{bench.BEGIN}\nnew table\n{bench.END}\n{other}"
+    fresh = tmp_path / "fresh.md"
+    bench.write_section(fresh, "t")
+    assert fresh.read_text() == f"{bench.BEGIN}\nt\n{bench.END}\n"
