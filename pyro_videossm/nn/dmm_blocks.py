@@ -153,13 +153,23 @@ class ObservationEncoder(nn.Module):
         for d, rnn in self.rnns.items():
             h_0 = self.h_0[d].expand(-1, u.shape[0], -1).contiguous()
             if d == "fwd":
-                outs.append(rnn(u, h_0)[0])
+                outs.append(self._run(rnn, u, h_0, lengths))
             else:
                 idx = reverse_index(lengths, u.shape[0], u.shape[1], u.device)
                 rev = u.gather(1, idx.unsqueeze(-1).expand_as(u))
-                h = rnn(rev, h_0)[0]
+                h = self._run(rnn, rev, h_0, lengths)
                 outs.append(h.gather(1, idx.unsqueeze(-1).expand_as(h)))
         return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+
+    @staticmethod
+    def _run(rnn: nn.RNNBase, u: Tensor, h_0: Tensor, lengths: Tensor | None) -> Tensor:
+        """The RNN over ``u (B, T, F)``; ragged batches are packed so padding costs nothing."""
+        if lengths is None:
+            return rnn(u, h_0)[0]
+        packed = nn.utils.rnn.pack_padded_sequence(u, lengths.cpu().clamp_min(1),
+                                                   batch_first=True, enforce_sorted=False)
+        out = rnn(packed, h_0)[0]
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=u.shape[1])[0]
 
 
 def reverse_index(lengths: Tensor | None, B: int, T: int, device) -> Tensor:

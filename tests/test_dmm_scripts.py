@@ -1,0 +1,76 @@
+"""The DMM's scripts: polyphonic-like data, the speed benchmark, the results section writer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_polyphonic_like_data_has_the_jsb_shapes(tmp_path):
+    make = load_script("data_scripts/make_polyphonic_like.py")
+    seqs, lengths = make.make_sequences(n=12, max_length=60, min_length=20, seed=1)
+    assert seqs.shape == (12, 60, 88) and lengths.shape == (12,)
+    assert set(np.unique(seqs)) <= {0.0, 1.0}
+    for s, n in zip(seqs, lengths):
+        assert s[n:].sum() == 0 and 3 <= s[:n].sum(1).min() and s[:n].sum(1).max() <= 5
+        held = (s[1:n] == s[:n - 1]).all(1).mean()  # chords persist over steps
+        assert held > 0.3
+    out = tmp_path / "p.npz"
+    assert make.main(["-o", str(out), "--sequences", "6", "--max-length", "40"]) == 0
+    with np.load(out) as f:
+        assert f["sequences"].shape == (6, 40, 88)
+
+
+def test_polyphonic_benchmark_runs_both_paths(tmp_path, capsys):
+    make = load_script("data_scripts/make_polyphonic_like.py")
+    seqs, lengths = make.make_sequences(n=6, max_length=12, min_length=5, seed=0)
+    data = tmp_path / "p.npz"
+    np.savez(data, sequences=seqs, lengths=lengths)
+    bench = load_script("benchmarks/dmm_polyphonic.py")
+    for extra in ([], ["--per-step"]):
+        assert bench.main(["--data", str(data), "--small", "--epochs", "1", *extra]) == 0
+    out = capsys.readouterr().out
+    assert "vectorised:" in out and "per-step:" in out
+    assert bench.main(["--data", str(data), "--small", "--profile"]) == 0
+    from pyro_videossm.errors import InputError
+
+    with pytest.raises(InputError):
+        bench.main(["--data", str(tmp_path / "missing.npz")])
+
+
+def test_results_section_replaces_only_its_markers(tmp_path, monkeypatch):
+    exp = load_script("assimilation/dmm_experiments.py")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\nothers' table\n\n<!-- BEGIN dmm -->\nold\n<!-- END dmm -->"
+                       "\n\nmore of theirs\n")
+    monkeypatch.setattr(exp, "RESULTS", results)
+    record = {"experiment": "l63", "title": "Lorenz-63", "rows": [
+        {"method": "hybrid DMM", "estimate": "smoother", "rmse": 0.3, "spread": 0.2}],
+        "training": {"train_cycles": 10, "windows": 2, "window": 5, "epochs": 1, "steps": 1,
+                     "batch_size": 2, "lr": 0.01, "lr_decay": 1.0, "wall_seconds": 1.0,
+                     "cpu_seconds": 1.0, "threads": 1}}
+    (tmp_path / "l63.json").write_text(json.dumps(record))
+    exp.write_section(tmp_path)
+    text = results.read_text()
+    assert "others' table" in text and "more of theirs" in text and "old" not in text
+    assert "| hybrid DMM | smoother | 0.300 | 0.200 |" in text
+    assert text.count("<!-- BEGIN dmm -->") == 1
+    results.write_text("# Results\n")  # no markers yet: the section is appended
+    exp.write_section(tmp_path)
+    assert results.read_text().startswith("# Results\n\n<!-- BEGIN dmm -->")
