@@ -133,6 +133,8 @@ def test_missing_pixels_do_not_change_the_forecast_or_the_loss():
     m = mask[:, 4:]
     ref = ((pred - x[:, 4:])[m] ** 2).mean()
     assert torch.allclose(masked_mse_loss(net, batch_x, 4), ref)
+    clipped = ((pred - x[:, 4:].clamp(-0.5, 0.5))[m] ** 2).mean()
+    assert torch.allclose(MSELoss(4, target_clip=(-0.5, 0.5))(net, batch_x), clipped)
     with pytest.raises(InputError):
         masked_mse_loss(net, batch_x, 7)
 

@@ -169,14 +169,16 @@ def build_module(name: str, options: dict[str, Any], grid: tuple[int, int]) -> n
     raise InputError(f"unknown field model {name!r} (models: {', '.join(MODELS)})")
 
 
-def make_objective(name: str, module: nn.Module, context: int):
-    """The shared Trainer's objective: ELBO for the DMMs, masked MSE for the ConvLSTM."""
+def make_objective(name: str, module: nn.Module, context: int,
+                   target_clip: tuple[float, float] | None = None):
+    """The shared Trainer's objective: ELBO for the DMMs, masked MSE for the ConvLSTM (with
+    targets clamped to ``target_clip`` if given)."""
     from pyro_videossm.infer import LossObjective, SVIObjective
 
     if name == "convlstm":
         from pyro_videossm.models.convlstm_forecaster import MSELoss
 
-        return LossObjective(module, MSELoss(context))
+        return LossObjective(module, MSELoss(context, target_clip))
     return SVIObjective(module)
 
 
@@ -190,11 +192,13 @@ def make_forecaster(name: str, module: nn.Module, scaling: FieldScaling, context
 
 
 def train_field_model(name: str, module: nn.Module, data: FieldData, config, context: int,
-                      resume: bool = False) -> list[dict]:
-    """Fit ``module`` on ``data`` with the shared Trainer (``config``: a ``TrainConfig``)."""
+                      resume: bool = False,
+                      target_clip: tuple[float, float] | None = None) -> list[dict]:
+    """Fit ``module`` on ``data`` with the shared Trainer (``config``: a ``TrainConfig``;
+    ``target_clip``: see :func:`make_objective`)."""
     from pyro_videossm.infer import Trainer
 
-    trainer = Trainer(make_objective(name, module, context), config)
+    trainer = Trainer(make_objective(name, module, context, target_clip), config)
     return trainer.fit(data.train, data.valid, resume=resume)
 
 
@@ -265,6 +269,9 @@ def _convlstm_args(parser: argparse.ArgumentParser) -> None:
                         help="ConvLSTM channels per layer, finest first (default 32 32)")
     parser.add_argument("--stem-channels", type=int, default=16,
                         help="stem/head channels (default 16)")
+    parser.add_argument("--target-clip", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="clamp the MSE targets (model units): a guard against "
+                             "heavy-tailed noise (default: plain MSE)")
 
 
 def architecture_from_args(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -305,7 +312,8 @@ def _runner(name: str):
             f"{data.n_train} training and {data.n_valid} validation windows of "
             f"{args.context}+{args.leads} frames {data.grid[0]}x{data.grid[1]}; "
             f"scaling {data.scaling.describe()}")
-        history = train_field_model(name, module, data, config, args.context, args.resume)
+        history = train_field_model(name, module, data, config, args.context, args.resume,
+                                    getattr(args, "target_clip", None))
         forecaster = make_forecaster(name, module.cpu(), data.scaling, args.context)
         forecaster.save(args.output, extra={
             "history": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)

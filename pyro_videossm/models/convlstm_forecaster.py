@@ -140,9 +140,12 @@ class ConvLSTMEncoderForecaster(nn.Module):
 
 
 def masked_mse_loss(module: ConvLSTMEncoderForecaster, batch: dict[str, Tensor],
-                    context_length: int) -> Tensor:
+                    context_length: int,
+                    target_clip: tuple[float, float] | None = None) -> Tensor:
     """Mean squared error over the observed pixels of the frames after the first
-    ``context_length`` (batch ``x``, ``mask`` ``(B, T, H, W)``, ``T > context_length``)."""
+    ``context_length`` (batch ``x``, ``mask`` ``(B, T, H, W)``, ``T > context_length``).
+    ``target_clip = (low, high)`` clamps the targets first (a crude guard against
+    heavy-tailed noise; ``None``: plain MSE)."""
     x, mask = batch["x"], batch["mask"].bool()
     leads = x.shape[1] - context_length
     if leads < 1:
@@ -150,18 +153,23 @@ def masked_mse_loss(module: ConvLSTMEncoderForecaster, batch: dict[str, Tensor],
                          f"context of {context_length}")
     pred = module(x[:, :context_length], mask[:, :context_length], leads)
     target, m = x[:, context_length:], mask[:, context_length:].to(x.dtype)
+    if target_clip is not None:
+        target = target.clamp(*target_clip)
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp(min=1.0)
 
 
 class MSELoss:
     """``loss_fn(module, batch)`` for :class:`~pyro_videossm.infer.LossObjective`: masked MSE
-    of the forecast of the window's last frames from its first ``context_length``."""
+    of the forecast of the window's last frames from its first ``context_length`` (targets
+    clamped to ``target_clip`` if given)."""
 
-    def __init__(self, context_length: int) -> None:
+    def __init__(self, context_length: int,
+                 target_clip: tuple[float, float] | None = None) -> None:
         self.context_length = int(context_length)
+        self.target_clip = None if target_clip is None else tuple(map(float, target_clip))
 
     def __call__(self, module: ConvLSTMEncoderForecaster, batch: dict[str, Tensor]) -> Tensor:
-        return masked_mse_loss(module, batch, self.context_length)
+        return masked_mse_loss(module, batch, self.context_length, self.target_clip)
 
 
 class ModuleForecaster(Forecaster):
