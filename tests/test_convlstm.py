@@ -174,3 +174,6 @@ def test_forecaster_and_model_file(tmp_path):
     from pyro_videossm.models.conv_dmm import ConvDMMForecaster
     with pytest.raises(InputError, match="convlstm"):
         ConvDMMForecaster.load(tmp_path / "m.pt")
+    from pyro_videossm.forecast import get_forecaster
+    with pytest.raises(InputError, match="trained model"):
+        get_forecaster("convdmm")  # by name only: no untrained network passed off as a model

@@ -185,7 +185,10 @@ class ModuleForecaster(Forecaster):
 
     def __init__(self, module: nn.Module | None = None, scaling: FieldScaling | None = None,
                  device: str | torch.device = "cpu", context_length: int | None = None) -> None:
-        self.module = (module if module is not None else self.module_class()).to(device).eval()
+        if module is None:
+            raise InputError(f"forecaster {self.name!r} needs a trained model: pass a model "
+                             "file (videossm train ... -o model.pt)")
+        self.module = module.to(device).eval()
         self.scaling = scaling or FieldScaling()
         self.device = torch.device(device)
         self.context_length = context_length
