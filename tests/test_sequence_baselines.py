@@ -75,6 +75,15 @@ def test_training_reduces_loss(cls):
     assert frame_loss(model, {"frames": frames}).item() < 0.6 * before
 
 
+def test_by_name_only_is_refused():
+    from pyro_videossm.errors import InputError
+    from pyro_videossm.forecast import get_forecaster
+
+    for name in ("spatrans", "transformer", "lstm", "seq2seq", "seq2seq-attn"):
+        with pytest.raises(InputError, match="trained model"):
+            get_forecaster(name)
+
+
 def test_model_file_round_trip(tmp_path):
     for cls in CLASSES:
         model = tiny(cls, quantiles=Q).eval()

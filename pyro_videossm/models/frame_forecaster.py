@@ -102,10 +102,14 @@ class FrameForecaster(nn.Module, Forecaster):
     name: ClassVar[str] = ""
     dtype = torch.float32
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int, leads: int,
+    def __init__(self, frame_shape: Sequence[int] | None, context_length: int, leads: int,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None) -> None:
         nn.Module.__init__(self)
+        if frame_shape is None:
+            raise InputError(f"forecaster {self.name!r} needs a trained model: pass a model file "
+                             f"(videossm train {self.name} ... -o model.pt), or frame_shape=(H, W)"
+                             " to build one for training")
         frame_shape = tuple(int(s) for s in frame_shape)
         if len(frame_shape) != 2 or min(frame_shape) < 1:
             raise InputError(f"frame_shape must be (H, W) with H, W >= 1, got {frame_shape}")

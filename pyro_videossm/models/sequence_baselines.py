@@ -42,13 +42,15 @@ class FlatTransformer(SpatioTemporalTransformer):
 
     name = "transformer"
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int = 10, leads: int = 10,
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None, d_model: int = 128,
                  heads: int = 4, encoder_layers: int = 2, decoder_layers: int = 2,
                  mlp_ratio: float = 4.0, decoder: str = "direct") -> None:
         super().__init__(frame_shape, context_length, leads, quantiles, scaling,
-                         patch=tuple(int(s) for s in frame_shape), d_model=d_model, heads=heads,
+                         patch=tuple(int(s) for s in frame_shape or (1, 1)), d_model=d_model,
+                         heads=heads,
                          encoder_layers=encoder_layers, decoder_layers=decoder_layers,
                          mlp_ratio=mlp_ratio, decoder=decoder, spatial_attention=False)
 
@@ -98,7 +100,8 @@ class LSTMForecaster(_FrameLSTM):
 
     name = "lstm"
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int = 10, leads: int = 10,
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None, d_model: int = 256,
                  hidden: int = 512, layers: int = 2) -> None:
@@ -126,7 +129,8 @@ class Seq2Seq(_FrameLSTM):
 
     name = "seq2seq"
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int = 10, leads: int = 10,
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None, d_model: int = 256,
                  hidden: int = 512, layers: int = 2) -> None:
@@ -160,7 +164,8 @@ class Seq2SeqAttention(Seq2Seq):
 
     name = "seq2seq-attn"
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int = 10, leads: int = 10,
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None, d_model: int = 256,
                  hidden: int = 512, layers: int = 2) -> None:

@@ -167,7 +167,8 @@ class SpatioTemporalTransformer(FrameForecaster):
 
     name = "spatrans"
 
-    def __init__(self, frame_shape: Sequence[int], context_length: int = 10, leads: int = 10,
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
                  quantiles: Sequence[float] | None = None,
                  scaling: FieldScaling | dict | None = None, patch: int | Sequence[int] = 8,
                  d_model: int = 64, heads: int = 4, encoder_layers: int = 2,
