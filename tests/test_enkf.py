@@ -172,6 +172,20 @@ def test_no_observation_leaves_the_forecast_unchanged():
         torch.testing.assert_close(res.analysis[t], ens)
 
 
+@pytest.mark.parametrize("run", [run_enkf, lambda p, **k: run_etkf(p, **k).analysis])
+def test_spinup_inflation_only_in_the_first_cycles(run):
+    problem = _linear_problem(cycles=6, q=0.0)
+    p = dataclasses.replace(problem, mask=torch.zeros_like(problem.mask))  # nothing observed
+    ens = run(p, members=5, inflation=1.1, spinup=3, spinup_inflation=2.0,
+              generator=torch.Generator().manual_seed(0))
+    prev = initial_ensemble(p, 5, torch.Generator().manual_seed(0))
+    for t in range(6):
+        forecast = p.forecast(prev)
+        anomalies = forecast - forecast.mean(0)
+        torch.testing.assert_close(ens[t] - ens[t].mean(0), (2.0 if t < 3 else 1.1) * anomalies)
+        prev = ens[t]
+
+
 def test_gaspari_cohn_taper():
     r = torch.linspace(0, 3, 301, dtype=DT)
     g = gaspari_cohn(r)
