@@ -51,10 +51,12 @@ CRPS_SAMPLES = 1000
 
 def available_settings() -> list[str]:
     """Names of the config modules in this folder (those that define ``SETTING``)."""
-    skip = {"config", "run", "__init__"}
     here = Path(__file__).resolve().parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in skip
-                  and not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(here)])
+        if not m.name.startswith("_") and m.name not in {"config", "run"}
+        and "SETTING = Setting(" in (here / f"{m.name}.py").read_text(errors="replace")
+    )
 
 
 def load_setting(name: str) -> Setting:
@@ -264,12 +266,18 @@ def write_section(path: Path, name: str, body: str) -> None:
         a, b = text.index(begin), text.index(end) + len(end)
         text = text[:a] + block + text[b:]
     elif SECTION_HEADING in text:
-        # Insert after the last classical block, or right under the heading.
-        start = text.index(SECTION_HEADING)
-        nxt = text.find("\n## ", start + len(SECTION_HEADING))
-        stop = len(text) if nxt < 0 else nxt + 1
-        text = text[:stop].rstrip("\n") + "\n\n" + block + "\n" + ("\n" + text[stop:]
-                                                                  if nxt >= 0 else "")
+        # After the last classical block; else before whatever follows the heading's intro
+        # (another topic's heading or marked block), never inside another topic's block.
+        last_end = text.rfind("<!-- END classical:")
+        if last_end >= 0:
+            stop = text.index("-->", last_end) + 3
+        else:
+            start = text.index(SECTION_HEADING) + len(SECTION_HEADING)
+            found = [i for i in (text.find("\n## ", start), text.find("\n<!-- BEGIN ", start))
+                     if i >= 0]
+            stop = min(found) if found else len(text)
+        text = text[:stop].rstrip("\n") + "\n\n" + block + "\n" + (
+            "\n" + text[stop:].lstrip("\n") if text[stop:].strip() else "")
     else:
         text = (text.rstrip("\n") + f"\n\n{SECTION_HEADING}\n\n"
                 "Classical filters and smoothers on the standard chaotic-system benchmarks "

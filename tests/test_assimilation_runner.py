@@ -114,6 +114,15 @@ def test_write_section_replaces_only_its_block(tmp_path):
     assert text.count("## Classical data assimilation") == 1
     assert text.startswith("# Results")
 
+    # A new setting goes after the last classical block, never into a later topic's block.
+    later = "<!-- BEGIN spatrans -->\n## Moving digits\ntable\n<!-- END spatrans -->\n"
+    path.write_text(path.read_text() + "\n" + later)
+    write_section(path, "tiny3", "third setting")
+    text = path.read_text()
+    assert later in text
+    assert text.index(markers("tiny2")[1]) < text.index(markers("tiny3")[0])
+    assert text.index(markers("tiny3")[1]) < text.index("<!-- BEGIN spatrans -->")
+
     begun_by_other = tmp_path / "OTHER.md"  # another topic's script created the file first
     begun_by_other.write_text(other)
     write_section(begun_by_other, "tiny", "mine")

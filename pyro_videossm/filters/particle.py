@@ -98,22 +98,26 @@ class ParticleFilter(AssimilationMethod):
             unbiased) covariance of the particles before resampling (but see
             ``fallback_ess``). 0 gives the plain bootstrap filter. Default 0.3: Scott's rule
             gives ``N^(-1/(D+4))`` = 0.38 for N = 800, D = 3, and DAPPER's tuned value for
-            this setting is 0.9 × that = 0.35; on the standard Lorenz-63 setting 0.3 gave
-            0.27 against 0.28 for 0.35, and 0.25 or less lost track on some seeds. Smaller
-            ensembles need a wider kernel (Scott's rule grows as ``N`` shrinks).
+            this setting is 0.9 × that = 0.35. On the standard Lorenz-63 setting 0.3 reaches
+            DAPPER's RMSE; 0.2 scored about 0.01 lower on seeds 0-5 but a narrower kernel
+            lets the cloud collapse more easily, so the default stays on the safe side.
+            Smaller ensembles need a wider kernel (Scott's rule grows as ``N`` shrinks).
         resample_threshold: resample when the effective sample size is below
-            ``resample_threshold · N`` (1: at every observed cycle; 0: never). Default 0.5:
-            with 0.2, two of six seeds lost track.
+            ``resample_threshold · N`` (1: at every observed cycle; 0: never). Default 0.5;
+            with 0.2 the filter lost track on seed 3.
         covariance: ``"full"`` (jitter along the ensemble's principal axes) or ``"diag"``
             (per-component spread only). Lorenz-63's posterior is strongly correlated:
-            ``"diag"`` reached only 0.31-0.35 RMSE where ``"full"`` reached 0.27.
+            ``"diag"`` gave RMSE 0.34-0.36 where ``"full"`` gave 0.27.
         fallback_ess: when the effective sample size is below this, ``C`` is the Gaussian
             (Kalman) posterior covariance ``P - P H^T (H P H^T + R)^-1 H P`` computed from
             the forecast particles (``P`` their prior-weighted covariance) instead of the
-            weighted covariance of the few surviving particles, which is a noisy and often
-            far too small estimate. Without it (0) the filter lost track for good in 3 of 21
-            runs of 1000 cycles (at the start, from the wide climatological prior, or at a
-            lobe switch); with the default 10 in none (see docs/RESULTS.md).
+            weighted covariance of the few surviving particles, which is a noisy and often far
+            too small estimate: the cloud then collapses away from the truth and a
+            spread-scaled jitter never brings it back. Without it (0) the filter lost track
+            for good on seed 14 (RMSE 6.9 instead of 0.30).
+
+    Numbers above: ``python -m assimilation.run lorenz63_pf_tuning`` (docs/RESULTS.md; seed
+    14 with ``--first-seed 14 --seeds 1``).
 
     The estimate keeps the weighted particles *before* resampling at each cycle (resampling
     only adds noise to the posterior summary).
