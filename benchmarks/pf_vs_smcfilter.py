@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyro
 import pyro.distributions as dist
+import pyro.infer.smcfilter as _smc
 import torch
 import xarray as xr
 from pyro.infer import SMCFilter
@@ -35,10 +36,22 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from assimilation.run import load_setting  # noqa: E402
+from assimilation.run import DEFAULT_DOCS, load_setting, write_section  # noqa: E402
 from pyro_videossm.assimilate import AssimilationProblem, get_method  # noqa: E402
 from pyro_videossm.data import simulate  # noqa: E402
 from pyro_videossm.metrics import markdown_table, rmse  # noqa: E402
+
+# Pyro 1.9's systematic resampling can return the index N (one past the last particle) when
+# the float32 cumulative weights round below 1; clamp it (an IndexError otherwise, seen on
+# seed 1 of this benchmark).
+_pyro_systematic_sample = _smc._systematic_sample
+
+
+def _clamped_systematic_sample(probs):
+    return _pyro_systematic_sample(probs).clamp_(max=probs.size(-1) - 1)
+
+
+_smc._systematic_sample = _clamped_systematic_sample
 
 
 class BootstrapModel:
@@ -91,8 +104,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--cycles", type=int, default=1000)
     p.add_argument("--members", type=int, default=800)
-    p.add_argument("--smc-jitters", type=float, nargs="+", default=[0.2, 0.5, 1.0])
+    p.add_argument("--smc-jitters", type=float, nargs="+", default=[0.1, 0.2, 0.5])
     p.add_argument("--out", type=Path, default=None, help="also write the table here")
+    p.add_argument("--write-docs", action="store_true",
+                   help="replace the pf_vs_smcfilter block of docs/RESULTS.md")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     setting = load_setting("lorenz63_sakov2012")
@@ -127,7 +142,8 @@ def main(argv=None) -> int:
     command = shlex.join(["nice", "-n", "10", "python", "benchmarks/pf_vs_smcfilter.py",
                           "--seeds", str(args.seeds), "--cycles", str(args.cycles),
                           "--members", str(args.members), "--smc-jitters",
-                          *[f"{j:g}" for j in args.smc_jitters]])
+                          *[f"{j:g}" for j in args.smc_jitters]]
+                         + (["--write-docs"] if args.write_docs else []))
     load = os.getloadavg()[0]
     text = (f"Command: `{command}`; seeds 0–{args.seeds - 1}, load average {load:.1f} on "
             f"{os.cpu_count()} cores" + (" (timings measured under load)" if
@@ -136,7 +152,21 @@ def main(argv=None) -> int:
     print(text)
     if args.out is not None:
         args.out.write_text(text)
+    if args.write_docs:
+        write_section(DEFAULT_DOCS, "pf_vs_smcfilter", docs_section(text))
+        print(f"wrote the pf_vs_smcfilter section of {DEFAULT_DOCS}")
     return 0
+
+
+def docs_section(text: str) -> str:
+    """The docs/RESULTS.md block: heading, what is compared, the measured table."""
+    return (
+        "### Particle filter against Pyro's SMCFilter (Lorenz-63, N=800)\n\n"
+        "Both bootstrap filters on the same data, forecast and prior, resampling below ESS "
+        "N/2; Pyro's `SMCFilter` keeps diversity with a fixed Gaussian jitter (its model's "
+        "transition noise), `pf` with a kernel scaled to the ensemble covariance. Time-averaged "
+        "analysis RMSE after 100 burn-in cycles, mean ± s.e. over seeds.\n\n" + text
+    )
 
 
 if __name__ == "__main__":
