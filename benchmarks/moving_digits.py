@@ -1,8 +1,9 @@
 """Moving digits benchmark: every frame forecaster trained with the same budget, scored on the
 fixed held-out test set.
 
-Data: ``moving_digits(--train-clips, split="train", seed=--data-seed)`` (the last
-``--valid-fraction`` of the clips give the validation loss) and the fixed test set
+Data: ``--train-clips`` clips from ``moving_digits(split="train")`` (simulated 1000 at a time,
+kept as uint8; the last ``--valid-fraction`` of them give the validation loss) and the fixed
+test set
 ``moving_digits(--test-clips, split="test")`` whose digits were never seen in training.
 10 context frames, 10 leads, frames in [0, 1].
 
@@ -48,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
+from torch.utils.data import Dataset
 
 from pyro_videossm.data.moving_digits import moving_digits
 from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
@@ -69,7 +71,7 @@ CONTEXT = LEADS = 10
 
 #: Architecture of each model at the full budget (``--quick`` shrinks them).
 ARCH = {
-    "spatrans": dict(patch=16, d_model=128, heads=4, encoder_layers=3, decoder_layers=3),
+    "spatrans": dict(patch=16, d_model=128, heads=4, encoder_layers=2, decoder_layers=2),
     "transformer": dict(d_model=256, heads=4, encoder_layers=3, decoder_layers=3),
     "lstm": dict(d_model=256, hidden=512, layers=2),
     "seq2seq": dict(d_model=256, hidden=512, layers=2),
@@ -86,6 +88,36 @@ QUICK_ARCH = {
 }
 
 
+# -- data -----------------------------------------------------------------------------------
+class Clips(Dataset):
+    """uint8 clips ``(N, T, H, W)`` (4× less memory than float32) -> items
+    ``{key: (T, H, W) float32 in [0, 1]}`` (plus an all-True ``mask`` if asked)."""
+
+    def __init__(self, clips: torch.Tensor, key: str, with_mask: bool = False) -> None:
+        self.clips, self.key, self.with_mask = clips, key, with_mask
+
+    def __len__(self) -> int:
+        return self.clips.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x = self.clips[i].to(torch.float32) / 255.0
+        out = {self.key: x}
+        if self.with_mask:
+            out["mask"] = torch.ones_like(x, dtype=torch.bool)
+        return out
+
+
+def training_clips(n: int, seed: int, mnist: str | None, chunk: int = 1000) -> torch.Tensor:
+    """``n`` training clips as uint8 ``(n, 20, 64, 64)``, simulated ``chunk`` at a time
+    (chunk ``k`` with seed ``100003 * seed + k``) so that float32 copies stay small."""
+    parts = []
+    for k, lo in enumerate(range(0, n, chunk)):
+        ds = moving_digits(min(chunk, n - lo), split="train", seed=100003 * seed + k,
+                           mnist_path=mnist)
+        parts.append(torch.from_numpy(np.rint(ds["frames"].values * 255.0).astype(np.uint8)))
+    return torch.cat(parts)
+
+
 # -- models ---------------------------------------------------------------------------------
 class _ConvLSTMAdapter:
     """The conv engineer's ConvLSTM encoder–forecaster behind this script's two calls."""
@@ -97,8 +129,8 @@ class _ConvLSTMAdapter:
         self.loss = MSELoss(CONTEXT)
         self.quantiles = None
 
-    def batch(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"x": frames, "mask": torch.ones_like(frames, dtype=torch.bool)}
+    def dataset(self, clips: torch.Tensor) -> Clips:
+        return Clips(clips, "x", with_mask=True)
 
     def predict(self, context: torch.Tensor) -> torch.Tensor:
         mask = torch.ones_like(context, dtype=torch.bool)
@@ -116,8 +148,8 @@ class _FrameAdapter:
     def loss(module, batch):
         return module.loss(batch)
 
-    def batch(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"frames": frames}
+    def dataset(self, clips: torch.Tensor) -> Clips:
+        return Clips(clips, "frames")
 
     def predict(self, context: torch.Tensor) -> torch.Tensor:
         return self.module(context, None, LEADS)
@@ -207,7 +239,7 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
     trainer = Trainer(LossObjective(module, loss_fn), config)
     t0 = time.perf_counter()
     try:
-        trainer.fit(model.batch(train), model.batch(valid))
+        trainer.fit(model.dataset(train), model.dataset(valid))
     except _TimeUp:
         pass
     seconds = time.perf_counter() - t0
@@ -266,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--train-clips", type=int, default=3000)
+    p.add_argument("--train-clips", type=int, default=10000)
     p.add_argument("--test-clips", type=int, default=500)
     p.add_argument("--valid-fraction", type=float, default=0.1)
     p.add_argument("--data-seed", type=int, default=0)
@@ -295,10 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds = args.seeds[:1]
     load0 = os.getloadavg()
     started = time.perf_counter()
-    data = moving_digits(args.train_clips, split="train", seed=args.data_seed,
-                         mnist_path=args.mnist)
+    clips = training_clips(args.train_clips, args.data_seed, args.mnist)
     test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
-    clips = torch.from_numpy(data["frames"].values)
     n_valid = max(1, int(round(args.valid_fraction * len(clips))))
     train, valid = clips[:-n_valid], clips[-n_valid:]
     test = torch.from_numpy(test_ds["frames"].values)
