@@ -48,12 +48,14 @@ TRAIN_SEED, TEST_SEED, BURN_IN = 100, 1, 100
 
 EXPERIMENTS = {
     "l63": dict(system="lorenz63", known={}, train_cycles=5000, rnn_dim=64, guide_substeps=5,
+                look_ahead=1,
                 classical={"enks": dict(members=10), "etkf": dict(members=10),
                            "pf": dict(members=800)}),
     "l63_rho24": dict(system="lorenz63", known={"rho": 24.0}, train_cycles=5000, rnn_dim=64,
-                      guide_substeps=5,
+                      guide_substeps=5, look_ahead=1,
                       classical={"enks": dict(members=10), "pf": dict(members=800)}),
     "l96": dict(system="lorenz96", known={}, train_cycles=5000, rnn_dim=128, guide_substeps=None,
+                look_ahead=2,
                 classical={"enks": dict(members=20, localization=4.0, inflation=1.05),
                            "etkf": dict(members=40)}),
 }
@@ -91,7 +93,7 @@ def run_experiment(name: str, args) -> dict:
         record["training"] = extra["training"]
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                         guide_substeps=spec["guide_substeps"])
+                         guide_substeps=spec["guide_substeps"], look_ahead=spec["look_ahead"])
         if args.compile:
             dmm.compile_steps()
         config = TrainConfig(epochs=1 if quick else args.epochs, batch_size=args.batch_size,
@@ -110,7 +112,7 @@ def run_experiment(name: str, args) -> dict:
             "final_loss_per_cycle": history[-1]["train_loss"],
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                           guide_substeps=spec["guide_substeps"])
+                           guide_substeps=spec["guide_substeps"], look_ahead=spec["look_ahead"])
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
         save_dmm(model_path, fresh, extra={"training": record["training"]})
         dmm = fresh
@@ -147,7 +149,7 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def section(records: list[dict]) -> str:
+def section(records: list[dict], speed: list[str] | None = None) -> str:
     lines = [
         BEGIN,
         "## Learned data assimilation: hybrid-physics DMM",
@@ -181,17 +183,54 @@ def section(records: list[dict]) -> str:
                   f"{rec['experiment']} --epochs {tr['epochs']} --window {tr['window']} "
                   f"--batch-size {tr['batch_size']} --lr {tr['lr']} --lr-decay {tr['lr_decay']}"
                   f"{' --compile' if tr.get('compiled') else ''}`", ""]
+    lines += speed or []
     lines.append(END)
     return "\n".join(lines)
+
+
+def speed_lines(out: Path) -> list[str]:
+    """The polyphonic speed benchmark's JSON files (``benchmarks/dmm_polyphonic.py --json``)
+    as a table, if present: ``polyphonic_{vectorised,per_step}[_jit].json``."""
+    rows = []
+    for name, label in (("vectorised", "vectorised (one site per sequence)"),
+                        ("per_step", "per-step reference (one site per time step)"),
+                        ("vectorised_jit", "vectorised, JitTrace_ELBO"),
+                        ("per_step_jit", "per-step reference, JitTrace_ELBO")):
+        path = out / f"polyphonic_{name}.json"
+        if path.exists():
+            epochs = json.loads(path.read_text())
+            steady = epochs[1:] or epochs
+            cpu = sum(e["cpu_seconds"] for e in steady) / len(steady)
+            rows.append((label, cpu, epochs[-1]["loss_per_step"], len(epochs),
+                         epochs[0]["steps"]))
+    if not rows:
+        return []
+    lines = ["### DMM training speed (polyphonic-music-shaped data)", "",
+             "Classic architecture (88-key Bernoulli, z 100, emission 100, transition 200, "
+             "ReLU RNN 600, batch 20, ClippedAdam lr 3e-4) on 229 synthetic sequences "
+             "(`data_scripts/make_polyphonic_like.py`), one thread. CPU seconds of the "
+             "process per epoch (epochs after the first), **measured under shared load**.", "",
+             "| path | CPU s / epoch | ratio to per-step | loss per time step | epochs |",
+             "| --- | --- | --- | --- | --- |"]
+    ref = {r[0].split(",")[0].startswith("per-step"): r[1] for r in rows}.get(True)
+    for label, cpu, loss, n, _steps in rows:
+        ratio = f"{cpu / ref:.2f}" if ref else ""
+        lines.append(f"| {label} | {cpu:.2f} | {ratio} | {loss:.3f} | {n} |")
+    lines += ["", "Commands: `python data_scripts/make_polyphonic_like.py -o poly.npz`; "
+              "`nice -n 10 python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
+              "[--per-step] [--jit] --json assimilation/dmm_results/polyphonic_NAME.json`; "
+              "`--profile` for the breakdown of one step.", ""]
+    return lines
 
 
 def write_section(out: Path) -> None:
     records = [json.loads((out / f"{n}.json").read_text()) for n in EXPERIMENTS
                if (out / f"{n}.json").exists()]
-    if not records:
+    speed = speed_lines(out)
+    if not records and not speed:
         return
     text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
-    block = section(records)
+    block = section(records, speed)
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text,
                       flags=re.S)

@@ -48,6 +48,9 @@ def _arguments(parser) -> None:
                              "pure physics (default 64,64)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: exact)")
+    parser.add_argument("--look-ahead", type=int, default=1,
+                        help="future observations the guide reads through the linearised "
+                             "physics at each step (default 1; 0 for none)")
     parser.add_argument("--learn-obs-noise", action="store_true",
                         help="learn the observation noise instead of using obs_noise_std")
     parser.add_argument("--z-dim", type=int, help="latent dimension with --physics none")
@@ -99,6 +102,8 @@ def build_model(args, obs):
     from pyro_videossm.models.dmm import DMM
     from pyro_videossm.models.hybrid import hybrid_dmm
 
+    if args.look_ahead < 0:
+        raise InputError(f"--look-ahead must be >= 0, got {args.look_ahead}")
     if args.physics != "none":
         hidden = () if args.correction.strip().lower() == "none" else tuple(
             int(h) for h in args.correction.split(",") if h.strip())
@@ -106,7 +111,7 @@ def build_model(args, obs):
             raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
         return hybrid_dmm(obs, system=_system(args, obs), guide=args.guide,
                           rnn_dim=args.rnn_dim, correction_hidden=hidden,
-                          guide_substeps=args.guide_substeps,
+                          guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
                           learn_obs_noise=args.learn_obs_noise)
     values = obs["obs"].values
     D = values.shape[1]

@@ -185,6 +185,9 @@ class DMM(nn.Module):
         mask_input: feed the observation mask to the RNN (needed when data can be missing).
         obs_message: with ``combiner="gain"`` and the state observed directly, add the
             observation's own Gaussian message to the guide's (see ``GainCombiner``).
+        look_ahead: with ``obs_message``, also the next ``look_ahead`` observations through
+            the transition linearised at the guide's estimate (flow-dependent; ``Z + 1``
+            forecasts per look-ahead step and guide step).
         x_loc, x_scale: standardisation of the RNN inputs (``(X,)`` lists).
         physics: the hybrid-physics setting (see :func:`pyro_videossm.models.hybrid.hybrid_dmm`,
             which fills it): the latent is the physical state and the transition is known
@@ -214,6 +217,7 @@ class DMM(nn.Module):
         x_loc: list[float] | None = None,
         x_scale: list[float] | None = None,
         obs_message: bool = False,
+        look_ahead: int = 0,
         physics: dict[str, Any] | None = None,
         system=None,
         per_step: bool = False,
@@ -236,7 +240,7 @@ class DMM(nn.Module):
             rnn_dim=int(rnn_dim), rnn_type=rnn_type, rnn_layers=int(rnn_layers),
             rnn_dropout=float(rnn_dropout), guide=guide, combiner=combiner,
             mask_input=bool(mask_input), x_loc=x_loc, x_scale=x_scale,
-            obs_message=bool(obs_message), physics=physics,
+            obs_message=bool(obs_message), look_ahead=int(look_ahead), physics=physics,
         )
         self.guide_kind = guide
         self.per_step = bool(per_step)
@@ -265,7 +269,8 @@ class DMM(nn.Module):
             if obs_message and (z_dim != x_dim or likelihood != "gaussian"):
                 raise InputError("obs_message needs a Gaussian likelihood observing the state "
                                  "(z_dim == x_dim)")
-            self.combiner = GainCombiner(z_dim, h_dim, z_loc, z_scale, obs_message=obs_message)
+            self.combiner = GainCombiner(z_dim, h_dim, z_loc, z_scale, obs_message=obs_message,
+                                         look_ahead=look_ahead)
         else:
             self.combiner = Combiner(z_dim, h_dim)
 
@@ -339,11 +344,18 @@ class DMM(nn.Module):
         ctx_steps = ctx.unbind(1)
         consts = self.combiner.loop_constants()
         needs_prior = self.combiner.needs_prior
+        look_ahead = getattr(self.combiner, "look_ahead", False)
         init = self.initial() if needs_prior else None
         proposal = getattr(self.transition, "proposal", self.transition)
 
+        def ahead(m, steps):
+            return self.linearised_forecast(m, proposal, steps)
+
+        def with_ahead(prior):
+            return prior + (ahead,) if look_ahead else prior
+
         def step(z_prev, t):
-            prior = (init if t == 0 else proposal(z_prev)) if needs_prior else None
+            prior = (with_ahead(init if t == 0 else proposal(z_prev)) if needs_prior else None)
             return self.combiner.step(z_prev, ctx_steps[t], prior, **consts)
 
         def batched(z):
@@ -351,11 +363,29 @@ class DMM(nn.Module):
             if needs_prior:
                 loc, scale = proposal(z[..., :-1, :])
                 lead = z.shape[:-2] + (1, z.shape[-1])
-                prior = (torch.cat([init[0].expand(lead), loc], -2),
-                         torch.cat([init[1].expand(lead), scale], -2))
+                prior = with_ahead((torch.cat([init[0].expand(lead), loc], -2),
+                                    torch.cat([init[1].expand(lead), scale], -2)))
             return self.combiner.batched(z, ctx, prior)
 
         return step, batched
+
+    def linearised_forecast(self, m: Tensor, proposal, steps: int = 1
+                            ) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """For ``k = 1..steps``: ``Φ^k(m)``, its Jacobian ``J_k (..., Z, Z)``
+        (``J[i, j] = ∂Φ^k_i / ∂m_j``, finite differences of 1% of the state's scale, all
+        ``Z + 1`` points moved in one batched forecast) and the forecast noise scale, for the
+        guide's look-ahead messages."""
+        Z = m.shape[-1]
+        scale = getattr(self.combiner, "z_scale", None)
+        eps = 0.01 * (scale if scale is not None else torch.ones(Z, device=m.device))
+        points = torch.cat([m.unsqueeze(-2), m.unsqueeze(-2) + torch.diag_embed(eps)], -2)
+        out = []
+        for _ in range(steps):
+            points, q = proposal(points)  # (..., Z + 1, Z)
+            phi = points[..., 0, :]
+            jac = ((points[..., 1:, :] - phi.unsqueeze(-2)) / eps.unsqueeze(-1)).transpose(-1, -2)
+            out.append((phi, jac, q[..., 0, :]))
+        return out
 
     def posterior_chain(self, data: DMMBatch) -> MarkovGaussian:
         """The guide's ``q(z_{1:T} | x)`` as one :class:`MarkovGaussian`."""

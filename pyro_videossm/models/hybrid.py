@@ -11,7 +11,9 @@ whose output layer starts at zero (training starts from pure physics) and which 
 the physics misses (a wrong parameter, a missing term), ``s`` is learned, and ``R`` is the
 dataset's ``obs_noise_std`` (fixed, or learned). ``z_1`` has the system's climatology as
 prior. The guide (smoothing or filtering RNN) combines the model's forecast with what the
-observations say, Kalman-style (:class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`).
+observations say, Kalman-style (:class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`): the
+current observation, the next one(s) through the physics linearised at the guide's estimate
+(a flow-dependent correction), and a learned message from the RNN.
 
 Build one from an observation dataset with :func:`hybrid_dmm`.
 """
@@ -130,6 +132,7 @@ def hybrid_dmm(
     correction_hidden: tuple[int, ...] = (64, 64),
     transition_scale: float | None = None,
     guide_substeps: int | None = None,
+    look_ahead: int = 1,
     learn_obs_noise: bool = False,
     learn_initial: bool = False,
 ):
@@ -147,6 +150,8 @@ def hybrid_dmm(
         transition_scale: initial transition std (default: the observation noise std, so
             that the untrained guide weighs forecast and observation alike).
         guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
+        look_ahead: future observations the guide's combiner reads through the linearised
+            physics at each step (0: none; see ``GainCombiner``).
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
     """
@@ -188,8 +193,8 @@ def hybrid_dmm(
     return DMM(
         D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
         learn_obs_scale=learn_obs_noise, rnn_dim=rnn_dim, rnn_type=rnn_type, guide=guide,
-        combiner="gain", obs_message=True, mask_input=True, x_loc=physics["clim_loc"],
-        x_scale=physics["clim_scale"], physics=physics,
+        combiner="gain", obs_message=True, look_ahead=look_ahead, mask_input=True,
+        x_loc=physics["clim_loc"], x_scale=physics["clim_scale"], physics=physics,
         system=system,
     )
 

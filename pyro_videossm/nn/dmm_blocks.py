@@ -163,13 +163,10 @@ class ObservationEncoder(nn.Module):
 
     @staticmethod
     def _run(rnn: nn.RNNBase, u: Tensor, h_0: Tensor, lengths: Tensor | None) -> Tensor:
-        """The RNN over ``u (B, T, F)``; ragged batches are packed so padding costs nothing."""
-        if lengths is None:
-            return rnn(u, h_0)[0]
-        packed = nn.utils.rnn.pack_padded_sequence(u, lengths.cpu().clamp_min(1),
-                                                   batch_first=True, enforce_sorted=False)
-        out = rnn(packed, h_0)[0]
-        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=u.shape[1])[0]
+        """The RNN over the padded ``u (B, T, F)``. Padding sits after each sequence's valid
+        steps, so it never reaches them; packing (``pack_padded_sequence``) was measured
+        slower on CPU (0.20 vs 0.13 CPU s per batch of 20 polyphonic sequences, RNN 600)."""
+        return rnn(u, h_0)[0]
 
 
 def reverse_index(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
@@ -250,6 +247,14 @@ class GainCombiner(nn.Module):
     and the RNN state whose output starts at 0: flow-dependent corrections the diagonal gain
     cannot make) and a learned factor ``a`` on the spread (initially ``a0``).
 
+    With ``look_ahead = K > 0`` the next ``K`` observations enter too, through the physics
+    linearised at the estimate ``m`` made without them: ``x_{t+k} ≈ Φ^k(m) + J_k (z_t - m)``
+    with noise ``k q^2 + R^2`` adds ``J_k^T W_k J_k`` to the precision (a full matrix:
+    flow-dependent, it sharpens the unstable directions); ``prior_t`` then also holds a function
+    ``(m, K) -> [(Φ^k(m), J_k, q)]`` (see ``DMM.linearised_forecast``; the linearisation point
+    is not differentiated through), ``loc`` solves the ``Z × Z`` system and ``scale`` is the
+    root of the diagonal of its inverse (times ``a``).
+
     With ``obs_message`` (state observed directly, ``Z = X``), the message also holds the
     observation itself, ``N(x_t, R)`` where observed, in information form
     (``p = m / R^2 + p_h``, ``p b = m x / R^2 + p_h b_h``, ``b_h`` centred on ``x_t``): an
@@ -264,11 +269,15 @@ class GainCombiner(nn.Module):
 
     def __init__(self, z_dim: int, rnn_dim: int, z_loc: Tensor | None = None,
                  z_scale: Tensor | None = None, hidden_dim: int | None = None,
-                 residual_dim: int = 32, obs_message: bool = False, a0: float = 0.3):
+                 residual_dim: int = 32, obs_message: bool = False, look_ahead: int = 0,
+                 a0: float = 0.3):
         super().__init__()
         hidden_dim = hidden_dim or rnn_dim
         self.z_dim, self.residual_dim = z_dim, residual_dim
         self.obs_message = bool(obs_message)
+        self.look_ahead = int(look_ahead)
+        if look_ahead and not obs_message:
+            raise ValueError("look_ahead needs obs_message (the state observed directly)")
         self.hidden = nn.Sequential(nn.Linear(rnn_dim, hidden_dim), nn.Tanh())
         self.lin_loc = nn.Linear(hidden_dim, z_dim)
         self.lin_precision = nn.Linear(hidden_dim, z_dim)
@@ -309,24 +318,49 @@ class GainCombiner(nn.Module):
             p = p + p_obs
             pb = pb + p_obs * x
         log_s = self.log_a + self.lin_scale(g)
-        return torch.cat([pb, p, log_s, self.lin_residual_h(g)], -1)
+        parts = [pb, p, log_s, self.lin_residual_h(g)]
+        for k in range(1, self.look_ahead + 1):  # observation t + k, its precision (0 at the end)
+            parts += [F.pad((p_obs * x)[:, k:], (0, 0, 0, k)), F.pad(p_obs[:, k:], (0, 0, 0, k))]
+        return torch.cat(parts, -1)
 
     def loop_constants(self) -> dict:
         return {"factor": self.log_prior_precision_factor.exp()}
 
-    def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: Prior,
+    def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: tuple,
              factor: Tensor | None = None) -> Prior:
-        f, s_f = prior_t
+        f, s_f = prior_t[0], prior_t[1]
         c = self.log_prior_precision_factor.exp() if factor is None else factor
-        pb, p, log_s, r_h = ctx_t.split([self.z_dim] * 3 + [self.residual_dim], -1)
+        Z = self.z_dim
+        sizes = [Z] * 3 + [self.residual_dim] + [Z, Z] * self.look_ahead
+        pb, p, log_s, r_h, *ahead = ctx_t.split(sizes, -1)
         prior_precision = c / s_f**2
         precision = prior_precision + p
         u = self.lin_residual_f((f - self.z_loc) / self.z_scale) + r_h
         residual = self.z_scale * self.lin_residual_out(torch.tanh(u))
-        loc = (prior_precision * f + pb) / precision + residual
-        return loc, log_s.exp() * precision.rsqrt()
+        if not self.look_ahead:
+            loc = (prior_precision * f + pb) / precision + residual
+            return loc, log_s.exp() * precision.rsqrt()
+        # x_{t+k} = Φ^k(z_t) + noise, linearised at m (the estimate without them): Gaussian
+        # messages with precision J_k^T W_k J_k (W_k = 1 / (k q^2 + R^2) where observed),
+        # solved jointly with the rest. The linearisation point is not differentiated through.
+        m = (prior_precision * f + pb) / precision
+        md = m.detach()
+        lam = torch.diag_embed(precision)
+        eta = precision * m
+        for k, (phi, jac, q) in enumerate(prior_t[2](md, self.look_ahead)):
+            pxn, pn = ahead[2 * k], ahead[2 * k + 1]
+            w = pn / (1 + pn * (k + 1) * q**2)
+            innovation = torch.where(pn > 0, pxn / pn.clamp_min(1e-30) - phi, 0.0)
+            y = innovation + (jac @ md.unsqueeze(-1)).squeeze(-1)
+            jw = jac.transpose(-1, -2) * w.unsqueeze(-2)  # J^T W
+            lam = lam + jw @ jac
+            eta = eta + (jw @ y.unsqueeze(-1)).squeeze(-1)
+        chol = torch.linalg.cholesky(lam)
+        loc = torch.cholesky_solve(eta.unsqueeze(-1), chol).squeeze(-1) + residual
+        var = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)
+        return loc, log_s.exp() * var.sqrt()
 
-    def batched(self, z: Tensor, ctx: Tensor, prior: Prior) -> Prior:
+    def batched(self, z: Tensor, ctx: Tensor, prior: tuple) -> Prior:
         """All steps at once; ``prior`` holds the forecasts ``(..., T, Z)`` from ``z``."""
         return self.step(None, ctx, prior)
 
