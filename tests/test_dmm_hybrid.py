@@ -108,6 +108,11 @@ def test_cli_train_and_assimilate(tmp_path, l63):
     assert main(["assimilate", str(obs), "--method", "dmm", "--model", str(model),
                  "--set", "samples=8", "-o", str(post), "--no-progress"]) == 0
     assert post.exists()
+    neural = tmp_path / "neural.pt"
+    assert main(["train", "dmm", str(obs), "--physics", "none", "--guide", "filtering",
+                 "--window", "10", "--epochs", "1", "--rnn-dim", "8", "--no-progress",
+                 "-o", str(neural)]) == 0
+    assert get_method("dmm", model=str(neural)).kind == "filter"
     assert main(["train", "dmm", str(obs), "--physics", "lorenz63", "--forcing", "8",
                  "--epochs", "1", "-o", str(tmp_path / "x.pt")]) == 2
     assert main(["assimilate", str(obs), "--method", "dmm", "--model", str(obs),

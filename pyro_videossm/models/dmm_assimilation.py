@@ -12,7 +12,8 @@ Options: ``model`` (path to a file from ``videossm train dmm``, or a :class:`DMM
 ``guide`` (``"smoothing"`` or ``"filtering"``; must be the guide the model was trained with;
 default: that guide), ``samples`` (guide draws). ``kind`` is ``"smoother"`` for the smoothing
 (and mean-field) guide and ``"filter"`` for the filtering guide, whose draw at ``t`` uses
-``x_{1:t}`` only.
+``x_{1:t}`` only. For a hybrid DMM the latent is the state; for a purely neural DMM the
+state estimate is the emission mean ``E[x_t | z_t]`` under the guide's draws.
 """
 
 from __future__ import annotations
@@ -83,9 +84,12 @@ class DMMAssimilation(AssimilationMethod):
         dmm = self.load(problem.device).eval()
         check_problem(dmm, problem)
         batch = {"x": problem.obs.float().unsqueeze(0), "mask": problem.mask.unsqueeze(0)}
-        z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, 1, T, D)
-        ensemble = z[:, 0].transpose(0, 1).to(problem.dtype)  # (T, S, D)
-        return Estimate.from_ensemble(ensemble)
+        z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, 1, T, Z)
+        with torch.no_grad():
+            states = dmm.emitter(z[:, 0])  # hybrid: the state itself; neural: E[x_t | z_t]
+            if dmm.config["likelihood"] == "bernoulli":
+                states = torch.sigmoid(states)
+        return Estimate.from_ensemble(states.transpose(0, 1).to(problem.dtype))  # (T, S, D)
 
 
 def check_problem(dmm: DMM, problem: AssimilationProblem) -> None:
