@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     grids = {}
     for name, model in models.items():
         torch.manual_seed(args.seed)
-        fig = plot_swap_grid(model, xt[rows_idx], xt[cols_idx], scale=2.0,
+        fig = plot_swap_grid(model, xt[rows_idx], xt[cols_idx], stride=2, scale=1.0,
                              title=f"{'DSVAE + adversarial' if name == 'adversarial' else 'DSVAE'}"
                                    ": rows keep the character, columns keep the motion")
         target = (args.docs if not args.no_write else args.out) / (
@@ -281,7 +281,8 @@ IS ≤ 9, H(y) ≤ ln 9 = 2.197). "f kept": z from the prior, judged on each sta
 {text}
 
 Swap grids (rows keep the character, columns keep the motion; first row/column are the real
-test clips): `docs/dsvae_swap.png` (adversarial), `docs/dsvae_swap_plain.png` (plain).
+test clips; frames 0, 2, 4, 6 of each clip): `docs/dsvae_swap.png` (adversarial),
+`docs/dsvae_swap_plain.png` (plain).
 """
         write_section(args.results, body)
         log(f"updated {args.results}")

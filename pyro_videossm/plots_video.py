@@ -25,11 +25,16 @@ from pyro_videossm.models.dsvae import DisentangledSequentialVAE, as_float_frame
 from pyro_videossm.plots import save_figure  # noqa: E402
 
 
-def clip_strip(clip: Tensor | np.ndarray, frames: int | None = None, gap: int = 1) -> np.ndarray:
-    """One clip ``(T, C, H, W)`` as an image ``(H, T' (W + gap) - gap, 3)`` (grey -> RGB)."""
+def clip_strip(clip: Tensor | np.ndarray, frames: int | None = None, gap: int = 1,
+               stride: int = 1) -> np.ndarray:
+    """One clip ``(T, C, H, W)`` as an image ``(H, T' (W + gap) - gap, 3)`` (grey -> RGB),
+    showing frames ``0, stride, 2 stride, ...`` (at most ``frames`` of them)."""
     c = np.asarray(as_float_frames(torch.as_tensor(clip)).detach().cpu())
     if c.ndim != 4:
         raise InputError(f"a clip must be (T, C, H, W), got {c.shape}")
+    if stride < 1:
+        raise InputError(f"stride must be >= 1, got {stride}")
+    c = c[::stride]
     if frames is not None:
         c = c[:frames]
     T, C, H, W = c.shape
@@ -62,23 +67,29 @@ def _grid_image(cells: list[list[np.ndarray | None]], gap: int = 4,
 
 
 def swap_grid_image(model: DisentangledSequentialVAE, static_from: Tensor,
-                    dynamics_from: Tensor, frames: int | None = None) -> np.ndarray:
-    """The swap grid as an RGB array (see the module docstring)."""
+                    dynamics_from: Tensor, frames: int | None = None,
+                    stride: int = 1) -> np.ndarray:
+    """The swap grid as an RGB array (see the module docstring); each cell shows frames
+    ``0, stride, ...`` (at most ``frames``)."""
     grid = swap(model, static_from, dynamics_from, pairwise=True).cpu()  # (R, C, T, ...)
     R, C = grid.shape[:2]
-    cells: list[list[np.ndarray | None]] = [[None] + [clip_strip(dynamics_from[c], frames)
+
+    def strip(clip):
+        return clip_strip(clip, frames, stride=stride)
+
+    cells: list[list[np.ndarray | None]] = [[None] + [strip(dynamics_from[c])
                                                       for c in range(C)]]
     for r in range(R):
-        cells.append([clip_strip(static_from[r], frames)]
-                     + [clip_strip(grid[r, c], frames) for c in range(C)])
+        cells.append([strip(static_from[r])] + [strip(grid[r, c]) for c in range(C)])
     return _grid_image(cells)
 
 
 def plot_swap_grid(model: DisentangledSequentialVAE, static_from: Tensor, dynamics_from: Tensor,
-                   *, frames: int | None = None, title: str | None = None, scale: float = 1.0):
+                   *, frames: int | None = None, stride: int = 1, title: str | None = None,
+                   scale: float = 1.0):
     """Figure of :func:`swap_grid_image`: rows keep the character of ``static_from[r]``,
     columns the motion of ``dynamics_from[c]``; the first row/column are the real sources."""
-    img = swap_grid_image(model, static_from, dynamics_from, frames)
+    img = swap_grid_image(model, static_from, dynamics_from, frames, stride)
     dpi = 100
     fig = plt.figure(figsize=(scale * img.shape[1] / dpi * 2, scale * img.shape[0] / dpi * 2 + 0.4),
                      dpi=dpi)

@@ -54,6 +54,8 @@ def register(sub) -> None:
     s.add_argument("--rows", type=int, default=4, help="characters (rows, default 4)")
     s.add_argument("--cols", type=int, default=6, help="motions (columns, default 6)")
     s.add_argument("--frames", type=int, help="frames shown per clip (default all)")
+    s.add_argument("--stride", type=int, default=1,
+                   help="show every STRIDE-th frame (default 1)")
     s.add_argument("--seed", type=int, default=0, help="seed of the choice of clips (default 0)")
     s.set_defaults(func=run_swap)
 
@@ -164,6 +166,6 @@ def run_swap(args) -> int:
     x = frames_tensor(clips, str(args.data), channels=model.channels, size=model.size)
     torch.manual_seed(args.seed)
     save_swap_grid(model, x[torch.as_tensor(rows)], x[torch.as_tensor(cols)], out,
-                   frames=args.frames)
+                   frames=args.frames, stride=args.stride)
     say(f"wrote {out} ({len(rows)} characters x {len(cols)} motions)")
     return 0

@@ -20,6 +20,13 @@ recurrent prior (:class:`RecurrentGaussianPrior`) scores the guide's draw for al
 LSTM call (teacher forcing) and the decoder runs on all frames at once. Only sampling from the
 prior (generation, the disentanglement protocol) loops over time.
 
+Weight of the dynamic KL (``dynamic_kl_weight`` = ``β_z``, default 1 = the ELBO): both ``z``
+sites are scaled by ``β_z`` (with the annealing factor), so the objective is
+``E[log p(x | f, z)] - KL(f) - β_z KL(z)``. Because the learned prior can predict a constant
+component of ``z_t`` from ``z_{t-1}``, static content costs about the same in ``z`` as in
+``f``; ``β_z > 1`` makes ``z`` the dearer place for it. It also makes clip-constant *motion*
+content (action, direction) cheaper in ``f``, which is what the adversary forbids.
+
 Adversarial option (``adversarial=True``): a small MLP (:class:`MotionClassifier`) predicts
 the motion label from the static latent ``f`` drawn by the guide; the model adds
 ``-weight · CE(classifier(GRL(f)), motion)`` as a ``pyro.factor``. The gradient-reversal layer
@@ -291,6 +298,9 @@ class DisentangledSequentialVAE(nn.Module):
         adversarial: add the motion classifier on ``f`` with gradient reversal.
         n_motion_classes: classes of the ``motion`` label the adversary predicts.
         adversary_weight: weight of its cross-entropy; grl_lambda: gradient-reversal factor.
+        dynamic_kl_weight: ``β_z``, weight of the KL term of ``z`` (1: the plain ELBO). Above
+            1, information that is constant over a clip is cheaper in ``f`` (paid once, at
+            weight 1) than in ``z``; see the module docstring.
     """
 
     pyro_name = "dsvae"
@@ -301,7 +311,7 @@ class DisentangledSequentialVAE(nn.Module):
                  pixel_scale: float = 0.1, dynamic_encoder: str = "frame",
                  adversarial: bool = False, n_motion_classes: int = 9,
                  adversary_hidden: int = 64, adversary_weight: float = 1.0,
-                 grl_lambda: float = 1.0):
+                 grl_lambda: float = 1.0, dynamic_kl_weight: float = 1.0):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
@@ -318,6 +328,8 @@ class DisentangledSequentialVAE(nn.Module):
                 raise InputError(f"{name} must be >= 1, got {v}")
         if not pixel_scale > 0 or adversary_weight < 0 or grl_lambda < 0:
             raise InputError("pixel_scale must be > 0, adversary_weight and grl_lambda >= 0")
+        if not dynamic_kl_weight > 0:
+            raise InputError(f"dynamic_kl_weight must be > 0, got {dynamic_kl_weight}")
         _n_down(size)
         self._config = dict(
             channels=int(channels), size=int(size), static_dim=int(static_dim),
@@ -326,7 +338,8 @@ class DisentangledSequentialVAE(nn.Module):
             likelihood=likelihood, pixel_scale=float(pixel_scale),
             dynamic_encoder=dynamic_encoder, adversarial=bool(adversarial),
             n_motion_classes=int(n_motion_classes), adversary_hidden=int(adversary_hidden),
-            adversary_weight=float(adversary_weight), grl_lambda=float(grl_lambda))
+            adversary_weight=float(adversary_weight), grl_lambda=float(grl_lambda),
+            dynamic_kl_weight=float(dynamic_kl_weight))
         for k, v in self._config.items():
             setattr(self, k, v)
         self.encoder = FrameEncoder(channels, size, feature_dim, conv_channels)
@@ -417,6 +430,7 @@ class DisentangledSequentialVAE(nn.Module):
         with pyro.plate("clips", B):
             with poutine.scale(scale=annealing_factor):
                 f = pyro.sample("f", dist.Normal(zeros, 1.0).to_event(1))
+            with poutine.scale(scale=annealing_factor * self.dynamic_kl_weight):
                 z = pyro.sample("z", self.prior_z(B, T))
             logits = self.decode_logits(f, z)
             pyro.sample("x", self.likelihood_dist(logits).to_event(4), obs=x)
@@ -432,6 +446,7 @@ class DisentangledSequentialVAE(nn.Module):
         with pyro.plate("clips", f_loc.shape[0]):
             with poutine.scale(scale=annealing_factor):
                 pyro.sample("f", dist.Normal(f_loc, f_scale).to_event(1))
+            with poutine.scale(scale=annealing_factor * self.dynamic_kl_weight):
                 z = pyro.sample("z", dist.Normal(z_loc, z_scale).to_event(2))
         return z
 
