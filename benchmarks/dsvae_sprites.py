@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dynamic-encoder", choices=["frame", "rnn"], default="frame")
     p.add_argument("--likelihood", choices=["bernoulli", "normal"], default="bernoulli")
     p.add_argument("--adversary-weight", type=float, default=1.0)
+    p.add_argument("--dynamic-kl-weight", type=float, default=1.0)
     p.add_argument("--anneal-epochs", type=int, default=0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--per-class", type=int, default=100,
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             feature_dim=args.feature_dim, hidden_dim=args.hidden_dim,
             conv_channels=args.conv_channels, likelihood=args.likelihood,
             dynamic_encoder=args.dynamic_encoder, adversarial=adversarial,
-            adversary_weight=args.adversary_weight)
+            adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight)
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              anneal_epochs=args.anneal_epochs, device=args.device,
                              seed=args.seed, progress=args.progress)
@@ -269,8 +270,9 @@ platform.machine()}, torch threads {args.threads}; load average {load0:.1f} at t
 Sprites {args.size}x{args.size}, 8 frames; {x.shape[0]} training clips, {xt.shape[0]} test clips
 (characters never seen in training). Both models: the same architecture (f {args.static_dim},
 z_t {args.dynamic_dim}, conv width {args.conv_channels}, {args.likelihood} likelihood,
-dynamic encoder `{args.dynamic_encoder}`), seed {args.seed} and budget ({args.epochs} epochs of
-{args.batch_size} clips, lr {args.lr}); the adversarial one adds the motion classifier on f
+dynamic encoder `{args.dynamic_encoder}`, KL weight of z {args.dynamic_kl_weight}), seed
+{args.seed} and budget ({args.epochs} epochs of {args.batch_size} clips, lr {args.lr}); the
+adversarial one adds the motion classifier on f
 with gradient reversal (weight {args.adversary_weight}). Judge: {args.judge_epochs} epochs on
 the training clips. Protocol: {args.repeats} prior draws on {n_test} motion-balanced test clips
 (each static factor on a subset balanced by that factor); mean ± std over the draws.

@@ -73,6 +73,8 @@ def _dsvae_arguments(parser) -> None:
                         help="q(z_t | x_t) per frame or a causal LSTM (default frame)")
     parser.add_argument("--adversary-weight", type=float, default=1.0,
                         help="weight of the adversary's cross-entropy (default 1)")
+    parser.add_argument("--dynamic-kl-weight", type=float, default=1.0,
+                        help="weight beta_z of the KL of z (default 1: the ELBO)")
     parser.add_argument("--motion-label", default="motion",
                         help="label variable the adversary predicts (default motion)")
     parser.add_argument("--anneal-epochs", type=int, default=0,
@@ -100,7 +102,7 @@ def _run_dsvae(args) -> int:
         conv_channels=args.conv_channels, likelihood=args.likelihood,
         pixel_scale=args.pixel_scale, dynamic_encoder=args.dynamic_encoder,
         adversarial=args.adversarial, n_motion_classes=n_classes,
-        adversary_weight=args.adversary_weight)
+        adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight)
     config = _config(args, epochs=20, batch_size=32, lr=1e-3)
     kind = "DSVAE + adversarial classifier" if args.adversarial else "DSVAE"
     say(f"{kind}: {sum(p.numel() for p in model.parameters()):,} parameters, "
