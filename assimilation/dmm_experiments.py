@@ -8,10 +8,11 @@ Experiments (training record: seed 100; test record: seed 1, never seen in train
     l96        Lorenz-96, N = 40, F = 8, true physics
 
 Each trains a hybrid DMM (smoothing guide) with the shared Trainer, assimilates the test record
-with it (guide samples) and with the classical methods by name, scores everything after a
-burn-in of 100 cycles, writes ``assimilation/dmm_results/NAME.json`` (scores; training
-epochs, steps, seconds) and rewrites the DMM section of docs/RESULTS.md (between
-``<!-- BEGIN dmm -->`` and ``<!-- END dmm -->``) from all the JSON files present::
+with it (guide samples, in overlapping windows as long as the training windows) and with the
+classical methods by name, scores everything after a burn-in of 100 cycles, writes
+``assimilation/dmm_results/NAME.json`` (scores; training epochs, steps, seconds) and rewrites
+the DMM section of docs/RESULTS.md (between ``<!-- BEGIN dmm -->`` and ``<!-- END dmm -->``)
+from all the JSON files present::
 
     nice -n 10 python assimilation/dmm_experiments.py l63 --compile
     nice -n 10 python assimilation/dmm_experiments.py l63_rho24 --compile
@@ -114,11 +115,11 @@ def run_experiment(name: str, args) -> dict:
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
                            guide_substeps=spec["guide_substeps"], look_ahead=spec["look_ahead"])
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
-        save_dmm(model_path, fresh, extra={"training": record["training"]})
+        save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
         dmm = fresh
     rows = []
     dmm_post = assimilate(test, "dmm", model=dmm, samples=32 if quick else args.samples,
-                          seed=args.seed)
+                          window=record["training"]["window"], seed=args.seed)
     rows.append({"method": "hybrid DMM" + (f" ({_known(spec)} + correction)"
                                            if spec["known"] else ""),
                  "estimate": "smoother", **score_posterior(dmm_post, test["truth"],

@@ -137,3 +137,25 @@ def test_look_ahead_message_uses_the_physics(l63):
     q = dmm.posterior_chain(data)
     z = q.rsample()
     torch.testing.assert_close(q.log_prob(z), q.log_prob(z.clone()), rtol=1e-4, atol=1e-2)
+
+
+def test_windowed_assimilation_picks_each_cycle_from_a_fitting_window(l63):
+    from pyro_videossm.models.dmm_assimilation import window_choice, window_starts
+
+    starts = window_starts(100, 20, "smoother")
+    assert starts[0] == 0 and starts[-1] == 80
+    for kind in ("smoother", "filter"):
+        which, pos = window_choice(starts, 20, 100, kind)
+        assert ((starts[which] + pos) == torch.arange(100)).all()
+        assert ((pos >= 0) & (pos < 20)).all()
+    which, pos = window_choice(starts, 20, 100, "smoother")
+    assert (torch.minimum(pos, 19 - pos)[20:80] >= 7).all()  # central in its window
+    which, pos = window_choice(starts, 20, 100, "filter")
+    assert (pos[20:] >= 15).all()  # the longest past available
+    torch.manual_seed(0)
+    dmm = hybrid_dmm(l63, rnn_dim=8, guide_substeps=5)
+    windowed = assimilate(l63, "dmm", model=dmm, samples=32, window=30)
+    whole = assimilate(l63, "dmm", model=dmm, samples=32)
+    noise = float(l63.attrs["obs_noise_std"])
+    assert rmse(windowed["mean"], l63["truth"], burn_in=10) < noise
+    assert rmse(windowed["mean"], whole["mean"], burn_in=10) < 0.5 * noise

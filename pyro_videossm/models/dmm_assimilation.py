@@ -10,10 +10,17 @@ common interface::
 
 Options: ``model`` (path to a file from ``videossm train dmm``, or a :class:`DMM`),
 ``guide`` (``"smoothing"`` or ``"filtering"``; must be the guide the model was trained with;
-default: that guide), ``samples`` (guide draws). ``kind`` is ``"smoother"`` for the smoothing
-(and mean-field) guide and ``"filter"`` for the filtering guide, whose draw at ``t`` uses
-``x_{1:t}`` only. For a hybrid DMM the latent is the state; for a purely neural DMM the
-state estimate is the emission mean ``E[x_t | z_t]`` under the guide's draws.
+default: that guide), ``samples`` (guide draws), ``window`` (cycles per window: the record is
+cut into overlapping windows as long as the training windows, all assimilated in one batch,
+and each cycle is taken from the window that suits it best; default: the training window
+stored in the model file, else the whole record in one sequence). A guide trained on short
+windows has only learned to track the truth that long; applied to a record of thousands of
+cycles in one piece its draws can drift away from the truth.
+
+``kind`` is ``"smoother"`` for the smoothing (and mean-field) guide and ``"filter"`` for the
+filtering guide, whose draw at ``t`` uses ``x_{1:t}`` only. For a hybrid DMM the latent is
+the state; for a purely neural DMM the state estimate is the emission mean ``E[x_t | z_t]``
+under the guide's draws.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class DMMAssimilation(AssimilationMethod):
     default_dtype = torch.float32
 
     def __init__(self, model: str | Path | DMM | None = None, guide: str | None = None,
-                 samples: int = 200):
+                 samples: int = 200, window: int | None = None):
         if model is None:
             raise InputError("method 'dmm' needs the option model=PATH "
                              "(a model file written by 'videossm train dmm')")
@@ -54,6 +61,9 @@ class DMMAssimilation(AssimilationMethod):
         if int(samples) < 2:
             raise InputError(f"method 'dmm': samples must be >= 2, got {samples}")
         self.samples = int(samples)
+        if window is not None and int(window) < 2:
+            raise InputError(f"method 'dmm': window must be >= 2, got {window}")
+        self.window = None if window is None else int(window)
         trained = self._trained_guide()
         if guide is not None and guide != trained:
             raise InputError(f"method 'dmm': the model was trained with the {trained!r} guide, "
@@ -67,7 +77,11 @@ class DMMAssimilation(AssimilationMethod):
             return self._dmm.guide_kind
         from pyro_videossm.infer import load_model_file
 
-        config = load_model_file(self.model, expected_name="dmm")["config"]
+        saved = load_model_file(self.model, expected_name="dmm")
+        config = saved["config"]
+        if self.window is None:  # the guide is applied to windows as long as it was trained on
+            trained_window = saved["extra"].get("window")
+            self.window = int(trained_window) if trained_window else None
         guide = config.get("guide")
         if guide not in _KIND:
             raise InputError(f"model file {self.model}: unknown guide {guide!r}")
@@ -83,13 +97,50 @@ class DMMAssimilation(AssimilationMethod):
             progress: bool = False) -> Estimate:
         dmm = self.load(problem.device).eval()
         check_problem(dmm, problem)
-        batch = {"x": problem.obs.float().unsqueeze(0), "mask": problem.mask.unsqueeze(0)}
-        z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, 1, T, Z)
+        x, mask = problem.obs.float(), problem.mask
+        T = x.shape[0]
+        W = T if self.window is None or self.window >= T else self.window
+        starts = window_starts(T, W, self.kind)
+        idx = starts.unsqueeze(-1) + torch.arange(W, device=x.device)  # (n, W)
+        batch = {"x": x[idx], "mask": mask[idx]}
+        z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, n, W, Z)
         with torch.no_grad():
-            states = dmm.emitter(z[:, 0])  # hybrid: the state itself; neural: E[x_t | z_t]
+            states = dmm.emitter(z)  # hybrid: the state itself; neural: E[x_t | z_t]
             if dmm.config["likelihood"] == "bernoulli":
                 states = torch.sigmoid(states)
-        return Estimate.from_ensemble(states.transpose(0, 1).to(problem.dtype))  # (T, S, D)
+        # each cycle from the window that suits it best (see window_choice)
+        which, pos = window_choice(starts, W, T, self.kind)
+        ensemble = states[:, which, pos]  # (S, T, D)
+        return Estimate.from_ensemble(ensemble.transpose(0, 1).to(problem.dtype))  # (T, S, D)
+
+
+def window_starts(T: int, W: int, kind: str) -> torch.Tensor:
+    """Starts of the windows of ``W`` cycles the record is cut into (every ``W // 4``
+    cycles, the last one ending at ``T``)."""
+    if W >= T:
+        return torch.zeros(1, dtype=torch.long)
+    stride = max(1, W // 4)
+    starts = list(range(0, T - W + 1, stride))
+    if starts[-1] != T - W:
+        starts.append(T - W)
+    return torch.tensor(starts, dtype=torch.long)
+
+
+def window_choice(starts: torch.Tensor, W: int, T: int, kind: str
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each cycle ``t``: the window it is taken from and its position there.
+
+    Smoothers take the window in which ``t`` is most central (past and future context);
+    filters the one in which ``t`` has the longest past (so the estimate at ``t`` still
+    uses observations up to ``t`` only).
+    """
+    t = torch.arange(T).unsqueeze(-1)
+    pos = t - starts.unsqueeze(0)  # (T, n)
+    inside = (pos >= 0) & (pos < W)
+    score = torch.minimum(pos, W - 1 - pos) if kind == "smoother" else pos
+    score = torch.where(inside, score, torch.full_like(score, -1))
+    which = score.argmax(-1)
+    return which, pos.gather(1, which.unsqueeze(-1)).squeeze(-1)
 
 
 def check_problem(dmm: DMM, problem: AssimilationProblem) -> None:
