@@ -82,6 +82,7 @@ def run_experiment(name: str, args) -> dict:
     test = simulate(spec["system"], cycles=120 if quick else None, seed=TEST_SEED)
     burn_in = 10 if quick else BURN_IN
     system = known_system(spec)
+    look_ahead = spec["look_ahead"] if args.look_ahead is None else args.look_ahead
     window = 20 if quick else args.window
     windows = observation_windows(train, window, max(1, window // 5))
     out = Path(args.out)
@@ -94,7 +95,7 @@ def run_experiment(name: str, args) -> dict:
         record["training"] = extra["training"]
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                         guide_substeps=spec["guide_substeps"], look_ahead=spec["look_ahead"])
+                         guide_substeps=spec["guide_substeps"], look_ahead=look_ahead)
         if args.compile:
             dmm.compile_steps()
         config = TrainConfig(epochs=1 if quick else args.epochs, batch_size=args.batch_size,
@@ -108,12 +109,13 @@ def run_experiment(name: str, args) -> dict:
             "train_cycles": int(train.sizes["time"]), "window": window,
             "windows": int(windows["x"].shape[0]), "epochs": len(history), "steps": steps,
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
-            "compiled": bool(args.compile), "wall_seconds": round(wall, 1),
+            "compiled": bool(args.compile), "look_ahead": look_ahead,
+            "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
             "final_loss_per_cycle": history[-1]["train_loss"],
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                           guide_substeps=spec["guide_substeps"], look_ahead=spec["look_ahead"])
+                           guide_substeps=spec["guide_substeps"], look_ahead=look_ahead)
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
         save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
         dmm = fresh
@@ -139,6 +141,7 @@ def run_experiment(name: str, args) -> dict:
     record["machine"] = f"{platform.machine()}, torch {torch.__version__}"
     if not quick:
         (out / f"{name}.json").write_text(json.dumps(record, indent=1))
+        (out / f"{name}.json").chmod(0o644)
     return record
 
 
@@ -183,7 +186,8 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
         lines += ["", "Command: `nice -n 10 python assimilation/dmm_experiments.py "
                   f"{rec['experiment']} --epochs {tr['epochs']} --window {tr['window']} "
                   f"--batch-size {tr['batch_size']} --lr {tr['lr']} --lr-decay {tr['lr_decay']}"
-                  f"{' --compile' if tr.get('compiled') else ''}`", ""]
+                  f"{' --compile' if tr.get('compiled') else ''}"
+                  f" --look-ahead {tr.get('look_ahead', 1)}`", ""]
     lines += speed or []
     lines.append(END)
     return "\n".join(lines)
@@ -255,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="torch.compile the step work")
+    parser.add_argument("--look-ahead", type=int,
+                        help="future observations in the guide (default: per experiment)")
     parser.add_argument("--reuse", action="store_true", help="reuse trained model files")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--quick", action="store_true", help="toy sizes (smoke test)")

@@ -229,6 +229,8 @@ class DMM(nn.Module):
             raise InputError(f"combiner must be 'classic' or 'gain', got {combiner!r}")
         if likelihood not in ("gaussian", "bernoulli"):
             raise InputError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+        if look_ahead and not (obs_message and combiner == "gain" and guide != "meanfield"):
+            raise InputError("look_ahead needs combiner='gain' with obs_message=True")
         if physics is not None:
             z_dim = x_dim
         if z_dim is None or z_dim < 1 or x_dim < 1:

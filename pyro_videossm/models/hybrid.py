@@ -151,7 +151,7 @@ def hybrid_dmm(
             that the untrained guide weighs forecast and observation alike).
         guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
         look_ahead: future observations the guide's combiner reads through the linearised
-            physics at each step (0: none; see ``GainCombiner``).
+            physics at each step (0: none; see ``GainCombiner``; not for ``"meanfield"``).
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
     """
@@ -193,7 +193,8 @@ def hybrid_dmm(
     return DMM(
         D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
         learn_obs_scale=learn_obs_noise, rnn_dim=rnn_dim, rnn_type=rnn_type, guide=guide,
-        combiner="gain", obs_message=True, look_ahead=look_ahead, mask_input=True,
+        combiner="gain", obs_message=True, mask_input=True,
+        look_ahead=look_ahead if guide != "meanfield" else 0,
         x_loc=physics["clim_loc"], x_scale=physics["clim_scale"], physics=physics,
         system=system,
     )
