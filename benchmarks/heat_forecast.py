@@ -91,15 +91,17 @@ def per_lead_mse(forecast: xr.Dataset, truth: np.ndarray) -> np.ndarray:
     return np.asarray(mse(fc, obs).values)
 
 
-def write_results(path: Path, block: str) -> None:
-    """Replace the text between the heat markers of ``path`` (append them if absent),
-    atomically, touching nothing else."""
+def write_results(path: Path, block: str, append: bool = False) -> None:
+    """Replace the text between the heat markers of ``path`` (append them if absent), or with
+    ``append`` add ``block`` after what is there; atomically, touching nothing else."""
     text = path.read_text() if path.exists() else ""
-    body = f"{BEGIN}\n{block.rstrip()}\n{END}"
     if BEGIN in text and END in text:
         a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + body + text[b:]
+        if append:
+            block = text[a + len(BEGIN):text.index(END)].strip() + "\n\n" + block
+        text = text[:a] + f"{BEGIN}\n{block.rstrip()}\n{END}" + text[b:]
     else:
+        body = f"{BEGIN}\n{block.rstrip()}\n{END}"
         text = text.rstrip() + ("\n\n" if text.strip() else "") + body + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
@@ -133,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("out/heat"))
     p.add_argument("--results", type=Path, help="markdown file to write the table into")
+    p.add_argument("--append", action="store_true",
+                   help="add the table after the heat block's content instead of replacing it")
+    p.add_argument("--title", default="Heat diffusion: forecast MSE against the noise-free truth")
     p.add_argument("--note", default="", help="line added under the table (e.g. the load)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         table.append("| " + " | ".join(cells) + " |")
     cmd = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
     block = "\n".join([
-        "### Heat diffusion: forecast MSE against the noise-free truth",
+        f"### {args.title}",
         "",
         f"{args.test_samples} held-out sequences, {grid[0]}×{grid[1]} (simulated at "
         f"{args.sim_grid}×{args.sim_grid}, dx = 0.1, block-averaged ×{args.coarsen}), "
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(block)
     if args.results:
-        write_results(args.results, block)
+        write_results(args.results, block, append=args.append)
     return 0
 
 
