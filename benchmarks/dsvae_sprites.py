@@ -9,7 +9,8 @@ the literature split, ``--train-characters`` of the 1000 training characters (de
    stops (``--quick`` runs go on and mark it untrusted).
 2. **DSVAE** and **DSVAE + adversarial** (:mod:`pyro_videossm.models.dsvae`), the same
    architecture, data, seed and budget (``--epochs`` epochs of ``--batch-size`` clips with
-   the shared Trainer), the second with the motion classifier on ``f`` and gradient reversal.
+   the shared Trainer), the second with the motion classifier on ``f`` trained against the
+   encoder (``--adversary-mode``).
 3. **Protocol** (:mod:`pyro_videossm.evaluation.disentanglement`): with the dynamics of test
    clips kept and ``f`` drawn from the prior, the judge's motion accuracy, IS, H(y|x), H(y);
    with ``f`` kept and the dynamics drawn from the prior, its accuracy on each static factor;
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--likelihood", choices=["bernoulli", "normal"], default="bernoulli")
     p.add_argument("--adversary-weight", type=float, default=1.0)
     p.add_argument("--dynamic-kl-weight", type=float, default=1.0)
+    p.add_argument("--adversary-mode", choices=["minmax", "grl"], default="minmax")
     p.add_argument("--anneal-epochs", type=int, default=0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--per-class", type=int, default=100,
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             feature_dim=args.feature_dim, hidden_dim=args.hidden_dim,
             conv_channels=args.conv_channels, likelihood=args.likelihood,
             dynamic_encoder=args.dynamic_encoder, adversarial=adversarial,
-            adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight)
+            adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight,
+            adversary_mode=args.adversary_mode)
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              anneal_epochs=args.anneal_epochs, device=args.device,
                              seed=args.seed, progress=args.progress)
@@ -273,7 +276,8 @@ z_t {args.dynamic_dim}, conv width {args.conv_channels}, {args.likelihood} likel
 dynamic encoder `{args.dynamic_encoder}`, KL weight of z {args.dynamic_kl_weight}), seed
 {args.seed} and budget ({args.epochs} epochs of {args.batch_size} clips, lr {args.lr}); the
 adversarial one adds the motion classifier on f
-with gradient reversal (weight {args.adversary_weight}). Judge: {args.judge_epochs} epochs on
+trained against the encoder (mode `{args.adversary_mode}`, weight {args.adversary_weight}).
+Judge: {args.judge_epochs} epochs on
 the training clips. Protocol: {args.repeats} prior draws on {n_test} motion-balanced test clips
 (each static factor on a subset balanced by that factor); mean ± std over the draws.
 "Dynamics kept": z of a test clip, f from the prior, judged on the 9 motions (chance 11.1%,

@@ -100,7 +100,7 @@ def test_gradient_reversal_flips_the_gradient_reaching_the_encoder(tiny):
     (grad_reverse(a, 0.7) * g).sum().backward()
     torch.testing.assert_close(a.grad, -0.7 * g)
 
-    model = _model(adversarial=True)
+    model = _model(adversarial=True, adversary_mode="grl")
     enc = model.static_encoder.head.weight
     adv = model.adversary.net[0].weight
 
@@ -132,6 +132,39 @@ def test_gradient_reversal_flips_the_gradient_reaching_the_encoder(tiny):
     tr = poutine.trace(poutine.replay(model.model, trace=guide_tr)).get_trace(
         {"frames": x[:6]})
     assert "adversary" not in tr.nodes
+
+
+def test_minmax_adversary_trains_classifier_and_confuses_encoder(tiny):
+    x, y = tiny
+    model = _model(adversarial=True)  # adversary_mode="minmax"
+    enc = model.static_encoder.head.weight
+    adv = model.adversary.net[-1].weight
+
+    def grads(loss_fn):
+        model.zero_grad()
+        f, _, _, _ = model.encode(x[:6])
+        loss_fn(f).sum().backward()
+        return (enc.grad.clone() if enc.grad is not None else torch.zeros_like(enc),
+                adv.grad.clone() if adv.grad is not None else torch.zeros_like(adv))
+
+    def ce(f):
+        return torch.nn.functional.cross_entropy(model.adversary(f), y[:6], reduction="none")
+
+    def to_uniform(f):
+        return -torch.log_softmax(model.adversary(f), -1).mean(-1)
+
+    enc_mm, adv_mm = grads(lambda f: model.adversary_loss(f, y[:6]))
+    _, adv_ce = grads(ce)
+    enc_u, _ = grads(to_uniform)
+    torch.testing.assert_close(adv_mm, adv_ce)  # the classifier minimises its CE only
+    torch.testing.assert_close(enc_mm, enc_u)  # the encoder pushes it towards chance only
+    assert enc_u.abs().sum() > 0
+    # at chance (a classifier that outputs uniform predictions) the confusion term is zero
+    with torch.no_grad():
+        model.adversary.net[-1].weight.zero_()
+        model.adversary.net[-1].bias.zero_()
+    f = model.encode(x[:6])[0]
+    torch.testing.assert_close(model.adversary_loss(f, y[:6]), ce(f))
 
 
 def _elbo(model, x, n=20):

@@ -1,7 +1,7 @@
 """``videossm train dsvae clips.nc [--adversarial] -o model.pt`` and ``videossm train judge``.
 
 * ``dsvae``: the disentangled sequential VAE (:mod:`pyro_videossm.models.dsvae`), with
-  ``--adversarial`` the motion classifier on the static latent (gradient reversal), trained with
+  ``--adversarial`` the motion classifier on the static latent (trained against the encoder), with
   the shared SVI loop on the training clips of a video file (``frames(clip, time, channel, y,
   x)``; clips with ``split == 0`` when the file has a ``split`` variable).
 * ``judge``: the clip classifier of :mod:`pyro_videossm.evaluation.judge` on the training clips,
@@ -57,7 +57,8 @@ def _training_clips(path):
 
 def _dsvae_arguments(parser) -> None:
     parser.add_argument("--adversarial", action="store_true",
-                        help="add the motion classifier on the static latent (gradient reversal)")
+                        help="add the motion classifier on the static latent, trained against "
+                             "the encoder")
     parser.add_argument("--static-dim", type=int, default=32, help="size of f (default 32)")
     parser.add_argument("--dynamic-dim", type=int, default=8, help="size of each z_t (default 8)")
     parser.add_argument("--hidden-dim", type=int, default=128, help="LSTM/MLP width (default 128)")
@@ -73,6 +74,9 @@ def _dsvae_arguments(parser) -> None:
                         help="q(z_t | x_t) per frame or a causal LSTM (default frame)")
     parser.add_argument("--adversary-weight", type=float, default=1.0,
                         help="weight of the adversary's cross-entropy (default 1)")
+    parser.add_argument("--adversary-mode", choices=["minmax", "grl"], default="minmax",
+                        help="encoder vs classifier: confusion loss (minmax, default) or "
+                             "gradient reversal (grl)")
     parser.add_argument("--dynamic-kl-weight", type=float, default=1.0,
                         help="weight beta_z of the KL of z (default 1: the ELBO)")
     parser.add_argument("--motion-label", default="motion",
@@ -102,7 +106,8 @@ def _run_dsvae(args) -> int:
         conv_channels=args.conv_channels, likelihood=args.likelihood,
         pixel_scale=args.pixel_scale, dynamic_encoder=args.dynamic_encoder,
         adversarial=args.adversarial, n_motion_classes=n_classes,
-        adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight)
+        adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight,
+        adversary_mode=args.adversary_mode)
     config = _config(args, epochs=20, batch_size=32, lr=1e-3)
     kind = "DSVAE + adversarial classifier" if args.adversarial else "DSVAE"
     say(f"{kind}: {sum(p.numel() for p in model.parameters()):,} parameters, "

@@ -28,13 +28,24 @@ component of ``z_t`` from ``z_{t-1}``, static content costs about the same in ``
 content (action, direction) cheaper in ``f``, which is what the adversary forbids.
 
 Adversarial option (``adversarial=True``): a small MLP (:class:`MotionClassifier`) predicts
-the motion label from the static latent ``f`` drawn by the guide; the model adds
-``-weight · CE(classifier(GRL(f)), motion)`` as a ``pyro.factor``. The gradient-reversal layer
-(:func:`grad_reverse`) is the identity forward and multiplies gradients by ``-λ`` backward, so
-one optimiser step trains the classifier to *minimise* its cross-entropy while the encoder
-receives the *reversed* gradient and learns to make ``f`` useless for predicting the motion
-(the min-max game of domain-adversarial training, Ganin & Lempitsky 2015, in one step). The
-reported training loss is then ``-ELBO + weight · CE`` (per frame). Batches without a
+the motion label from the static latent ``f`` drawn by the guide, and is trained *against*
+the encoder; its loss enters the model as ``pyro.factor("adversary", -weight · loss)`` so the
+shared SVI loop trains everything in one optimiser step. Two ways to play the min-max game
+(``adversary_mode``):
+
+* ``"minmax"`` (default): the classifier minimises its cross-entropy on ``f`` with the
+  encoder's gradient stopped (``f.detach()``), and the encoder minimises the cross-entropy of
+  the (frozen) classifier's prediction against the *uniform* distribution (``f`` should leave
+  the classifier at chance; Tzeng et al. 2015). ``loss = CE(c(sg f), y) + CE(U, c_sg(f)) -
+  ln K``, so the second term is 0 at chance.
+* ``"grl"``: gradient reversal (Ganin & Lempitsky 2015): ``loss = CE(c(GRL(f)), y)``; the
+  layer (:func:`grad_reverse`) is the identity forward and multiplies gradients by ``-λ``
+  backward, so the classifier minimises the cross-entropy and the encoder maximises it.
+  Measured here: once the classifier is confident its cross-entropy saturates, the reversed
+  gradient vanishes and ``f`` keeps the motion (a probe read the motion from ``f`` at 100 %),
+  which is why ``"minmax"`` is the default.
+
+The reported training loss is ``-ELBO + weight · loss`` (per frame). Batches without a
 ``motion`` entry (generation, evaluation) skip the factor.
 
 Batches are dicts with ``frames`` ``(B, T, C, S, S)`` in [0, 1] (float, or uint8 read as
@@ -58,6 +69,7 @@ from pyro_videossm.errors import InputError
 
 LIKELIHOODS = ("bernoulli", "normal")
 DYNAMIC_ENCODERS = ("frame", "rnn")
+ADVERSARY_MODES = ("minmax", "grl")
 MIN_SCALE = 1e-3
 
 
@@ -295,7 +307,9 @@ class DisentangledSequentialVAE(nn.Module):
             choice for images in [0, 1], not a normalised density for grey values) or
             ``"normal"`` (``N(mean, pixel_scale²)`` per pixel).
         dynamic_encoder: ``"frame"`` (``q(z_t | x_t)``) or ``"rnn"`` (``q(z_t | x_{≤t})``).
-        adversarial: add the motion classifier on ``f`` with gradient reversal.
+        adversarial: add the motion classifier on ``f``, trained against the encoder.
+        adversary_mode: ``"minmax"`` (confusion loss for the encoder) or ``"grl"`` (gradient
+            reversal); see the module docstring.
         n_motion_classes: classes of the ``motion`` label the adversary predicts.
         adversary_weight: weight of its cross-entropy; grl_lambda: gradient-reversal factor.
         dynamic_kl_weight: ``β_z``, weight of the KL term of ``z`` (1: the plain ELBO). Above
@@ -311,7 +325,8 @@ class DisentangledSequentialVAE(nn.Module):
                  pixel_scale: float = 0.1, dynamic_encoder: str = "frame",
                  adversarial: bool = False, n_motion_classes: int = 9,
                  adversary_hidden: int = 64, adversary_weight: float = 1.0,
-                 grl_lambda: float = 1.0, dynamic_kl_weight: float = 1.0):
+                 grl_lambda: float = 1.0, dynamic_kl_weight: float = 1.0,
+                 adversary_mode: str = "minmax"):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
@@ -328,6 +343,9 @@ class DisentangledSequentialVAE(nn.Module):
                 raise InputError(f"{name} must be >= 1, got {v}")
         if not pixel_scale > 0 or adversary_weight < 0 or grl_lambda < 0:
             raise InputError("pixel_scale must be > 0, adversary_weight and grl_lambda >= 0")
+        if adversary_mode not in ADVERSARY_MODES:
+            raise InputError(f"adversary_mode must be one of {', '.join(ADVERSARY_MODES)}, "
+                             f"got {adversary_mode!r}")
         if not dynamic_kl_weight > 0:
             raise InputError(f"dynamic_kl_weight must be > 0, got {dynamic_kl_weight}")
         _n_down(size)
@@ -339,7 +357,7 @@ class DisentangledSequentialVAE(nn.Module):
             dynamic_encoder=dynamic_encoder, adversarial=bool(adversarial),
             n_motion_classes=int(n_motion_classes), adversary_hidden=int(adversary_hidden),
             adversary_weight=float(adversary_weight), grl_lambda=float(grl_lambda),
-            dynamic_kl_weight=float(dynamic_kl_weight))
+            dynamic_kl_weight=float(dynamic_kl_weight), adversary_mode=adversary_mode)
         for k, v in self._config.items():
             setattr(self, k, v)
         self.encoder = FrameEncoder(channels, size, feature_dim, conv_channels)
@@ -415,9 +433,17 @@ class DisentangledSequentialVAE(nn.Module):
         return float(x.shape[0] * x.shape[1])
 
     def adversary_loss(self, f: Tensor, motion: Tensor) -> Tensor:
-        """Cross-entropy ``(B,)`` of the adversary on ``GRL(f)`` against the motion labels."""
-        logits = self.adversary(grad_reverse(f, self.grl_lambda))
-        return F.cross_entropy(logits, motion, reduction="none")
+        """The adversary's loss ``(B,)`` on static latents ``f (B, F)`` (see the module
+        docstring): ``"grl"``: ``CE(c(GRL(f)), y)``; ``"minmax"``: ``CE(c(sg f), y) +
+        CE(uniform, c_frozen(f)) - ln K``."""
+        if self.adversary_mode == "grl":
+            logits = self.adversary(grad_reverse(f, self.grl_lambda))
+            return F.cross_entropy(logits, motion, reduction="none")
+        classifier = F.cross_entropy(self.adversary(f.detach()), motion, reduction="none")
+        frozen = {k: v.detach() for k, v in self.adversary.named_parameters()}
+        logits = torch.func.functional_call(self.adversary, frozen, (f,))
+        confusion = -F.log_softmax(logits, dim=-1).mean(-1) - math.log(logits.shape[-1])
+        return classifier + confusion
 
     # -- Pyro ------------------------------------------------------------------------------
     def model(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> Tensor:
