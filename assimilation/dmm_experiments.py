@@ -54,7 +54,9 @@ EXPERIMENTS = {
                            "pf": dict(members=800)}),
     "l63_rho24": dict(system="lorenz63", known={"rho": 24.0}, train_cycles=5000, rnn_dim=64,
                       guide_substeps=5, look_ahead=1,
-                      classical={"enks": dict(members=10), "pf": dict(members=800)}),
+                      classical={"enks": dict(members=10), "enks-inflated": dict(members=10,
+                                 inflation=1.5), "pf": dict(members=800),
+                                 "pf-jittered": dict(members=800, jitter=2.0)}),
     "l96": dict(system="lorenz96", known={}, train_cycles=5000, rnn_dim=128, guide_substeps=None,
                 look_ahead=2,
                 classical={"enks": dict(members=20, localization=4.0, inflation=1.05),
@@ -127,7 +129,8 @@ def run_experiment(name: str, args) -> dict:
                  "estimate": "smoother", **score_posterior(dmm_post, test["truth"],
                                                            burn_in=burn_in),
                  "ms/cycle": 1e3 * dmm_post.attrs["seconds_per_cycle"]})
-    for method, options in spec["classical"].items():
+    for key, options in spec["classical"].items():
+        method = key.split("-")[0]  # "enks-inflated" -> enks with other options
         if quick and method == "pf":
             options = {**options, "members": 100}
         post = assimilate(test, method, system=system, seed=args.seed, **options)
