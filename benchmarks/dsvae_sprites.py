@@ -44,11 +44,13 @@ import numpy as np
 import pyro
 import torch
 
+from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.sprites import (
     STATIC_FACTORS,
     frames_tensor,
     labels_tensor,
     make_sprites,
+    select_split,
 )
 from pyro_videossm.evaluation import (
     MIN_MOTION_ACCURACY,
@@ -146,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=["plain", "adversarial"],
                    choices=["plain", "adversarial"])
     p.add_argument("--judge", type=Path, help="reuse a judge file instead of training one")
+    p.add_argument("--data", type=Path,
+                   help="reuse sprites written by `videossm simulate sprites --split all` "
+                        "(must have been made with the same --size and seed)")
     p.add_argument("--out", type=Path, default=Path("out/dsvae_sprites"))
     p.add_argument("--results", type=Path, default=Path("docs/RESULTS.md"))
     p.add_argument("--docs", type=Path, default=Path("docs"), help="where the PNGs go")
@@ -166,9 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - t_start:7.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    train = make_sprites("train", size=args.size, characters=args.train_characters,
-                         seed=args.seed)
-    test = make_sprites("test", size=args.size, characters=args.test_characters, seed=args.seed)
+    if args.data is not None:
+        ds = open_dataset(args.data)
+        train = select_split(ds, "train").isel(clip=slice(0, 9 * args.train_characters)).load()
+        test = select_split(ds, "test").isel(clip=slice(0, 9 * args.test_characters)).load()
+        if train.sizes["x"] != args.size:
+            raise SystemExit(f"{args.data} has {train.sizes['x']}x{train.sizes['x']} frames, "
+                             f"not --size {args.size}")
+    else:
+        train = make_sprites("train", size=args.size, characters=args.train_characters,
+                             seed=args.seed)
+        test = make_sprites("test", size=args.size, characters=args.test_characters,
+                            seed=args.seed)
     log(f"data: {train.sizes['clip']} training, {test.sizes['clip']} test clips "
         f"{args.size}x{args.size}")
 

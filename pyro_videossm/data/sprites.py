@@ -43,9 +43,9 @@ from pyro_videossm.errors import InputError
 
 #: Static factors and the names of their values (each has 6).
 STATIC_FACTORS: dict[str, tuple[str, ...]] = {
-    "skin": ("pale", "tan", "brown", "green", "blue", "grey"),
+    "skin": ("pale", "dark", "green", "blue", "yellow", "lilac"),
     "top": ("red", "green", "blue", "yellow", "purple", "cyan"),
-    "bottom": ("brown", "navy", "grey", "white", "orange", "pink"),
+    "bottom": ("brown", "navy", "white", "orange", "pink", "teal"),
     "hair": ("short_brown", "long_blond", "mohawk_red", "bun_white", "bowl_purple",
              "spiky_green"),
 }
@@ -64,12 +64,12 @@ N_TRAIN_CHARACTERS = 1000
 SPLITS = ("train", "test", "all")
 
 # Colours (RGB in [0, 1]) of each static factor's values.
-_SKIN = np.array([(1.0, 0.87, 0.75), (0.88, 0.66, 0.46), (0.6, 0.4, 0.26),
-                  (0.5, 0.78, 0.35), (0.45, 0.65, 1.0), (0.7, 0.7, 0.7)], np.float32)
+_SKIN = np.array([(1.0, 0.85, 0.7), (0.45, 0.28, 0.15), (0.35, 0.85, 0.25),
+                  (0.35, 0.55, 1.0), (0.95, 0.9, 0.3), (0.8, 0.5, 0.9)], np.float32)
 _TOP = np.array([(0.85, 0.15, 0.15), (0.1, 0.6, 0.2), (0.15, 0.3, 0.9),
                  (0.95, 0.85, 0.15), (0.55, 0.2, 0.7), (0.1, 0.8, 0.85)], np.float32)
-_BOTTOM = np.array([(0.45, 0.28, 0.12), (0.12, 0.18, 0.5), (0.5, 0.5, 0.5),
-                    (0.95, 0.95, 0.95), (1.0, 0.55, 0.1), (0.95, 0.45, 0.7)], np.float32)
+_BOTTOM = np.array([(0.5, 0.27, 0.05), (0.1, 0.15, 0.6), (0.95, 0.95, 0.95),
+                    (1.0, 0.6, 0.0), (1.0, 0.45, 0.75), (0.0, 0.55, 0.5)], np.float32)
 _HAIR = np.array([(0.55, 0.3, 0.1), (0.98, 0.88, 0.45), (0.9, 0.1, 0.1),
                   (0.92, 0.92, 0.95), (0.55, 0.2, 0.75), (0.2, 0.85, 0.3)], np.float32)
 _EYE = np.zeros(3, np.float32)
