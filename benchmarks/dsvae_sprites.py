@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conv-channels", type=int, default=32)
     p.add_argument("--dynamic-encoder", choices=["frame", "rnn"], default="frame")
     p.add_argument("--likelihood", choices=["bernoulli", "normal"], default="bernoulli")
-    p.add_argument("--adversary-weight", type=float, default=1.0)
+    p.add_argument("--adversary-weight", type=float, default=30.0)
     p.add_argument("--dynamic-kl-weight", type=float, default=1.0)
     p.add_argument("--adversary-mode", choices=["minmax", "grl"], default="minmax")
     p.add_argument("--anneal-epochs", type=int, default=0)

@@ -72,8 +72,8 @@ def _dsvae_arguments(parser) -> None:
                         help="std of the normal likelihood (default 0.1)")
     parser.add_argument("--dynamic-encoder", choices=["frame", "rnn"], default="frame",
                         help="q(z_t | x_t) per frame or a causal LSTM (default frame)")
-    parser.add_argument("--adversary-weight", type=float, default=1.0,
-                        help="weight of the adversary's cross-entropy (default 1)")
+    parser.add_argument("--adversary-weight", type=float, default=30.0,
+                        help="weight of the adversary's loss (default 30)")
     parser.add_argument("--adversary-mode", choices=["minmax", "grl"], default="minmax",
                         help="encoder vs classifier: confusion loss (minmax, default) or "
                              "gradient reversal (grl)")

@@ -311,7 +311,10 @@ class DisentangledSequentialVAE(nn.Module):
         adversary_mode: ``"minmax"`` (confusion loss for the encoder) or ``"grl"`` (gradient
             reversal); see the module docstring.
         n_motion_classes: classes of the ``motion`` label the adversary predicts.
-        adversary_weight: weight of its cross-entropy; grl_lambda: gradient-reversal factor.
+        adversary_weight: weight of its loss against the per-clip ELBO (thousands of nats for
+            a 32 x 32 clip): on sprites, 1 left the motion readable from ``f`` (a probe: 100 %),
+            30 removed it (dynamics-kept motion accuracy 99.8 % after 6 epochs);
+            grl_lambda: gradient-reversal factor (``"grl"`` mode).
         dynamic_kl_weight: ``β_z``, weight of the KL term of ``z`` (1: the plain ELBO). Above
             1, information that is constant over a clip is cheaper in ``f`` (paid once, at
             weight 1) than in ``z``; see the module docstring.
@@ -324,7 +327,7 @@ class DisentangledSequentialVAE(nn.Module):
                  conv_channels: int = 32, likelihood: str = "bernoulli",
                  pixel_scale: float = 0.1, dynamic_encoder: str = "frame",
                  adversarial: bool = False, n_motion_classes: int = 9,
-                 adversary_hidden: int = 64, adversary_weight: float = 1.0,
+                 adversary_hidden: int = 64, adversary_weight: float = 30.0,
                  grl_lambda: float = 1.0, dynamic_kl_weight: float = 1.0,
                  adversary_mode: str = "minmax"):
         super().__init__()
