@@ -85,6 +85,7 @@ def run_experiment(name: str, args) -> dict:
     burn_in = 10 if quick else BURN_IN
     system = known_system(spec)
     look_ahead = spec["look_ahead"] if args.look_ahead is None else args.look_ahead
+    hidden = () if args.correction == "none" else tuple(int(h) for h in args.correction.split(","))
     window = 20 if quick else args.window
     windows = observation_windows(train, window, max(1, window // 5))
     out = Path(args.out)
@@ -97,7 +98,8 @@ def run_experiment(name: str, args) -> dict:
         record["training"] = extra["training"]
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                         guide_substeps=spec["guide_substeps"], look_ahead=look_ahead)
+                         guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                         correction_hidden=hidden)
         if args.compile:
             dmm.compile_steps()
         config = TrainConfig(epochs=1 if quick else args.epochs, batch_size=args.batch_size,
@@ -112,12 +114,14 @@ def run_experiment(name: str, args) -> dict:
             "windows": int(windows["x"].shape[0]), "epochs": len(history), "steps": steps,
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
             "compiled": bool(args.compile), "look_ahead": look_ahead,
+            "correction": args.correction,
             "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
             "final_loss_per_cycle": history[-1]["train_loss"],
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                           guide_substeps=spec["guide_substeps"], look_ahead=look_ahead)
+                           guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                           correction_hidden=hidden)
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
         save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
         dmm = fresh
@@ -140,12 +144,30 @@ def run_experiment(name: str, args) -> dict:
                      **score_posterior(post, test["truth"], burn_in=burn_in),
                      "ms/cycle": 1e3 * post.attrs["seconds_per_cycle"]})
     record["rows"] = rows
+    record["forecast_check"] = forecast_check(dmm, test)
     record["obs_noise_std"] = float(test.attrs["obs_noise_std"])
     record["machine"] = f"{platform.machine()}, torch {torch.__version__}"
     if not quick:
+        previous = out / f"{name}.json"
+        if previous.exists():  # keep hand-written notes (variants run with other options)
+            record["notes"] = json.loads(previous.read_text()).get("notes", [])
         (out / f"{name}.json").write_text(json.dumps(record, indent=1))
         (out / f"{name}.json").chmod(0o644)
     return record
+
+
+def forecast_check(dmm, test) -> dict:
+    """One-cycle forecast RMSE on the test truth: known physics alone, and with the learned
+    correction (what the transition mean of the trained model gets wrong)."""
+    z = torch.as_tensor(test["truth"].values, dtype=torch.float32)
+    with torch.no_grad():
+        physics = dmm.transition.physics(z[:-1])
+        corrected = dmm.transition(z[:-1])[0]
+
+    def rms(a):
+        return float(a.pow(2).mean().sqrt())
+
+    return {"physics": rms(physics - z[1:]), "physics_plus_correction": rms(corrected - z[1:])}
 
 
 def _known(spec: dict) -> str:
@@ -197,11 +219,18 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
         for row in rec["rows"]:
             lines.append(f"| {row['method']} | {row['estimate']} | "
                          + " | ".join(_fmt(row.get(k, "")) for k in keys) + " |")
+        check = rec.get("forecast_check")
+        if check:
+            lines += ["", f"One-cycle forecast RMSE on the test truth: known physics "
+                      f"{check['physics']:.3g}, physics + learned correction "
+                      f"{check['physics_plus_correction']:.3g}."]
+        lines += [""] + [f"- {note}" for note in rec.get("notes", [])]
         lines += ["", "Command: `nice -n 10 python assimilation/dmm_experiments.py "
                   f"{rec['experiment']} --epochs {tr['epochs']} --window {tr['window']} "
                   f"--batch-size {tr['batch_size']} --lr {tr['lr']} --lr-decay {tr['lr_decay']}"
                   f"{' --compile' if tr.get('compiled') else ''}"
-                  f" --look-ahead {tr.get('look_ahead', 1)}`", ""]
+                  f" --look-ahead {tr.get('look_ahead', 1)}"
+                  f" --correction {tr.get('correction', '64,64')}`", ""]
     lines += speed or []
     lines.append(END)
     return "\n".join(lines)
@@ -273,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="torch.compile the step work")
+    parser.add_argument("--correction", default="64,64",
+                        help="hidden widths of the learned correction, or 'none' (default 64,64)")
     parser.add_argument("--look-ahead", type=int,
                         help="future observations in the guide (default: per experiment)")
     parser.add_argument("--reuse", action="store_true", help="reuse trained model files")
