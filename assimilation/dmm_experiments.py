@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--quick", action="store_true", help="toy sizes (smoke test)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="write the JSON only, leave docs/RESULTS.md alone")
     parser.add_argument("--out", default=str(ROOT / "assimilation" / "dmm_results"))
     args = parser.parse_args(argv)
     unknown = [n for n in args.experiments if n not in EXPERIMENTS]
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.experiments:
         record = run_experiment(name, args)
         print(json.dumps(record["rows"], indent=1), flush=True)
-    if not args.quick:
+    if not (args.quick or args.no_docs):
         write_section(Path(args.out))
     return 0
 

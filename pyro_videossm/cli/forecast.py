@@ -18,6 +18,9 @@ from pyro_videossm.cli.common import add_progress_flag, check_output_path, say
 from pyro_videossm.data.conventions import open_dataset, write_netcdf
 from pyro_videossm.errors import InputError
 
+#: ensemble size of ``videossm forecast`` for stochastic forecasters when --members is not given
+DEFAULT_MEMBERS = 16
+
 
 def register(sub) -> None:
     p = sub.add_parser("forecast", help="forecast a 2D field from a context window (netCDF)")
@@ -27,7 +30,9 @@ def register(sub) -> None:
                    help="a model file (.pt) or a forecaster name (e.g. persistence)")
     p.add_argument("--context", type=int, required=True, help="context frames K")
     p.add_argument("--leads", type=int, required=True, help="lead times L to forecast")
-    p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
+    p.add_argument("--members", type=int,
+                   help="ensemble members (default: 16 for ensemble forecasters such as "
+                        "convdmm, 1 for deterministic ones)")
     p.add_argument("--variable", help="field variable (default: obs, precip, rain_rate, ...)")
     p.add_argument("--sample", type=int, nargs="+", help="sample index/indices (default all)")
     p.add_argument("--init-index", type=int,
@@ -106,15 +111,16 @@ def run_forecast(args: argparse.Namespace) -> int:
         check_output_path(args.plot)
         if args.plot.suffix.lower() != ".png":
             raise InputError(f"--plot {args.plot} must end in .png")
-    if args.members < 1:
+    if args.members is not None and args.members < 1:
         raise InputError(f"--members must be >= 1, got {args.members}")
     forecaster = _forecaster(args.model, args.device)
+    members = args.members or (1 if forecaster.deterministic else DEFAULT_MEMBERS)
     with open_dataset(args.data) as ds:
         ctx, j = select_context(ds, context=args.context, leads=args.leads,
                                 variable=args.variable, samples=args.sample,
                                 init_index=args.init_index)
         ctx = ctx.load()
-        fc = forecaster.forecast(ctx, args.leads, args.members, seed=args.seed,
+        fc = forecaster.forecast(ctx, args.leads, members, seed=args.seed,
                                  batch_size=args.batch_size)
         fc.attrs.update({"source_file": str(args.data), "init_index": int(j)})
         if args.plot is not None:

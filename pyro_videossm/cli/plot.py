@@ -28,6 +28,9 @@ def run(args) -> int:
     if out.suffix.lower() != ".png":
         raise InputError(f"output {out} must end in .png")
     post = open_dataset(args.posterior)
+    if post.attrs.get("product") == "forecast":
+        raise InputError(f"{args.posterior} is a forecast: draw its frame strip with "
+                         "'videossm plot-forecast'")
     for name in ("mean", "quantiles"):
         require_variable(post, name, ("time", "component") if name == "mean"
                          else ("quantile", "time", "component"), str(args.posterior))
