@@ -49,16 +49,16 @@ TRAIN_SEED, TEST_SEED, BURN_IN = 100, 1, 100
 
 EXPERIMENTS = {
     "l63": dict(system="lorenz63", known={}, train_cycles=5000, rnn_dim=64, guide_substeps=5,
-                look_ahead=1,
+                look_ahead=0,
                 classical={"enks": dict(members=10), "etkf": dict(members=10),
                            "pf": dict(members=800)}),
     "l63_rho24": dict(system="lorenz63", known={"rho": 24.0}, train_cycles=5000, rnn_dim=64,
-                      guide_substeps=5, look_ahead=1,
+                      guide_substeps=5, look_ahead=0,
                       classical={"enks": dict(members=10), "enks-inflated": dict(members=10,
                                  inflation=1.5), "pf": dict(members=800),
                                  "pf-jittered": dict(members=800, jitter=2.0)}),
     "l96": dict(system="lorenz96", known={}, train_cycles=5000, rnn_dim=128, guide_substeps=None,
-                look_ahead=2,
+                look_ahead=0,
                 classical={"enks": dict(members=20, localization=4.0, inflation=1.05),
                            "etkf": dict(members=40)}),
 }
@@ -99,6 +99,7 @@ def run_experiment(name: str, args) -> dict:
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
                          guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                         smoother_iterations=args.smoother_iterations,
                          correction_hidden=hidden)
         if args.compile:
             dmm.compile_steps()
@@ -114,6 +115,7 @@ def run_experiment(name: str, args) -> dict:
             "windows": int(windows["x"].shape[0]), "epochs": len(history), "steps": steps,
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
             "compiled": bool(args.compile), "look_ahead": look_ahead,
+            "smoother_iterations": args.smoother_iterations,
             "correction": args.correction,
             "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
@@ -121,6 +123,7 @@ def run_experiment(name: str, args) -> dict:
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
                            guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                           smoother_iterations=args.smoother_iterations,
                            correction_hidden=hidden)
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
         save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
@@ -324,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="hidden widths of the learned correction, or 'none' (default 64,64)")
     parser.add_argument("--look-ahead", type=int,
                         help="future observations in the guide (default: per experiment)")
+    parser.add_argument("--smoother-iterations", type=int, default=3,
+                        help="Gauss-Newton relinearisations of the guide's backward messages "
+                             "(default 3; 0: off; a look-ahead turns them off)")
     parser.add_argument("--reuse", action="store_true", help="reuse trained model files")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--quick", action="store_true", help="toy sizes (smoke test)")

@@ -48,9 +48,13 @@ def _arguments(parser) -> None:
                              "pure physics (default 64,64)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: exact)")
-    parser.add_argument("--look-ahead", type=int, default=1,
+    parser.add_argument("--look-ahead", type=int, default=0,
                         help="future observations the guide reads through the linearised "
-                             "physics at each step (default 1; 0 for none)")
+                             "physics at each step (default 0: off; turns off "
+                             "--smoother-iterations)")
+    parser.add_argument("--smoother-iterations", type=int, default=3,
+                        help="smoothing guide with physics: relinearisations of the backward "
+                             "messages of all later observations (default 3; 0: off)")
     parser.add_argument("--learn-obs-noise", action="store_true",
                         help="learn the observation noise instead of using obs_noise_std")
     parser.add_argument("--z-dim", type=int, help="latent dimension with --physics none")
@@ -104,6 +108,8 @@ def build_model(args, obs):
 
     if args.look_ahead < 0:
         raise InputError(f"--look-ahead must be >= 0, got {args.look_ahead}")
+    if args.smoother_iterations < 0:
+        raise InputError(f"--smoother-iterations must be >= 0, got {args.smoother_iterations}")
     if args.physics != "none":
         hidden = () if args.correction.strip().lower() == "none" else tuple(
             int(h) for h in args.correction.split(",") if h.strip())
@@ -112,6 +118,7 @@ def build_model(args, obs):
         return hybrid_dmm(obs, system=_system(args, obs), guide=args.guide,
                           rnn_dim=args.rnn_dim, correction_hidden=hidden,
                           guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
+                          smoother_iterations=args.smoother_iterations,
                           learn_obs_noise=args.learn_obs_noise)
     values = obs["obs"].values
     D = values.shape[1]

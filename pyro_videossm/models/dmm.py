@@ -66,7 +66,10 @@ BatchedFn = Callable[[Tensor], tuple[Tensor, Tensor]]
 class MarkovGaussian(TorchDistribution):
     """A Gaussian Markov chain over ``T`` steps: batch shape ``batch_shape``, event ``(T, Z)``.
 
-    ``z_1 ~ N(step(None, 0))``, ``z_t | z_{t-1} ~ N(step(z_{t-1}, t))`` (diagonal).
+    ``z_1 ~ N(step(None, 0))``, ``z_t | z_{t-1} ~ N(step(z_{t-1}, t))``. A step gives
+    ``(loc, scale)``: a diagonal ``scale (..., Z)`` (standard deviations), or a full
+    ``scale (..., Z, Z)``, read as the lower Cholesky factor ``U`` of the precision
+    (covariance ``(U U^T)^{-1}``; the hybrid DMM's smoothing guide).
 
     Args:
         step: ``(z_prev (..., Z) or None, t) -> (loc, scale)``, one step (for sampling).
@@ -107,12 +110,19 @@ class MarkovGaussian(TorchDistribution):
         z_prev, zs, locs, scales = None, [], [], []
         for t, e in enumerate(eps.unbind(-2)):
             loc, scale = self._step(z_prev, t)
-            z_prev = loc + scale * e
+            if scale.dim() > loc.dim():  # precision Cholesky factor U: z = loc + U^{-T} e
+                scale = scale.expand(e.shape + e.shape[-1:])
+                z_prev = loc + torch.linalg.solve_triangular(
+                    scale.transpose(-1, -2), e.unsqueeze(-1), upper=True).squeeze(-1)
+            else:
+                scale = scale.expand_as(e)
+                z_prev = loc + scale * e
             zs.append(z_prev)
             locs.append(loc.expand_as(e))
-            scales.append(scale.expand_as(e))
+            scales.append(scale)
         value = torch.stack(zs, -2)
-        self._cache = (value, torch.stack(locs, -2), torch.stack(scales, -2))
+        full = scales[0].dim() > zs[0].dim()
+        self._cache = (value, torch.stack(locs, -2), torch.stack(scales, -3 if full else -2))
         return value
 
     def sample(self, sample_shape: tuple[int, ...] = ()) -> Tensor:
@@ -132,7 +142,12 @@ class MarkovGaussian(TorchDistribution):
 
     def log_prob(self, value: Tensor) -> Tensor:
         loc, scale = self.conditionals(value)
-        lp = -0.5 * ((value - loc) / scale) ** 2 - scale.log() - _HALF_LOG_2PI
+        if scale.dim() > loc.dim():  # precision Cholesky factors (..., T, Z, Z)
+            u = (scale.transpose(-1, -2) @ (value - loc).unsqueeze(-1)).squeeze(-1)
+            log_det = scale.diagonal(dim1=-2, dim2=-1).log()
+            lp = -0.5 * u**2 + log_det - _HALF_LOG_2PI
+        else:
+            lp = -0.5 * ((value - loc) / scale) ** 2 - scale.log() - _HALF_LOG_2PI
         return self._masked_sum(lp.sum(-1))
 
 
@@ -147,6 +162,16 @@ def _kl_markov_gaussian(q: MarkovGaussian, p: MarkovGaussian) -> Tensor:
         raise NotImplementedError
     value, q_loc, q_scale = q._cache
     p_loc, p_scale = p.conditionals(value)
+    if p_scale.dim() > p_loc.dim():
+        raise NotImplementedError
+    if q_scale.dim() > q_loc.dim():  # full q (precision Cholesky U) against a diagonal p
+        eye = torch.eye(q_scale.shape[-1], dtype=q_scale.dtype, device=q_scale.device)
+        u_inv = torch.linalg.solve_triangular(q_scale, eye.expand_as(q_scale), upper=False)
+        q_var = u_inv.pow(2).sum(-2)  # diagonal of (U U^T)^{-1}
+        log_q_scale = -q_scale.diagonal(dim1=-2, dim2=-1).log()  # per-component share
+        kl = 0.5 * (q_var / p_scale**2 + ((q_loc - p_loc) / p_scale) ** 2 - 1) \
+            + p_scale.log() - log_q_scale
+        return q._masked_sum(kl.sum(-1))
     var_ratio = (q_scale / p_scale) ** 2
     kl = 0.5 * (var_ratio + ((q_loc - p_loc) / p_scale) ** 2 - 1 - var_ratio.log())
     return q._masked_sum(kl.sum(-1))
@@ -188,6 +213,11 @@ class DMM(nn.Module):
         look_ahead: with ``obs_message``, also the next ``look_ahead`` observations through
             the transition linearised at the guide's estimate (flow-dependent; ``Z + 1``
             forecasts per look-ahead step and guide step).
+        smoother_iterations: with ``obs_message`` and the smoothing guide, all later
+            observations of the sequence through the backward messages of a linearised
+            smoother, relinearised this many times along the guide's own mean path
+            (:meth:`smoother_messages`); the guide's steps are then full-covariance
+            Gaussians. 0: off. Excludes ``look_ahead``.
         x_loc, x_scale: standardisation of the RNN inputs (``(X,)`` lists).
         physics: the hybrid-physics setting (see :func:`pyro_videossm.models.hybrid.hybrid_dmm`,
             which fills it): the latent is the physical state and the transition is known
@@ -218,6 +248,7 @@ class DMM(nn.Module):
         x_scale: list[float] | None = None,
         obs_message: bool = False,
         look_ahead: int = 0,
+        smoother_iterations: int = 0,
         physics: dict[str, Any] | None = None,
         system=None,
         per_step: bool = False,
@@ -231,6 +262,14 @@ class DMM(nn.Module):
             raise InputError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
         if look_ahead and not (obs_message and combiner == "gain" and guide != "meanfield"):
             raise InputError("look_ahead needs combiner='gain' with obs_message=True")
+        if smoother_iterations and not (obs_message and combiner == "gain"
+                                        and guide == "smoothing"):
+            raise InputError("smoother_iterations needs the smoothing guide with "
+                             "combiner='gain' and obs_message=True")
+        if smoother_iterations and look_ahead:
+            raise InputError("use either look_ahead or smoother_iterations, not both")
+        if smoother_iterations < 0:
+            raise InputError(f"smoother_iterations must be >= 0, got {smoother_iterations}")
         if physics is not None:
             z_dim = x_dim
         if z_dim is None or z_dim < 1 or x_dim < 1:
@@ -242,7 +281,8 @@ class DMM(nn.Module):
             rnn_dim=int(rnn_dim), rnn_type=rnn_type, rnn_layers=int(rnn_layers),
             rnn_dropout=float(rnn_dropout), guide=guide, combiner=combiner,
             mask_input=bool(mask_input), x_loc=x_loc, x_scale=x_scale,
-            obs_message=bool(obs_message), look_ahead=int(look_ahead), physics=physics,
+            obs_message=bool(obs_message), look_ahead=int(look_ahead),
+            smoother_iterations=int(smoother_iterations), physics=physics,
         )
         self.guide_kind = guide
         self.per_step = bool(per_step)
@@ -272,7 +312,8 @@ class DMM(nn.Module):
                 raise InputError("obs_message needs a Gaussian likelihood observing the state "
                                  "(z_dim == x_dim)")
             self.combiner = GainCombiner(z_dim, h_dim, z_loc, z_scale, obs_message=obs_message,
-                                         look_ahead=look_ahead)
+                                         look_ahead=look_ahead,
+                                         smoother_iterations=smoother_iterations)
         else:
             self.combiner = Combiner(z_dim, h_dim)
 
@@ -337,14 +378,76 @@ class DMM(nn.Module):
         x = data.x if data.x is not None else data.obs_mask.float()
         h = self.encoder(x, data.obs_mask, data.lengths)
         if getattr(self.combiner, "obs_message", False):
-            return self.combiner.prepare(h, x, data.obs_mask, self.likelihood.log_scale.exp())
+            ctx = self.combiner.prepare(h, x, data.obs_mask, self.likelihood.log_scale.exp())
+            if self.combiner.smoother_iterations:
+                ctx = self.smoother_messages(ctx, data)
+            return ctx
         return self.combiner.prepare(h)
 
-    def guide_step_fn(self, ctx: Tensor) -> tuple[StepFn, BatchedFn]:
+    def smoother_messages(self, ctx: Tensor, data: DMMBatch) -> Tensor:
+        """``ctx`` with the backward messages of all later observations appended
+        (:meth:`GainCombiner.with_messages`), for ``smoother_iterations = K``.
+
+        Gauss–Newton on the guide's own mean path: the path starts at the observations
+        (where observed; elsewhere the guide's mean without backward messages); then ``K``
+        times: the backward messages along the path
+        (:func:`~pyro_videossm.nn.linearised_smoother.backward_messages`: the transition
+        mean ``proposal`` linearised there, its noise ``s^2 / c``, the per-step messages of
+        ``ctx``), and the guide's mean path with them (each step's ``loc`` fed to the next).
+        The transition noise is annealed over the iterations, geometrically from the mean
+        observation noise variance (if larger) to ``s^2 / c`` at the last one: a nearly
+        deterministic model linearised along a poor first path would not converge, a noisy
+        one does, and each iteration starts from a better path. The messages are constants
+        of the guide (not differentiated through); padded steps of ragged sequences carry no
+        observation and so send none.
+        """
+        from pyro_videossm.nn.linearised_smoother import backward_messages
+
+        combiner = self.combiner
+        proposal = getattr(self.transition, "proposal", self.transition)
+        with torch.no_grad():
+            base = ctx.detach()
+            precision, information = combiner.observation_messages(base)
+            factor = combiner.log_prior_precision_factor.exp()
+            eps = 1e-3 * combiner.z_scale
+
+            def mean_map(z):
+                return proposal(z)[0]
+
+            full = combiner.with_messages(base)
+            path = self.guide_mean_path(full)
+            if data.x is not None:
+                path = torch.where(data.obs_mask, data.x, path)
+            obs_var = self.likelihood.log_scale.exp().pow(2).mean()
+            K = combiner.smoother_iterations
+            for k in range(K):
+                q_var = proposal(path)[1] ** 2 / factor  # entry t: noise of the step t -> t+1
+                w = 1.0 if K == 1 else k / (K - 1)
+                rho = (obs_var / q_var.mean()).clamp_min(1.0) ** (w - 1.0)  # <= 1, 1 at the end
+                lam, eta = backward_messages(mean_map, path, precision, information,
+                                             q_var / rho, eps)
+                full = combiner.with_messages(base, lam, eta)
+                path = self.guide_mean_path(full, factor=factor * rho)
+        return combiner.with_messages(ctx, lam, eta)
+
+    def guide_mean_path(self, ctx: Tensor, factor: Tensor | None = None) -> Tensor:
+        """``(B, T, Z)``: the guide's steps chained on their own means (no sampling);
+        ``factor`` replaces the combiner's forecast precision factor ``c``."""
+        step, _ = self.guide_step_fn(ctx, factor=factor)
+        z, path = None, []
+        for t in range(ctx.shape[1]):
+            z = step(z, t)[0]
+            path.append(z)
+        return torch.stack(path, -2)
+
+    def guide_step_fn(self, ctx: Tensor, factor: Tensor | None = None
+                      ) -> tuple[StepFn, BatchedFn]:
         """The guide's one-step and all-steps functions for a context from
-        :meth:`guide_context`."""
+        :meth:`guide_context` (``factor``: see :meth:`guide_mean_path`)."""
         ctx_steps = ctx.unbind(1)
         consts = self.combiner.loop_constants()
+        if factor is not None:
+            consts["factor"] = factor
         needs_prior = self.combiner.needs_prior
         look_ahead = getattr(self.combiner, "look_ahead", False)
         init = self.initial() if needs_prior else None
@@ -454,7 +557,11 @@ class DMM(nn.Module):
         with pyro.plate("sequences", B, dim=-1):
             for t in pyro.markov(range(data.T)):
                 loc, scale = step(z_prev, t)
-                z_dist = dist.Normal(loc.expand(B, Z), scale.expand(B, Z)).to_event(1)
+                if scale.dim() > loc.dim():  # precision Cholesky factor (smoother messages)
+                    z_dist = dist.MultivariateNormal(
+                        loc.expand(B, Z), precision_matrix=scale @ scale.transpose(-1, -2))
+                else:
+                    z_dist = dist.Normal(loc.expand(B, Z), scale.expand(B, Z)).to_event(1)
                 if data.time_mask is not None:
                     z_dist = z_dist.mask(data.time_mask[:, t])
                 with poutine.scale(scale=annealing_factor):

@@ -132,7 +132,8 @@ def hybrid_dmm(
     correction_hidden: tuple[int, ...] = (64, 64),
     transition_scale: float | None = None,
     guide_substeps: int | None = None,
-    look_ahead: int = 1,
+    look_ahead: int = 0,
+    smoother_iterations: int = 3,
     learn_obs_noise: bool = False,
     learn_initial: bool = False,
 ):
@@ -148,10 +149,17 @@ def hybrid_dmm(
         rnn_dim, rnn_type: the guide's RNN.
         correction_hidden: hidden widths of the learned correction (``()``: none).
         transition_scale: initial transition std (default: the observation noise std, so
-            that the untrained guide weighs forecast and observation alike).
+            that the untrained guide weighs forecast and observation alike; a tenth of it
+            with ``smoother_iterations``, whose guide stays well posed for a nearly
+            deterministic model).
         guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
         look_ahead: future observations the guide's combiner reads through the linearised
             physics at each step (0: none; see ``GainCombiner``; not for ``"meanfield"``).
+        smoother_iterations: smoothing guide only: all later observations of a window enter
+            each step through the backward messages of the physics (with its learned
+            correction) linearised along the guide's mean path, relinearised this many
+            times (Gauss–Newton; see ``DMM.smoother_messages``). 0 (or another guide): off;
+            a nonzero ``look_ahead`` turns it off too.
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
     """
@@ -172,8 +180,9 @@ def hybrid_dmm(
     else:
         observed = observed_indices(str(obs.attrs.get("observation_operator", "all")), D)
     noise = np.broadcast_to(np.asarray(obs.attrs["obs_noise_std"], dtype=float), (D,))
+    smoother_iterations = smoother_iterations if guide == "smoothing" and not look_ahead else 0
     if transition_scale is None:
-        transition_scale = float(noise.mean())
+        transition_scale = float(noise.mean()) * (0.1 if smoother_iterations else 1.0)
     physics = {
         "system": named.name,
         "parameters": {k: float(v) if isinstance(v, float) else v
@@ -195,6 +204,7 @@ def hybrid_dmm(
         learn_obs_scale=learn_obs_noise, rnn_dim=rnn_dim, rnn_type=rnn_type, guide=guide,
         combiner="gain", obs_message=True, mask_input=True,
         look_ahead=look_ahead if guide != "meanfield" else 0,
+        smoother_iterations=smoother_iterations,
         x_loc=physics["clim_loc"], x_scale=physics["clim_scale"], physics=physics,
         system=system,
     )

@@ -255,6 +255,17 @@ class GainCombiner(nn.Module):
     is not differentiated through), ``loc`` solves the ``Z × Z`` system and ``scale`` is the
     root of the diagonal of its inverse (times ``a``).
 
+    With ``smoother_iterations = K > 0`` (a smoothing guide, with ``obs_message``) all later
+    observations of the sequence enter instead, through the backward messages ``Λ_t, η_t`` of
+    :mod:`pyro_videossm.nn.linearised_smoother` (the transition linearised along the guide's
+    own mean path, relinearised ``K`` times: see ``DMM.smoother_messages``; appended to the
+    context by :meth:`with_messages`). Then ``q(z_t | z_{t-1}, x_{t:T})`` is the full-covariance
+    Gaussian with precision ``P = diag(c / s_f^2 + p) + Λ_t`` and mean
+    ``P^{-1} (c f / s_f^2 + p b + η_t) + r``: the exact smoothing conditional of a linear-Gaussian
+    model (``c = 1``, ``r = 0``, no RNN message), returned as ``(loc, U)`` with ``U`` the
+    lower Cholesky factor of the precision scaled by ``1 / a`` row-wise (covariance
+    ``diag(a) P^{-1} diag(a)``; ``a`` starts at 1).
+
     With ``obs_message`` (state observed directly, ``Z = X``), the message also holds the
     observation itself, ``N(x_t, R)`` where observed, in information form
     (``p = m / R^2 + p_h``, ``p b = m x / R^2 + p_h b_h``, ``b_h`` centred on ``x_t``): an
@@ -270,14 +281,20 @@ class GainCombiner(nn.Module):
     def __init__(self, z_dim: int, rnn_dim: int, z_loc: Tensor | None = None,
                  z_scale: Tensor | None = None, hidden_dim: int | None = None,
                  residual_dim: int = 32, obs_message: bool = False, look_ahead: int = 0,
-                 a0: float = 0.3):
+                 smoother_iterations: int = 0, a0: float | None = None):
         super().__init__()
         hidden_dim = hidden_dim or rnn_dim
         self.z_dim, self.residual_dim = z_dim, residual_dim
         self.obs_message = bool(obs_message)
         self.look_ahead = int(look_ahead)
-        if look_ahead and not obs_message:
-            raise ValueError("look_ahead needs obs_message (the state observed directly)")
+        self.smoother_iterations = int(smoother_iterations)
+        if (look_ahead or smoother_iterations) and not obs_message:
+            raise ValueError("look_ahead and smoother_iterations need obs_message (the state "
+                             "observed directly)")
+        if look_ahead and smoother_iterations:
+            raise ValueError("use either look_ahead or smoother_iterations, not both")
+        if a0 is None:
+            a0 = 1.0 if smoother_iterations else 0.3
         self.hidden = nn.Sequential(nn.Linear(rnn_dim, hidden_dim), nn.Tanh())
         self.lin_loc = nn.Linear(hidden_dim, z_dim)
         self.lin_precision = nn.Linear(hidden_dim, z_dim)
@@ -326,17 +343,40 @@ class GainCombiner(nn.Module):
     def loop_constants(self) -> dict:
         return {"factor": self.log_prior_precision_factor.exp()}
 
+    def observation_messages(self, ctx: Tensor) -> tuple[Tensor, Tensor]:
+        """``(p, p b)`` ``(..., Z)``: the per-step message of :meth:`prepare`'s context."""
+        Z = self.z_dim
+        return ctx[..., Z:2 * Z], ctx[..., :Z]
+
+    def with_messages(self, ctx: Tensor, lam: Tensor | None = None,
+                      eta: Tensor | None = None) -> Tensor:
+        """:meth:`prepare`'s context ``(B, T, C)`` with the backward messages ``Λ (B, T, Z, Z)``
+        and ``η (B, T, Z)`` appended (zeros when not given)."""
+        B, T, Z = ctx.shape[0], ctx.shape[1], self.z_dim
+        if lam is None:
+            return torch.cat([ctx, ctx.new_zeros(B, T, Z * Z + Z)], -1)
+        return torch.cat([ctx, lam.flatten(-2), eta], -1)
+
     def step(self, z_prev: Tensor | None, ctx_t: Tensor, prior_t: tuple,
              factor: Tensor | None = None) -> Prior:
         f, s_f = prior_t[0], prior_t[1]
         c = self.log_prior_precision_factor.exp() if factor is None else factor
         Z = self.z_dim
         sizes = [Z] * 3 + [self.residual_dim] + [Z, Z] * self.look_ahead
+        if self.smoother_iterations:
+            sizes += [Z * Z, Z]
         pb, p, log_s, r_h, *ahead = ctx_t.split(sizes, -1)
         prior_precision = c / s_f**2
         precision = prior_precision + p
         u = self.lin_residual_f((f - self.z_loc) / self.z_scale) + r_h
         residual = self.z_scale * self.lin_residual_out(torch.tanh(u))
+        if self.smoother_iterations:
+            lam = ahead[0].unflatten(-1, (Z, Z))
+            lam = torch.diag_embed(precision) + lam
+            chol = torch.linalg.cholesky(lam)
+            eta = prior_precision * f + pb + ahead[1]
+            loc = torch.cholesky_solve(eta.unsqueeze(-1), chol).squeeze(-1) + residual
+            return loc, chol * (-log_s).exp().unsqueeze(-1)
         if not self.look_ahead:
             loc = (prior_precision * f + pb) / precision + residual
             return loc, log_s.exp() * precision.rsqrt()

@@ -1,0 +1,93 @@
+"""Backward messages of a linearised smoother, for the hybrid DMM's smoothing guide.
+
+For a state-space model ``z_{t+1} = f(z_t) + N(0, diag(q²))`` whose observations at each step
+give a Gaussian message about ``z_t`` in information form (precision ``p_t``, diagonal, and
+information vector ``i_t = p_t x_t``), the message that the later observations send to
+``z_t``,
+
+    β_t(z) = p(x_{t+1:T} | z_t = z) ≈ exp(-½ zᵀ Λ_t z + η_tᵀ z),
+
+is computed by a backward information filter along a reference path ``m_{1:T}``, with ``f``
+linearised there (``f(z) ≈ f(m_t) + J_t (z - m_t)``)::
+
+    Λ_T = 0, η_T = 0
+    L = Λ_{t+1} + diag(p_{t+1}),  e = η_{t+1} + i_{t+1}        (what x_{t+1:T} say about z_{t+1})
+    M = (I + L Q)^{-1} L,  n = (I + L Q)^{-1} e                 (= (L^{-1} + Q)^{-1}, no L^{-1})
+    Λ_t = J_tᵀ M J_t,  η_t = J_tᵀ (n - M (f(m_t) - J_t m_t))
+
+For a linear model this is exact, and ``q(z_t | z_{t-1}) ∝ N(z_t; f(z_{t-1}), Q) · N(x_t) · β_t``
+is then the exact smoothing conditional ``p(z_t | z_{t-1}, x_{t:T})``. For a nonlinear model the
+guide relinearises along its own mean path (Gauss–Newton), see ``DMM.smoother_messages``.
+
+Shapes: ``B`` windows (any leading dims), ``T`` steps, ``Z`` state components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+Map = Callable[[Tensor], Tensor]
+
+
+def jacobian(fn: Map, m: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+    """``fn(m)`` and its Jacobian ``J[..., i, j] = ∂fn_i / ∂m_j`` by central differences.
+
+    Args:
+        fn: a batched map ``(..., Z) -> (..., Z)``.
+        m: ``(..., Z)`` points.
+        eps: ``(Z,)`` step per component.
+
+    All ``2 Z + 1`` points move in one call of ``fn``. Returns ``(..., Z)`` and ``(..., Z, Z)``.
+    """
+    Z = m.shape[-1]
+    shift = torch.diag_embed(eps).to(m)  # (Z, Z), row j moves component j
+    points = torch.cat([m.unsqueeze(-2), m.unsqueeze(-2) + shift, m.unsqueeze(-2) - shift], -2)
+    out = fn(points)
+    f = out[..., 0, :]
+    jac = (out[..., 1:Z + 1, :] - out[..., Z + 1:, :]) / (2 * eps.to(m).unsqueeze(-1))
+    return f, jac.transpose(-1, -2)
+
+
+def backward_messages(fn: Map, ref: Tensor, precision: Tensor, information: Tensor,
+                      q_var: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+    """``Λ (B, T, Z, Z)`` and ``η (B, T, Z)``: the message of ``x_{t+1:T}`` about ``z_t``.
+
+    Args:
+        fn: the transition mean ``(..., Z) -> (..., Z)``.
+        ref: ``(B, T, Z)`` linearisation path.
+        precision, information: ``(B, T, Z)`` the per-step observation messages ``p_t`` and
+            ``i_t = p_t x_t`` (0 where nothing is observed).
+        q_var: ``(Z,)`` or ``(B, T, Z)`` transition noise variance (its entry ``t`` is the
+            noise of the step ``t -> t + 1``).
+        eps: ``(Z,)`` finite-difference steps for the Jacobians.
+    """
+    B, T, Z = ref.shape
+    lam = ref.new_zeros(B, T, Z, Z)
+    eta = ref.new_zeros(B, T, Z)
+    if T < 2:
+        return lam, eta
+    f, J = jacobian(fn, ref[:, :-1], eps)  # every step's linearisation in one call
+    offset = f - (J @ ref[:, :-1].unsqueeze(-1)).squeeze(-1)  # f(m) - J m
+    q_var = q_var.expand(B, T, Z)
+    eye = torch.eye(Z, dtype=ref.dtype, device=ref.device)
+    for t in range(T - 2, -1, -1):
+        L = lam[:, t + 1] + torch.diag_embed(precision[:, t + 1])
+        e = eta[:, t + 1] + information[:, t + 1]
+        A = eye + L * q_var[:, t].unsqueeze(-2)  # I + L Q
+        sol = torch.linalg.solve(A, torch.cat([L, e.unsqueeze(-1)], -1))
+        M = sol[..., :Z]
+        M = 0.5 * (M + M.transpose(-1, -2))
+        n = sol[..., Z]
+        Jt = J[:, t]
+        Jt_T = Jt.transpose(-1, -2)
+        new_lam = Jt_T @ M @ Jt
+        lam[:, t] = 0.5 * (new_lam + new_lam.transpose(-1, -2))
+        eta[:, t] = (Jt_T @ (n - (M @ offset[:, t].unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)
+                     ).squeeze(-1)
+    return lam, eta
+
+
+__all__ = ["backward_messages", "jacobian"]
