@@ -85,6 +85,8 @@ def run_experiment(name: str, args) -> dict:
     burn_in = 10 if quick else BURN_IN
     system = known_system(spec)
     look_ahead = spec["look_ahead"] if args.look_ahead is None else args.look_ahead
+    substeps = spec["guide_substeps"] if args.guide_substeps is None else (
+        args.guide_substeps or None)
     hidden = () if args.correction == "none" else tuple(int(h) for h in args.correction.split(","))
     window = 20 if quick else args.window
     windows = observation_windows(train, window, max(1, window // 5))
@@ -98,8 +100,10 @@ def run_experiment(name: str, args) -> dict:
         record["training"] = extra["training"]
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                         guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                         guide_substeps=substeps, look_ahead=look_ahead,
                          smoother_iterations=args.smoother_iterations,
+                         transition_scale=args.transition_scale,
+                         learn_transition_scale=not args.fixed_transition_scale,
                          correction_hidden=hidden)
         if args.compile:
             dmm.compile_steps()
@@ -116,14 +120,18 @@ def run_experiment(name: str, args) -> dict:
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
             "compiled": bool(args.compile), "look_ahead": look_ahead,
             "smoother_iterations": args.smoother_iterations,
+            "transition_scale": args.transition_scale,
+            "fixed_transition_scale": bool(args.fixed_transition_scale),
             "correction": args.correction,
             "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
             "final_loss_per_cycle": history[-1]["train_loss"],
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                           guide_substeps=spec["guide_substeps"], look_ahead=look_ahead,
+                           guide_substeps=substeps, look_ahead=look_ahead,
                            smoother_iterations=args.smoother_iterations,
+                           transition_scale=args.transition_scale,
+                           learn_transition_scale=not args.fixed_transition_scale,
                            correction_hidden=hidden)
         fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
         save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
@@ -327,6 +335,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="hidden widths of the learned correction, or 'none' (default 64,64)")
     parser.add_argument("--look-ahead", type=int,
                         help="future observations in the guide (default: per experiment)")
+    parser.add_argument("--guide-substeps", type=int,
+                        help="RK4 steps per cycle in the guide's forecast (default: per "
+                             "experiment; 0: exact)")
+    parser.add_argument("--transition-scale", type=float,
+                        help="initial transition noise std (default: a tenth of the "
+                             "observation noise std)")
+    parser.add_argument("--fixed-transition-scale", action="store_true",
+                        help="keep the transition noise at --transition-scale")
     parser.add_argument("--smoother-iterations", type=int, default=3,
                         help="Gauss-Newton relinearisations of the guide's backward messages "
                              "(default 3; 0: off; a look-ahead turns them off)")

@@ -142,16 +142,18 @@ def test_look_ahead_message_uses_the_physics(l63):
 def test_windowed_assimilation_picks_each_cycle_from_a_fitting_window(l63):
     from pyro_videossm.models.dmm_assimilation import window_choice, window_starts
 
-    starts = window_starts(100, 20, "smoother")
-    assert starts[0] == 0 and starts[-1] == 80
-    for kind in ("smoother", "filter"):
-        which, pos = window_choice(starts, 20, 100, kind)
-        assert ((starts[which] + pos) == torch.arange(100)).all()
-        assert ((pos >= 0) & (pos < 20)).all()
-    which, pos = window_choice(starts, 20, 100, "smoother")
-    assert (torch.minimum(pos, 19 - pos)[20:80] >= 7).all()  # central in its window
-    which, pos = window_choice(starts, 20, 100, "filter")
-    assert (pos[20:] >= 15).all()  # the longest past available
+    for stride, central, past in ((None, 5, 10), (5, 7, 15)):  # default: half a window
+        starts = window_starts(100, 20, "smoother", stride)
+        assert starts[0] == 0 and starts[-1] == 80
+        assert (starts.diff() == (stride or 10)).all()
+        for kind in ("smoother", "filter"):
+            which, pos = window_choice(starts, 20, 100, kind)
+            assert ((starts[which] + pos) == torch.arange(100)).all()
+            assert ((pos >= 0) & (pos < 20)).all()
+        which, pos = window_choice(starts, 20, 100, "smoother")
+        assert (torch.minimum(pos, 19 - pos)[20:80] >= central).all()  # central in its window
+        which, pos = window_choice(starts, 20, 100, "filter")
+        assert (pos[20:] >= past).all()  # the longest past available
     torch.manual_seed(0)
     dmm = hybrid_dmm(l63, rnn_dim=8, guide_substeps=5)
     windowed = assimilate(l63, "dmm", model=dmm, samples=32, window=30)

@@ -414,10 +414,12 @@ class DMM(nn.Module):
             def mean_map(z):
                 return proposal(z)[0]
 
-            full = combiner.with_messages(base)
-            path = self.guide_mean_path(full)
-            if data.x is not None:
-                path = torch.where(data.obs_mask, data.x, path)
+            if data.x is not None and bool(data.obs_mask.all()):
+                path = data.x  # every component observed: start at the observations
+            else:
+                path = self.guide_mean_path(combiner.with_messages(base))
+                if data.x is not None:
+                    path = torch.where(data.obs_mask, data.x, path)
             obs_var = self.likelihood.log_scale.exp().pow(2).mean()
             K = combiner.smoother_iterations
             for k in range(K):
@@ -426,8 +428,9 @@ class DMM(nn.Module):
                 rho = (obs_var / q_var.mean()).clamp_min(1.0) ** (w - 1.0)  # <= 1, 1 at the end
                 lam, eta = backward_messages(mean_map, path, precision, information,
                                              q_var / rho, eps)
-                full = combiner.with_messages(base, lam, eta)
-                path = self.guide_mean_path(full, factor=factor * rho)
+                if k < K - 1:  # the path the next iteration linearises along
+                    full = combiner.with_messages(base, lam, eta)
+                    path = self.guide_mean_path(full, factor=factor * rho)
         return combiner.with_messages(ctx, lam, eta)
 
     def guide_mean_path(self, ctx: Tensor, factor: Tensor | None = None) -> Tensor:

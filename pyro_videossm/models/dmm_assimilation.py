@@ -13,7 +13,9 @@ Options: ``model`` (path to a file from ``videossm train dmm``, or a :class:`DMM
 default: that guide), ``samples`` (guide draws), ``window`` (cycles per window: the record is
 cut into overlapping windows as long as the training windows, all assimilated in one batch,
 and each cycle is taken from the window that suits it best; default: the training window
-stored in the model file, else the whole record in one sequence). A guide trained on short
+stored in the model file, else the whole record in one sequence), ``stride`` (cycles between
+window starts; default half a window, so each cycle is at least a quarter window from the
+ends of the window it is taken from). A guide trained on short
 windows has only learned to track the truth that long; applied to a record of thousands of
 cycles in one piece its draws can drift away from the truth.
 
@@ -48,7 +50,7 @@ class DMMAssimilation(AssimilationMethod):
     default_dtype = torch.float32
 
     def __init__(self, model: str | Path | DMM | None = None, guide: str | None = None,
-                 samples: int = 200, window: int | None = None):
+                 samples: int = 200, window: int | None = None, stride: int | None = None):
         if model is None:
             raise InputError("method 'dmm' needs the option model=PATH "
                              "(a model file written by 'videossm train dmm')")
@@ -64,6 +66,9 @@ class DMMAssimilation(AssimilationMethod):
         if window is not None and int(window) < 2:
             raise InputError(f"method 'dmm': window must be >= 2, got {window}")
         self.window = None if window is None else int(window)
+        if stride is not None and int(stride) < 1:
+            raise InputError(f"method 'dmm': stride must be >= 1, got {stride}")
+        self.stride = None if stride is None else int(stride)
         trained = self._trained_guide()
         if guide is not None and guide != trained:
             raise InputError(f"method 'dmm': the model was trained with the {trained!r} guide, "
@@ -100,7 +105,7 @@ class DMMAssimilation(AssimilationMethod):
         x, mask = problem.obs.float(), problem.mask
         T = x.shape[0]
         W = T if self.window is None or self.window >= T else self.window
-        starts = window_starts(T, W, self.kind)
+        starts = window_starts(T, W, self.kind, self.stride)
         idx = starts.unsqueeze(-1) + torch.arange(W, device=x.device)  # (n, W)
         batch = {"x": x[idx], "mask": mask[idx]}
         z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, n, W, Z)
@@ -114,12 +119,12 @@ class DMMAssimilation(AssimilationMethod):
         return Estimate.from_ensemble(ensemble.transpose(0, 1).to(problem.dtype))  # (T, S, D)
 
 
-def window_starts(T: int, W: int, kind: str) -> torch.Tensor:
-    """Starts of the windows of ``W`` cycles the record is cut into (every ``W // 4``
-    cycles, the last one ending at ``T``)."""
+def window_starts(T: int, W: int, kind: str, stride: int | None = None) -> torch.Tensor:
+    """Starts of the windows of ``W`` cycles the record is cut into (every ``stride``
+    cycles, default ``W // 2``; the last one ends at ``T``)."""
     if W >= T:
         return torch.zeros(1, dtype=torch.long)
-    stride = max(1, W // 4)
+    stride = max(1, W // 2 if stride is None else int(stride))
     starts = list(range(0, T - W + 1, stride))
     if starts[-1] != T - W:
         starts.append(T - W)

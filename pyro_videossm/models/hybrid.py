@@ -10,10 +10,14 @@ When the dynamics are (partly) known, the DMM's latent is the physical state and
 whose output layer starts at zero (training starts from pure physics) and which learns what
 the physics misses (a wrong parameter, a missing term), ``s`` is learned, and ``R`` is the
 dataset's ``obs_noise_std`` (fixed, or learned). ``z_1`` has the system's climatology as
-prior. The guide (smoothing or filtering RNN) combines the model's forecast with what the
-observations say, Kalman-style (:class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`): the
-current observation, the next one(s) through the physics linearised at the guide's estimate
-(a flow-dependent correction), and a learned message from the RNN.
+prior. The guide combines the model's forecast from ``z_{t-1}`` with what the observations
+say, Kalman-style (:class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`): the current
+observation, a learned message from an RNN over the observations and, for the smoothing guide
+(default), the message of all later observations of the window through the transition
+(physics + correction) linearised along the guide's own mean path, relinearised a few times
+(:mod:`~pyro_videossm.nn.linearised_smoother`). For a linear-Gaussian model that guide is
+the exact posterior; for chaotic ones it is a Gauss-Newton smoother whose draws move through
+the full nonlinear transition.
 
 Build one from an observation dataset with :func:`hybrid_dmm`.
 """
@@ -45,13 +49,15 @@ class PhysicsTransition(nn.Module):
         z_loc, z_scale: ``(D,)`` climatology, the units of the correction's inputs/outputs.
         hidden: hidden widths of the correction MLP ``g``; ``()`` for pure physics.
         scale: initial transition standard deviation ``s`` (``(D,)`` or scalar).
+        learn_scale: learn ``s`` (default); False keeps it fixed (a known model-error level,
+            e.g. small for physics known to be right).
         guide_substeps: RK4 steps the guide's proposal (:meth:`proposal`) uses for one
             interval (a cheaper forecast for the sequential guide; default: exact).
     """
 
     def __init__(self, system: ODESystem, dt: float, steps_per_obs: int, z_loc: Tensor,
                  z_scale: Tensor, hidden: tuple[int, ...] = (64, 64), scale: float = 0.5,
-                 guide_substeps: int | None = None):
+                 guide_substeps: int | None = None, learn_scale: bool = True):
         super().__init__()
         self.system = system
         self.dt = float(dt)
@@ -61,8 +67,11 @@ class PhysicsTransition(nn.Module):
         self.register_buffer("z_loc", torch.as_tensor(z_loc, dtype=torch.float32).clone())
         self.register_buffer("z_scale", torch.as_tensor(z_scale, dtype=torch.float32).clone())
         self.correction = MLP(2 * D, tuple(hidden), D, zero_output=True) if hidden else None
-        self.log_scale = nn.Parameter(torch.as_tensor(scale, dtype=torch.float32)
-                                      .expand(D).clone().log())
+        log_scale = torch.as_tensor(scale, dtype=torch.float32).expand(D).clone().log()
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
 
     def physics(self, z: Tensor, substeps: int | None = None) -> Tensor:
         """``Φ``: one observation interval of RK4, ``(..., D) -> (..., D)``."""
@@ -117,6 +126,7 @@ def build_physics(physics: dict[str, Any], x_dim: int,
         hidden=tuple(physics.get("correction_hidden", (64, 64))),
         scale=physics.get("transition_scale", 0.5),
         guide_substeps=physics.get("guide_substeps"),
+        learn_scale=physics.get("learn_transition_scale", True),
     )
     emitter = ObservationOperator(x_dim, physics.get("observed", list(range(x_dim))))
     return initial, transition, emitter
@@ -131,6 +141,7 @@ def hybrid_dmm(
     rnn_type: str = "gru",
     correction_hidden: tuple[int, ...] = (64, 64),
     transition_scale: float | None = None,
+    learn_transition_scale: bool = True,
     guide_substeps: int | None = None,
     look_ahead: int = 0,
     smoother_iterations: int = 3,
@@ -152,6 +163,10 @@ def hybrid_dmm(
             that the untrained guide weighs forecast and observation alike; a tenth of it
             with ``smoother_iterations``, whose guide stays well posed for a nearly
             deterministic model).
+        learn_transition_scale: learn the transition noise (default) or keep
+            ``transition_scale`` fixed. With physics known to be right the ELBO still raises
+            the noise above what serves the estimate best (the guide's linearisation is
+            less exact for a sharper posterior), so fixing a small value can pay.
         guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
         look_ahead: future observations the guide's combiner reads through the linearised
             physics at each step (0: none; see ``GainCombiner``; not for ``"meanfield"``).
@@ -195,6 +210,7 @@ def hybrid_dmm(
         "clim_scale": [float(v) for v in clim_scale],
         "correction_hidden": [int(h) for h in correction_hidden],
         "transition_scale": float(transition_scale),
+        "learn_transition_scale": bool(learn_transition_scale),
         "learn_initial": bool(learn_initial),
     }
     if not all(math.isfinite(v) for v in physics["clim_loc"] + physics["clim_scale"]):
