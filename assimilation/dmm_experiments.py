@@ -48,12 +48,12 @@ BEGIN, END = "<!-- BEGIN dmm -->", "<!-- END dmm -->"
 TRAIN_SEED, TEST_SEED, BURN_IN = 100, 1, 100
 
 EXPERIMENTS = {
-    "l63": dict(system="lorenz63", known={}, train_cycles=5000, rnn_dim=64, guide_substeps=5,
+    "l63": dict(system="lorenz63", known={}, train_cycles=5000, rnn_dim=64, guide_substeps=None,
                 look_ahead=0,
                 classical={"enks": dict(members=10), "etkf": dict(members=10),
                            "pf": dict(members=800)}),
     "l63_rho24": dict(system="lorenz63", known={"rho": 24.0}, train_cycles=5000, rnn_dim=64,
-                      guide_substeps=5, look_ahead=0,
+                      guide_substeps=None, look_ahead=0,
                       classical={"enks": dict(members=10), "enks-inflated": dict(members=10,
                                  inflation=1.5), "pf": dict(members=800),
                                  "pf-jittered": dict(members=800, jitter=2.0)}),
@@ -101,6 +101,7 @@ def run_experiment(name: str, args) -> dict:
     else:
         dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
                          guide_substeps=substeps, look_ahead=look_ahead,
+                         physics_substeps=args.physics_substeps,
                          smoother_iterations=args.smoother_iterations,
                          transition_scale=args.transition_scale,
                          learn_transition_scale=not args.fixed_transition_scale,
@@ -120,15 +121,18 @@ def run_experiment(name: str, args) -> dict:
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
             "compiled": bool(args.compile), "look_ahead": look_ahead,
             "smoother_iterations": args.smoother_iterations,
+            "physics_substeps": args.physics_substeps, "guide_substeps": substeps,
             "transition_scale": args.transition_scale,
             "fixed_transition_scale": bool(args.fixed_transition_scale),
             "correction": args.correction,
             "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
             "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
             "final_loss_per_cycle": history[-1]["train_loss"],
+            "learned_transition_scale": float(dmm.transition.log_scale.exp().mean()),
         }
         fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
                            guide_substeps=substeps, look_ahead=look_ahead,
+                           physics_substeps=args.physics_substeps,
                            smoother_iterations=args.smoother_iterations,
                            transition_scale=args.transition_scale,
                            learn_transition_scale=not args.fixed_transition_scale,
@@ -155,6 +159,7 @@ def run_experiment(name: str, args) -> dict:
                      **score_posterior(post, test["truth"], burn_in=burn_in),
                      "ms/cycle": 1e3 * post.attrs["seconds_per_cycle"]})
     record["rows"] = rows
+    record["samples"] = 32 if quick else args.samples
     record["forecast_check"] = forecast_check(dmm, test)
     record["obs_noise_std"] = float(test.attrs["obs_noise_std"])
     record["machine"] = f"{platform.machine()}, torch {torch.__version__}"
@@ -181,6 +186,33 @@ def forecast_check(dmm, test) -> dict:
     return {"physics": rms(physics - z[1:]), "physics_plus_correction": rms(corrected - z[1:])}
 
 
+def _options_text(tr: dict, rec: dict) -> str:
+    out = ""
+    if tr.get("look_ahead"):
+        out += f" --look-ahead {tr['look_ahead']}"
+    for key, flag in (("physics_substeps", "--physics-substeps"),
+                      ("transition_scale", "--transition-scale")):
+        if tr.get(key) is not None:
+            out += f" {flag} {tr[key]:g}"
+    if tr.get("fixed_transition_scale"):
+        out += " --fixed-transition-scale"
+    if rec.get("samples"):
+        out += f" --samples {rec['samples']}"
+    return out
+
+
+def _physics_text(tr: dict) -> str:
+    parts = []
+    if tr.get("physics_substeps"):
+        parts.append(f"{tr['physics_substeps']} RK4 steps per cycle in the model")
+    if tr.get("transition_scale") is not None:
+        how = "fixed at" if tr.get("fixed_transition_scale") else "starting at"
+        parts.append(f"transition noise {how} {tr['transition_scale']:g}")
+    if tr.get("learned_transition_scale") is not None:
+        parts.append(f"learned transition noise (mean) {tr['learned_transition_scale']:.3f}")
+    return "".join(f"{p}, " for p in parts)
+
+
 def _known(spec: dict) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in spec["known"].items())
 
@@ -197,13 +229,18 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
         "Hybrid DMM (`pyro_videossm.models.hybrid`): latent = physical state, transition = "
         "one observation interval of RK4 with the known physics + a learned MLP correction "
         "(zero at start) + learned noise; emission = observation operator with the dataset's "
-        "noise. Smoothing guide: at each step the model's forecast is combined (Gaussian "
-        "product, `GainCombiner`) with the current observation, the next `look_ahead` "
-        "observations read through the physics linearised at the guide's estimate, and a "
-        "message from a backward GRU. Trained on one record "
+        "noise. Smoothing guide: at each step the model's forecast from the guide's own draw "
+        "of the previous state is combined (Gaussian product, `GainCombiner`) with the "
+        "current observation, a message from a backward GRU, and the message of all later "
+        "observations of the window through the transition (physics + correction) "
+        "linearised along the guide's mean path, relinearised 3 times with the transition "
+        "noise annealed from the observation noise "
+        "(`pyro_videossm.nn.linearised_smoother`; exact for a linear-Gaussian model). "
+        "Trained with `Trace_ELBO` and the shared Trainer on one record "
         f"(seed {TRAIN_SEED}), scored on a held-out record (seed {TEST_SEED}, 1000 cycles, "
         f"burn-in {BURN_IN}); the DMM assimilates it in overlapping windows as long as its "
-        "training windows (one batch) and is summarised from 200 guide samples. "
+        "training windows (one batch, windows every half window) and is summarised from "
+        "the guide samples given per experiment. "
         "Classical methods get the same (possibly wrong) physics via `system=`; their "
         "options here are fixed, see the classical section for tuned settings.",
         "",
@@ -214,6 +251,7 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
                   f"Training: {tr['train_cycles']} cycles in {tr['windows']} windows of "
                   f"{tr['window']}, {tr['epochs']} epochs = {tr['steps']} steps of "
                   f"{tr['batch_size']} windows, lr {tr['lr']}, "
+                  f"{_physics_text(tr)}"
                   f"{'compiled steps, ' if tr.get('compiled') else ''}"
                   f"{tr['wall_seconds']:.0f} s wall / {tr['cpu_seconds']:.0f} s CPU on "
                   f"{tr['threads']} thread(s) **measured under shared load** (re-time on an "
@@ -241,11 +279,31 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
                   f"{rec['experiment']} --epochs {tr['epochs']} --window {tr['window']} "
                   f"--batch-size {tr['batch_size']} --lr {tr['lr']} --lr-decay {tr['lr_decay']}"
                   f"{' --compile' if tr.get('compiled') else ''}"
-                  f" --look-ahead {tr.get('look_ahead', 1)}"
+                  f"{_options_text(tr, rec)}"
                   f" --correction {tr.get('correction', '64,64')}`", ""]
     lines += speed or []
     lines.append(END)
     return "\n".join(lines)
+
+
+def cost_lines(out: Path) -> list[str]:
+    """The cost benchmark's JSON (``benchmarks/dmm_cost.py --json cost.json``) as a table."""
+    path = out / "cost.json"
+    if not path.exists():
+        return []
+    rec = json.loads(path.read_text())
+    lines = ["### Cost of the posterior (Lorenz-63, 1000 cycles)", "",
+             f"Wall seconds for mean, std and quantiles of {rec['cycles']} cycles through "
+             f"`assimilate(obs, ...)`, best of {rec['repeats']} after a warm-up, "
+             f"{rec['threads']} torch thread(s); {rec['machine']}; load average "
+             f"{rec['load_before']} before, {rec['load_after']} after.", "",
+             "| method | RMSE | best s | median s | speed-up over the EnKS |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in rec["rows"]:
+        lines.append(f"| {row['method']} | {row['rmse']:.3f} | {row['best_s']:.3f} | "
+                     f"{row['median_s']:.3f} | {row['speed-up']:.1f}x |")
+    lines += ["", f"Command: `{rec['command']}`", ""]
+    return lines
 
 
 def speed_lines(out: Path) -> list[str]:
@@ -303,7 +361,7 @@ def speed_lines(out: Path) -> list[str]:
 def write_section(out: Path) -> None:
     records = [json.loads((out / f"{n}.json").read_text()) for n in EXPERIMENTS
                if (out / f"{n}.json").exists()]
-    speed = speed_lines(out)
+    speed = cost_lines(out) + speed_lines(out)
     if not records and not speed:
         return
     text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
@@ -335,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="hidden widths of the learned correction, or 'none' (default 64,64)")
     parser.add_argument("--look-ahead", type=int,
                         help="future observations in the guide (default: per experiment)")
+    parser.add_argument("--physics-substeps", type=int,
+                        help="RK4 steps per cycle of the model's known physics (default: the "
+                             "data's integration step)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: per "
                              "experiment; 0: exact)")

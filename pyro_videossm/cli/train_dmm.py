@@ -46,6 +46,9 @@ def _arguments(parser) -> None:
     parser.add_argument("--correction", default="64,64",
                         help="hidden widths of the learned correction, e.g. 64,64; 'none' for "
                              "pure physics (default 64,64)")
+    parser.add_argument("--physics-substeps", type=int,
+                        help="RK4 steps per cycle of the known physics (default: the data's "
+                             "integration step; fewer is cheaper)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: exact)")
     parser.add_argument("--look-ahead", type=int, default=0,
@@ -118,6 +121,7 @@ def build_model(args, obs):
         return hybrid_dmm(obs, system=_system(args, obs), guide=args.guide,
                           rnn_dim=args.rnn_dim, correction_hidden=hidden,
                           guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
+                          physics_substeps=args.physics_substeps,
                           smoother_iterations=args.smoother_iterations,
                           learn_obs_noise=args.learn_obs_noise)
     values = obs["obs"].values

@@ -142,6 +142,7 @@ def hybrid_dmm(
     correction_hidden: tuple[int, ...] = (64, 64),
     transition_scale: float | None = None,
     learn_transition_scale: bool = True,
+    physics_substeps: int | None = None,
     guide_substeps: int | None = None,
     look_ahead: int = 0,
     smoother_iterations: int = 3,
@@ -167,7 +168,12 @@ def hybrid_dmm(
             ``transition_scale`` fixed. With physics known to be right the ELBO still raises
             the noise above what serves the estimate best (the guide's linearisation is
             less exact for a sharper posterior), so fixing a small value can pay.
-        guide_substeps: RK4 steps per interval in the guide's proposal (default: exact).
+        physics_substeps: RK4 steps per observation interval of the known physics ``Φ``
+            (default: the data's own integration step). Fewer steps make model and guide
+            cheaper at a small discretisation error, which the correction and the noise
+            absorb (Lorenz-63, interval 0.25: RMS error 0.031 with 5 steps, 0.0018 with 10).
+        guide_substeps: RK4 steps per interval in the guide's proposal (default: those of
+            the model).
         look_ahead: future observations the guide's combiner reads through the linearised
             physics at each step (0: none; see ``GainCombiner``; not for ``"meanfield"``).
         smoother_iterations: smoothing guide only: all later observations of a window enter
@@ -190,6 +196,10 @@ def hybrid_dmm(
     dt = float(obs.attrs["integration_step"])
     steps = int(obs.attrs["steps_per_obs"])
     clim_loc, clim_scale = climatology(named, dt)
+    if physics_substeps is not None:
+        if int(physics_substeps) < 1:
+            raise InputError(f"physics_substeps must be >= 1, got {physics_substeps}")
+        dt, steps = dt * steps / int(physics_substeps), int(physics_substeps)
     if "observed_components" in obs.attrs:
         observed = [int(i) for i in np.atleast_1d(obs.attrs["observed_components"])]
     else:
