@@ -12,6 +12,7 @@ loss per time step (negative ELBO / number of valid steps)::
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --per-step
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --profile   # breakdown
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --jit
+    python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --compile
 
 ``--profile`` times the parts of one training step (forward + backward) on one batch of the
 longest sequences: the backward RNN, the guide's sequential sampling loop, the model's
@@ -156,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-step", action="store_true", help="one site per time step")
     parser.add_argument("--profile", action="store_true", help="time the parts of a step")
     parser.add_argument("--jit", action="store_true", help="JitTrace_ELBO (either path)")
+    parser.add_argument("--compile", action="store_true",
+                        help="vectorised path: torch.compile the guide's per-step work "
+                             "(DMM.compile_steps; compiled in the first epoch)")
     parser.add_argument("--limit", type=int, help="use only the first N sequences")
     parser.add_argument("--small", action="store_true", help="tiny network (smoke test)")
     parser.add_argument("--threads", type=int, default=1)
@@ -167,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     pyro.set_rng_seed(args.seed)
     pyro.clear_param_store()
     dmm = classic_dmm(data["x"].shape[-1], per_step=args.per_step, small=args.small)
-    label = ("per-step" if args.per_step else "vectorised") + (" (jit)" if args.jit else "")
+    if args.compile:
+        if args.per_step:
+            raise InputError("--compile is for the vectorised path")
+        dmm.compile_steps()
+    label = (("per-step" if args.per_step else "vectorised") + (" (jit)" if args.jit else "")
+             + (" (compiled)" if args.compile else ""))
     if args.profile:
         order = data["lengths"].argsort(descending=True)[:20]
         batch = {k: v[order] for k, v in data.items()}
