@@ -101,3 +101,16 @@ def test_evaluate_and_plot_reject_bad_files(tmp_path, obs_file, capsys):
     assert main(["plot", str(obs_file), "--truth", str(obs_file), "-o", str(out)]) == 2
     assert "missing variable 'mean'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_demo_runs_end_to_end_at_small_size(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "-o", str(out), "--cycles", "60", "--burn-in", "10",
+                 "--dmm-epochs", "1", "--dmm-cycles", "200", "--no-progress"])
+    assert code == 0
+    table = capsys.readouterr().out
+    for label in ("ETKF N=10", "EnKS N=10", "PF N=800", "hybrid DMM"):
+        assert label in table
+    names = {p.name for p in out.iterdir()}
+    assert {"obs.nc", "results.md", "posterior.png", "dmm.pt", "posterior_dmm.nc",
+            "posterior_etkf.nc"} <= names

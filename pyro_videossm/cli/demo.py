@@ -34,6 +34,8 @@ def register(sub) -> None:
                    help="skip training and running the Deep Markov Model")
     p.add_argument("--dmm-epochs", type=int, default=None,
                    help="DMM training epochs (default: the demo's budget)")
+    p.add_argument("--dmm-cycles", type=int, default=None,
+                   help="cycles of the DMM's training record (default: the demo's budget)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -83,6 +85,7 @@ def _dmm_run(args, out: Path) -> tuple[str, str, dict]:
     from pyro_videossm.models.dmm_assimilation import train_demo_model
 
     path = out / "dmm.pt"
+    say("training the hybrid DMM on its own Lorenz-63 record ...")
     train_demo_model(path, seed=args.seed + 1000, epochs=args.dmm_epochs,
-                     progress=args.progress)
+                     cycles=args.dmm_cycles, progress=args.progress)
     return ("hybrid DMM", "dmm", {"model": str(path)})
