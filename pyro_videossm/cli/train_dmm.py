@@ -34,8 +34,9 @@ def _arguments(parser) -> None:
     parser.add_argument("--forcing", type=float, help="Lorenz-96 forcing of the known physics")
     parser.add_argument("--guide", choices=["smoothing", "filtering", "meanfield"],
                         default="smoothing", help="guide (default smoothing)")
-    parser.add_argument("--window", type=int, default=50,
-                        help="cycles per training window (default 50)")
+    parser.add_argument("--window", type=int, default=20,
+                        help="cycles per training window (default 20); the dmm method "
+                             "assimilates in windows of the same length")
     parser.add_argument("--stride", type=int,
                         help="cycles between window starts (default window / 5)")
     parser.add_argument("--valid-fraction", type=float, default=0.0,
