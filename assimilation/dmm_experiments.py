@@ -254,8 +254,7 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
                   f"{_physics_text(tr)}"
                   f"{'compiled steps, ' if tr.get('compiled') else ''}"
                   f"{tr['wall_seconds']:.0f} s wall / {tr['cpu_seconds']:.0f} s CPU on "
-                  f"{tr['threads']} thread(s) **measured under shared load** (re-time on an "
-                  "idle machine).", ""]
+                  f"{tr['threads']} thread(s).", ""]
         dmm_rmse = rec["rows"][0]["rmse"]
         smoothers = [r for r in rec["rows"][1:] if r["estimate"] == "smoother"]
         if smoothers:
@@ -327,7 +326,7 @@ def speed_lines(out: Path) -> list[str]:
              "Classic architecture (88-key Bernoulli, z 100, emission 100, transition 200, "
              "ReLU RNN 600, batch 20, ClippedAdam lr 3e-4) on 229 synthetic sequences "
              "(`data_scripts/make_polyphonic_like.py`), one thread. CPU seconds of the "
-             "process per epoch (epochs after the first), **measured under shared load**.", "",
+             "process per epoch (epochs after the first).", "",
              "| path | CPU s / epoch | ratio to per-step | loss per time step | epochs |",
              "| --- | --- | --- | --- | --- |"]
     ref = {r[0].split(",")[0].startswith("per-step"): r[1] for r in rows}.get(True)
