@@ -401,7 +401,7 @@ class DMM(nn.Module):
         of the guide (not differentiated through); padded steps of ragged sequences carry no
         observation and so send none.
         """
-        from pyro_videossm.nn.linearised_smoother import backward_messages
+        from pyro_videossm.nn.linearised_smoother import backward_messages, jacobian
 
         combiner = self.combiner
         proposal = getattr(self.transition, "proposal", self.transition)
@@ -410,10 +410,6 @@ class DMM(nn.Module):
             precision, information = combiner.observation_messages(base)
             factor = combiner.log_prior_precision_factor.exp()
             eps = 1e-3 * combiner.z_scale
-
-            def mean_map(z):
-                return proposal(z)[0]
-
             if data.x is not None and bool(data.obs_mask.all()):
                 path = data.x  # every component observed: start at the observations
             else:
@@ -423,11 +419,12 @@ class DMM(nn.Module):
             obs_var = self.likelihood.log_scale.exp().pow(2).mean()
             K = combiner.smoother_iterations
             for k in range(K):
-                q_var = proposal(path)[1] ** 2 / factor  # entry t: noise of the step t -> t+1
+                # the steps t -> t + 1 linearised along the path, in one transition call
+                f, J, scale = jacobian(proposal, path[:, :-1], eps)
+                q_var = scale**2 / factor
                 w = 1.0 if K == 1 else k / (K - 1)
                 rho = (obs_var / q_var.mean()).clamp_min(1.0) ** (w - 1.0)  # <= 1, 1 at the end
-                lam, eta = backward_messages(mean_map, path, precision, information,
-                                             q_var / rho, eps)
+                lam, eta = backward_messages(f, J, path, precision, information, q_var / rho)
                 if k < K - 1:  # the path the next iteration linearises along
                     full = combiner.with_messages(base, lam, eta)
                     path = self.guide_mean_path(full, factor=factor * rho)

@@ -29,49 +29,44 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-Map = Callable[[Tensor], Tensor]
 
+def jacobian(fn: Callable[[Tensor], tuple[Tensor, Tensor]], m: Tensor, eps: Tensor
+             ) -> tuple[Tensor, Tensor, Tensor]:
+    """A transition ``fn: z -> (loc, scale)`` at ``m``: ``loc(m)``, the Jacobian
+    ``J[..., i, j] = ∂loc_i / ∂m_j`` by central differences, and ``scale(m)``.
 
-def jacobian(fn: Map, m: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
-    """``fn(m)`` and its Jacobian ``J[..., i, j] = ∂fn_i / ∂m_j`` by central differences.
-
-    Args:
-        fn: a batched map ``(..., Z) -> (..., Z)``.
-        m: ``(..., Z)`` points.
-        eps: ``(Z,)`` step per component.
-
-    All ``2 Z + 1`` points move in one call of ``fn``. Returns ``(..., Z)`` and ``(..., Z, Z)``.
+    All ``2 Z + 1`` points move in one call of ``fn`` (``eps (Z,)``: step per component).
+    Returns ``(..., Z)``, ``(..., Z, Z)`` and ``(..., Z)``.
     """
     Z = m.shape[-1]
     shift = torch.diag_embed(eps).to(m)  # (Z, Z), row j moves component j
     points = torch.cat([m.unsqueeze(-2), m.unsqueeze(-2) + shift, m.unsqueeze(-2) - shift], -2)
-    out = fn(points)
+    out, scale = fn(points)
     f = out[..., 0, :]
     jac = (out[..., 1:Z + 1, :] - out[..., Z + 1:, :]) / (2 * eps.to(m).unsqueeze(-1))
-    return f, jac.transpose(-1, -2)
+    return f, jac.transpose(-1, -2), scale[..., 0, :]
 
 
-def backward_messages(fn: Map, ref: Tensor, precision: Tensor, information: Tensor,
-                      q_var: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+def backward_messages(f: Tensor, J: Tensor, ref: Tensor, precision: Tensor,
+                      information: Tensor, q_var: Tensor) -> tuple[Tensor, Tensor]:
     """``Λ (B, T, Z, Z)`` and ``η (B, T, Z)``: the message of ``x_{t+1:T}`` about ``z_t``.
 
     Args:
-        fn: the transition mean ``(..., Z) -> (..., Z)``.
+        f, J: ``(B, T - 1, Z)``, ``(B, T - 1, Z, Z)``: the transition mean at ``ref[:, t]``
+            and its Jacobian there (:func:`jacobian`), for the steps ``t -> t + 1``.
         ref: ``(B, T, Z)`` linearisation path.
         precision, information: ``(B, T, Z)`` the per-step observation messages ``p_t`` and
             ``i_t = p_t x_t`` (0 where nothing is observed).
-        q_var: ``(Z,)`` or ``(B, T, Z)`` transition noise variance (its entry ``t`` is the
-            noise of the step ``t -> t + 1``).
-        eps: ``(Z,)`` finite-difference steps for the Jacobians.
+        q_var: ``(Z,)`` or ``(B, T - 1, Z)`` transition noise variance of the steps
+            ``t -> t + 1``.
     """
     B, T, Z = ref.shape
     lam = ref.new_zeros(B, T, Z, Z)
     eta = ref.new_zeros(B, T, Z)
     if T < 2:
         return lam, eta
-    f, J = jacobian(fn, ref[:, :-1], eps)  # every step's linearisation in one call
     offset = f - (J @ ref[:, :-1].unsqueeze(-1)).squeeze(-1)  # f(m) - J m
-    q_var = q_var.expand(B, T, Z)
+    q_var = q_var.expand(B, T - 1, Z)
     eye = torch.eye(Z, dtype=ref.dtype, device=ref.device)
     for t in range(T - 2, -1, -1):
         L = lam[:, t + 1] + torch.diag_embed(precision[:, t + 1])
