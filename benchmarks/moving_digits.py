@@ -32,12 +32,25 @@ With ``--results FILE`` (default docs/RESULTS.md) the table replaces the section
 ``<!-- BEGIN spatrans -->`` and ``<!-- END spatrans -->`` (appended if absent); nothing else in
 the file changes. The section records the command, the machine and its load average: timings
 taken while other work loads the machine are marked as such.
+
+Every finished (model, seed) run is also written as one JSON file to ``--runs DIR`` (default
+``benchmarks/results/moving_digits``), named by model, seed and a fingerprint of the settings
+that change its result (data, budget, architecture, optimiser, threads). A run whose file
+exists is not trained again, so an interrupted benchmark resumes where it stopped, and the
+models can be split over processes that share the directory (one torch thread each on a
+2-core machine) — the table is built from every stored run with the current settings:
+
+    python benchmarks/moving_digits.py --threads 1 --models spatrans spatrans-q transformer lstm &
+    python benchmarks/moving_digits.py --threads 1 --models convlstm seq2seq seq2seq-attn &
+    wait; python benchmarks/moving_digits.py --threads 1 --table-only   # writes the section
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
+import json
 import math
 import os
 import platform
@@ -252,6 +265,29 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
             "final_valid": hist[-1]["valid_loss"] if hist else None, **scores}
 
 
+def fingerprint(name: str, arch: dict, args) -> str:
+    """Short hash of everything that changes the result of one (model, seed) run."""
+    key = {"model": name, "arch": arch.get(name.removesuffix("-q"), {}),
+           "train_clips": args.train_clips, "test_clips": args.test_clips,
+           "valid_fraction": args.valid_fraction, "data_seed": args.data_seed,
+           "epochs": args.epochs, "minutes": args.minutes, "batch_size": args.batch_size,
+           "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def run_path(runs: Path, name: str, seed: int, arch: dict, args) -> Path:
+    return runs / f"{name}_seed{seed}_{fingerprint(name, arch, args)}.json"
+
+
+def save_run(path: Path, row: dict) -> None:
+    """Write one run's row atomically (a killed run leaves no partial file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(row, f, indent=1)
+    os.replace(tmp, path)
+
+
 COLUMNS = [("mse", "MSE/pixel", ".5f"), ("mse_frame", "MSE/frame", ".1f"),
            ("mae", "MAE/pixel", ".4f"), ("ssim", "SSIM", ".3f"),
            ("pinball", "pinball", ".5f"), ("icp", "ICP 10–90%", ".3f"),
@@ -273,7 +309,8 @@ def table(rows: list[dict], models: list[str]) -> str:
             elif len(vals) == 1:
                 cells.append(format(vals[0], fmt))
             else:
-                cells.append(f"{format(np.mean(vals), fmt)} ± {format(np.std(vals), fmt)}")
+                se = np.std(vals, ddof=1) / math.sqrt(len(vals))
+                cells.append(f"{format(np.mean(vals), fmt)} ± {format(se, fmt)}")
         lines.append(f"| {m} | {rs[0]['params']:,} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -317,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="docs/RESULTS.md", help="markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
+    p.add_argument("--runs", default="benchmarks/results/moving_digits",
+                   help="directory of the per-run JSON rows (resume / merge)")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: build the table from the stored runs")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     arch = ARCH
@@ -326,36 +367,54 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes, args.epochs = min(args.minutes, 0.2), min(args.epochs, 3)
         args.seeds = args.seeds[:1]
     load0 = os.getloadavg()
-    started = time.perf_counter()
-    clips = training_clips(args.train_clips, args.data_seed, args.mnist)
-    test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
-    n_valid = max(1, int(round(args.valid_fraction * len(clips))))
-    train, valid = clips[:-n_valid], clips[-n_valid:]
-    test = torch.from_numpy(test_ds["frames"].values)
-    rows = []
-    for seed in args.seeds:
-        for name in args.models:
-            if name == "persistence" and seed != args.seeds[0]:
+    runs = Path(args.runs)
+    todo = [(seed, name) for seed in args.seeds for name in args.models
+            if not (name == "persistence" and seed != args.seeds[0])]
+    missing = [(s_, n) for s_, n in todo if not run_path(runs, n, s_, arch, args).exists()]
+    if missing and not args.table_only:
+        clips = training_clips(args.train_clips, args.data_seed, args.mnist)
+        test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
+        n_valid = max(1, int(round(args.valid_fraction * len(clips))))
+        train, valid = clips[:-n_valid], clips[-n_valid:]
+        test = torch.from_numpy(test_ds["frames"].values)
+        for seed, name in missing:
+            path = run_path(runs, name, seed, arch, args)
+            if path.exists():  # finished meanwhile by another process sharing --runs
                 continue
             r = run_one(name, seed, arch, train, valid, test, args)
-            rows.append(r)
+            r["load_average"] = os.getloadavg()[0]
+            save_run(path, r)
             print(f"seed {seed} {name}: MSE/pixel {r['mse']:.5f} SSIM {r['ssim']:.3f}"
                   + (f" ICP {r['icp']:.3f} MIL {r['mil']:.4f}" if "icp" in r else "")
                   + f" ({r['train_s']:.0f} s)", file=sys.stderr, flush=True)
+    rows = [json.loads(run_path(runs, n, s_, arch, args).read_text()) for s_, n in todo
+            if run_path(runs, n, s_, arch, args).exists()]
+    absent = [f"{n} seed {s_}" for s_, n in todo
+              if not run_path(runs, n, s_, arch, args).exists()]
     load1 = os.getloadavg()
     tab = table(rows, args.models)
     cmd = "python benchmarks/moving_digits.py " + " ".join(argv if argv is not None
                                                             else sys.argv[1:])
-    loaded = max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1)
+    # Loaded: more runnable threads than cores (two 1-thread streams on 2 cores are not).
+    loads = [load0[0], load1[0]] + [r.get("load_average", 0.0) for r in rows]
+    loaded = max(loads) > (os.cpu_count() or 1) + 0.5
+    n_valid = max(1, int(round(args.valid_fraction * args.train_clips)))
     d = p.parse_args([])
-    reduced = (not args.quick and (
-        (args.minutes or 0) < (d.minutes or 0) or args.train_clips < d.train_clips
-        or args.test_clips < d.test_clips or len(args.seeds) < len(d.seeds)))
+    reduced = [] if args.quick else [
+        what for what, less in (
+            (f"{args.minutes:g} min per run instead of {d.minutes:g}",
+             (args.minutes or 0) < (d.minutes or 0)),
+            (f"{args.train_clips} training clips instead of {d.train_clips}",
+             args.train_clips < d.train_clips),
+            (f"{args.test_clips} test clips instead of {d.test_clips}",
+             args.test_clips < d.test_clips),
+            (f"{len(args.seeds)} seed(s) instead of {len(d.seeds)}",
+             len(args.seeds) < len(d.seeds))) if less]
     body = "\n".join([
         "## Moving digits: Spatiotemporal Transformer and sequence baselines",
         "",
         f"Command: `{cmd.strip()}` ({_dt.date.today().isoformat()}; "
-        f"{args.train_clips} training clips ({len(valid)} of them validate), "
+        f"{args.train_clips} training clips ({n_valid} of them validate), "
         f"{args.test_clips} test clips with held-out digits, 10 context + 10 target frames "
         f"64×64 in [0, 1], "
         + (f"{args.epochs} epochs" if not args.minutes else
@@ -367,18 +426,17 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "MSE/MAE per pixel and SSIM of the point forecast (the median for `spatrans-q`), mean "
         "over the 10 leads; MSE/frame = per pixel × 4096. ICP: fraction of target pixels inside "
-        "the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the standard deviation "
-        "over seeds.",
+        "the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the standard error "
+        "of the mean over seeds.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
-        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; total "
-        f"{time.perf_counter() - started:.0f} s."
+        f"highest load average seen {max(loads):.1f}; runs stored in `{args.runs}`."
         + (" **Measured under load: training times are not final.**" if loaded else ""),
         ("" if not args.quick else "\n**`--quick` run: a pipeline check at a tiny budget, "
          "not a result.**"),
-        ("" if not reduced else "\n**Reduced budget (fewer minutes, clips or seeds than the "
-         "defaults): indicative only. The benchmark proper is `python "
-         "benchmarks/moving_digits.py` with its defaults on a quiet machine.**"),
+        ("" if not reduced else "\n**Smaller than the defaults: " + "; ".join(reduced)
+         + ".**"),
+        ("" if not absent else "\n**Not run yet: " + ", ".join(absent) + ".**"),
     ])
     print(body)
     if not args.no_write:

@@ -98,6 +98,27 @@ def test_markov_gaussian_scores_its_own_draw_and_other_values_alike():
     torch.testing.assert_close(own, total)
 
 
+@pytest.mark.parametrize("guide", ["smoothing", "filtering"])
+def test_classic_fused_sampling_path_equals_chained_steps(guide):
+    # the classic combiner draws the whole sequence in one fused loop (sample_path); it must
+    # give the numbers of chaining its step, for every draw of a sample shape
+    dmm = small_dmm(guide, "classic")
+    data = dmm.unpack(make_batch())
+    q = dmm.posterior_chain(data)
+    assert q._path is not None
+    q.generator = torch.Generator().manual_seed(3)
+    z = q.rsample(torch.Size((2,)))
+    eps = torch.randn((2, B, T, Z), generator=torch.Generator().manual_seed(3))
+    step, _ = dmm.guide_step_fn(dmm.guide_context(data))
+    z_prev, by_step = None, []
+    for t in range(T):
+        loc, scale = step(z_prev, t)
+        z_prev = loc + scale * eps[:, :, t]
+        by_step.append(z_prev)
+    torch.testing.assert_close(z, torch.stack(by_step, -2))
+    torch.testing.assert_close(q.log_prob(z), q.log_prob(z.clone()))  # cached = recomputed
+
+
 def test_masked_and_padded_observations_change_nothing():
     dmm = small_dmm("smoothing", "gain")
     batch = make_batch()
