@@ -434,23 +434,31 @@ class DMM(nn.Module):
                 lam, eta = backward_messages(f, J, path, precision, information, q_var / rho)
                 if k < K - 1:  # the path the next iteration linearises along
                     full = combiner.with_messages(base, lam, eta)
-                    path = self.guide_mean_path(full, factor=factor * rho)
+                    path = self.guide_mean_path(full, factor=factor * rho,
+                                                linearised=(f, J, scale, path))
         return combiner.with_messages(ctx, lam, eta)
 
-    def guide_mean_path(self, ctx: Tensor, factor: Tensor | None = None) -> Tensor:
+    def guide_mean_path(self, ctx: Tensor, factor: Tensor | None = None,
+                        linearised: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+                        ) -> Tensor:
         """``(B, T, Z)``: the guide's steps chained on their own means (no sampling);
-        ``factor`` replaces the combiner's forecast precision factor ``c``."""
-        step, _ = self.guide_step_fn(ctx, factor=factor)
+        ``factor`` replaces the combiner's forecast precision factor ``c``; ``linearised =
+        (f, J, scale, ref)`` (:func:`~pyro_videossm.nn.linearised_smoother.jacobian` along
+        ``ref[:, :-1]``) replaces the transition by its linearisation along ``ref``,
+        ``f_t + J_t (z - ref_t)`` (Gauss–Newton: no transition call in the loop)."""
+        step, _ = self.guide_step_fn(ctx, factor=factor, linearised=linearised)
         z, path = None, []
         for t in range(ctx.shape[1]):
             z = step(z, t)[0]
             path.append(z)
         return torch.stack(path, -2)
 
-    def guide_step_fn(self, ctx: Tensor, factor: Tensor | None = None
+    def guide_step_fn(self, ctx: Tensor, factor: Tensor | None = None,
+                      linearised: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
                       ) -> tuple[StepFn, BatchedFn]:
         """The guide's one-step and all-steps functions for a context from
-        :meth:`guide_context` (``factor``: see :meth:`guide_mean_path`)."""
+        :meth:`guide_context` (``factor``, ``linearised``: see :meth:`guide_mean_path`;
+        the all-steps function ignores ``linearised``)."""
         ctx_steps = ctx.unbind(1)
         consts = self.combiner.loop_constants()
         if factor is not None:
@@ -466,8 +474,19 @@ class DMM(nn.Module):
         def with_ahead(prior):
             return prior + (ahead,) if look_ahead else prior
 
+        if linearised is not None:
+            f_lin, J_lin, s_lin, ref = linearised
+
+            def forecast(z_prev, t):
+                dz = (z_prev - ref[:, t - 1]).unsqueeze(-1)
+                return f_lin[:, t - 1] + (J_lin[:, t - 1] @ dz).squeeze(-1), s_lin[:, t - 1]
+        else:
+            def forecast(z_prev, t):
+                return proposal(z_prev)
+
         def step(z_prev, t):
-            prior = (with_ahead(init if t == 0 else proposal(z_prev)) if needs_prior else None)
+            prior = (with_ahead(init if t == 0 else forecast(z_prev, t)) if needs_prior
+                     else None)
             return self.combiner.step(z_prev, ctx_steps[t], prior, **consts)
 
         def batched(z):

@@ -78,16 +78,14 @@ class DMMAssimilation(AssimilationMethod):
         self.kind = _KIND[trained]
 
     def _trained_guide(self) -> str:
-        if self._dmm is not None:
+        if self._dmm is not None and self.model is None:
             return self._dmm.guide_kind
-        from pyro_videossm.infer import load_model_file
-
-        saved = load_model_file(self.model, expected_name="dmm")
-        config = saved["config"]
+        # read the model file once: the DMM it holds is kept for run()
+        self._dmm, extra = load_dmm(self.model)
         if self.window is None:  # the guide is applied to windows as long as it was trained on
-            trained_window = saved["extra"].get("window")
+            trained_window = extra.get("window")
             self.window = int(trained_window) if trained_window else None
-        guide = config.get("guide")
+        guide = self._dmm.config.get("guide")
         if guide not in _KIND:
             raise InputError(f"model file {self.model}: unknown guide {guide!r}")
         return guide
