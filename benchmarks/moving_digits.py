@@ -169,6 +169,7 @@ class _FrameAdapter:
 
 
 def build(name: str, arch: dict, frame_shape):
+    arch = {k: {a: v for a, v in kw.items() if a != "lr"} for k, kw in arch.items()}
     q = QUANTILES if name.endswith("-q") else None
     base = dict(frame_shape=frame_shape, context_length=CONTEXT, leads=LEADS, quantiles=q)
     if name.startswith("spatrans"):
@@ -247,7 +248,8 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
             seen[0] += next(iter(batch.values())).shape[0]
         return model.loss(module, batch)
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    lr = arch.get(name.removesuffix("-q"), {}).get("lr", args.lr)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr,
                          seed=seed, progress=args.progress)
     trainer = Trainer(LossObjective(module, loss_fn), config)
     t0 = time.perf_counter()
@@ -262,7 +264,8 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
     return {"model": name, "seed": seed, "train_s": seconds,
             "epochs": seen[0] / len(train),
             "params": sum(p.numel() for p in module.parameters()),
-            "final_valid": hist[-1]["valid_loss"] if hist else None, **scores}
+            "final_valid": hist[-1]["valid_loss"] if hist else None, "lr": lr,
+            "valid_history": [h.get("valid_loss") for h in hist], **scores}
 
 
 def fingerprint(name: str, arch: dict, args) -> str:
@@ -356,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--runs", default="benchmarks/results/moving_digits",
                    help="directory of the per-run JSON rows (resume / merge)")
+    p.add_argument("--set", nargs="+", default=[], metavar="MODEL.KEY=VALUE",
+                   help="override an architecture setting (or 'lr') of one model, e.g. "
+                        "spatrans.d_model=192 spatrans.lr=0.002 (spatrans-q shares spatrans')")
     p.add_argument("--table-only", action="store_true",
                    help="train nothing: build the table from the stored runs")
     args = p.parse_args(argv)
@@ -363,6 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     arch = ARCH
     if args.quick:
         arch = QUICK_ARCH
+    arch = {k: dict(v) for k, v in arch.items()}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        model, _, setting = key.partition(".")
+        if model not in arch or not setting or not value:
+            p.error(f"--set {item}: expected MODEL.KEY=VALUE with MODEL one of {sorted(arch)}")
+        arch[model][setting] = json.loads(value) if value[0] in "[{" else (
+            int(value) if value.lstrip("-").isdigit() else float(value))
+    if args.quick:
         args.train_clips, args.test_clips = 40, 20
         args.minutes, args.epochs = min(args.minutes, 0.2), min(args.epochs, 3)
         args.seeds = args.seeds[:1]
@@ -423,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         f"seeds {args.seeds}, torch threads {args.threads}).",
         "",
         tab,
+        "",
+        "Settings per model (`--set` overrides; `lr` defaults to `--lr`): "
+        + "; ".join(f"{m} " + ", ".join(f"{k} {v}" for k, v in arch[m].items())
+                    for m in dict.fromkeys(n.removesuffix("-q") for n in args.models)
+                    if m in arch) + ".",
         "",
         "MSE/MAE per pixel and SSIM of the point forecast (the median for `spatrans-q`), mean "
         "over the 10 leads; MSE/frame = per pixel × 4096. ICP: fraction of target pixels inside "
