@@ -13,6 +13,7 @@ loss per time step (negative ELBO / number of valid steps)::
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --profile   # breakdown
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --jit
     python benchmarks/dmm_polyphonic.py --data polyphonic_like.npz --epochs 3 --compile
+    python benchmarks/dmm_polyphonic.py --figure docs/dmm_polyphonic.png --from v.json p.json
 
 ``--profile`` times the parts of one training step (forward + backward) on one batch of the
 longest sequences: the backward RNN, the guide's sequential sampling loop, the model's
@@ -136,23 +137,49 @@ def train(dmm: DMM, data: dict[str, torch.Tensor], epochs: int, seed: int,
     for epoch in range(epochs):
         wall, cpu = time.perf_counter(), time.process_time()
         order = torch.randperm(n, generator=gen)
-        total, steps, count = 0.0, 0, 0.0
+        total, steps, count, step_losses = 0.0, 0, 0.0, []
         for start in range(0, n - 19 if jit else n, 20):
             idx = order[start:start + 20]
             batch = {k: v[idx] for k, v in data.items()}
-            total += svi.step(batch["x"], batch["lengths"]) if jit else svi.step(batch)
-            count += float(batch["lengths"].sum())
+            loss = svi.step(batch["x"], batch["lengths"]) if jit else svi.step(batch)
+            valid = float(batch["lengths"].sum())
+            total += loss
+            count += valid
+            step_losses.append(round(loss / valid, 4))
             steps += 1
         rows.append({"epoch": epoch + 1, "steps": steps,
                      "wall_seconds": round(time.perf_counter() - wall, 3),
                      "cpu_seconds": round(time.process_time() - cpu, 3),
-                     "loss_per_step": round(total / count, 4)})
+                     "loss_per_step": round(total / count, 4),
+                     "step_losses": step_losses})
     return rows
+
+
+def figure(runs: dict[str, list[dict]], path: Path) -> Path:
+    """PNG: the training loss per time step of every SVI step (left) and the CPU seconds
+    per epoch (right) of each path; ``runs`` maps a label to the rows of :func:`train`."""
+    from pyro_videossm.plots import plt, save_figure
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), width_ratios=(2, 1))
+    for k, (label, rows) in enumerate(runs.items()):
+        losses = [v for r in rows for v in r["step_losses"]]
+        ax.plot(range(1, len(losses) + 1), losses, label=label, lw=1.2,
+                ls="-" if k == 0 else "--")
+        steady = rows[1:] or rows
+        bx.bar(k, float(np.mean([r["cpu_seconds"] for r in steady])), label=label)
+    ax.set(xlabel="SVI step (mini-batch of 20 sequences)",
+           ylabel="loss per time step (-ELBO / steps)", title="same loss after the same steps")
+    ax.legend()
+    bx.set_xticks(range(len(runs)), [label.split(" ")[0] for label in runs])
+    bx.set(ylabel="CPU s per epoch (epochs after the first)", title="one thread")
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help=".npz (sequences, lengths)")
+    parser.add_argument("--data", type=Path, help=".npz (sequences, lengths); required "
+                        "unless --figure")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--per-step", action="store_true", help="one site per time step")
     parser.add_argument("--profile", action="store_true", help="time the parts of a step")
@@ -165,7 +192,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--figure", type=Path, metavar="PNG",
+                        help="train nothing: plot the runs of --from (JSON of --json)")
+    parser.add_argument("--from", dest="runs", type=Path, nargs="+", default=[],
+                        help="JSON files of earlier runs, for --figure")
     args = parser.parse_args(argv)
+    if args.figure:
+        if not args.runs:
+            raise InputError("--figure needs the runs to plot: --from A.json B.json")
+        runs = {}
+        for path in args.runs:
+            rows = json.loads(path.read_text())
+            if not rows or "step_losses" not in rows[0]:
+                raise InputError(f"{path}: not a run of this script with per-step losses")
+            runs[rows[0].get("path", path.stem)] = rows
+        print(f"wrote {figure(runs, args.figure)}")
+        return 0
+    if args.data is None:
+        parser.error("--data is required (or --figure with --from)")
     torch.set_num_threads(args.threads)
     data = load_npz(args.data, args.limit)
     pyro.set_rng_seed(args.seed)
@@ -186,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({"path": label, **parts}))
         return 0
     rows = train(dmm, data, args.epochs, args.seed, jit=args.jit)
+    rows = [{"path": label, **row} for row in rows]
     for row in rows:
-        print(json.dumps({"path": label, **row}))
+        print(json.dumps({k: v for k, v in row.items() if k != "step_losses"}))
     steady = rows[1:] or rows  # the first epoch includes one-off costs
     wall = float(np.mean([r["wall_seconds"] for r in steady]))
     cpu = float(np.mean([r["cpu_seconds"] for r in steady]))
