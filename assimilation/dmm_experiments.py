@@ -354,6 +354,14 @@ def speed_lines(out: Path) -> list[str]:
               "`nice -n 10 python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
               "[--per-step] [--jit] --json assimilation/dmm_results/polyphonic_NAME.json`; "
               "`--profile` for the breakdown of one step.", ""]
+    figure = Path(__file__).resolve().parents[1] / "docs" / "dmm_polyphonic.png"
+    if figure.exists():
+        lines += ["![training loss per time step by SVI step, and CPU seconds per epoch, of "
+                  "both paths](dmm_polyphonic.png)", "",
+                  "Figure: `python benchmarks/dmm_polyphonic.py --figure "
+                  "docs/dmm_polyphonic.png --from assimilation/dmm_results/"
+                  "polyphonic_vectorised.json assimilation/dmm_results/"
+                  "polyphonic_per_step.json`.", ""]
     return lines
 
 
