@@ -184,14 +184,16 @@ def build(name: str, arch: dict, frame_shape):
 
 # -- scoring --------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(predict, test: torch.Tensor, quantiles, batch_size: int) -> dict[str, float]:
-    """Scores of ``predict(context (B, 10, H, W)) -> (B, 10, Q, H, W)`` on ``test``."""
+def evaluate(predict, test: torch.Tensor, quantiles, batch_size: int,
+             device: str = "cpu") -> dict[str, float]:
+    """Scores of ``predict(context (B, 10, H, W)) -> (B, 10, Q, H, W)`` on ``test``
+    (the forecasts are made on ``device`` and scored on the CPU)."""
     sums: dict[str, float] = {}
     n = test.shape[0]
     for i in range(0, n, batch_size):
         clip = test[i:i + batch_size]
         ctx, tgt = clip[:, :CONTEXT], clip[:, CONTEXT:CONTEXT + LEADS]
-        out = predict(ctx)
+        out = predict(ctx.to(device)).cpu()
         b = clip.shape[0]
         if quantiles is None:
             point = out[:, :, 0]
@@ -250,7 +252,7 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
 
     lr = arch.get(name.removesuffix("-q"), {}).get("lr", args.lr)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr,
-                         seed=seed, progress=args.progress)
+                         seed=seed, progress=args.progress, device=args.device)
     trainer = Trainer(LossObjective(module, loss_fn), config)
     t0 = time.perf_counter()
     try:
@@ -260,7 +262,7 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
     seconds = time.perf_counter() - t0
     hist = trainer.history
     module.eval()
-    scores = evaluate(model.predict, test, model.quantiles, args.eval_batch)
+    scores = evaluate(model.predict, test, model.quantiles, args.eval_batch, args.device)
     return {"model": name, "seed": seed, "train_s": seconds,
             "epochs": seen[0] / len(train),
             "params": sum(p.numel() for p in module.parameters()),
@@ -274,7 +276,8 @@ def fingerprint(name: str, arch: dict, args) -> str:
            "train_clips": args.train_clips, "test_clips": args.test_clips,
            "valid_fraction": args.valid_fraction, "data_seed": args.data_seed,
            "epochs": args.epochs, "minutes": args.minutes, "batch_size": args.batch_size,
-           "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick}
+           "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick,
+           **({"device": args.device} if args.device != "cpu" else {})}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -351,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--mnist", help="digit file (default: shared/data/mnist/mnist_5k.npz)")
     p.add_argument("--quick", action="store_true",
                    help="tiny data, models and budget: checks the pipeline end to end")
