@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--runs", default="benchmarks/results/moving_digits",
                    help="directory of the per-run JSON rows (resume / merge)")
-    p.add_argument("--set", nargs="+", default=[], metavar="MODEL.KEY=VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="MODEL.KEY=VALUE",
                    help="override an architecture setting (or 'lr') of one model, e.g. "
                         "spatrans.d_model=192 spatrans.lr=0.002 (spatrans-q shares spatrans')")
     p.add_argument("--table-only", action="store_true",
