@@ -279,7 +279,8 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
                   f"--batch-size {tr['batch_size']} --lr {tr['lr']} --lr-decay {tr['lr_decay']}"
                   f"{' --compile' if tr.get('compiled') else ''}"
                   f"{_options_text(tr, rec)}"
-                  f" --correction {tr.get('correction', '64,64')}`", ""]
+                  f" --correction {tr.get('correction', '64,64')}"
+                  f" --threads {tr.get('threads', 2)}`", ""]
     lines += speed or []
     lines.append(END)
     return "\n".join(lines)

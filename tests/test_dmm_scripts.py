@@ -74,3 +74,26 @@ def test_results_section_replaces_only_its_markers(tmp_path, monkeypatch):
     results.write_text("# Results\n")  # no markers yet: the section is appended
     exp.write_section(tmp_path)
     assert results.read_text().startswith("# Results\n\n<!-- BEGIN dmm -->")
+
+
+def test_polyphonic_benchmark_json_and_figure(tmp_path):
+    make = load_script("data_scripts/make_polyphonic_like.py")
+    seqs, lengths = make.make_sequences(n=6, max_length=12, min_length=5, seed=0)
+    data = tmp_path / "p.npz"
+    np.savez(data, sequences=seqs, lengths=lengths)
+    bench = load_script("benchmarks/dmm_polyphonic.py")
+    runs = []
+    for extra in ([], ["--per-step"]):
+        runs.append(tmp_path / f"run{len(runs)}.json")
+        assert bench.main(["--data", str(data), "--small", "--epochs", "2", "--json",
+                           str(runs[-1]), *extra]) == 0
+    rows = json.loads(runs[0].read_text())
+    assert [r["epoch"] for r in rows] == [1, 2] and len(rows[0]["step_losses"]) == 1
+    png = tmp_path / "fig.png"
+    assert bench.main(["--figure", str(png), "--from", *map(str, runs)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    from pyro_videossm.errors import InputError
+
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(InputError, match="per-step losses"):
+        bench.main(["--figure", str(png), "--from", str(tmp_path / "bad.json")])
