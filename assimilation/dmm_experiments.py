@@ -352,6 +352,17 @@ def speed_lines(out: Path) -> list[str]:
                   "products (the same work in both paths)"
                   + (f"; the per-step path adds {extra:.3f} s of per-site Pyro and small-op "
                      "overhead." if extra is not None else ".")]
+        if len(profiles) == 2:
+            v, ps = profiles["vectorised"], profiles["per_step"]
+            budget = 0.4 * ps["elbo_step"]
+            lines += ["", f"What bounds the ratio: the backward RNN ({v['rnn']:.3f} s, "
+                      f"compute-bound and the same in both paths) is "
+                      f"{v['rnn'] / v['elbo_step']:.0%} of the vectorised step. A ratio of 0.4 "
+                      f"would need the whole vectorised step in {budget:.3f} s, leaving "
+                      f"{budget - v['rnn']:.3f} s for the guide's sequential loop and the model "
+                      f"(now {v['guide_loop'] + v['model']:.3f} s; the loop is two "
+                      "(20 x 100)·(100 x 600) and (20 x 600)·(600 x 200) products per step, "
+                      "forward and backward)."]
     lines += ["", "Commands: `python data_scripts/make_polyphonic_like.py -o poly.npz`; "
               "`nice -n 10 python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
               "[--per-step] [--jit] --json assimilation/dmm_results/polyphonic_NAME.json`; "

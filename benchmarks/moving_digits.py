@@ -84,7 +84,9 @@ CONTEXT = LEADS = 10
 
 #: Architecture of each model at the full budget (``--quick`` shrinks them).
 ARCH = {
-    "spatrans": dict(patch=16, d_model=128, heads=4, encoder_layers=2, decoder_layers=2),
+    # chosen by validation loss among 5 settings at this budget (docs/spatrans.md)
+    "spatrans": dict(patch=32, d_model=128, heads=4, encoder_layers=2, decoder_layers=2,
+                     lr=0.002),
     "transformer": dict(d_model=256, heads=4, encoder_layers=3, decoder_layers=3),
     "lstm": dict(d_model=256, hidden=512, layers=2),
     "seq2seq": dict(d_model=256, hidden=512, layers=2),
@@ -412,8 +414,9 @@ def main(argv: list[str] | None = None) -> int:
               if not run_path(runs, n, s_, arch, args).exists()]
     load1 = os.getloadavg()
     tab = table(rows, args.models)
-    cmd = "python benchmarks/moving_digits.py " + " ".join(argv if argv is not None
-                                                            else sys.argv[1:])
+    words = [w for w in (argv if argv is not None else sys.argv[1:])
+             if w not in ("--table-only", "--no-write")]
+    cmd = "python benchmarks/moving_digits.py " + " ".join(words)
     # Loaded: more runnable threads than cores (two 1-thread streams on 2 cores are not).
     loads = [load0[0], load1[0]] + [r.get("load_average", 0.0) for r in rows]
     loaded = max(loads) > (os.cpu_count() or 1) + 0.5
@@ -454,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         "of the mean over seeds.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
-        f"highest load average seen {max(loads):.1f}; runs stored in `{args.runs}`."
+        f"highest load average seen {max(loads):.1f}; runs stored in `{args.runs}` (the "
+        "command trains the missing ones; they may be split over processes, see the script's "
+        "doc). Findings and the `spatrans` settings tried: [spatrans.md](spatrans.md)."
         + (" **Measured under load: training times are not final.**" if loaded else ""),
         ("" if not args.quick else "\n**`--quick` run: a pipeline check at a tiny budget, "
          "not a result.**"),
