@@ -55,7 +55,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -64,6 +63,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from pyro_videossm.atomic import atomic_path
 from pyro_videossm.data.moving_digits import moving_digits
 from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
 from pyro_videossm.metrics_fields import ssim_frames
@@ -290,10 +290,8 @@ def run_path(runs: Path, name: str, seed: int, arch: dict, args) -> Path:
 def save_run(path: Path, row: dict) -> None:
     """Write one run's row atomically (a killed run leaves no partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(row, f, indent=1)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(row, indent=1))
 
 
 COLUMNS = [("mse", "MSE/pixel", ".5f"), ("mse_frame", "MSE/frame", ".1f"),
@@ -333,10 +331,8 @@ def write_section(path: Path, body: str) -> None:
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,17 +385,18 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds = args.seeds[:1]
     load0 = os.getloadavg()
     runs = Path(args.runs)
-    todo = [(seed, name) for seed in args.seeds for name in args.models
-            if not (name == "persistence" and seed != args.seeds[0])]
-    missing = [(s_, n) for s_, n in todo if not run_path(runs, n, s_, arch, args).exists()]
+    paths = {(seed, name): run_path(runs, name, seed, arch, args)
+             for seed in args.seeds for name in args.models
+             if not (name == "persistence" and seed != args.seeds[0])}
+    missing = [key for key, path in paths.items() if not path.exists()]
+    n_valid = max(1, int(round(args.valid_fraction * args.train_clips)))
     if missing and not args.table_only:
         clips = training_clips(args.train_clips, args.data_seed, args.mnist)
         test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
-        n_valid = max(1, int(round(args.valid_fraction * len(clips))))
         train, valid = clips[:-n_valid], clips[-n_valid:]
         test = torch.from_numpy(test_ds["frames"].values)
         for seed, name in missing:
-            path = run_path(runs, name, seed, arch, args)
+            path = paths[seed, name]
             if path.exists():  # finished meanwhile by another process sharing --runs
                 continue
             r = run_one(name, seed, arch, train, valid, test, args)
@@ -408,10 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {seed} {name}: MSE/pixel {r['mse']:.5f} SSIM {r['ssim']:.3f}"
                   + (f" ICP {r['icp']:.3f} MIL {r['mil']:.4f}" if "icp" in r else "")
                   + f" ({r['train_s']:.0f} s)", file=sys.stderr, flush=True)
-    rows = [json.loads(run_path(runs, n, s_, arch, args).read_text()) for s_, n in todo
-            if run_path(runs, n, s_, arch, args).exists()]
-    absent = [f"{n} seed {s_}" for s_, n in todo
-              if not run_path(runs, n, s_, arch, args).exists()]
+    rows = [json.loads(path.read_text()) for path in paths.values() if path.exists()]
+    absent = [f"{n} seed {s_}" for (s_, n), path in paths.items() if not path.exists()]
     load1 = os.getloadavg()
     tab = table(rows, args.models)
     words = [w for w in (argv if argv is not None else sys.argv[1:])
@@ -420,7 +415,6 @@ def main(argv: list[str] | None = None) -> int:
     # Loaded: more runnable threads than cores (two 1-thread streams on 2 cores are not).
     loads = [load0[0], load1[0]] + [r.get("load_average", 0.0) for r in rows]
     loaded = max(loads) > (os.cpu_count() or 1) + 0.5
-    n_valid = max(1, int(round(args.valid_fraction * args.train_clips)))
     d = p.parse_args([])
     reduced = [] if args.quick else [
         what for what, less in (

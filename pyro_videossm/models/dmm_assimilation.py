@@ -78,7 +78,7 @@ class DMMAssimilation(AssimilationMethod):
         self.kind = _KIND[trained]
 
     def _trained_guide(self) -> str:
-        if self._dmm is not None and self.model is None:
+        if self.model is None:  # given a DMM
             return self._dmm.guide_kind
         # read the model file once: the DMM it holds is kept for run()
         self._dmm, extra = load_dmm(self.model)
@@ -91,9 +91,7 @@ class DMMAssimilation(AssimilationMethod):
         return guide
 
     def load(self, device: torch.device | str = "cpu") -> DMM:
-        """The trained DMM (loaded from ``model`` once), on ``device``."""
-        if self._dmm is None:
-            self._dmm, _ = load_dmm(self.model)
+        """The trained DMM (given, or read from ``model`` at construction), on ``device``."""
         return self._dmm.to(device)
 
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
