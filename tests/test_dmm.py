@@ -100,23 +100,46 @@ def test_markov_gaussian_scores_its_own_draw_and_other_values_alike():
 
 @pytest.mark.parametrize("guide", ["smoothing", "filtering"])
 def test_classic_fused_sampling_path_equals_chained_steps(guide):
-    # the classic combiner draws the whole sequence in one fused loop (sample_path); it must
-    # give the numbers of chaining its step, for every draw of a sample shape
+    # the classic combiner draws the whole sequence in one call (sample_path: the scan with
+    # its hand-written backward when recording gradients, a plain loop without); both must
+    # give the numbers, and the scan the gradients, of chaining its step at every valid step
     dmm = small_dmm(guide, "classic")
     data = dmm.unpack(make_batch())
-    q = dmm.posterior_chain(data)
-    assert q._path is not None
-    q.generator = torch.Generator().manual_seed(3)
-    z = q.rsample(torch.Size((2,)))
-    eps = torch.randn((2, B, T, Z), generator=torch.Generator().manual_seed(3))
-    step, _ = dmm.guide_step_fn(dmm.guide_context(data))
-    z_prev, by_step = None, []
-    for t in range(T):
-        loc, scale = step(z_prev, t)
-        z_prev = loc + scale * eps[:, :, t]
-        by_step.append(z_prev)
-    torch.testing.assert_close(z, torch.stack(by_step, -2))
+    valid = data.time_mask.expand(2, B, T)
+    weights = torch.randn(2, B, T, Z, generator=torch.Generator().manual_seed(4))
+
+    def chained():
+        eps = torch.randn((2, B, T, Z), generator=torch.Generator().manual_seed(3))
+        step, _ = dmm.guide_step_fn(dmm.guide_context(data))
+        z_prev, by_step = None, []
+        for t in range(T):
+            loc, scale = step(z_prev, t)
+            z_prev = loc + scale * eps[:, :, t]
+            by_step.append(z_prev)
+        return torch.stack(by_step, -2)
+
+    def fused():
+        q = dmm.posterior_chain(data)
+        assert q._path is not None
+        q.generator = torch.Generator().manual_seed(3)
+        return q, q.rsample(torch.Size((2,)))
+
+    q, z = fused()
+    reference = chained()
+    torch.testing.assert_close(z[valid], reference[valid])
+    assert (z[~valid] == 0).all()  # skipped padding: constants
     torch.testing.assert_close(q.log_prob(z), q.log_prob(z.clone()))  # cached = recomputed
+    params = [p for p in dmm.parameters() if p.requires_grad]
+    grads = torch.autograd.grad((z * weights)[valid].sum(), params, allow_unused=True)
+    ref_grads = torch.autograd.grad((reference * weights)[valid].sum(), params,
+                                    allow_unused=True)
+    for g, r in zip(grads, ref_grads):
+        if r is None:
+            assert g is None or not g.any()
+        else:
+            torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(fused()[1][valid], reference[valid])
 
 
 def test_masked_and_padded_observations_change_nothing():

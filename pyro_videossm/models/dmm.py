@@ -184,6 +184,27 @@ def _kl_markov_gaussian(q: MarkovGaussian, p: MarkovGaussian) -> Tensor:
     return q._masked_sum(kl.sum(-1))
 
 
+def on_valid_steps(fn: Callable[[Tensor], Any], z: Tensor, mask: Tensor | None,
+                   fill: float | tuple[float, ...]) -> Any:
+    """``fn(z)`` for a per-step function ``fn`` (``(..., Z) -> (..., D)`` or a tuple of such),
+    evaluated only where ``mask`` is True on CPU.
+
+    ``z (..., B, T, Z)``, ``mask (B, T)`` bool or None. Masked-out steps (the padding of
+    ragged sequences, 35 % of the polyphonic benchmark's steps) get the constant ``fill``
+    (one per output) and no gradient; callers mask them anyway. On other devices, or without
+    a mask, ``fn(z)`` as it is: boolean indexing needs the number of valid steps on the host.
+    """
+    if mask is None or z.device.type != "cpu" or torch.jit.is_tracing():
+        return fn(z)
+    mask = mask.expand(z.shape[:-1])
+    out = fn(z[mask])
+    single = not isinstance(out, tuple)
+    outs, fills = ((out,), (fill,)) if single else (out, fill)
+    full = tuple(o.new_full(mask.shape + o.shape[-1:], f).index_put((mask,), o)
+                 for o, f in zip(outs, fills))
+    return full[0] if single else full
+
+
 @dataclass
 class DMMBatch:
     """A checked batch: ``x (B, T, X)`` or None, ``obs_mask (B, T, X)``, ``time_mask (B, T)``."""
@@ -369,8 +390,10 @@ class DMM(nn.Module):
         def step(z_prev, t):
             return init if t == 0 else self.transition(z_prev)
 
+        steps_mask = None if data.time_mask is None else data.time_mask[:, 1:]
+
         def batched(z):
-            loc, scale = self.transition(z[..., :-1, :])
+            loc, scale = on_valid_steps(self.transition, z[..., :-1, :], steps_mask, (0.0, 1.0))
             lead = z.shape[:-2] + (1, z.shape[-1])
             return (torch.cat([init[0].expand(lead), loc], -2),
                     torch.cat([init[1].expand(lead), scale], -2))
@@ -525,7 +548,7 @@ class DMM(nn.Module):
         path = None
         if hasattr(self.combiner, "sample_path"):  # the classic combiner: one fused loop
             def path(eps):
-                return self.combiner.sample_path(ctx, eps)
+                return self.combiner.sample_path(ctx, eps, data.lengths)
         return MarkovGaussian(step, batched, torch.Size((data.B,)), data.T, self.config["z_dim"],
                               time_mask=data.time_mask, dtype=ctx.dtype, device=ctx.device,
                               path=path)
@@ -540,7 +563,8 @@ class DMM(nn.Module):
         with pyro.plate("sequences", data.B, dim=-1):
             with poutine.scale(scale=annealing_factor):
                 z = pyro.sample("z", self.prior_chain(data))
-            x_dist = self.likelihood(self.emitter(z)).mask(data.obs_mask).to_event(2)
+            x_param = on_valid_steps(self.emitter, z, data.time_mask, 0.0)
+            x_dist = self.likelihood(x_param).mask(data.obs_mask).to_event(2)
             pyro.sample("x", x_dist, obs=data.x)
         return z
 

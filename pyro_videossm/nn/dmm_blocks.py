@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pyro_videossm.nn.recurrent_scans import combiner_scan, length_order, relu_rnn_scan
+
 Prior = tuple[Tensor, Tensor]
 
 
@@ -163,10 +165,29 @@ class ObservationEncoder(nn.Module):
 
     @staticmethod
     def _run(rnn: nn.RNNBase, u: Tensor, h_0: Tensor, lengths: Tensor | None) -> Tensor:
-        """The RNN over the padded ``u (B, T, F)``. Padding sits after each sequence's valid
-        steps, so it never reaches them; packing (``pack_padded_sequence``) was measured
-        slower on CPU (0.20 vs 0.13 CPU s per batch of 20 polyphonic sequences, RNN 600)."""
-        return rnn(u, h_0)[0]
+        """The RNN over the padded ``u (B, T, F)``, whose valid steps come first in every row.
+
+        On CPU a single-layer ReLU RNN runs as :func:`relu_rnn_scan` (hand-written backward,
+        padded steps skipped; their outputs are 0). Measured (one thread, batch of the 20
+        longest polyphonic sequences, RNN 600, forward + backward, ``benchmarks/
+        dmm_polyphonic.py --profile``): see docs/dmm_experiments.md. Elsewhere (cuDNN), for
+        GRUs, stacked RNNs and under ``torch.jit`` tracing: ``torch.nn`` itself; padding sits
+        after each sequence's valid steps, so it never reaches them."""
+        if not ObservationEncoder.uses_scan(rnn, u):
+            return rnn(u, h_0)[0]
+        B, T, _ = u.shape
+        pre = F.linear(u, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0).transpose(0, 1)
+        if lengths is None:
+            return relu_rnn_scan(pre.contiguous(), h_0[0], rnn.weight_hh_l0).transpose(0, 1)
+        order, counts = length_order(lengths.to(u.device), T)  # running rows: a prefix
+        h = relu_rnn_scan(pre[:, order].contiguous(), h_0[0, order], rnn.weight_hh_l0, counts)
+        return h.transpose(0, 1)[order.argsort()]
+
+    @staticmethod
+    def uses_scan(rnn: nn.RNNBase, u: Tensor) -> bool:
+        """Whether :meth:`_run` takes the hand-written scan (CPU, one ReLU layer, eager)."""
+        return (isinstance(rnn, nn.RNN) and rnn.nonlinearity == "relu" and rnn.num_layers == 1
+                and rnn.bias and u.device.type == "cpu" and not torch.jit.is_tracing())
 
 
 def reverse_index(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
@@ -220,23 +241,42 @@ class Combiner(nn.Module):
         """Tensors the guide's loop reuses at every step (computed once per guide call)."""
         return {"weight": self._out_weight()}
 
-    def sample_path(self, ctx: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The guide's whole sequential draw ``z_t = loc_t + scale_t eps_t`` in one loop.
+    def sample_path(self, ctx: Tensor, eps: Tensor, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The guide's whole sequential draw ``z_t = loc_t + scale_t eps_t`` in one call.
 
-        ``ctx (B, T, 2Z)`` from :meth:`prepare`, standard normal ``eps (*S, B, T, Z)`` ->
-        ``z, loc, scale``, each ``(*S, B, T, Z)``: the same numbers as chaining :meth:`step`,
-        with each step two fused ``addmm`` calls and one ``addcmul`` on 2-D tensors (no
-        per-step module or closure calls). Measured (one thread, batch 20, T 160, Z 100,
-        RNN 600, forward + backward): 60 ms against 81 ms for the chained :meth:`step`.
+        ``ctx (B, T, 2Z)`` from :meth:`prepare`, standard normal ``eps (*S, B, T, Z)``,
+        optional ``lengths (B,)`` -> ``z, loc, scale``, each ``(*S, B, T, Z)``: the same
+        numbers as chaining :meth:`step` at every valid step. When gradients are recorded it
+        runs :func:`~pyro_videossm.nn.recurrent_scans.combiner_scan` (hand-written backward;
+        with ``lengths`` the steps at or after a sequence's length are skipped and hold
+        ``z = loc = 0``, ``scale = softplus(0)``); without, a plain loop of two ``addmm``
+        and one ``addcmul`` per step on 2-D tensors, which keeps no per-step activations
+        (posterior sampling of many draws; also under ``torch.jit`` tracing, which cannot
+        record the scan).
         """
         lead, (T, Z) = eps.shape[:-2], eps.shape[-2:]
         n = lead.numel()
         ctx = ctx.expand(lead + ctx.shape[-2:]).reshape(n, T, 2 * Z)
-        w1, b1 = self.lin_z_to_hidden.weight.t(), self.lin_z_to_hidden.bias
-        w_out = self._out_weight().t()
-        z = self.z_q_0.expand(n, Z)
-        zs, locs, scales = [], [], []
-        for ctx_t, e_t in zip(ctx.unbind(1), eps.reshape(n, T, Z).unbind(1)):
+        eps = eps.reshape(n, T, Z)
+        z0 = self.z_q_0.expand(n, Z)
+        w1, b1 = self.lin_z_to_hidden.weight, self.lin_z_to_hidden.bias
+        if torch.is_grad_enabled() and not torch.jit.is_tracing():
+            order = counts = None
+            if lengths is not None:
+                order, counts = length_order(lengths.to(eps.device).expand(lead).reshape(n), T)
+                ctx, eps = ctx[order], eps[order]
+            out = combiner_scan(ctx.transpose(0, 1).contiguous(),
+                                eps.transpose(0, 1).contiguous(), z0, w1, b1,
+                                self._out_weight(), counts)
+            out = [v.transpose(0, 1) for v in out]
+            if order is not None:
+                inverse = order.argsort()
+                out = [v[inverse] for v in out]
+            return tuple(v.reshape(lead + (T, Z)) for v in out)
+        w1, w_out = w1.t(), self._out_weight().t()
+        z, zs, locs, scales = z0, [], [], []
+        for ctx_t, e_t in zip(ctx.unbind(1), eps.unbind(1)):
             u = torch.addmm(ctx_t, torch.tanh(torch.addmm(b1, z, w1)), w_out)
             loc, s = u.chunk(2, -1)
             scale = F.softplus(s)
@@ -244,7 +284,7 @@ class Combiner(nn.Module):
             zs.append(z)
             locs.append(loc)
             scales.append(scale)
-        return tuple(torch.stack(v, 1).reshape(eps.shape) for v in (zs, locs, scales))
+        return tuple(torch.stack(v, 1).reshape(lead + (T, Z)) for v in (zs, locs, scales))
 
     def batched(self, z: Tensor, ctx: Tensor, prior: Prior | None = None) -> Prior:
         """All steps at once for a given sequence ``z (..., T, Z)``: ``loc, scale (..., T, Z)``."""
