@@ -151,41 +151,50 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor, lengths: Tensor | None = None) -> Tensor:
         u = self.features(x, mask)
+        B, T, _ = u.shape
         outs = []
         for d, rnn in self.rnns.items():
-            h_0 = self.h_0[d].expand(-1, u.shape[0], -1).contiguous()
-            if d == "fwd":
-                outs.append(self._run(rnn, u, h_0, lengths))
+            h_0 = self.h_0[d].expand(-1, B, -1).contiguous()
+            # time index of each row's RNN step: reversed within its length going backward
+            idx = (torch.arange(T, device=u.device).expand(B, T) if d == "fwd"
+                   else reverse_index(lengths, B, T, u.device))
+            if self.uses_scan(rnn, u):
+                outs.append(self._scan(rnn, u, h_0, lengths, idx))
+            elif d == "fwd":  # padding sits after the valid steps: it never reaches them
+                outs.append(rnn(u, h_0)[0])
             else:
-                idx = reverse_index(lengths, u.shape[0], u.shape[1], u.device)
                 rev = u.gather(1, idx.unsqueeze(-1).expand_as(u))
-                h = self._run(rnn, rev, h_0, lengths)
+                h = rnn(rev, h_0)[0]
                 outs.append(h.gather(1, idx.unsqueeze(-1).expand_as(h)))
         return outs[0] if len(outs) == 1 else torch.cat(outs, -1)
 
     @staticmethod
-    def _run(rnn: nn.RNNBase, u: Tensor, h_0: Tensor, lengths: Tensor | None) -> Tensor:
-        """The RNN over the padded ``u (B, T, F)``, whose valid steps come first in every row.
+    def _scan(rnn: nn.RNN, u: Tensor, h_0: Tensor, lengths: Tensor | None, idx: Tensor
+              ) -> Tensor:
+        """The RNN as :func:`relu_rnn_scan`: ``u (B, T, F)``, step ``s`` of row ``b`` reads
+        ``u[b, idx[b, s]]`` and its output goes back there (``idx`` is its own inverse).
 
-        On CPU a single-layer ReLU RNN runs as :func:`relu_rnn_scan` (hand-written backward,
-        padded steps skipped; their outputs are 0). Measured (one thread, batch of the 20
-        longest polyphonic sequences, RNN 600, forward + backward, ``benchmarks/
-        dmm_polyphonic.py --profile``): see docs/dmm_experiments.md. Elsewhere (cuDNN), for
-        GRUs, stacked RNNs and under ``torch.jit`` tracing: ``torch.nn`` itself; padding sits
-        after each sequence's valid steps, so it never reaches them."""
-        if not ObservationEncoder.uses_scan(rnn, u):
-            return rnn(u, h_0)[0]
+        The rows run sorted by length, time-major, so that padded steps are skipped; one
+        gather takes the inputs there, one takes the outputs back (padding: 0).
+        """
         B, T, _ = u.shape
-        pre = F.linear(u, rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0).transpose(0, 1)
-        if lengths is None:
-            return relu_rnn_scan(pre.contiguous(), h_0[0], rnn.weight_hh_l0).transpose(0, 1)
-        order, counts = length_order(lengths.to(u.device), T)  # running rows: a prefix
-        h = relu_rnn_scan(pre[:, order].contiguous(), h_0[0, order], rnn.weight_hh_l0, counts)
-        return h.transpose(0, 1)[order.argsort()]
+        full = torch.full((B,), T, device=u.device)
+        order, counts = length_order(full if lengths is None else lengths.to(u.device), T)
+        source = order * T + idx[order].t()  # (T, B): flat (row, time) of each scan input
+        pre = F.linear(u.reshape(B * T, -1)[source.reshape(-1)].reshape(T, B, -1),
+                       rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0)
+        out = relu_rnn_scan(pre, h_0[0, order], rnn.weight_hh_l0, counts)
+        target = idx * B + order.argsort().unsqueeze(-1)  # (B, T): flat (time, row) of out
+        return out.reshape(T * B, -1)[target.reshape(-1)].reshape(B, T, -1)
 
     @staticmethod
     def uses_scan(rnn: nn.RNNBase, u: Tensor) -> bool:
-        """Whether :meth:`_run` takes the hand-written scan (CPU, one ReLU layer, eager)."""
+        """Whether the RNN runs as the hand-written scan: on CPU, for one ReLU layer, eagerly.
+
+        The scan (:func:`relu_rnn_scan`) skips padded steps and forms the weight gradients in
+        one product; measured against ``torch.nn.RNN`` in docs/dmm_experiments.md. Elsewhere
+        (cuDNN, GRUs, stacked RNNs, ``torch.jit`` tracing): ``torch.nn`` itself.
+        """
         return (isinstance(rnn, nn.RNN) and rnn.nonlinearity == "relu" and rnn.num_layers == 1
                 and rnn.bias and u.device.type == "cpu" and not torch.jit.is_tracing())
 
@@ -262,18 +271,16 @@ class Combiner(nn.Module):
         z0 = self.z_q_0.expand(n, Z)
         w1, b1 = self.lin_z_to_hidden.weight, self.lin_z_to_hidden.bias
         if torch.is_grad_enabled() and not torch.jit.is_tracing():
-            order = counts = None
-            if lengths is not None:
+            if lengths is None:
+                order, counts = torch.arange(n, device=eps.device), None
+            else:  # rows sorted by length, time-major: the running rows are a prefix
                 order, counts = length_order(lengths.to(eps.device).expand(lead).reshape(n), T)
-                ctx, eps = ctx[order], eps[order]
-            out = combiner_scan(ctx.transpose(0, 1).contiguous(),
-                                eps.transpose(0, 1).contiguous(), z0, w1, b1,
+            out = combiner_scan(ctx.transpose(0, 1).index_select(1, order),
+                                eps.transpose(0, 1).index_select(1, order), z0, w1, b1,
                                 self._out_weight(), counts)
-            out = [v.transpose(0, 1) for v in out]
-            if order is not None:
-                inverse = order.argsort()
-                out = [v[inverse] for v in out]
-            return tuple(v.reshape(lead + (T, Z)) for v in out)
+            inverse = order.argsort()
+            return tuple(v.index_select(1, inverse).transpose(0, 1).reshape(lead + (T, Z))
+                         for v in out)
         w1, w_out = w1.t(), self._out_weight().t()
         z, zs, locs, scales = z0, [], [], []
         for ctx_t, e_t in zip(ctx.unbind(1), eps.unbind(1)):

@@ -29,18 +29,33 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
+def _zero_tail(x: Tensor, n: int) -> None:
+    """Zero the rows of ``x`` from ``n`` on (the sequences no longer running)."""
+    if n < x.shape[0]:
+        x[n:].zero_()
+
+
+def _plus_carry(g: Tensor, carry: Tensor | None, out: Tensor) -> Tensor:
+    """``out = g + carry``, where ``carry`` may cover only the first rows (or be None)."""
+    if carry is not None and carry.shape[0] == out.shape[0]:
+        return torch.add(g, carry, out=out)
+    out.copy_(g)
+    if carry is not None:
+        out[: carry.shape[0]] += carry
+    return out
+
+
 class _ReluRNNScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre: Tensor, h0: Tensor, w_hh: Tensor, counts: list[int]) -> Tensor:
         T, B, H = pre.shape
-        out = pre.new_zeros(T, B, H)
+        out = pre.new_empty(T, B, H)
         w_t = w_hh.t()
         h = h0
         for t, n in enumerate(counts):
-            if n == 0:
-                break
-            h = torch.addmm(pre[t, :n], h[:n], w_t).clamp_min_(0.0)
-            out[t, :n] = h
+            _zero_tail(out[t], n)
+            if n:
+                h = torch.addmm(pre[t, :n], h[:n], w_t, out=out[t, :n]).clamp_min_(0.0)
         ctx.counts = counts
         ctx.save_for_backward(h0, w_hh, out)
         return out
@@ -51,20 +66,17 @@ class _ReluRNNScan(torch.autograd.Function):
         h0, w_hh, out = ctx.saved_tensors
         counts = ctx.counts
         T, B, H = out.shape
-        g_pre = torch.zeros_like(out)
+        g_pre = torch.empty_like(out)
         carry = None  # dL/dh_t through h_{t+1}, rows [:counts[t + 1]]
         for t in range(T - 1, -1, -1):
             n = counts[t]
-            if n == 0:
-                continue
-            g = g_out[t, :n].clone()
-            if carry is not None:
-                g[: carry.shape[0]] += carry
-            g.mul_(out[t, :n] > 0)
-            g_pre[t, :n] = g
-            carry = g @ w_hh
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        g_w = g_pre.reshape(-1, H).t() @ h_prev.reshape(-1, H)
+            _zero_tail(g_pre[t], n)
+            if n:
+                g = _plus_carry(g_out[t, :n], carry, g_pre[t, :n]).mul_(out[t, :n] > 0)
+                carry = g @ w_hh
+        # sum_t g_pre_t^T h_{t-1}, one product over all later steps
+        g_w = torch.addmm(g_pre[0].t() @ h0, g_pre[1:].reshape(-1, H).t(),
+                          out[:-1].reshape(-1, H))
         g_h0 = h0.new_zeros(B, H)
         if carry is not None:
             g_h0[: carry.shape[0]] = carry
@@ -93,17 +105,18 @@ class _CombinerScan(torch.autograd.Function):
                 w_out: Tensor, counts: list[int]):
         T, n, Z = eps.shape
         w1_t, w_out_t = w1.t(), w_out.t()
-        a = ctxs.new_zeros(T, n, w1.shape[0])
-        u = torch.zeros_like(ctxs)
-        z = torch.zeros_like(eps)
+        a = ctxs.new_empty(T, n, w1.shape[0])
+        u = torch.empty_like(ctxs)
+        z = torch.empty_like(eps)
         z_prev = z0
         for t, m in enumerate(counts):
-            if m == 0:
-                break
-            torch.tanh(torch.addmm(b1, z_prev[:m], w1_t), out=a[t, :m])
-            torch.addmm(ctxs[t, :m], a[t, :m], w_out_t, out=u[t, :m])
-            z_prev = torch.addcmul(u[t, :m, :Z], F.softplus(u[t, :m, Z:]), eps[t, :m],
-                                   out=z[t, :m])
+            for x in (a[t], u[t], z[t]):
+                _zero_tail(x, m)
+            if m:
+                torch.tanh(torch.addmm(b1, z_prev[:m], w1_t), out=a[t, :m])
+                torch.addmm(ctxs[t, :m], a[t, :m], w_out_t, out=u[t, :m])
+                z_prev = torch.addcmul(u[t, :m, :Z], F.softplus(u[t, :m, Z:]), eps[t, :m],
+                                       out=z[t, :m])
         ctx.counts = counts
         ctx.save_for_backward(eps, z0, w1, w_out, a, u, z)
         return z, u[..., :Z], F.softplus(u[..., Z:])
@@ -114,28 +127,30 @@ class _CombinerScan(torch.autograd.Function):
         eps, z0, w1, w_out, a, u, z = ctx.saved_tensors
         counts = ctx.counts
         T, n, Z = eps.shape
+        H = a.shape[-1]
         sig = torch.sigmoid(u[..., Z:])              # softplus'
         eps_sig = eps * sig                          # d (scale_t eps_t) / d s_t
         g_s_direct = sig * g_scale
         tanh_grad = 1.0 - a * a
-        g_u = torch.zeros_like(u)
-        g_pre = torch.zeros_like(a)
+        g_u = torch.empty_like(u)
+        g_pre = torch.empty_like(a)
+        gz = torch.empty_like(z0)
         carry = None  # dL/dz_t through step t + 1, rows [:counts[t + 1]]
         for t in range(T - 1, -1, -1):
             m = counts[t]
-            if m == 0:
-                continue
-            gz = g_z[t, :m].clone()
-            if carry is not None:
-                gz[: carry.shape[0]] += carry
-            torch.add(gz, g_loc[t, :m], out=g_u[t, :m, :Z])
-            torch.addcmul(g_s_direct[t, :m], gz, eps_sig[t, :m], out=g_u[t, :m, Z:])
-            torch.mul(g_u[t, :m] @ w_out, tanh_grad[t, :m], out=g_pre[t, :m])
-            carry = g_pre[t, :m] @ w1
-        z_prev = torch.cat([z0.unsqueeze(0), z[:-1]], 0)
-        g_w1 = g_pre.reshape(-1, g_pre.shape[-1]).t() @ z_prev.reshape(-1, Z)
+            _zero_tail(g_u[t], m)
+            _zero_tail(g_pre[t], m)
+            if m:
+                g = _plus_carry(g_z[t, :m], carry, gz[:m])
+                torch.add(g, g_loc[t, :m], out=g_u[t, :m, :Z])
+                torch.addcmul(g_s_direct[t, :m], g, eps_sig[t, :m], out=g_u[t, :m, Z:])
+                torch.mul(g_u[t, :m] @ w_out, tanh_grad[t, :m], out=g_pre[t, :m])
+                carry = g_pre[t, :m] @ w1
+        # weight gradients: one product over all (step, row) pairs each
+        g_w1 = torch.addmm(g_pre[0].t() @ z0, g_pre[1:].reshape(-1, H).t(),
+                           z[:-1].reshape(-1, Z))
         g_b1 = g_pre.sum((0, 1))
-        g_w_out = g_u.reshape(-1, 2 * Z).t() @ a.reshape(-1, a.shape[-1])
+        g_w_out = g_u.reshape(-1, 2 * Z).t() @ a.reshape(-1, H)
         g_z0 = torch.zeros_like(z0)
         if carry is not None:
             g_z0[: carry.shape[0]] = carry
