@@ -29,10 +29,23 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
-def _zero_tail(x: Tensor, n: int) -> None:
-    """Zero the rows of ``x`` from ``n`` on (the sequences no longer running)."""
-    if n < x.shape[0]:
-        x[n:].zero_()
+def _zero_padding(counts: list[int], *buffers: Tensor) -> None:
+    """Zero, in time-major ``(T, n, ...)`` buffers, the rows no longer running at each step:
+    one ``zero_`` per run of equal counts (at most ``n + 1`` runs), not one per step."""
+    T, start = len(counts), 0
+    while start < T:
+        stop = start
+        while stop < T and counts[stop] == counts[start]:
+            stop += 1
+        for x in buffers:
+            if counts[start] < x.shape[1]:
+                x[start:stop, counts[start]:].zero_()
+        start = stop
+
+
+def _rows(x: Tensor, m: int) -> Tensor:
+    """The first ``m`` rows of ``x`` (``x`` itself when that is all of them)."""
+    return x if m == x.shape[0] else x[:m]
 
 
 def _plus_carry(g: Tensor, carry: Tensor | None, out: Tensor) -> Tensor:
@@ -48,14 +61,14 @@ def _plus_carry(g: Tensor, carry: Tensor | None, out: Tensor) -> Tensor:
 class _ReluRNNScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre: Tensor, h0: Tensor, w_hh: Tensor, counts: list[int]) -> Tensor:
-        T, B, H = pre.shape
-        out = pre.new_empty(T, B, H)
-        w_t = w_hh.t()
-        h = h0
-        for t, n in enumerate(counts):
-            _zero_tail(out[t], n)
-            if n:
-                h = torch.addmm(pre[t, :n], h[:n], w_t, out=out[t, :n]).clamp_min_(0.0)
+        out = torch.empty_like(pre)
+        _zero_padding(counts, out)
+        w_t, h = w_hh.t(), h0
+        for n, pre_t, out_t in zip(counts, pre.unbind(0), out.unbind(0)):
+            if n == 0:
+                break
+            h = torch.addmm(_rows(pre_t, n), _rows(h, n), w_t, out=_rows(out_t, n))
+            h.clamp_min_(0.0)
         ctx.counts = counts
         ctx.save_for_backward(h0, w_hh, out)
         return out
@@ -67,12 +80,13 @@ class _ReluRNNScan(torch.autograd.Function):
         counts = ctx.counts
         T, B, H = out.shape
         g_pre = torch.empty_like(out)
+        _zero_padding(counts, g_pre)
         carry = None  # dL/dh_t through h_{t+1}, rows [:counts[t + 1]]
-        for t in range(T - 1, -1, -1):
-            n = counts[t]
-            _zero_tail(g_pre[t], n)
+        steps = zip(counts, g_out.unbind(0), out.unbind(0), g_pre.unbind(0))
+        for n, g_out_t, out_t, g_pre_t in reversed(list(steps)):
             if n:
-                g = _plus_carry(g_out[t, :n], carry, g_pre[t, :n]).mul_(out[t, :n] > 0)
+                g = _plus_carry(_rows(g_out_t, n), carry, _rows(g_pre_t, n))
+                g.mul_(_rows(out_t, n) > 0)
                 carry = g @ w_hh
         # sum_t g_pre_t^T h_{t-1}, one product over all later steps
         g_w = torch.addmm(g_pre[0].t() @ h0, g_pre[1:].reshape(-1, H).t(),
@@ -108,15 +122,16 @@ class _CombinerScan(torch.autograd.Function):
         a = ctxs.new_empty(T, n, w1.shape[0])
         u = torch.empty_like(ctxs)
         z = torch.empty_like(eps)
+        _zero_padding(counts, a, u, z)
         z_prev = z0
-        for t, m in enumerate(counts):
-            for x in (a[t], u[t], z[t]):
-                _zero_tail(x, m)
-            if m:
-                torch.tanh(torch.addmm(b1, z_prev[:m], w1_t), out=a[t, :m])
-                torch.addmm(ctxs[t, :m], a[t, :m], w_out_t, out=u[t, :m])
-                z_prev = torch.addcmul(u[t, :m, :Z], F.softplus(u[t, :m, Z:]), eps[t, :m],
-                                       out=z[t, :m])
+        for m, c_t, e_t, a_t, u_t, z_t in zip(counts, *(x.unbind(0) for x in (ctxs, eps, a, u, z))):
+            if m == 0:
+                break
+            a_t, u_t = _rows(a_t, m), _rows(u_t, m)
+            torch.tanh(torch.addmm(b1, _rows(z_prev, m), w1_t), out=a_t)
+            torch.addmm(_rows(c_t, m), a_t, w_out_t, out=u_t)
+            loc, s = u_t.split(Z, -1)
+            z_prev = torch.addcmul(loc, F.softplus(s), _rows(e_t, m), out=_rows(z_t, m))
         ctx.counts = counts
         ctx.save_for_backward(eps, z0, w1, w_out, a, u, z)
         return z, u[..., :Z], F.softplus(u[..., Z:])
@@ -134,18 +149,21 @@ class _CombinerScan(torch.autograd.Function):
         tanh_grad = 1.0 - a * a
         g_u = torch.empty_like(u)
         g_pre = torch.empty_like(a)
+        _zero_padding(counts, g_u, g_pre)
         gz = torch.empty_like(z0)
         carry = None  # dL/dz_t through step t + 1, rows [:counts[t + 1]]
-        for t in range(T - 1, -1, -1):
-            m = counts[t]
-            _zero_tail(g_u[t], m)
-            _zero_tail(g_pre[t], m)
-            if m:
-                g = _plus_carry(g_z[t, :m], carry, gz[:m])
-                torch.add(g, g_loc[t, :m], out=g_u[t, :m, :Z])
-                torch.addcmul(g_s_direct[t, :m], g, eps_sig[t, :m], out=g_u[t, :m, Z:])
-                torch.mul(g_u[t, :m] @ w_out, tanh_grad[t, :m], out=g_pre[t, :m])
-                carry = g_pre[t, :m] @ w1
+        steps = zip(counts, *(x.unbind(0) for x in (g_z, g_loc, g_s_direct, eps_sig, tanh_grad,
+                                                    g_u, g_pre)))
+        for m, g_z_t, g_loc_t, g_s_t, eps_sig_t, d_t, g_u_t, g_pre_t in reversed(list(steps)):
+            if m == 0:
+                continue
+            g_u_t, g_pre_t = _rows(g_u_t, m), _rows(g_pre_t, m)
+            g = _plus_carry(_rows(g_z_t, m), carry, _rows(gz, m))
+            g_u_loc, g_u_s = g_u_t.split(Z, -1)
+            torch.add(g, _rows(g_loc_t, m), out=g_u_loc)
+            torch.addcmul(_rows(g_s_t, m), g, _rows(eps_sig_t, m), out=g_u_s)
+            torch.mul(g_u_t @ w_out, _rows(d_t, m), out=g_pre_t)
+            carry = g_pre_t @ w1
         # weight gradients: one product over all (step, row) pairs each
         g_w1 = torch.addmm(g_pre[0].t() @ z0, g_pre[1:].reshape(-1, H).t(),
                            z[:-1].reshape(-1, Z))
