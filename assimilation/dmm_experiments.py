@@ -307,66 +307,88 @@ def cost_lines(out: Path) -> list[str]:
     return lines
 
 
+def _steady(path: Path) -> tuple[float, float, float, int]:
+    """Wall and CPU seconds per epoch (epochs after the first), final loss, epochs."""
+    epochs = json.loads(path.read_text())
+    steady = epochs[1:] or epochs
+    return (sum(e["wall_seconds"] for e in steady) / len(steady),
+            sum(e["cpu_seconds"] for e in steady) / len(steady),
+            epochs[-1]["loss_per_step"], len(epochs))
+
+
 def speed_lines(out: Path) -> list[str]:
     """The polyphonic speed benchmark's JSON files (``benchmarks/dmm_polyphonic.py --json``)
-    as a table, if present: ``polyphonic_{vectorised,per_step}[_jit].json``."""
+    as a table, if present: ``polyphonic_{vectorised,per_step}[SUFFIX].json`` for the
+    suffixes "" (1 thread), ``_2threads``, ``_before_scans`` (the code before the
+    hand-written scans), ``_jit``; repeats ``_r1``, ``_r2``, ... of the 1-thread pair."""
+    variants = (("", "1", ""), ("_2threads", "2", ""),
+                ("_before_scans", "1", ", before the scans (commit 7e07dd5)"),
+                ("_jit", "1", ", JitTrace_ELBO"))
+    labels = {"vectorised": "vectorised (one site per sequence)",
+              "per_step": "per-step reference (one site per time step)"}
     rows = []
-    for name, label in (("vectorised", "vectorised (one site per sequence)"),
-                        ("per_step", "per-step reference (one site per time step)"),
-                        ("vectorised_jit", "vectorised, JitTrace_ELBO"),
-                        ("per_step_jit", "per-step reference, JitTrace_ELBO")):
-        path = out / f"polyphonic_{name}.json"
-        if path.exists():
-            epochs = json.loads(path.read_text())
-            steady = epochs[1:] or epochs
-            cpu = sum(e["cpu_seconds"] for e in steady) / len(steady)
-            rows.append((label, cpu, epochs[-1]["loss_per_step"], len(epochs),
-                         epochs[0]["steps"]))
+    for suffix, threads, note in variants:
+        found = {name: _steady(out / f"polyphonic_{name}{suffix}.json") for name in labels
+                 if (out / f"polyphonic_{name}{suffix}.json").exists()}
+        ref = found.get("per_step")
+        for name, (wall, cpu, loss, n) in found.items():
+            ratio = f"{cpu / ref[1]:.2f}" if ref else ""
+            rows.append(f"| {labels[name]}{note} | {threads} | {wall:.2f} | {cpu:.2f} | "
+                        f"{ratio} | {loss:.3f} | {n} |")
     if not rows:
         return []
     lines = ["### DMM training speed (polyphonic-music-shaped data)", "",
              "Classic architecture (88-key Bernoulli, z 100, emission 100, transition 200, "
-             "ReLU RNN 600, batch 20, ClippedAdam lr 3e-4) on 229 synthetic sequences "
-             "(`data_scripts/make_polyphonic_like.py`), one thread. CPU seconds of the "
-             "process per epoch (epochs after the first).", "",
-             "| path | CPU s / epoch | ratio to per-step | loss per time step | epochs |",
-             "| --- | --- | --- | --- | --- |"]
-    ref = {r[0].split(",")[0].startswith("per-step"): r[1] for r in rows}.get(True)
-    for label, cpu, loss, n, _steps in rows:
-        ratio = f"{cpu / ref:.2f}" if ref else ""
-        lines.append(f"| {label} | {cpu:.2f} | {ratio} | {loss:.3f} | {n} |")
+             "ReLU RNN 600, batch 20, ClippedAdam lr 3e-4) on 229 synthetic sequences of "
+             "lengths 40-160 (`data_scripts/make_polyphonic_like.py`), 12 SVI steps per "
+             "epoch. Seconds per epoch (epochs after the first); the ratio is of CPU seconds "
+             "against the per-step reference with the same threads and code.", "",
+             "| path | threads | wall s / epoch | CPU s / epoch | ratio to per-step | "
+             "loss per time step | epochs |",
+             "| --- | --- | --- | --- | --- | --- | --- |", *rows]
+    pairs, k = [], 1
+    while (out / f"polyphonic_vectorised_r{k}.json").exists() and \
+            (out / f"polyphonic_per_step_r{k}.json").exists():
+        pairs.append(_steady(out / f"polyphonic_vectorised_r{k}.json")[1]
+                     / _steady(out / f"polyphonic_per_step_r{k}.json")[1])
+        k += 1
+    if pairs and (out / "polyphonic_per_step.json").exists():
+        pairs.append(_steady(out / "polyphonic_vectorised.json")[1]
+                     / _steady(out / "polyphonic_per_step.json")[1])
+        lines += ["", f"The 1-thread pair run {len(pairs)} times back to back (files `_r1`, "
+                  f"`_r2`, ... and the table's): ratios "
+                  + ", ".join(f"{r:.2f}" for r in pairs)
+                  + ". The per-step reference's time varies most (Python-bound, sensitive to "
+                  "the machine's state)."]
     profiles = {name: json.loads((out / f"polyphonic_profile_{name}.json").read_text())
                 for name in ("vectorised", "per_step")
                 if (out / f"polyphonic_profile_{name}.json").exists()}
     if profiles:
-        extra = (profiles["per_step"]["elbo_step"] - profiles["vectorised"]["elbo_step"]
-                 if len(profiles) == 2 else None)
-        lines += ["", "One step (forward + backward) on the 20 longest sequences, CPU seconds "
+        lines += ["", "One ELBO step (forward + backward, without SVI's parameter capture "
+                  "and the optimiser) on the first training mini-batch, CPU seconds "
                   "(`--profile`): "
-                  + "; ".join(f"{name.replace('_', '-')}: whole ELBO step "
+                  + "; ".join(f"{name.replace('_', '-')}: whole step "
                               f"{p['elbo_step']:.3f}, backward RNN {p['rnn']:.3f}, guide "
                               f"sampling loop {p['guide_loop']:.3f}"
                               + (f", model {p['model']:.3f}" if "model" in p else "")
-                              for name, p in profiles.items())
-                  + ". The vectorised step is the RNN plus the guide's sequential matrix "
-                  "products (the same work in both paths)"
-                  + (f"; the per-step path adds {extra:.3f} s of per-site Pyro and small-op "
-                     "overhead." if extra is not None else ".")]
-        if len(profiles) == 2:
-            v, ps = profiles["vectorised"], profiles["per_step"]
-            budget = 0.4 * ps["elbo_step"]
-            lines += ["", f"What bounds the ratio: the backward RNN ({v['rnn']:.3f} s, "
-                      f"compute-bound and the same in both paths) is "
-                      f"{v['rnn'] / v['elbo_step']:.0%} of the vectorised step. A ratio of 0.4 "
-                      f"would need the whole vectorised step in {budget:.3f} s, leaving "
-                      f"{budget - v['rnn']:.3f} s for the guide's sequential loop and the model "
-                      f"(now {v['guide_loop'] + v['model']:.3f} s; the loop is two "
-                      "(20 x 100)·(100 x 600) and (20 x 600)·(600 x 200) products per step, "
-                      "forward and backward)."]
+                              for name, p in profiles.items()) + "."]
+    lines += ["", "How the vectorised path gets there: one `z` site and one `x` site per "
+              "batch (Pyro's bookkeeping once, not per step); the model's transition and "
+              "emission evaluated once for all valid steps (padding, 35 % of the steps here, "
+              "skipped); the backward RNN and the guide's combiner loop as scans with a "
+              "hand-written backward (`pyro_videossm/nn/recurrent_scans.py`): rows sorted by "
+              "length so padded steps are skipped, no autograd node per small op, and each "
+              "weight gradient one matrix product over all steps instead of one outer "
+              "product per step. What is left is mostly the sequential matrix products "
+              "themselves (RNN 20 x 600 · 600 x 600, combiner 20 x 100 · 100 x 600 and "
+              "20 x 600 · 600 x 200 per step, forward and backward). The per-step reference "
+              "shares the encoder, so it got the RNN scan too."]
     lines += ["", "Commands: `python data_scripts/make_polyphonic_like.py -o poly.npz`; "
-              "`nice -n 10 python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
-              "[--per-step] [--jit] --json assimilation/dmm_results/polyphonic_NAME.json`; "
-              "`--profile` for the breakdown of one step.", ""]
+              "`python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
+              "[--per-step] [--threads 2] [--jit] --json "
+              "assimilation/dmm_results/polyphonic_NAME.json`; `--profile` for the breakdown "
+              "of one step; the rows before the scans ran the same commands in a checkout of "
+              "commit 7e07dd5.", ""]
     figure = Path(__file__).resolve().parents[1] / "docs" / "dmm_polyphonic.png"
     if figure.exists():
         lines += ["![training loss per time step by SVI step, and CPU seconds per epoch, of "

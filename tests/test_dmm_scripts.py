@@ -97,3 +97,24 @@ def test_polyphonic_benchmark_json_and_figure(tmp_path):
     (tmp_path / "bad.json").write_text("[]")
     with pytest.raises(InputError, match="per-step losses"):
         bench.main(["--figure", str(png), "--from", str(tmp_path / "bad.json")])
+
+
+def test_speed_table_ratios_pair_each_variant_with_its_own_reference(tmp_path):
+    experiments = load_script("assimilation/dmm_experiments.py")
+
+    def run(name, cpu):  # epoch 1 is dropped as warm-up
+        rows = [{"epoch": k, "steps": 12, "wall_seconds": c, "cpu_seconds": c,
+                 "loss_per_step": 60.0} for k, c in ((1, 99.0), (2, cpu), (3, cpu))]
+        (tmp_path / f"polyphonic_{name}.json").write_text(json.dumps(rows))
+
+    run("vectorised", 3.0)
+    run("per_step", 10.0)
+    run("vectorised_2threads", 4.0)
+    run("per_step_2threads", 16.0)
+    run("vectorised_r1", 2.0)
+    run("per_step_r1", 8.0)
+    text = "\n".join(experiments.speed_lines(tmp_path))
+    assert "| vectorised (one site per sequence) | 1 | 3.00 | 3.00 | 0.30 |" in text
+    assert "| vectorised (one site per sequence) | 2 | 4.00 | 4.00 | 0.25 |" in text
+    assert "ratios 0.25, 0.30" in text
+    assert experiments.speed_lines(tmp_path / "nothing") == []

@@ -192,7 +192,7 @@ class ObservationEncoder(nn.Module):
         """Whether the RNN runs as the hand-written scan: on CPU, for one ReLU layer, eagerly.
 
         The scan (:func:`relu_rnn_scan`) skips padded steps and forms the weight gradients in
-        one product; measured against ``torch.nn.RNN`` in docs/dmm_experiments.md. Elsewhere
+        one product (epoch times before and after: docs/RESULTS.md). Elsewhere
         (cuDNN, GRUs, stacked RNNs, ``torch.jit`` tracing): ``torch.nn`` itself.
         """
         return (isinstance(rnn, nn.RNN) and rnn.nonlinearity == "relu" and rnn.num_layers == 1

@@ -17,8 +17,9 @@ itself stays sequential, and every weight gradient is ONE matrix product over al
 :func:`length_order` sorts rows and counts the running ones for both.
 
 Both are exact (same numbers as the autograd version up to float rounding; tested against
-``torch.nn.RNN`` and the chained combiner steps with ``gradcheck``). Measured in
-``benchmarks/dmm_polyphonic.py --profile`` (see docs/dmm_experiments.md).
+``torch.nn.RNN`` and the chained combiner steps, and with ``gradcheck``). Measured with
+``benchmarks/dmm_polyphonic.py``: the polyphonic DMM's epoch before and after them is in
+docs/RESULTS.md ("DMM training speed").
 """
 
 from __future__ import annotations
