@@ -385,7 +385,7 @@ def speed_lines(out: Path) -> list[str]:
               "shares the encoder, so it got the RNN scan too."]
     lines += ["", "Commands: `python data_scripts/make_polyphonic_like.py -o poly.npz`; "
               "`python benchmarks/dmm_polyphonic.py --data poly.npz --epochs 3 "
-              "[--per-step] [--threads 2] [--jit] --json "
+              "[--per-step] [--threads 2] --json "
               "assimilation/dmm_results/polyphonic_NAME.json`; `--profile` for the breakdown "
               "of one step; the rows before the scans ran the same commands in a checkout of "
               "commit 7e07dd5.", ""]
