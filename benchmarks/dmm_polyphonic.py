@@ -20,7 +20,7 @@ log-density, and the rest of the ELBO step (Pyro's trace bookkeeping).
 Timings depend on the machine's load; report them with the command. ``--jit``
 (``JitTrace_ELBO``) exists but is impractical at this size: TorchScript runs the traced graph
 of 160 unrolled steps so slowly that not one epoch (of 40 sequences, ``--small``) finished
-in 5 minutes here, in either path (2026-12-02, torch 2.13).
+in 5 minutes here for the vectorised path, before and after the scans (2026-12-02, torch 2.13).
 """
 
 from __future__ import annotations
