@@ -80,6 +80,8 @@ BEGIN, END = "<!-- BEGIN spatrans -->", "<!-- END spatrans -->"
 ALL_MODELS = ("persistence", "spatrans", "spatrans-q", "transformer", "lstm", "seq2seq",
               "seq2seq-attn", "convlstm")
 QUANTILES = (0.1, 0.5, 0.9)
+#: per-model settings of the training loop rather than of the architecture (``--set``)
+TRAINING_KEYS = ("lr", "lr_decay")
 CONTEXT = LEADS = 10
 
 #: Architecture of each model at the full budget (``--quick`` shrinks them).
@@ -171,7 +173,7 @@ class _FrameAdapter:
 
 
 def build(name: str, arch: dict, frame_shape):
-    arch = {k: {a: v for a, v in kw.items() if a != "lr"} for k, kw in arch.items()}
+    arch = {k: {a: v for a, v in kw.items() if a not in TRAINING_KEYS} for k, kw in arch.items()}
     q = QUANTILES if name.endswith("-q") else None
     base = dict(frame_shape=frame_shape, context_length=CONTEXT, leads=LEADS, quantiles=q)
     if name.startswith("spatrans"):
@@ -252,9 +254,11 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
             seen[0] += next(iter(batch.values())).shape[0]
         return model.loss(module, batch)
 
-    lr = arch.get(name.removesuffix("-q"), {}).get("lr", args.lr)
+    own = arch.get(name.removesuffix("-q"), {})
+    lr, lr_decay = own.get("lr", args.lr), own.get("lr_decay", 1.0)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr,
-                         seed=seed, progress=args.progress, device=args.device)
+                         lr_decay=lr_decay, seed=seed, progress=args.progress,
+                         device=args.device)
     trainer = Trainer(LossObjective(module, loss_fn), config)
     t0 = time.perf_counter()
     try:
@@ -269,6 +273,7 @@ def run_one(name: str, seed: int, arch: dict, train: torch.Tensor, valid: torch.
             "epochs": seen[0] / len(train),
             "params": sum(p.numel() for p in module.parameters()),
             "final_valid": hist[-1]["valid_loss"] if hist else None, "lr": lr,
+            "lr_decay": lr_decay,
             "valid_history": [h.get("valid_loss") for h in hist], **scores}
 
 
@@ -362,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="benchmarks/results/moving_digits",
                    help="directory of the per-run JSON rows (resume / merge)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="MODEL.KEY=VALUE",
-                   help="override an architecture setting (or 'lr') of one model, e.g. "
-                        "spatrans.d_model=192 spatrans.lr=0.002 (spatrans-q shares spatrans')")
+                   help="override an architecture setting (or 'lr', or 'lr_decay': the "
+                        "factor per epoch) of one model, e.g. spatrans.d_model=192 "
+                        "spatrans.lr=0.002 (spatrans-q shares spatrans')")
     p.add_argument("--table-only", action="store_true",
                    help="train nothing: build the table from the stored runs")
     args = p.parse_args(argv)
