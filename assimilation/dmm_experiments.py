@@ -307,31 +307,32 @@ def cost_lines(out: Path) -> list[str]:
     return lines
 
 
-def _steady(path: Path) -> tuple[float, float, float, int]:
-    """Wall and CPU seconds per epoch (epochs after the first), final loss, epochs."""
+def _steady(path: Path) -> tuple[float, float, float, int, int]:
+    """Wall and CPU seconds per epoch (epochs after the first), final loss, epochs, SVI steps
+    per epoch."""
     epochs = json.loads(path.read_text())
     steady = epochs[1:] or epochs
     return (sum(e["wall_seconds"] for e in steady) / len(steady),
             sum(e["cpu_seconds"] for e in steady) / len(steady),
-            epochs[-1]["loss_per_step"], len(epochs))
+            epochs[-1]["loss_per_step"], len(epochs), epochs[0]["steps"])
 
 
 def speed_lines(out: Path) -> list[str]:
     """The polyphonic speed benchmark's JSON files (``benchmarks/dmm_polyphonic.py --json``)
     as a table, if present: ``polyphonic_{vectorised,per_step}[SUFFIX].json`` for the
-    suffixes "" (1 thread), ``_2threads``, ``_before_scans`` (the code before the
-    hand-written scans), ``_jit``; repeats ``_r1``, ``_r2``, ... of the 1-thread pair."""
+    suffixes "" (1 thread), ``_2threads`` and ``_before_scans`` (the code before the
+    hand-written scans); repeats ``_r1``, ``_r2``, ... of the 1-thread pair."""
     variants = (("", "1", ""), ("_2threads", "2", ""),
-                ("_before_scans", "1", ", before the scans (commit 7e07dd5)"),
-                ("_jit", "1", ", JitTrace_ELBO"))
+                ("_before_scans", "1", ", before the scans (commit 7e07dd5)"))
     labels = {"vectorised": "vectorised (one site per sequence)",
               "per_step": "per-step reference (one site per time step)"}
-    rows = []
+    rows, steps = [], None
     for suffix, threads, note in variants:
         found = {name: _steady(out / f"polyphonic_{name}{suffix}.json") for name in labels
                  if (out / f"polyphonic_{name}{suffix}.json").exists()}
         ref = found.get("per_step")
-        for name, (wall, cpu, loss, n) in found.items():
+        for name, (wall, cpu, loss, n, per_epoch) in found.items():
+            steps = per_epoch  # the same data (and batch size) in every file
             ratio = f"{cpu / ref[1]:.2f}" if ref else ""
             rows.append(f"| {labels[name]}{note} | {threads} | {wall:.2f} | {cpu:.2f} | "
                         f"{ratio} | {loss:.3f} | {n} |")
@@ -340,8 +341,8 @@ def speed_lines(out: Path) -> list[str]:
     lines = ["### DMM training speed (polyphonic-music-shaped data)", "",
              "Classic architecture (88-key Bernoulli, z 100, emission 100, transition 200, "
              "ReLU RNN 600, batch 20, ClippedAdam lr 3e-4) on 229 synthetic sequences of "
-             "lengths 40-160 (`data_scripts/make_polyphonic_like.py`), 12 SVI steps per "
-             "epoch. Seconds per epoch (epochs after the first); the ratio is of CPU seconds "
+             f"lengths 40-160 (`data_scripts/make_polyphonic_like.py`), {steps} SVI steps "
+             "per epoch. Seconds per epoch (epochs after the first); the ratio is of CPU seconds "
              "against the per-step reference with the same threads and code.", "",
              "| path | threads | wall s / epoch | CPU s / epoch | ratio to per-step | "
              "loss per time step | epochs |",

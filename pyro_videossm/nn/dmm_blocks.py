@@ -155,13 +155,14 @@ class ObservationEncoder(nn.Module):
         outs = []
         for d, rnn in self.rnns.items():
             h_0 = self.h_0[d].expand(-1, B, -1).contiguous()
+            if d == "fwd" and not self.uses_scan(rnn, u):
+                outs.append(rnn(u, h_0)[0])  # padding follows the valid steps: never reaches them
+                continue
             # time index of each row's RNN step: reversed within its length going backward
             idx = (torch.arange(T, device=u.device).expand(B, T) if d == "fwd"
                    else reverse_index(lengths, B, T, u.device))
             if self.uses_scan(rnn, u):
                 outs.append(self._scan(rnn, u, h_0, lengths, idx))
-            elif d == "fwd":  # padding sits after the valid steps: it never reaches them
-                outs.append(rnn(u, h_0)[0])
             else:
                 rev = u.gather(1, idx.unsqueeze(-1).expand_as(u))
                 h = rnn(rev, h_0)[0]

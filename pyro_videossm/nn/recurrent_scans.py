@@ -2,7 +2,8 @@
 
 Autograd records every small op of a Python loop over time steps and replays it backwards,
 one node at a time; for the weights it also forms and accumulates one outer product per step
-(a ``(H, H)`` matrix from ``B`` rows, memory-bound for small ``B``). These functions run the
+(a ``(H, H)`` matrix from ``B`` rows: for H = 600, B = 20, one thread, 0.23 ms each, against
+25.5 ms for one product over 160 steps' 3200 rows, 0.16 ms per step). These functions run the
 loop without recording (forward) and walk it back by hand (backward): only the recursion
 itself stays sequential, and every weight gradient is ONE matrix product over all
 ``(step, sequence)`` pairs after the loop.
