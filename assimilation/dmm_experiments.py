@@ -38,9 +38,9 @@ from pyro_videossm.assimilate import assimilate
 from pyro_videossm.data import simulate
 from pyro_videossm.dynamics import Lorenz63
 from pyro_videossm.infer import TrainConfig
-from pyro_videossm.metrics import score_posterior
-from pyro_videossm.models.dmm import fit_dmm, load_dmm, save_dmm
-from pyro_videossm.models.hybrid import hybrid_dmm, observation_windows
+from pyro_videossm.metrics.posterior import score_posterior
+from pyro_videossm.models.ssm.dmm import fit_dmm, load_dmm, save_dmm
+from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "RESULTS.md"
@@ -226,7 +226,7 @@ def section(records: list[dict], speed: list[str] | None = None) -> str:
         BEGIN,
         "## Learned data assimilation: hybrid-physics DMM",
         "",
-        "Hybrid DMM (`pyro_videossm.models.hybrid`): latent = physical state, transition = "
+        "Hybrid DMM (`pyro_videossm.models.ssm.hybrid`): latent = physical state, transition = "
         "one observation interval of RK4 with the known physics + a learned MLP correction "
         "(zero at start) + learned noise; emission = observation operator with the dataset's "
         "noise. Smoothing guide: at each step the model's forecast from the guide's own draw "

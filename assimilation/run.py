@@ -5,7 +5,8 @@
 
 For each seed the truth and observations are simulated once (:func:`pyro_videossm.data.simulate`
 with the setting's arguments) and every method in the setting's config module runs on them
-through :func:`pyro_videossm.assimilate.get_method`. Scores (:mod:`pyro_videossm.metrics`):
+through :func:`pyro_videossm.assimilate.get_method`. Scores
+(:mod:`pyro_videossm.metrics.posterior`):
 time-averaged RMSE after burn-in, spread, CRPS and 90% coverage; the table gives the mean
 ± standard error over seeds, seconds per cycle, the published RMSE, the bound and PASS/FAIL
 (the mean RMSE against the bound). ``--write-docs`` replaces this setting's section of
@@ -39,7 +40,7 @@ from assimilation.config import MethodEntry, PrepareContext, Setting
 from pyro_videossm.assimilate import METHODS, available_methods, get_method
 from pyro_videossm.data import simulate
 from pyro_videossm.errors import InputError
-from pyro_videossm.metrics import markdown_table, score_posterior
+from pyro_videossm.metrics.posterior import markdown_table, score_posterior
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DOCS = REPO / "docs" / "RESULTS.md"

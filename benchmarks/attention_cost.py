@@ -32,7 +32,9 @@ def _measure(cfg: dict, queue) -> None:
     import torch
 
     torch.set_num_threads(cfg["threads"])
-    from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+    from pyro_videossm.models.forecasters.spatiotemporal_transformer import (
+        SpatioTemporalTransformer,
+    )
 
     dev = torch.device(cfg["device"])
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ toolkits then assimilate the observations read back from that file: this toolkit
 ``get_method``, DAPPER (in its own virtual environment, ``benchmarks/.venv-dapper``; set-up
 in benchmarks/README.md) through ``benchmarks/dapper_run.py``, with a hidden Markov model
 built from the same dynamics, noise and climatological prior. Both estimates are scored by
-the same function (``pyro_videossm.metrics.rmse``, time-averaged RMSE after the setting's
+the same function (``pyro_videossm.metrics.posterior.rmse``, time-averaged RMSE after the setting's
 burn-in). Time per cycle is the wall time of the assimilation call (DAPPER's includes the
 statistics it computes while it runs, as a DAPPER user gets them) divided by the cycles.
 
@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:
 from assimilation.run import load_setting  # noqa: E402
 from pyro_videossm.assimilate import AssimilationProblem, get_method  # noqa: E402
 from pyro_videossm.data import open_dataset, simulate, write_netcdf  # noqa: E402
-from pyro_videossm.metrics import markdown_table, rmse  # noqa: E402
+from pyro_videossm.metrics.posterior import markdown_table, rmse  # noqa: E402
 
 DAPPER_PYTHON = REPO / "benchmarks" / ".venv-dapper" / "bin" / "python"
 
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
         f"Seeds 0–{args.seeds - 1}: each seed's truth and observations are simulated by "
         "pyro-videossm, written to netCDF, and both toolkits assimilate the same file. RMSE: "
         f"mean ± standard error over seeds of the time-averaged RMSE after the setting's "
-        f"burn-in, {args.cycles} cycles, both scored by `pyro_videossm.metrics.rmse`. "
+        f"burn-in, {args.cycles} cycles, both scored by `pyro_videossm.metrics.posterior.rmse`. "
         "Time: wall seconds of the assimilation call per cycle (DAPPER's includes its "
         "on-line statistics). Measured "
         f"{_dt.date.today().isoformat()} on {cores} CPU cores, torch {torch.__version__} "

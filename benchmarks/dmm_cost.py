@@ -28,7 +28,7 @@ import torch
 
 from pyro_videossm.assimilate import assimilate
 from pyro_videossm.data import simulate
-from pyro_videossm.metrics import rmse
+from pyro_videossm.metrics.posterior import rmse
 
 
 def timed(fn, repeats: int) -> tuple[object, list[float]]:

@@ -38,7 +38,7 @@ from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 from pyro.optim import ClippedAdam
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.dmm import DMM
+from pyro_videossm.models.ssm.dmm import DMM
 
 
 def load_npz(path: Path, limit: int | None = None) -> dict[str, torch.Tensor]:
@@ -160,7 +160,7 @@ def train(dmm: DMM, data: dict[str, torch.Tensor], epochs: int, seed: int,
 def figure(runs: dict[str, list[dict]], path: Path) -> Path:
     """PNG: the training loss per time step of every SVI step (left) and the CPU seconds
     per epoch (right) of each path; ``runs`` maps a label to the rows of :func:`train`."""
-    from pyro_videossm.plots import plt, save_figure
+    from pyro_videossm.plots.figure import plt, save_figure
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), width_ratios=(2, 1))
     for k, (label, rows) in enumerate(runs.items()):

@@ -7,7 +7,7 @@ the literature split, ``--train-characters`` of the 1000 training characters (de
 1. **Judge** (:mod:`pyro_videossm.evaluation.judge`): trained on the training clips for
    ``--judge-epochs``; it must reach 99 % motion accuracy on the real test clips, or the run
    stops (``--quick`` runs go on and mark it untrusted).
-2. **DSVAE** and **DSVAE + adversarial** (:mod:`pyro_videossm.models.dsvae`), the same
+2. **DSVAE** and **DSVAE + adversarial** (:mod:`pyro_videossm.models.video.dsvae`), the same
    architecture, data, seed and budget (``--epochs`` epochs of ``--batch-size`` clips with
    the shared Trainer), the second with the motion classifier on ``f`` trained against the
    encoder (``--adversary-mode``).
@@ -61,9 +61,9 @@ from pyro_videossm.evaluation import (
     train_judge,
 )
 from pyro_videossm.infer import TrainConfig
-from pyro_videossm.models.dsvae import DisentangledSequentialVAE, save_dsvae, train_dsvae
+from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE, save_dsvae, train_dsvae
 from pyro_videossm.plots import save_figure
-from pyro_videossm.plots_video import plot_swap_grid
+from pyro_videossm.plots.video import plot_swap_grid
 
 BEGIN, END = "<!-- BEGIN dsvae -->", "<!-- END dsvae -->"
 LABELS = ["motion", *STATIC_FACTORS]

@@ -52,7 +52,7 @@ from pyro_videossm.cli.train_fields import (
 )
 from pyro_videossm.data.heat import simulate_heat
 from pyro_videossm.forecast import Persistence
-from pyro_videossm.metrics_fields import mse
+from pyro_videossm.metrics.fields import mse
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"

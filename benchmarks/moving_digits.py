@@ -18,10 +18,10 @@ divided by the training set size.
 
 Scores on the test set (frames in [0, 1]): MSE and MAE per pixel (also MSE per frame =
 per pixel × 4096, the figure moving-MNIST papers quote), SSIM (Gaussian window, data range 1;
-:func:`pyro_videossm.metrics_fields.ssim_frames`) of the point forecast (the median for
+:func:`pyro_videossm.metrics.fields.ssim_frames`) of the point forecast (the median for
 quantile models), and for quantile models the mean pinball loss, the coverage (ICP) of the
 10–90 % interval (nominal 0.8) and its mean width (MIL); see
-:mod:`pyro_videossm.metrics_quantile`. Mean ± standard deviation over seeds.
+:mod:`pyro_videossm.metrics.quantile`. Mean ± standard deviation over seeds.
 
     nice -n 10 python benchmarks/moving_digits.py                         # 15 min per model
     python benchmarks/moving_digits.py --quick --no-write                 # end-to-end check
@@ -66,15 +66,15 @@ from torch.utils.data import Dataset
 from pyro_videossm.atomic import atomic_path
 from pyro_videossm.data.moving_digits import moving_digits
 from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
-from pyro_videossm.metrics_fields import ssim_frames
-from pyro_videossm.metrics_quantile import quantile_loss, quantile_scores
-from pyro_videossm.models.sequence_baselines import (
+from pyro_videossm.metrics.fields import ssim_frames
+from pyro_videossm.metrics.quantile import quantile_loss, quantile_scores
+from pyro_videossm.models.forecasters.sequence_baselines import (
     FlatTransformer,
     LSTMForecaster,
     Seq2Seq,
     Seq2SeqAttention,
 )
-from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+from pyro_videossm.models.forecasters.spatiotemporal_transformer import SpatioTemporalTransformer
 
 BEGIN, END = "<!-- BEGIN spatrans -->", "<!-- END spatrans -->"
 ALL_MODELS = ("persistence", "spatrans", "spatrans-q", "transformer", "lstm", "seq2seq",
@@ -140,7 +140,7 @@ class _ConvLSTMAdapter:
     """The conv engineer's ConvLSTM encoder–forecaster behind this script's two calls."""
 
     def __init__(self, arch: dict, frame_shape) -> None:
-        from pyro_videossm.models.convlstm_forecaster import ConvLSTMEncoderForecaster, MSELoss
+        from pyro_videossm.models.forecasters.convlstm import ConvLSTMEncoderForecaster, MSELoss
 
         self.module = ConvLSTMEncoderForecaster(**arch)
         self.loss = MSELoss(CONTEXT)
@@ -155,7 +155,8 @@ class _ConvLSTMAdapter:
 
 
 class _FrameAdapter:
-    """A :class:`~pyro_videossm.models.frame_forecaster.FrameForecaster` for this script."""
+    """A :class:`~pyro_videossm.models.forecasters.frame_forecaster.FrameForecaster` for this
+    script."""
 
     def __init__(self, module) -> None:
         self.module = module

@@ -10,7 +10,7 @@ keeps its particles diverse with a fixed Gaussian jitter (the transition noise o
 and guide, one value per run: ``--smc-jitters``) and resamples when the ESS falls below half
 the particles; ``pf`` resamples at the same threshold and jitters with a kernel scaled to the
 ensemble's covariance. Score: time-averaged analysis RMSE after 100 burn-in cycles
-(``pyro_videossm.metrics.rmse``), mean ± standard error over seeds, and milliseconds per
+(``pyro_videossm.metrics.posterior.rmse``), mean ± standard error over seeds, and milliseconds per
 cycle (measured under load when other jobs run: the table says the load average).
 """
 
@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:
 from assimilation.run import DEFAULT_DOCS, load_setting, write_section  # noqa: E402
 from pyro_videossm.assimilate import AssimilationProblem, get_method  # noqa: E402
 from pyro_videossm.data import simulate  # noqa: E402
-from pyro_videossm.metrics import markdown_table, rmse  # noqa: E402
+from pyro_videossm.metrics.posterior import markdown_table, rmse  # noqa: E402
 
 # Pyro 1.9's systematic resampling can return the index N (one past the last particle) when
 # the float32 cumulative weights round below 1; clamp it (an IndexError otherwise, seen on

@@ -24,7 +24,7 @@ with :func:`pyro_videossm.forecast.load_forecaster` (the path ``videossm forecas
 
 Score: every test window gives one forecast (``Forecaster.forecast`` on the context frames,
 ``--members`` members for the ensemble models), scored per lead time against the radar with
-:mod:`pyro_videossm.metrics_fields`, pooled over the test windows: MSE of the ensemble mean
+:mod:`pyro_videossm.metrics.fields`, pooled over the test windows: MSE of the ensemble mean
 ((mm/h)²), CSI at ``--threshold`` mm/h, FSS at that threshold and ``--fss-scales`` pixels, and
 the ensemble CRPS. NaN (outside radar range) is left out.
 
@@ -68,9 +68,9 @@ from pyro_videossm.cli.train_sequence import Windows, train_forecaster
 from pyro_videossm.data.conventions import write_netcdf
 from pyro_videossm.data.fields import FieldWindows, chronological_split
 from pyro_videossm.data.radar import load_knmi
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.forecast import Persistence, load_forecaster
-from pyro_videossm.forecast.scaling import FieldScaling
-from pyro_videossm.metrics_fields import align_truth, crps, csi, fss, mse
+from pyro_videossm.metrics.fields import align_truth, crps, csi, fss, mse
 
 BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
 FIELD_MODELS = ("convdmm", "convlstm", "dmm-flat")
@@ -119,14 +119,16 @@ def architectures(args: argparse.Namespace, grid: tuple[int, int]) -> dict[str, 
 
 def build_sequence_model(name: str, arch: dict, grid: tuple[int, int], context: int, leads: int,
                          scaling: FieldScaling):
-    """A point :class:`~pyro_videossm.models.frame_forecaster.FrameForecaster` (MSE)."""
-    from pyro_videossm.models.sequence_baselines import (
+    """A point :class:`~pyro_videossm.models.forecasters.frame_forecaster.FrameForecaster` (MSE)."""
+    from pyro_videossm.models.forecasters.sequence_baselines import (
         FlatTransformer,
         LSTMForecaster,
         Seq2Seq,
         Seq2SeqAttention,
     )
-    from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+    from pyro_videossm.models.forecasters.spatiotemporal_transformer import (
+        SpatioTemporalTransformer,
+    )
 
     cls = {"spatrans": SpatioTemporalTransformer, "transformer": FlatTransformer,
            "lstm": LSTMForecaster, "seq2seq": Seq2Seq, "seq2seq-attn": Seq2SeqAttention}[name]
@@ -438,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     strips: list[tuple[str, Path]] = []
     if args.strip is not None:
         from pyro_videossm.plots import save_figure
-        from pyro_videossm.plots_fields import plot_forecast_strip
+        from pyro_videossm.plots.fields import plot_forecast_strip
 
         pick = len(inits) // 2
         for name in [n for n in args.strip_models if n in forecasts]:

@@ -12,7 +12,7 @@ from pyro import poutine
 from pyro.infer import Predictive, Trace_ELBO
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.conv_dmm import ConvDMM, ConvDMMForecaster, MarkovChainGuide
+from pyro_videossm.models.ssm.conv_dmm import ConvDMM, ConvDMMForecaster, MarkovChainGuide
 from pyro_videossm.nn.conv_blocks import (
     ConvCombiner,
     ConvDecoder,
@@ -226,7 +226,7 @@ def test_forecast_dataset_and_model_file_round_trip(tmp_path):
     import xarray as xr
 
     from pyro_videossm.forecast import FieldScaling, load_forecaster
-    from pyro_videossm.models.convlstm_forecaster import ConvLSTMForecaster
+    from pyro_videossm.models.forecasters.convlstm import ConvLSTMForecaster
 
     m = tiny(likelihood="student_t")
     fc = ConvDMMForecaster(m, scaling=FieldScaling(offset=10.0, scale=2.0), context_length=T)

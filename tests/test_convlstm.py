@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.convlstm_forecaster import (
+from pyro_videossm.models.forecasters.convlstm import (
     ConvLSTMEncoderForecaster,
     ConvLSTMForecaster,
     MSELoss,
@@ -171,7 +171,7 @@ def test_forecaster_and_model_file(tmp_path):
     assert isinstance(back, ConvLSTMForecaster) and back.scaling == fc.scaling
     assert back.options()["hidden_channels"] == [4, 4]
     assert torch.equal(back.predict(x, torch.ones_like(x, dtype=torch.bool), 3), out)
-    from pyro_videossm.models.conv_dmm import ConvDMMForecaster
+    from pyro_videossm.models.ssm.conv_dmm import ConvDMMForecaster
     with pytest.raises(InputError, match="convlstm"):
         ConvDMMForecaster.load(tmp_path / "m.pt")
     from pyro_videossm.forecast import get_forecaster

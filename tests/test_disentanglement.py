@@ -23,8 +23,8 @@ from pyro_videossm.evaluation import (
     save_judge,
 )
 from pyro_videossm.evaluation.judge import label_classes
-from pyro_videossm.models.dsvae import DisentangledSequentialVAE, save_dsvae
-from pyro_videossm.plots_video import plot_generated, swap_grid_image
+from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE, save_dsvae
+from pyro_videossm.plots.video import plot_generated, swap_grid_image
 
 
 def test_scores_on_hand_cases():

@@ -17,7 +17,7 @@ from pyro.optim import ClippedAdam
 from torch.distributions import kl_divergence
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
+from pyro_videossm.models.ssm.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
 
 B, T, X, Z = 4, 9, 5, 3
 

@@ -11,7 +11,7 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.dmm_flat import DMMFlat, DMMFlatForecaster
+from pyro_videossm.models.ssm.dmm_flat import DMMFlat, DMMFlatForecaster
 from pyro_videossm.nn.conv_blocks import pad_to_multiple
 
 B, T, H, W = 3, 5, 15, 14

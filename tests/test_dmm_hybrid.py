@@ -11,9 +11,9 @@ from pyro_videossm.data import simulate, write_netcdf
 from pyro_videossm.dynamics import Lorenz63, ODESystem
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer import TrainConfig
-from pyro_videossm.metrics import rmse
-from pyro_videossm.models.dmm import fit_dmm, load_dmm, save_dmm
-from pyro_videossm.models.hybrid import hybrid_dmm, observation_windows
+from pyro_videossm.metrics.posterior import rmse
+from pyro_videossm.models.ssm.dmm import fit_dmm, load_dmm, save_dmm
+from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_look_ahead_message_uses_the_physics(l63):
 
 
 def test_windowed_assimilation_picks_each_cycle_from_a_fitting_window(l63):
-    from pyro_videossm.models.dmm_assimilation import window_choice, window_starts
+    from pyro_videossm.models.ssm.dmm_assimilation import window_choice, window_starts
 
     for stride, central, past in ((None, 5, 10), (5, 7, 15)):  # default: half a window
         starts = window_starts(100, 20, "smoother", stride)

@@ -16,7 +16,7 @@ from pyro_videossm.data.conventions import write_netcdf
 from pyro_videossm.data.sprites import frames_tensor, labels_tensor, make_sprites
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer import TrainConfig, save_model_file
-from pyro_videossm.models.dsvae import (
+from pyro_videossm.models.video.dsvae import (
     DisentangledSequentialVAE,
     RecurrentGaussianPrior,
     grad_reverse,

@@ -6,10 +6,10 @@ import pickle
 
 import pytest
 import torch
+from toy_models import LinearRegression
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer import load_model_file, load_state_checked, save_model_file
-from pyro_videossm.infer.toy import LinearRegression
 
 
 def saved(tmp_path, name="dmm"):
@@ -92,8 +92,9 @@ def test_config_must_be_plain(tmp_path):
 
 
 def test_training_checkpoint_is_not_a_model_file(tmp_path):
+    from toy_models import mse_loss
+
     from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
-    from pyro_videossm.infer.toy import mse_loss
 
     path = tmp_path / "ckpt.pt"
     config = TrainConfig(epochs=1, batch_size=4, checkpoint_path=str(path), progress=False)

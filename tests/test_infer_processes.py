@@ -10,18 +10,20 @@ import textwrap
 import pyro
 import pytest
 import torch
+from toy_models import ConjugateGaussian, LinearRegression, mse_loss
 
 from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
-from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+       "PYTHONPATH": os.pathsep.join(filter(None, [os.path.dirname(__file__),
+                                                   os.environ.get("PYTHONPATH")]))}
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import pyro, torch
     torch.set_num_threads(1)
     from pyro_videossm.infer import SVIObjective, TrainConfig, Trainer
-    from pyro_videossm.infer.toy import ConjugateGaussian
+    from toy_models import ConjugateGaussian
 
     ckpt, out, kill_at, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 
@@ -99,7 +101,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import torch.distributed as dist
     torch.set_num_threads(1)
     from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
-    from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
+    from toy_models import ConjugateGaussian, LinearRegression, mse_loss
 
     out = sys.argv[1]
     dist.init_process_group("gloo")  # joined here so that several fits share it

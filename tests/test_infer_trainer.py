@@ -9,6 +9,7 @@ import pytest
 import torch
 from pyro.infer import JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
 from torch.utils.data import Dataset
+from toy_models import ConjugateGaussian, LinearRegression, mse_loss
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer import (
@@ -19,7 +20,6 @@ from pyro_videossm.infer import (
     TrainingDiverged,
     annealing_factor,
 )
-from pyro_videossm.infer.toy import ConjugateGaussian, LinearRegression, mse_loss
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast import Persistence, forecast_dataset
-from pyro_videossm.metrics_fields import (
+from pyro_videossm.metrics.fields import (
     align_truth,
     contingency,
     crps,

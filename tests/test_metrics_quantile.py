@@ -8,7 +8,7 @@ import torch
 import xarray as xr
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.metrics_quantile import (
+from pyro_videossm.metrics.quantile import (
     check_levels,
     interval_coverage,
     interval_length,

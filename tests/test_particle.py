@@ -19,7 +19,7 @@ from pyro_videossm.filters.particle import (
     log_likelihood,
     systematic_resample,
 )
-from pyro_videossm.metrics import rmse
+from pyro_videossm.metrics.posterior import rmse
 
 DT, STEPS, Q = 0.1, 2, 0.6
 A = torch.tensor([[-0.2, 1.0], [-1.0, -0.3]], dtype=torch.float64)  # damped rotation

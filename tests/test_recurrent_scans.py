@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from pyro_videossm.models.dmm import on_valid_steps
+from pyro_videossm.models.ssm.dmm import on_valid_steps
 from pyro_videossm.nn.dmm_blocks import ObservationEncoder
 from pyro_videossm.nn.recurrent_scans import combiner_scan, length_order, relu_rnn_scan
 

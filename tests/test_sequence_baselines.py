@@ -11,7 +11,7 @@ import xarray as xr
 from pyro_videossm.cli import main
 from pyro_videossm.data import write_netcdf
 from pyro_videossm.forecast import load_forecaster
-from pyro_videossm.models.sequence_baselines import (
+from pyro_videossm.models.forecasters.sequence_baselines import (
     FlatTransformer,
     LSTMForecaster,
     Seq2Seq,

@@ -12,8 +12,11 @@ import xarray as xr
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast import load_forecaster
-from pyro_videossm.models.frame_forecaster import interpolate_quantiles, monotone_quantiles
-from pyro_videossm.models.spatiotemporal_transformer import (
+from pyro_videossm.models.forecasters.frame_forecaster import (
+    interpolate_quantiles,
+    monotone_quantiles,
+)
+from pyro_videossm.models.forecasters.spatiotemporal_transformer import (
     Attention,
     SpatioTemporalTransformer,
     decoder_mask,
@@ -147,7 +150,7 @@ def _clips(n=24, t=6, h=8, w=12, seed=0):
 def test_training_beats_the_best_constant_forecast():
     from pyro_videossm.cli.train_sequence import frame_loss
     from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
-    from pyro_videossm.metrics_quantile import quantile_loss
+    from pyro_videossm.metrics.quantile import quantile_loss
 
     frames = torch.from_numpy(_clips())
     target = frames[:, 3:]

@@ -34,7 +34,7 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "pyro_videossm.filters.enkf",
     "pyro_videossm.filters.enks",
     "pyro_videossm.filters.particle",
-    "pyro_videossm.models.dmm_assimilation",
+    "pyro_videossm.models.ssm.dmm_assimilation",
 )
 
 

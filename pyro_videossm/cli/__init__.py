@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line draws to files; the library never picks a backend
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

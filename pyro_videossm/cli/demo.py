@@ -13,7 +13,7 @@ from pyro_videossm.assimilate import available_methods, get_method
 from pyro_videossm.cli.common import add_progress_flag, say
 from pyro_videossm.data.chaotic import simulate
 from pyro_videossm.data.conventions import write_netcdf
-from pyro_videossm.metrics import markdown_table, score_posterior
+from pyro_videossm.metrics.posterior import markdown_table, score_posterior
 
 #: (label, method name, options): the standard Lorenz-63 benchmark configurations.
 DEMO_METHODS: tuple[tuple[str, str, dict], ...] = (
@@ -82,7 +82,7 @@ def run(args) -> int:
 
 def _dmm_run(args, out: Path) -> tuple[str, str, dict]:
     """Train a hybrid-physics DMM on a separate simulation; return its demo run entry."""
-    from pyro_videossm.models.dmm_assimilation import train_demo_model
+    from pyro_videossm.models.ssm.dmm_assimilation import train_demo_model
 
     path = out / "dmm.pt"
     say("training the hybrid DMM on its own Lorenz-63 record ...")

@@ -20,7 +20,7 @@ from pyro_videossm.cli.common import add_output, check_output_path, say
 from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.sprites import STATIC_FACTORS, check_video, frames_tensor, select_split
 from pyro_videossm.errors import InputError
-from pyro_videossm.metrics import markdown_table
+from pyro_videossm.metrics.posterior import markdown_table
 
 
 def register(sub) -> None:
@@ -77,7 +77,7 @@ def run_evaluate(args) -> int:
         summary_row,
         train_judge,
     )
-    from pyro_videossm.models.dsvae import load_dsvae
+    from pyro_videossm.models.video.dsvae import load_dsvae
 
     if args.json is not None:
         check_output_path(args.json, inputs=(args.data, args.model))
@@ -147,8 +147,8 @@ def _pick(labels: np.ndarray | None, n_total: int, n: int,
 
 
 def run_swap(args) -> int:
-    from pyro_videossm.models.dsvae import load_dsvae
-    from pyro_videossm.plots_video import save_swap_grid
+    from pyro_videossm.models.video.dsvae import load_dsvae
+    from pyro_videossm.plots.video import save_swap_grid
 
     out = check_output_path(args.output, inputs=(args.data, args.model))
     if args.rows < 1 or args.cols < 1:

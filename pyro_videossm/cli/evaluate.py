@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyro_videossm.data.chaotic import load_observations
-from pyro_videossm.data.conventions import open_dataset, require_variable
-from pyro_videossm.errors import InputError
-from pyro_videossm.forecast.verify import (
+from pyro_videossm.cli.evaluate_forecast import (
     add_forecast_arguments,
     evaluate_forecasts,
     is_forecast_file,
 )
-from pyro_videossm.metrics import markdown_table, score_posterior
+from pyro_videossm.data.chaotic import load_observations
+from pyro_videossm.data.conventions import open_dataset, require_variable
+from pyro_videossm.errors import InputError
+from pyro_videossm.metrics.posterior import markdown_table, score_posterior
 
 
 def register(sub) -> None:

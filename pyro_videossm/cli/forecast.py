@@ -124,8 +124,8 @@ def run_forecast(args: argparse.Namespace) -> int:
                                  batch_size=args.batch_size)
         fc.attrs.update({"source_file": str(args.data), "init_index": int(j)})
         if args.plot is not None:
-            from pyro_videossm.plots import save_figure
-            from pyro_videossm.plots_fields import plot_forecast_strip
+            from pyro_videossm.plots.fields import plot_forecast_strip
+            from pyro_videossm.plots.figure import save_figure
 
             has_truth = "valid_time" not in fc.coords or set(
                 fc["valid_time"].values) <= set(ds["time"].values)
@@ -143,8 +143,8 @@ def _truth_var(ds) -> str | None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from pyro_videossm.plots import save_figure
-    from pyro_videossm.plots_fields import plot_forecast_strip
+    from pyro_videossm.plots.fields import plot_forecast_strip
+    from pyro_videossm.plots.figure import save_figure
 
     out = check_output_path(args.output, inputs=(args.forecast,))
     if out.suffix.lower() != ".png":

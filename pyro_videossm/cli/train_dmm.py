@@ -107,8 +107,8 @@ def _split(obs, valid_fraction: float, window: int):
 
 def build_model(args, obs):
     """The DMM the options describe, sized for ``obs``."""
-    from pyro_videossm.models.dmm import DMM
-    from pyro_videossm.models.hybrid import hybrid_dmm
+    from pyro_videossm.models.ssm.dmm import DMM
+    from pyro_videossm.models.ssm.hybrid import hybrid_dmm
 
     if args.look_ahead < 0:
         raise InputError(f"--look-ahead must be >= 0, got {args.look_ahead}")
@@ -138,8 +138,8 @@ def build_model(args, obs):
 
 def run(args) -> int:
     from pyro_videossm.infer import TrainConfig
-    from pyro_videossm.models.dmm import fit_dmm, save_dmm
-    from pyro_videossm.models.hybrid import observation_windows
+    from pyro_videossm.models.ssm.dmm import fit_dmm, save_dmm
+    from pyro_videossm.models.ssm.hybrid import observation_windows
 
     torch.manual_seed(args.seed)
     obs = load_observations(args.data)

@@ -1,6 +1,6 @@
 """``videossm train dsvae clips.nc [--adversarial] -o model.pt`` and ``videossm train judge``.
 
-* ``dsvae``: the disentangled sequential VAE (:mod:`pyro_videossm.models.dsvae`), with
+* ``dsvae``: the disentangled sequential VAE (:mod:`pyro_videossm.models.video.dsvae`), with
   ``--adversarial`` the motion classifier on the static latent (trained against the encoder), with
   the shared SVI loop on the training clips of a video file (``frames(clip, time, channel, y,
   x)``; clips with ``split == 0`` when the file has a ``split`` variable).
@@ -86,7 +86,7 @@ def _dsvae_arguments(parser) -> None:
 
 
 def _run_dsvae(args) -> int:
-    from pyro_videossm.models.dsvae import DisentangledSequentialVAE, save_dsvae, train_dsvae
+    from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE, save_dsvae, train_dsvae
 
     ds = _training_clips(args.data)
     x = frames_tensor(ds, str(args.data))

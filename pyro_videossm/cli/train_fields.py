@@ -3,15 +3,15 @@
 Trains on windows of ``context + leads`` frames of a field ``VAR(time, y, x)`` or ``VAR(sample,
 time, y, x)`` (NaN = missing, masked) read with :class:`~pyro_videossm.data.fields.FieldWindows`:
 
-* ``convdmm``: convolutional deep Markov model (:class:`~pyro_videossm.models.conv_dmm.ConvDMM`),
+* ``convdmm``: convolutional deep Markov model (:class:`~pyro_videossm.models.ssm.ConvDMM`),
   ELBO on whole windows with the shared SVI loop (KL annealing with ``--anneal-epochs``);
-* ``dmm-flat``: DMM with one latent vector per frame (:mod:`pyro_videossm.models.dmm_flat`);
+* ``dmm-flat``: DMM with one latent vector per frame (:mod:`pyro_videossm.models.ssm.dmm_flat`);
 * ``convlstm``: ConvLSTM encoder–forecaster, masked MSE of the ``leads`` frames after the
-  ``context`` (:mod:`pyro_videossm.models.convlstm_forecaster`).
+  ``context`` (:mod:`pyro_videossm.models.forecasters.convlstm`).
 
 The last ``--valid-fraction`` of the samples (of the time axis, for one long series) is held out
 for validation and ``--patience``. ``--normalize`` fits a
-:class:`~pyro_videossm.forecast.scaling.FieldScaling` on the training part (``robust``, the
+:class:`~pyro_videossm.data.scaling.FieldScaling` on the training part (``robust``, the
 default, maps the 1st..99th percentiles to [0, 1]: heavy-tailed noise does not set the scale).
 The model file (``save_model_file``) holds the architecture, the scaling and the context length,
 so ``videossm forecast data.nc --model model.pt`` rebuilds the forecaster.
@@ -31,8 +31,8 @@ from torch import nn
 
 from pyro_videossm.cli.common import say
 from pyro_videossm.cli.train import register_trainer
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
-from pyro_videossm.forecast.scaling import FieldScaling
 
 MODELS = ("convdmm", "convlstm", "dmm-flat")
 NORMALIZATIONS = ("robust", "minmax", "log", "none")
@@ -155,15 +155,15 @@ def load_field_windows(data: str | xr.Dataset, *, context: int, leads: int,
 def build_module(name: str, options: dict[str, Any], grid: tuple[int, int]) -> nn.Module:
     """The untrained network ``name`` with architecture ``options`` (constructor arguments)."""
     if name == "convdmm":
-        from pyro_videossm.models.conv_dmm import ConvDMM
+        from pyro_videossm.models.ssm.conv_dmm import ConvDMM
 
         return ConvDMM(**options)
     if name == "dmm-flat":
-        from pyro_videossm.models.dmm_flat import DMMFlat
+        from pyro_videossm.models.ssm.dmm_flat import DMMFlat
 
         return DMMFlat(grid=grid, **options)
     if name == "convlstm":
-        from pyro_videossm.models.convlstm_forecaster import ConvLSTMEncoderForecaster
+        from pyro_videossm.models.forecasters.convlstm import ConvLSTMEncoderForecaster
 
         return ConvLSTMEncoderForecaster(**options)
     raise InputError(f"unknown field model {name!r} (models: {', '.join(MODELS)})")
@@ -176,7 +176,7 @@ def make_objective(name: str, module: nn.Module, context: int,
     from pyro_videossm.infer import LossObjective, SVIObjective
 
     if name == "convlstm":
-        from pyro_videossm.models.convlstm_forecaster import MSELoss
+        from pyro_videossm.models.forecasters.convlstm import MSELoss
 
         return LossObjective(module, MSELoss(context, target_clip))
     return SVIObjective(module)

@@ -25,18 +25,18 @@ import xarray as xr
 from pyro_videossm.cli.common import say
 from pyro_videossm.cli.train import register_trainer
 from pyro_videossm.data.conventions import open_dataset
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.windows import window_starts
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import select_field
-from pyro_videossm.forecast.scaling import FieldScaling
-from pyro_videossm.models.frame_forecaster import FrameForecaster
-from pyro_videossm.models.sequence_baselines import (
+from pyro_videossm.models.forecasters.frame_forecaster import FrameForecaster
+from pyro_videossm.models.forecasters.sequence_baselines import (
     FlatTransformer,
     LSTMForecaster,
     Seq2Seq,
     Seq2SeqAttention,
 )
-from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+from pyro_videossm.models.forecasters.spatiotemporal_transformer import SpatioTemporalTransformer
 
 #: Default quantile levels of ``--quantile``.
 QUANTILES = (0.1, 0.5, 0.9)

@@ -4,7 +4,7 @@
 ``variable(time, y, x)`` or ``variable(sample, time, y, x)``: item ``i`` reads only its
 ``context + leads`` frames from disk (xarray's lazy indexing of the netCDF4 backend, or a dask
 array's slice) and returns ``{"x": (T, H, W), "mask": (T, H, W)}`` with ``T = context + leads``
-in model units (the :class:`~pyro_videossm.forecast.scaling.FieldScaling` applied), NaN ->
+in model units (the :class:`~pyro_videossm.data.scaling.FieldScaling` applied), NaN ->
 ``x = 0, mask = False``. Give it a ``time_range`` (see :func:`chronological_split`) and its
 windows stay inside that block.
 
@@ -27,8 +27,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pyro_videossm.data.conventions import open_dataset
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
-from pyro_videossm.forecast.scaling import FieldScaling
 
 #: Accepted names of the two spatial dims, (row-like, column-like), in this order.
 SPATIAL_PAIRS: tuple[tuple[str, str], ...] = (

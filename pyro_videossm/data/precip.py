@@ -4,7 +4,7 @@
 checks its dims and time axis, crops a lat/lon (or y/x) box and converts the rate to a target
 unit, all without reading the data. :func:`fit_scaling` fits the invertible transform models
 train in (``log(x + eps)``, min–max, or both; see
-:class:`~pyro_videossm.forecast.scaling.FieldScaling`) — fit it on the training split only.
+:class:`~pyro_videossm.data.scaling.FieldScaling`) — fit it on the training split only.
 :func:`chronological_split` cuts the time axis into train / valid / test blocks; windows cut
 inside one block (:class:`~pyro_videossm.data.fields.FieldWindows` with ``time_range``) never
 straddle two.
@@ -21,8 +21,8 @@ import xarray as xr
 
 from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.fields import check_field, chronological_split
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
-from pyro_videossm.forecast.scaling import FieldScaling
 
 __all__ = ["RATE_UNITS", "chronological_split", "convert_rate", "crop", "fit_scaling",
            "open_precip", "rate_factor"]

@@ -29,7 +29,7 @@ from torch import Tensor
 from pyro_videossm.data.sprites import frames_tensor, labels_tensor
 from pyro_videossm.errors import InputError
 from pyro_videossm.evaluation.judge import Judge, check_trusted, judge_accuracy
-from pyro_videossm.models.dsvae import DisentangledSequentialVAE
+from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE
 
 
 def classification_scores(probs: Tensor, labels: Tensor | None = None) -> dict[str, float]:

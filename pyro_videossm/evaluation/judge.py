@@ -1,6 +1,7 @@
 """The judge: a classifier of real clips that scores generated ones.
 
-:class:`Judge` is a frame encoder (the DSVAE's :class:`~pyro_videossm.models.dsvae.FrameEncoder`
+:class:`Judge` is a frame encoder (the DSVAE's
+:class:`~pyro_videossm.models.video.dsvae.FrameEncoder`
 architecture, separate weights) followed by a bidirectional LSTM over the frame features and
 one linear head per label (``motion`` and each static factor for the sprites). It is trained
 on real training clips with the shared :class:`~pyro_videossm.infer.Trainer` (summed
@@ -31,7 +32,7 @@ from pyro_videossm.infer import (
     load_state_checked,
     save_model_file,
 )
-from pyro_videossm.models.dsvae import FrameEncoder, as_float_frames, compact_frames
+from pyro_videossm.models.video.dsvae import FrameEncoder, as_float_frames, compact_frames
 
 #: Motion accuracy on real test clips a judge needs before its verdicts count.
 MIN_MOTION_ACCURACY = 0.99

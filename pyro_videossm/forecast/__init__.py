@@ -1,6 +1,7 @@
 """Field forecasters behind one interface (context in, forecast with members out), a registry,
 the persistence baseline and the invertible field scaling forecasters store."""
 
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.forecast.base import (
     BUILTIN_FORECASTER_MODULES,
     FORECASTERS,
@@ -13,7 +14,6 @@ from pyro_videossm.forecast.base import (
     select_field,
 )
 from pyro_videossm.forecast.persistence import Persistence
-from pyro_videossm.forecast.scaling import FieldScaling
 
 __all__ = [
     "BUILTIN_FORECASTER_MODULES",

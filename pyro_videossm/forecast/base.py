@@ -4,7 +4,7 @@ Every forecaster in the toolkit, learned or not, answers the same two calls:
 
 * :meth:`Forecaster.predict` on tensors: context ``(B, T_ctx, H, W)`` with a boolean mask
   (False = missing) in, forecast ``(B, leads, members, H, W)`` out, in the units the model
-  works in (the *scaled* units, see :class:`~pyro_videossm.forecast.scaling.FieldScaling`);
+  works in (the *scaled* units, see :class:`~pyro_videossm.data.scaling.FieldScaling`);
 * :meth:`Forecaster.forecast` on xarray: a context Dataset in, a forecast Dataset out, in the
   data's physical units (the forecaster's ``scaling`` is applied and inverted for you).
 
@@ -38,8 +38,9 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from pyro_videossm.data.scaling import FieldScaling
+from pyro_videossm.data.selection import SAMPLE_DIMS, select_field  # noqa: F401 (re-export)
 from pyro_videossm.errors import InputError
-from pyro_videossm.forecast.scaling import FieldScaling
 
 #: name -> forecaster class. Filled by :func:`register_forecaster` when the modules load.
 FORECASTERS: dict[str, type[Forecaster]] = {}
@@ -47,18 +48,12 @@ FORECASTERS: dict[str, type[Forecaster]] = {}
 #: Modules whose import registers the built-in forecasters (loaded on first lookup).
 BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.forecast.persistence",
-    "pyro_videossm.models.convlstm_forecaster",
-    "pyro_videossm.models.conv_dmm",
-    "pyro_videossm.models.spatiotemporal_transformer",
-    "pyro_videossm.models.sequence_baselines",
-    "pyro_videossm.models.dmm_flat",
+    "pyro_videossm.models.forecasters.convlstm",
+    "pyro_videossm.models.ssm.conv_dmm",
+    "pyro_videossm.models.forecasters.spatiotemporal_transformer",
+    "pyro_videossm.models.forecasters.sequence_baselines",
+    "pyro_videossm.models.ssm.dmm_flat",
 )
-
-#: Names of leading (batch) dimensions accepted in a context DataArray.
-SAMPLE_DIMS: tuple[str, ...] = ("sample", "clip", "trajectory")
-
-#: Data variable names tried, in order, when ``variable`` is not given and there are several.
-DEFAULT_VARIABLES: tuple[str, ...] = ("obs", "precip", "rain_rate", "truth")
 
 
 class Forecaster(ABC):
@@ -188,56 +183,6 @@ def _check_counts(leads: int, members: int) -> tuple[int, int]:
     if int(members) != members or members < 1:
         raise InputError(f"members must be an integer >= 1, got {members}")
     return int(leads), int(members)
-
-
-def select_field(data: xr.Dataset | xr.DataArray, variable: str | None = None) -> xr.DataArray:
-    """Pick the field to forecast and check its dims: ``(time, y, x)`` or ``(sample, time, y,
-    x)``; time increasing and without duplicates. One-line :class:`InputError` otherwise."""
-    if isinstance(data, xr.DataArray):
-        da = data if variable is None or data.name == variable else None
-        if da is None:
-            raise InputError(f"got variable {data.name!r}, expected {variable!r}")
-    elif isinstance(data, xr.Dataset):
-        names = [str(v) for v in data.data_vars]
-        if variable is not None:
-            if variable not in data.data_vars:
-                raise InputError(
-                    f"missing variable {variable!r} (has: {', '.join(names) or 'none'})")
-            name = variable
-        else:
-            timed = [v for v in names if "time" in data[v].dims]
-            if len(names) == 1:
-                name = names[0]
-            elif len(timed) == 1:
-                name = timed[0]
-            else:
-                found = [v for v in DEFAULT_VARIABLES if v in timed]
-                if not found:
-                    raise InputError(
-                        "no field to forecast: pass variable= (data variables: "
-                        f"{', '.join(names) or 'none'})")
-                name = found[0]
-        da = data[name]
-    else:
-        raise InputError(f"expected an xarray Dataset or DataArray, got {type(data).__name__}")
-    dims = tuple(map(str, da.dims))
-    ok = (da.ndim == 3 and dims[0] == "time") or (
-        da.ndim == 4 and dims[1] == "time" and dims[0] in SAMPLE_DIMS)
-    if not ok:
-        raise InputError(
-            f"variable {da.name!r} has dims {dims}, expected (time, y, x) or "
-            "(sample, time, y, x)")
-    if da.sizes["time"] < 1:
-        raise InputError(f"variable {da.name!r} has an empty time axis")
-    if "time" in da.coords and da.sizes["time"] > 1:
-        t = da["time"].values
-        d = np.diff(t)
-        zero = np.zeros((), dtype=d.dtype)
-        if (d == zero).any():
-            raise InputError("time coordinate has duplicate values")
-        if (d < zero).any():
-            raise InputError("time coordinate is not increasing")
-    return da
 
 
 def lead_times(time: xr.DataArray | None, leads: int,

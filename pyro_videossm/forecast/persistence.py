@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.forecast.base import Forecaster, register_forecaster
-from pyro_videossm.forecast.scaling import FieldScaling
 
 
 @register_forecaster

@@ -1,6 +1,42 @@
-"""Pyro models, one file each; every class owns its ``model`` and ``guide``."""
+"""Pyro models, grouped by family; every class owns its ``model`` and ``guide``.
 
-from pyro_videossm.models.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
-from pyro_videossm.models.hybrid import hybrid_dmm
+- :mod:`~pyro_videossm.models.ssm`: state-space models (DMM, hybrid DMM, ConvDMM, flat DMM)
+  and the DMM as an assimilation method;
+- :mod:`~pyro_videossm.models.forecasters`: neural field forecasters (ConvLSTM,
+  spatiotemporal transformer, sequence baselines);
+- :mod:`~pyro_videossm.models.video`: video models (disentangled sequential VAE).
+"""
 
-__all__ = ["DMM", "MarkovGaussian", "hybrid_dmm", "load_dmm", "save_dmm"]
+from pyro_videossm.models.forecasters.convlstm import ConvLSTMEncoderForecaster
+from pyro_videossm.models.forecasters.frame_forecaster import FrameForecaster
+from pyro_videossm.models.forecasters.sequence_baselines import (
+    FlatTransformer,
+    LSTMForecaster,
+    Seq2Seq,
+    Seq2SeqAttention,
+)
+from pyro_videossm.models.forecasters.spatiotemporal_transformer import SpatioTemporalTransformer
+from pyro_videossm.models.ssm.conv_dmm import ConvDMM, FieldDMM
+from pyro_videossm.models.ssm.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
+from pyro_videossm.models.ssm.dmm_flat import DMMFlat
+from pyro_videossm.models.ssm.hybrid import hybrid_dmm
+from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE
+
+__all__ = [
+    "DMM",
+    "ConvDMM",
+    "ConvLSTMEncoderForecaster",
+    "DMMFlat",
+    "DisentangledSequentialVAE",
+    "FieldDMM",
+    "FlatTransformer",
+    "FrameForecaster",
+    "LSTMForecaster",
+    "MarkovGaussian",
+    "Seq2Seq",
+    "Seq2SeqAttention",
+    "SpatioTemporalTransformer",
+    "hybrid_dmm",
+    "load_dmm",
+    "save_dmm",
+]

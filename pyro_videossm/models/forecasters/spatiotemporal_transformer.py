@@ -20,7 +20,8 @@ forcing while training, its own median forecast fed back when forecasting). With
 ``decoder="direct"`` every decoder step reads the last context frame and all leads come out of
 one pass (the same computation in training and forecasting). The output projection maps each
 decoder token to ``ph·pw·Q`` values, recombined into frames (``Q`` = 1 for point forecasts,
-the number of quantile levels otherwise; see :mod:`pyro_videossm.models.frame_forecaster`).
+the number of quantile levels otherwise; see
+:mod:`pyro_videossm.models.forecasters.frame_forecaster`).
 
 Attention cost per layer: ``T N²`` (spatial) plus ``(T N)²`` (across steps); see
 ``benchmarks/attention_cost.py``.
@@ -34,10 +35,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import register_forecaster
-from pyro_videossm.forecast.scaling import FieldScaling
-from pyro_videossm.models.frame_forecaster import FrameForecaster
+from pyro_videossm.models.forecasters.frame_forecaster import FrameForecaster
 
 DECODERS = ("direct", "autoregressive")
 

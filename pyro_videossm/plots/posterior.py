@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from pyro_videossm.atomic import atomic_path  # noqa: E402
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (temporary file, then rename) and close it."""
-    path = Path(path)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
 
 def plot_posterior(posterior: xr.Dataset, truth: xr.Dataset | None = None, *,

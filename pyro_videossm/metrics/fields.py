@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import xarray as xr
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.metrics import crps_ensemble, markdown_table
+from pyro_videossm.metrics.posterior import crps_ensemble, markdown_table
 
 #: Thresholds (mm/h) and scales (pixels) used for rain rates by default.
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 1.0, 4.0)

@@ -33,7 +33,7 @@ def add_forecast_arguments(parser: argparse.ArgumentParser) -> None:
 
 def evaluate_forecasts(args: argparse.Namespace) -> int:
     """Print one markdown table per forecast file (a row per lead time)."""
-    from pyro_videossm.metrics_fields import score_forecast, scores_table
+    from pyro_videossm.metrics.fields import score_forecast, scores_table
 
     paths = list(args.posteriors)
     truth = open_dataset(args.truth)

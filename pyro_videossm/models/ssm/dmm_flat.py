@@ -1,7 +1,7 @@
 """Vanilla deep Markov model on flattened frames: the baseline ConvDMM is measured against.
 
-Same model, guide, masks, annealing and forecast as :class:`~pyro_videossm.models.conv_dmm.
-ConvDMM` (shared in :class:`~pyro_videossm.models.conv_dmm.FieldDMM`), but the latent ``z_t`` is
+Same model, guide, masks, annealing and forecast as :class:`~pyro_videossm.models.ssm.conv_dmm.
+ConvDMM` (shared in :class:`~pyro_videossm.models.ssm.conv_dmm.FieldDMM`), but the latent ``z_t`` is
 one vector of ``latent_dim`` numbers for the whole frame::
 
     z_t ~ N(GatedTransition(z_{t-1}))                                  (vector, Krishnan et al.)
@@ -23,7 +23,7 @@ from torch import nn
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import register_forecaster
-from pyro_videossm.models.conv_dmm import FieldDMM, FieldDMMForecaster
+from pyro_videossm.models.ssm.conv_dmm import FieldDMM, FieldDMMForecaster
 from pyro_videossm.nn.conv_blocks import ConvDecoder, ConvEncoder
 from pyro_videossm.nn.dmm_blocks import Combiner, GatedTransition
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from pyro_videossm.errors import InputError  # noqa: E402
-from pyro_videossm.models.dsvae import DisentangledSequentialVAE, as_float_frames, swap  # noqa: E402
-from pyro_videossm.plots import save_figure  # noqa: E402
+from pyro_videossm.errors import InputError
+from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE, as_float_frames, swap
+from pyro_videossm.plots.figure import save_figure
 
 
 def clip_strip(clip: Tensor | np.ndarray, frames: int | None = None, gap: int = 1,

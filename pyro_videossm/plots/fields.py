@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.metrics_fields import _fmt_lead, align_truth
-from pyro_videossm.plots import plt
+from pyro_videossm.metrics.fields import _fmt_lead, align_truth
 
 
 def _pick(n: int, k: int) -> np.ndarray:

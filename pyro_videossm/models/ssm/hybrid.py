@@ -149,7 +149,7 @@ def hybrid_dmm(
     learn_obs_noise: bool = False,
     learn_initial: bool = False,
 ):
-    """A hybrid-physics :class:`~pyro_videossm.models.dmm.DMM` for observations like ``obs``.
+    """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``.
 
     Args:
         obs: observation dataset (:func:`pyro_videossm.data.simulate` layout); its attributes
@@ -185,7 +185,7 @@ def hybrid_dmm(
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
     """
     from pyro_videossm.assimilate.problem import climatology
-    from pyro_videossm.models.dmm import DMM
+    from pyro_videossm.models.ssm.dmm import DMM
 
     obs = load_observations(obs)
     named = system_from_attrs(obs) if system is None else system

@@ -31,10 +31,10 @@ import xarray as xr
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import Forecaster
-from pyro_videossm.forecast.scaling import FieldScaling
-from pyro_videossm.metrics_quantile import check_levels, quantile_loss
+from pyro_videossm.metrics.quantile import check_levels, quantile_loss
 
 
 def monotone_quantiles(raw: Tensor, levels: Sequence[float], dim: int) -> Tensor:

@@ -247,7 +247,7 @@ class DMM(nn.Module):
             (:meth:`smoother_messages`); the guide's steps are then full-covariance
             Gaussians. 0: off. Excludes ``look_ahead``.
         x_loc, x_scale: standardisation of the RNN inputs (``(X,)`` lists).
-        physics: the hybrid-physics setting (see :func:`pyro_videossm.models.hybrid.hybrid_dmm`,
+        physics: the hybrid-physics setting (see :func:`pyro_videossm.models.ssm.hybrid.hybrid_dmm`,
             which fills it): the latent is the physical state and the transition is known
             dynamics plus a learned correction.
         system: an :class:`~pyro_videossm.dynamics.ODESystem` to use instead of rebuilding
@@ -320,7 +320,7 @@ class DMM(nn.Module):
             self.transition = GatedTransition(z_dim, transition_dim)
             self.emitter = Emitter(x_dim, z_dim, emission_dim)
         else:
-            from pyro_videossm.models.hybrid import build_physics
+            from pyro_videossm.models.ssm.hybrid import build_physics
 
             self.initial, self.transition, self.emitter = build_physics(physics, x_dim, system)
             z_loc, z_scale = physics["clim_loc"], physics["clim_scale"]

@@ -4,7 +4,7 @@ Each frame ``(H, W)`` is flattened to one vector of ``H·W`` values: these model
 spatial structure beyond what a dense layer learns.
 
 * :class:`FlatTransformer` (``"transformer"``): the encoder–decoder of
-  :class:`~pyro_videossm.models.spatiotemporal_transformer.SpatioTemporalTransformer` with one
+  :class:`~pyro_videossm.models.SpatioTemporalTransformer` with one
   patch per frame (each frame is one token; attention across steps only).
 * :class:`LSTMForecaster` (``"lstm"``): one LSTM reads the context frames and goes on, feeding
   its own (median) forecast back as the next input.
@@ -16,7 +16,7 @@ spatial structure beyond what a dense layer learns.
 
 The LSTM decoders are trained free-running (fed their own forecasts, as when forecasting), so
 training and forecasting do the same computation. The ConvLSTM encoder–forecaster lives in
-:mod:`pyro_videossm.models.convlstm_forecaster`.
+:mod:`pyro_videossm.models.forecasters.convlstm`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import register_forecaster
-from pyro_videossm.forecast.scaling import FieldScaling
-from pyro_videossm.models.frame_forecaster import FrameForecaster
-from pyro_videossm.models.spatiotemporal_transformer import SpatioTemporalTransformer
+from pyro_videossm.models.forecasters.frame_forecaster import FrameForecaster
+from pyro_videossm.models.forecasters.spatiotemporal_transformer import SpatioTemporalTransformer
 
 
 @register_forecaster

@@ -1,5 +1,5 @@
 """Convolutional deep Markov model (ConvDMM) for spatiotemporal fields, and the machinery it
-shares with the flat DMM (:mod:`pyro_videossm.models.dmm_flat`).
+shares with the flat DMM (:mod:`pyro_videossm.models.ssm.dmm_flat`).
 
 Generative model for a sequence of frames ``x_{1:T}`` (``H × W``)::
 
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import register_forecaster
-from pyro_videossm.models.convlstm_forecaster import ModuleForecaster
+from pyro_videossm.forecast.module_forecaster import ModuleForecaster
 from pyro_videossm.nn.conv_blocks import (
     ConvCombiner,
     ConvDecoder,

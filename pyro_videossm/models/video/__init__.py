@@ -1,0 +1,1 @@
+"""Video models: the disentangled sequential VAE."""
