@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from pyro_videossm import __version__
+from pyro_videossm.cli.common import check_paths
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer.trainer import TrainingDiverged
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_paths(args)
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)

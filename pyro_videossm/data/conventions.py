@@ -28,9 +28,41 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ds = _time_units_to_encoding(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return path
+
+
+def _is_time_like(var: xr.Variable) -> bool:
+    if np.issubdtype(var.dtype, np.datetime64) or np.issubdtype(var.dtype, np.timedelta64):
+        return True
+    if var.dtype == object and var.size:
+        first = var.values.flat[0]
+        return type(first).__module__.startswith("cftime")
+    return False
+
+
+def _time_units_to_encoding(ds: xr.Dataset) -> xr.Dataset:
+    """Datetime, timedelta and cftime variables are encoded by xarray, which refuses a
+    ``units``/``calendar`` attribute next to its own: move those into the encoding."""
+    moved = {}
+    for name, var in ds.variables.items():
+        if _is_time_like(var) and ({"units", "calendar"} & set(var.attrs)):
+            moved[name] = var
+    if not moved:
+        return ds
+    ds = ds.copy()
+    for name, var in moved.items():
+        attrs = dict(var.attrs)
+        encoding = dict(var.encoding)
+        for key in ("units", "calendar"):
+            value = attrs.pop(key, None)
+            if value is not None and not (key == "units" and value == "1"):
+                encoding.setdefault(key, value)
+        ds[name].attrs = attrs
+        ds[name].encoding = encoding
+    return ds
 
 
 def open_dataset(path: str | os.PathLike, **kwargs) -> xr.Dataset:

@@ -118,7 +118,8 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
              rotate: bool = False, localization: float | None = None,
              cyclic: bool | None = None, static_start: bool = False, spinup: int = 0,
              spinup_inflation: float = 1.05, generator: torch.Generator,
-             progress: bool = False, store_transforms: bool = False) -> EnsembleRun:
+             progress: bool = False, store_transforms: bool = False,
+             desc: str | None = None) -> EnsembleRun:
     """ETKF (global) or LETKF (``localization`` radius given) over all cycles of ``problem``.
 
     Each cycle: one batched forecast of the ``N`` members (with model noise), the transform
@@ -148,7 +149,7 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         shape = (T, D, members, members) if local else (T, members, members)
         transforms = torch.empty(shape, dtype=problem.dtype, device=problem.device)
     ens = initial_ensemble(problem, members, generator)
-    for t in tqdm(range(T), disable=not progress, desc="letkf" if local else "etkf",
+    for t in tqdm(range(T), disable=not progress, desc=desc or ("letkf" if local else "etkf"),
                   leave=False):
         ens = problem.forecast(ens, noise=True, generator=generator)
         if static_start and t == 0:

@@ -127,7 +127,8 @@ class EnKSMethod(AssimilationMethod):
                            rotate=self.rotate, localization=self.localization,
                            cyclic=self.cyclic, static_start=self.static_start,
                            spinup=self.spinup, spinup_inflation=self.spinup_inflation,
-                           generator=generator, progress=progress, store_transforms=True)
+                           generator=generator, progress=progress, store_transforms=True,
+                           desc=self.name)
             smooth = smooth_ensembles(res.analysis, res.transforms, self.lag)
         self.filter_estimate = Estimate.from_ensemble(res.analysis)
         return Estimate.from_ensemble(smooth)
