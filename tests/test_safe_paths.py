@@ -110,3 +110,26 @@ def test_datetime_and_cftime_time_round_trip(tmp_path):
             use_cftime=True)) as back:
         assert list(back.time.values) == ct
         assert back.time.encoding["calendar"] == "noleap"
+
+
+def test_burn_in_outside_the_record_is_refused(obs_file, tmp_path, capsys):
+    post = tmp_path / "p.nc"
+    assert main(["assimilate", str(obs_file), "--method", "etkf", "--members", "5",
+                 "-o", str(post), "--no-progress"]) == 0
+    capsys.readouterr()
+    for burn_in in ("-1", "20", "500"):
+        assert main(["evaluate", str(post), "--truth", str(obs_file), "--burn-in", burn_in]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "burn-in" in err[0]
+    assert main(["evaluate", str(post), "--truth", str(obs_file), "--burn-in", "19"]) == 0
+
+
+def test_missing_obs_is_never_replaced_by_truth():
+    from pyro_videossm.data.selection import select_field
+    from pyro_videossm.errors import InputError
+
+    field = xr.DataArray(np.zeros((3, 2, 2)), dims=("time", "y", "x"))
+    with pytest.raises(InputError, match="missing variable 'obs'"):
+        select_field(xr.Dataset({"truth": field}))
+    assert select_field(xr.Dataset({"truth": field}), "truth").name == "truth"
+    assert select_field(xr.Dataset({"truth": field, "obs": field})).name == "obs"

@@ -37,8 +37,7 @@ def run(args) -> int:
         if post.sizes["time"] != truth_ds.sizes["time"]:
             raise InputError(f"{path}: {post.sizes['time']} times but the truth has "
                              f"{truth_ds.sizes['time']}")
-        burn_in = min(args.burn_in, post.sizes["time"] // 2)
-        scores = score_posterior(post, truth_ds["truth"], burn_in=burn_in)
+        scores = score_posterior(post, truth_ds["truth"], burn_in=args.burn_in)
         rows.append({"method": post.attrs.get("method", str(path)),
                      "estimate": post.attrs.get("estimate", ""), **scores,
                      "ms/cycle": 1e3 * float(post.attrs.get("seconds_per_cycle", float("nan")))})

@@ -12,7 +12,9 @@ from pyro_videossm.errors import InputError
 SAMPLE_DIMS: tuple[str, ...] = ("sample", "clip", "trajectory")
 
 #: Data variable names tried, in order, when ``variable`` is not given and there are several.
-DEFAULT_VARIABLES: tuple[str, ...] = ("obs", "precip", "rain_rate", "truth")
+#: ``truth`` is never picked implicitly: a file with a truth but no observations is an error
+#: unless ``variable="truth"`` is asked for.
+DEFAULT_VARIABLES: tuple[str, ...] = ("obs", "precip", "rain_rate")
 
 
 def select_field(data: xr.Dataset | xr.DataArray, variable: str | None = None) -> xr.DataArray:
@@ -30,7 +32,10 @@ def select_field(data: xr.Dataset | xr.DataArray, variable: str | None = None) -
                     f"missing variable {variable!r} (has: {', '.join(names) or 'none'})")
             name = variable
         else:
-            timed = [v for v in names if "time" in data[v].dims]
+            timed = [v for v in names if "time" in data[v].dims and v != "truth"]
+            if not timed and "truth" in names:
+                raise InputError("missing variable 'obs' (the file has 'truth'; pass "
+                                 "variable='truth' / --variable truth to use it)")
             if len(names) == 1:
                 name = names[0]
             elif len(timed) == 1:

@@ -26,8 +26,10 @@ def rmse_per_time(
 
 def time_average(score: xr.DataArray, burn_in: int = 0, dim: str = "time") -> float:
     """Average of a per-time score after dropping the first ``burn_in`` times."""
-    if burn_in >= score.sizes[dim]:
-        raise InputError(f"burn-in of {burn_in} cycles leaves no data ({score.sizes[dim]} cycles)")
+    n = score.sizes[dim]
+    if int(burn_in) != burn_in or not 0 <= burn_in < n:
+        raise InputError(f"burn-in must be an integer in [0, {n}) for a record of {n} cycles, "
+                         f"got {burn_in}")
     return float(score.isel({dim: slice(burn_in, None)}).mean(dim))
 
 
