@@ -127,7 +127,8 @@ def test_ensemble_filters_approach_kf_as_ensemble_grows(method, large):
     problem = _linear_problem(cycles=25, q=0.5)
     ref = _exact_kf(problem)
     kf_std = torch.diagonal(ref.filtered_covs, dim1=-2, dim2=-1).sqrt()
-    run = run_enkf if method == "enkf" else (lambda p, **k: run_etkf(p, **k).analysis)
+    run = (lambda p, **k: run_enkf(p, **k).analysis) if method == "enkf" else (
+        lambda p, **k: run_etkf(p, **k).analysis)
     errors = {}
     for N in (20, large):
         errs = []
@@ -172,7 +173,8 @@ def test_no_observation_leaves_the_forecast_unchanged():
         torch.testing.assert_close(res.analysis[t], ens)
 
 
-@pytest.mark.parametrize("run", [run_enkf, lambda p, **k: run_etkf(p, **k).analysis])
+@pytest.mark.parametrize("run", [lambda p, **k: run_enkf(p, **k).analysis,
+                                 lambda p, **k: run_etkf(p, **k).analysis])
 def test_spinup_inflation_only_in_the_first_cycles(run):
     problem = _linear_problem(cycles=6, q=0.0)
     p = dataclasses.replace(problem, mask=torch.zeros_like(problem.mask))  # nothing observed

@@ -23,12 +23,18 @@ class Estimate:
 
     Either Gaussian (``mean``, ``std``) or an ensemble ``(T, N, D)`` with optional normalised
     ``weights`` ``(T, N)`` (particle filters); ensembles give mean/std/quantiles empirically.
+    Filters also record the innovation statistics of their forecasts (see
+    :mod:`pyro_videossm.assimilate.consistency`): ``nis (T,)`` and ``nis_dof (T,)``, and
+    particle filters the effective sample size ``ess (T,)``.
     """
 
     mean: Tensor
     std: Tensor
     ensemble: Tensor | None = None
     weights: Tensor | None = None
+    nis: Tensor | None = None
+    nis_dof: Tensor | None = None
+    ess: Tensor | None = None
 
     @classmethod
     def from_ensemble(cls, ensemble: Tensor, weights: Tensor | None = None) -> Estimate:
@@ -103,6 +109,14 @@ def posterior_dataset(
         "quantiles": (("quantile",) + dims, qs,
                      {"long_name": f"{label} posterior quantiles", "units": units}),
     }
+    if estimate.nis is not None and estimate.nis_dof is not None:
+        data_vars["innovation_nis"] = ("time", estimate.nis.detach().cpu().numpy(), {
+            "long_name": "normalised innovation squared of the forecast", "units": "1"})
+        data_vars["innovation_dof"] = ("time", estimate.nis_dof.detach().cpu().numpy(), {
+            "long_name": "observed components (expected NIS)", "units": "1"})
+    if estimate.ess is not None:
+        data_vars["effective_sample_size"] = ("time", estimate.ess.detach().cpu().numpy(), {
+            "long_name": "effective sample size of the particle weights", "units": "1"})
     if n_samples > 0 and estimate.ensemble is not None:
         ens = estimate.ensemble.detach()
         if estimate.weights is not None:

@@ -14,16 +14,23 @@ from __future__ import annotations
 import importlib
 import inspect
 import time
+import warnings
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
 import xarray as xr
 
+from pyro_videossm.assimilate.consistency import (
+    OUTLIER_CLIMATOLOGICAL_STDS,
+    consistency_warnings,
+    nis_summary,
+    outlying_observation,
+)
 from pyro_videossm.assimilate.estimate import DEFAULT_QUANTILES, Estimate, posterior_dataset
 from pyro_videossm.assimilate.problem import AssimilationProblem
 from pyro_videossm.dynamics import ODESystem
-from pyro_videossm.errors import InputError
+from pyro_videossm.errors import DataWarning, InputError
 
 #: name -> method class. Filled by :func:`register_method` when the modules below load.
 METHODS: dict[str, type[AssimilationMethod]] = {}
@@ -59,6 +66,11 @@ class AssimilationMethod(ABC):
             if k != "self" and hasattr(self, k) and _is_plain(getattr(self, k))
         }
 
+    def accepts_outliers(self, problem: AssimilationProblem) -> bool:
+        """Whether the method's likelihood tolerates gross outliers (heavy-tailed). If not,
+        an observation far outside the system's climatology is refused before the run."""
+        return problem.obs_noise_dist != "gaussian"
+
     @abstractmethod
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
@@ -92,20 +104,63 @@ class AssimilationMethod(ABC):
         problem = AssimilationProblem.from_dataset(
             obs, system=system, device=device, dtype=dtype or self.default_dtype
         )
+        if not self.accepts_outliers(problem):
+            check_outliers(problem, self.name)
         generator = torch.Generator(device=problem.device).manual_seed(int(seed))
         start = time.perf_counter()
-        estimate = self.run(problem, generator=generator, progress=progress)
+        try:
+            estimate = self.run(problem, generator=generator, progress=progress)
+        except torch.linalg.LinAlgError as err:
+            raise InputError(f"{self.name}: numerical failure ({str(err).splitlines()[0]}); "
+                             "the filter diverged on these data") from None
         if problem.device.type == "cuda":
             torch.cuda.synchronize(problem.device)
         seconds = time.perf_counter() - start
-        if not torch.isfinite(estimate.mean).all():
-            raise RuntimeError(f"{self.name}: the posterior mean is not finite (filter diverged)")
+        finite = torch.isfinite(estimate.mean).all(-1)
+        if not bool(finite.all()):
+            cycle = int(torch.nonzero(~finite)[0])
+            raise InputError(f"{self.name}: the posterior diverged at cycle {cycle} "
+                             f"(time {problem.times[cycle]}): not finite")
+        attrs = {"seed": int(seed), "wall_seconds": seconds,
+                 "seconds_per_cycle": seconds / problem.n_cycles}
+        attrs.update(consistency_attrs(estimate, self.name, problem.n_cycles,
+                                       getattr(self, "members", None)))
         return posterior_dataset(
             estimate, problem, method=self.name, kind=self.kind, options=self.options(),
-            quantiles=quantiles, n_samples=n_samples,
-            extra_attrs={"seed": int(seed), "wall_seconds": seconds,
-                         "seconds_per_cycle": seconds / problem.n_cycles},
+            quantiles=quantiles, n_samples=n_samples, extra_attrs=attrs,
         )
+
+
+def check_outliers(problem: AssimilationProblem, method: str) -> None:
+    """One-line InputError naming the first observation that lies far outside the system's
+    climatology (:data:`~pyro_videossm.assimilate.consistency.OUTLIER_CLIMATOLOGICAL_STDS`
+    standard deviations): a Gaussian likelihood would chase it and diverge."""
+    hit = outlying_observation(problem.obs, problem.mask, problem.prior_mean, problem.prior_std)
+    if hit is not None:
+        t, d = hit
+        value = float(problem.obs[t, d])
+        raise InputError(
+            f"{method}: observation {value:.6g} of {problem.component_names[d]!r} at cycle {t} "
+            f"(time {problem.times[t]}) is more than {OUTLIER_CLIMATOLOGICAL_STDS:g} "
+            "climatological standard deviations away; remove it or use a heavy-tailed "
+            "likelihood (--set obs_likelihood=huber)")
+
+
+def consistency_attrs(estimate: Estimate, method: str, n_cycles: int,
+                      members: int | None = None) -> dict:
+    """Posterior attributes ``nis_mean``, ``nis_expected``, ``nis_median_ratio``,
+    ``ess_median`` and ``consistency_warnings`` (after the first tenth of the cycles); each
+    warning is also issued as a :class:`DataWarning`."""
+    attrs: dict = {}
+    if estimate.nis is not None and estimate.nis_dof is not None:
+        attrs.update(nis_summary(estimate.nis, estimate.nis_dof, n_cycles // 10))
+    if estimate.ess is not None:
+        attrs["ess_median"] = float(estimate.ess.median())
+    found = consistency_warnings(method, attrs, estimate.ess, members)
+    for w in found:
+        warnings.warn(w, DataWarning, stacklevel=3)
+    attrs["consistency_warnings"] = " | ".join(found)
+    return attrs
 
 
 def _is_plain(value) -> bool:

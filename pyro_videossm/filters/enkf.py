@@ -38,6 +38,7 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
+from pyro_videossm.assimilate.consistency import ensemble_nis
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import (
     check_ensemble_options,
@@ -55,6 +56,7 @@ from pyro_videossm.filters.localization import (
     taper_matrix,
 )
 from pyro_videossm.filters.options import as_bool, as_float, as_int
+from pyro_videossm.filters.robust import check_likelihood, default_param, reweighting
 
 
 def ensemble_transform(Y: Tensor, innovation: Tensor, weight: Tensor) -> Tensor:
@@ -105,6 +107,17 @@ class EnsembleRun:
 
     analysis: Tensor
     transforms: Tensor | None = None
+    forecasts: Tensor | None = None
+
+    def estimate(self, problem: AssimilationProblem, analysis: Tensor | None = None
+                 ) -> Estimate:
+        """The estimate of ``analysis`` (default: the filter's) with the innovation
+        statistics of the forecasts."""
+        est = Estimate.from_ensemble(self.analysis if analysis is None else analysis)
+        if self.forecasts is not None:
+            est.nis, est.nis_dof = ensemble_nis(self.forecasts, problem.obs, problem.mask,
+                                                obs_error_variance(problem))
+        return est
 
 
 def _rotation_fn(rotate: bool, members: int, problem: AssimilationProblem):
@@ -119,7 +132,8 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
              cyclic: bool | None = None, static_start: bool = False, spinup: int = 0,
              spinup_inflation: float = 1.05, generator: torch.Generator,
              progress: bool = False, store_transforms: bool = False,
-             desc: str | None = None) -> EnsembleRun:
+             desc: str | None = None, obs_likelihood: str = "gaussian",
+             robust_param: float | None = None) -> EnsembleRun:
     """ETKF (global) or LETKF (``localization`` radius given) over all cycles of ``problem``.
 
     Each cycle: one batched forecast of the ``N`` members (with model noise), the transform
@@ -128,8 +142,9 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
     the analysis anomalies. With ``static_start`` the first analysis is
     :func:`static_analysis_ensemble` (its transform is stored as the identity); in the
     first ``spinup`` cycles the inflation is ``max(inflation, spinup_inflation)``. Returns the
-    analyses and, with ``store_transforms``, the transforms that
-    :mod:`pyro_videossm.filters.enks` applies to past ensembles.
+    analyses, the forecasts (for the innovation statistics) and, with ``store_transforms``,
+    the transforms that :mod:`pyro_videossm.filters.enks` applies to past ensembles.
+    ``obs_likelihood``, ``robust_param``: see :mod:`pyro_videossm.filters.robust`.
     """
     check_ensemble_options(members, inflation)
     check_radius(localization)
@@ -144,6 +159,9 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         index, taper_w = local_windows(taper)  # (D, L)
     rotation = _rotation_fn(rotate, members, problem)
     out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
+    forecasts = torch.empty_like(out)
+    r2 = obs_error_variance(problem)
+    param = default_param(obs_likelihood, robust_param, problem.obs_noise_df)
     transforms = None
     if store_transforms:
         shape = (T, D, members, members) if local else (T, members, members)
@@ -152,6 +170,7 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
     for t in tqdm(range(T), disable=not progress, desc=desc or ("letkf" if local else "etkf"),
                   leave=False):
         ens = problem.forecast(ens, noise=True, generator=generator)
+        forecasts[t] = ens
         if static_start and t == 0:
             ens = static_analysis_ensemble(problem, ens, t, generator)
             if store_transforms:
@@ -161,12 +180,16 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         mean = ens.mean(0)
         A = ens - mean
         innovation = obs[t] - mean
+        weight = precision[t]
+        if obs_likelihood != "gaussian":
+            spread2 = A.square().sum(0) / (members - 1)
+            weight = weight * reweighting(innovation, spread2 + r2, obs_likelihood, param)
         if local:
             Y = A[:, index].transpose(0, 1)  # (D, N, L)
-            G = ensemble_transform(Y, innovation[index], taper_w * precision[t][index])
+            G = ensemble_transform(Y, innovation[index], taper_w * weight[index])
             ens = mean + torch.einsum("djn,jd->nd", G, A)
         else:
-            G = ensemble_transform(A, innovation, precision[t])
+            G = ensemble_transform(A, innovation, weight)
             ens = mean + G.T @ A
         R = rotation(generator)
         if store_transforms:
@@ -175,15 +198,17 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
             transforms[t] = full_transform(G) if R is None else full_transform(G) @ R.T
         ens = post_process(ens, spin if t < spinup else inflation, R)
         out[t] = ens
-    return EnsembleRun(analysis=out, transforms=transforms)
+    return EnsembleRun(analysis=out, transforms=transforms, forecasts=forecasts)
 
 
 def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1.0,
              rotate: bool = False, localization: float | None = None,
              cyclic: bool | None = None, static_start: bool = False, spinup: int = 0,
              spinup_inflation: float = 1.05, generator: torch.Generator,
-             progress: bool = False) -> Tensor:
-    """Stochastic EnKF with perturbed observations (Burgers et al. 1998); analyses ``(T, N, D)``.
+             progress: bool = False, obs_likelihood: str = "gaussian",
+             robust_param: float | None = None) -> EnsembleRun:
+    """Stochastic EnKF with perturbed observations (Burgers et al. 1998): analyses and
+    forecasts ``(T, N, D)``.
 
     Gain from the ensemble covariance ``P`` (Schur product with the Gaspari-Cohn taper when
     ``localization`` is given): ``K = P H^T (H P H^T + R)^{-1}``, ``H`` selecting the observed
@@ -204,10 +229,12 @@ def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
                              device=problem.device, dtype=problem.dtype)
     rotation = _rotation_fn(rotate, members, problem)
     out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
+    forecasts = torch.empty_like(out)
+    param = default_param(obs_likelihood, robust_param, problem.obs_noise_df)
     ens = initial_ensemble(problem, members, generator)
-    r = r2.sqrt()
     for t in tqdm(range(T), disable=not progress, desc="enkf", leave=False):
         ens = problem.forecast(ens, noise=True, generator=generator)
+        forecasts[t] = ens
         if static_start and t == 0:
             ens = static_analysis_ensemble(problem, ens, t, generator)
             out[t] = ens
@@ -217,16 +244,20 @@ def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         if taper is not None:
             P = P * taper
         m = masks[t]
-        S = P * (m[:, None] * m[None, :]) + torch.diag(m * r2 + (1.0 - m))
+        r2_t = r2
+        if obs_likelihood != "gaussian":
+            r2_t = r2 / reweighting(obs[t] - ens.mean(0), P.diagonal() + r2, obs_likelihood,
+                                    param)
+        S = P * (m[:, None] * m[None, :]) + torch.diag(m * r2_t + (1.0 - m))
         L, _ = torch.linalg.cholesky_ex(S)
         eps = torch.randn(members, D, generator=generator, dtype=ens.dtype, device=ens.device)
-        eps = (eps - eps.mean(0)) * r
+        eps = (eps - eps.mean(0)) * r2_t.sqrt()
         innovation = (obs[t] + eps - ens) * m  # (N, D), zero where not observed
         Z = torch.cholesky_solve(innovation.T, L)  # (D, N) = S^{-1} d
         ens = ens + (Z.T * m) @ P
         ens = post_process(ens, spin if t < spinup else inflation, rotation(generator))
         out[t] = ens
-    return out
+    return EnsembleRun(analysis=out, forecasts=forecasts)
 
 
 class _EnsembleMethod(AssimilationMethod):
@@ -237,7 +268,9 @@ class _EnsembleMethod(AssimilationMethod):
     def __init__(self, members: int = 20, inflation: float = 1.0, rotate: bool = False,
                  localization: float | None = None, cyclic: bool | None = None,
                  static_start: bool = True, spinup: int = 100,
-                 spinup_inflation: float = 1.05):
+                 spinup_inflation: float = 1.05, obs_likelihood: str = "gaussian",
+                 robust_param: float | None = None):
+        self.obs_likelihood, self.robust_param = check_likelihood(obs_likelihood, robust_param)
         self.members = as_int("members", members, minimum=2)
         self.inflation = as_float("inflation", inflation, minimum=0, exclusive=True)
         self.rotate = as_bool("rotate", rotate)
@@ -253,7 +286,11 @@ class _EnsembleMethod(AssimilationMethod):
         return dict(members=self.members, inflation=self.inflation, rotate=self.rotate,
                     localization=self.localization, cyclic=self.cyclic,
                     static_start=self.static_start, spinup=self.spinup,
-                    spinup_inflation=self.spinup_inflation)
+                    spinup_inflation=self.spinup_inflation, obs_likelihood=self.obs_likelihood,
+                    robust_param=self.robust_param)
+
+    def accepts_outliers(self, problem: AssimilationProblem) -> bool:
+        return self.obs_likelihood != "gaussian" or super().accepts_outliers(problem)
 
 
 @register_method
@@ -269,8 +306,8 @@ class EnKFMethod(_EnsembleMethod):
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
         with torch.no_grad():
-            ens = run_enkf(problem, generator=generator, progress=progress, **self._kwargs())
-        return Estimate.from_ensemble(ens)
+            res = run_enkf(problem, generator=generator, progress=progress, **self._kwargs())
+        return res.estimate(problem)
 
 
 @register_method
@@ -284,15 +321,16 @@ class ETKFMethod(_EnsembleMethod):
     def __init__(self, members: int = 20, inflation: float = 1.02, rotate: bool = True,
                  localization: float | None = None, cyclic: bool | None = None,
                  static_start: bool = True, spinup: int = 100,
-                 spinup_inflation: float = 1.05):
+                 spinup_inflation: float = 1.05, obs_likelihood: str = "gaussian",
+                 robust_param: float | None = None):
         super().__init__(members, inflation, rotate, localization, cyclic, static_start,
-                         spinup, spinup_inflation)
+                         spinup, spinup_inflation, obs_likelihood, robust_param)
 
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
         with torch.no_grad():
             res = run_etkf(problem, generator=generator, progress=progress, **self._kwargs())
-        return Estimate.from_ensemble(res.analysis)
+        return res.estimate(problem)
 
 
 @register_method
@@ -308,8 +346,9 @@ class LETKFMethod(ETKFMethod):
     def __init__(self, members: int = 20, inflation: float = 1.05, rotate: bool = True,
                  localization: float = 4.0, cyclic: bool | None = None,
                  static_start: bool = True, spinup: int = 100,
-                 spinup_inflation: float = 1.05):
+                 spinup_inflation: float = 1.05, obs_likelihood: str = "gaussian",
+                 robust_param: float | None = None):
         if localization is None:
             raise InputError("letkf needs a localization radius (use etkf for the global ETKF)")
         super().__init__(members, inflation, rotate, localization, cyclic, static_start,
-                         spinup, spinup_inflation)
+                         spinup, spinup_inflation, obs_likelihood, robust_param)

@@ -28,6 +28,7 @@ from pyro_videossm.assimilate import (
 )
 from pyro_videossm.filters.enkf import run_etkf
 from pyro_videossm.filters.options import as_bool, as_float, as_int
+from pyro_videossm.filters.robust import check_likelihood
 
 
 def _shift(B: Tensor, offset: int, eye: Tensor) -> Tensor:
@@ -105,7 +106,9 @@ class EnKSMethod(AssimilationMethod):
     def __init__(self, members: int = 20, inflation: float = 1.02, lag: int | None = 8,
                  rotate: bool = True, localization: float | None = None,
                  cyclic: bool | None = None, static_start: bool = True, spinup: int = 100,
-                 spinup_inflation: float = 1.05):
+                 spinup_inflation: float = 1.05, obs_likelihood: str = "gaussian",
+                 robust_param: float | None = None):
+        self.obs_likelihood, self.robust_param = check_likelihood(obs_likelihood, robust_param)
         self.members = as_int("members", members, minimum=2)
         self.inflation = as_float("inflation", inflation, minimum=0, exclusive=True)
         self.lag = as_int("lag", lag, minimum=0, allow_none=True)
@@ -128,7 +131,11 @@ class EnKSMethod(AssimilationMethod):
                            cyclic=self.cyclic, static_start=self.static_start,
                            spinup=self.spinup, spinup_inflation=self.spinup_inflation,
                            generator=generator, progress=progress, store_transforms=True,
-                           desc=self.name)
+                           desc=self.name, obs_likelihood=self.obs_likelihood,
+                           robust_param=self.robust_param)
             smooth = smooth_ensembles(res.analysis, res.transforms, self.lag)
-        self.filter_estimate = Estimate.from_ensemble(res.analysis)
-        return Estimate.from_ensemble(smooth)
+        self.filter_estimate = res.estimate(problem)
+        return res.estimate(problem, smooth)
+
+    def accepts_outliers(self, problem: AssimilationProblem) -> bool:
+        return self.obs_likelihood != "gaussian" or super().accepts_outliers(problem)

@@ -30,6 +30,7 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
+from pyro_videossm.assimilate.consistency import gaussian_nis
 from pyro_videossm.filters.ensemble import obs_error_variance
 from pyro_videossm.filters.options import as_float
 
@@ -253,6 +254,14 @@ def extended_kalman_filter(problem: AssimilationProblem, *, inflation: float = 1
     return result, torch.stack(Fs)
 
 
+def _with_innovations(est: Estimate, result: KalmanResult,
+                      problem: AssimilationProblem) -> Estimate:
+    """Attach the filter's innovation statistics (exact forecast moments) to ``est``."""
+    est.nis, est.nis_dof = gaussian_nis(result.predicted_means, result.predicted_covs,
+                                        problem.obs, problem.mask, obs_error_variance(problem))
+    return est
+
+
 def _diag_std(covs: Tensor) -> Tensor:
     return torch.diagonal(covs, dim1=-2, dim2=-1).clamp_min(0).sqrt()
 
@@ -286,7 +295,9 @@ class KalmanFilterMethod(AssimilationMethod):
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
         result, _ = self._filter(problem, progress)
-        return Estimate(mean=result.filtered_means, std=_diag_std(result.filtered_covs))
+        return _with_innovations(
+            Estimate(mean=result.filtered_means, std=_diag_std(result.filtered_covs)),
+            result, problem)
 
 
 @register_method
@@ -301,4 +312,4 @@ class RTSSmootherMethod(KalmanFilterMethod):
         result, F = self._filter(problem, progress)
         means, covs = rts_smoother(result.filtered_means, result.filtered_covs,
                                    result.predicted_means, result.predicted_covs, F)
-        return Estimate(mean=means, std=_diag_std(covs))
+        return _with_innovations(Estimate(mean=means, std=_diag_std(covs)), result, problem)

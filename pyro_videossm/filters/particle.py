@@ -28,7 +28,9 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
+from pyro_videossm.assimilate.consistency import ensemble_nis
 from pyro_videossm.errors import InputError
+from pyro_videossm.filters.ensemble import obs_error_variance
 
 __all__ = ["ParticleFilter", "effective_sample_size", "log_likelihood", "systematic_resample"]
 
@@ -156,6 +158,7 @@ class ParticleFilter(AssimilationMethod):
         log_w = torch.full((n,), -math.log(n), dtype=dtype, device=device)
         history = torch.empty(t_len, n, d, dtype=dtype, device=device)
         weights = torch.empty(t_len, n, dtype=dtype, device=device)
+        prior_weights = torch.empty_like(weights)
         observed_any = problem.mask.any(-1)  # (T,)
         threshold = self.resample_threshold * n
 
@@ -176,9 +179,14 @@ class ParticleFilter(AssimilationMethod):
                 w = log_w.exp()
                 history[k] = x
                 weights[k] = w
+                prior_weights[k] = w_prior
                 x, log_w = self._resample(x, w, log_w, threshold, observed_any[k], generator,
                                           w_prior, problem.mask[k], problem.obs_noise_std)
-        return Estimate.from_ensemble(history, weights)
+        est = Estimate.from_ensemble(history, weights)
+        est.nis, est.nis_dof = ensemble_nis(history, problem.obs, problem.mask,
+                                            obs_error_variance(problem), prior_weights)
+        est.ess = effective_sample_size(weights)
+        return est
 
     def _resample(self, x: Tensor, w: Tensor, log_w: Tensor, threshold: float,
                   observed: Tensor, generator: torch.Generator, w_prior: Tensor, mask: Tensor,
