@@ -64,7 +64,7 @@ import xarray as xr
 from torch.utils.data import Dataset
 
 from pyro_videossm.atomic import atomic_path
-from pyro_videossm.data.moving_digits import moving_digits
+from pyro_videossm.data.moving_digits import DEFAULT_MNIST, moving_digits
 from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
 from pyro_videossm.metrics.fields import ssim_frames
 from pyro_videossm.metrics.quantile import quantile_loss, quantile_scores
@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--mnist", help="digit file (default: shared/data/mnist/mnist_5k.npz)")
+    p.add_argument("--mnist", help="digit file (default: shared/data/mnist/mnist_5k.npz; with "
+                   "--quick: scikit-learn's bundled digits, so the check needs no file)")
     p.add_argument("--quick", action="store_true",
                    help="tiny data, models and budget: checks the pipeline end to end")
     p.add_argument("--results", default="docs/RESULTS.md", help="markdown file to update")
@@ -398,8 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     missing = [key for key, path in paths.items() if not path.exists()]
     n_valid = max(1, int(round(args.valid_fraction * args.train_clips)))
     if missing and not args.table_only:
-        clips = training_clips(args.train_clips, args.data_seed, args.mnist)
-        test_ds = moving_digits(args.test_clips, split="test", mnist_path=args.mnist)
+        mnist = args.mnist or (None if args.quick else str(DEFAULT_MNIST))
+        clips = training_clips(args.train_clips, args.data_seed, mnist)
+        test_ds = moving_digits(args.test_clips, split="test", mnist_path=mnist)
         train, valid = clips[:-n_valid], clips[-n_valid:]
         test = torch.from_numpy(test_ds["frames"].values)
         for seed, name in missing:

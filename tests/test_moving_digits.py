@@ -1,4 +1,5 @@
-"""Moving digits: ranges, reflection, speed, held-out split, seeds, file errors, CLI."""
+"""Moving digits: ranges, reflection, speed, held-out split, seeds, file errors, bundled
+digits, CLI."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from pyro_videossm.cli import main
 from pyro_videossm.data import open_dataset
 from pyro_videossm.data.moving_digits import (
+    BUNDLED_SOURCE,
+    bundled_digits,
     load_digits,
     moving_digits,
     reflect,
@@ -118,18 +121,65 @@ def test_bad_digit_files(tmp_path):
         moving_digits(2, digits=synthetic_digits(), canvas=20)
 
 
+def test_bundled_digits_are_bilinear_upscales_of_sklearn_digits():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    found = sklearn_digits()
+    images, labels = bundled_digits()
+    assert images.shape == (1797, 28, 28) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, found.target)
+    assert load_digits()[0].shape == images.shape           # no file: the bundled digits
+    # reference: separable linear interpolation, output pixel i at input coordinate i * 7 / 19
+    # (corners aligned), inner 20 x 20 box centred with a 4 px border, 0..16 -> 0..255
+    grid = np.arange(20) * 7 / 19
+    for k in (0, 1, 500, 1796):
+        src = found.images[k]
+        rows = np.stack([np.interp(grid, np.arange(8), src[:, j]) for j in range(8)], axis=1)
+        ref = np.stack([np.interp(grid, np.arange(8), rows[i]) for i in range(20)])
+        np.testing.assert_allclose(images[k, 4:24, 4:24], ref * 255 / 16, atol=0.51)
+        assert not images[k, :4].any() and not images[k, 24:].any()
+        assert not images[k, :, :4].any() and not images[k, :, 24:].any()
+    assert bundled_digits(size=14)[0].shape == (1797, 14, 14)
+    te = split_indices(labels, "test")
+    assert np.all(np.abs(np.bincount(labels[te]) - 0.2 * np.bincount(labels)) <= 0.5)
+
+
+def test_cli_default_digits_and_digit_file(tmp_path, capsys):
+    out = tmp_path / "digits.nc"
+    assert main(["simulate", "moving-digits", "-o", str(out), "--clips", "3", "--split",
+                 "test"]) == 0
+    ds = open_dataset(out)
+    assert ds["frames"].shape == (3, 20, 64, 64) and ds.attrs["split"] == "test"
+    assert ds.attrs["digit_source"] == BUNDLED_SOURCE
+    images, labels = bundled_digits()
+    assert set(np.unique(ds["digit_index"].values)) <= set(split_indices(labels, "test"))
+    ref = moving_digits(3, split="test")
+    np.testing.assert_allclose(ds["frames"].values, ref["frames"].values, atol=1e-6)
+    # the same digits from a file: the same clips
+    npz = tmp_path / "mine.npz"
+    np.savez(npz, images=images, labels=labels)
+    out2 = tmp_path / "digits2.nc"
+    assert main(["simulate", "moving-digits", "-o", str(out2), "--clips", "3", "--split",
+                 "test", "--mnist", str(npz)]) == 0
+    ds2 = open_dataset(out2)
+    assert ds2.attrs["digit_source"] == "mine.npz"
+    np.testing.assert_array_equal(ds2["frames"].values, ds["frames"].values)
+
+
 def test_real_mnist_split_and_cli(shared_data, tmp_path, capsys):
-    images, labels = load_digits(shared_data / "mnist" / "mnist_5k.npz")
+    """The MNIST subset of the benchmarks (beside the team's checkout only: skips elsewhere)."""
+    mnist = shared_data / "mnist" / "mnist_5k.npz"
+    images, labels = load_digits(mnist)
     assert images.shape == (5000, 28, 28)
     te = split_indices(labels, "test")
     assert te.size == 1000
     out = tmp_path / "digits.nc"
     assert main(["simulate", "moving-digits", "-o", str(out), "--clips", "3", "--split",
-                 "test", "--mnist", str(shared_data / "mnist" / "mnist_5k.npz")]) == 0
+                 "test", "--mnist", str(mnist)]) == 0
     ds = open_dataset(out)
     assert ds["frames"].shape == (3, 20, 64, 64) and ds.attrs["split"] == "test"
     assert set(np.unique(ds["digit_index"].values)) <= set(te)
-    ref = moving_digits(3, split="test")
+    ref = moving_digits(3, split="test", mnist_path=mnist)
     np.testing.assert_allclose(ds["frames"].values, ref["frames"].values, atol=1e-6)
 
 

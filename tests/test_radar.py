@@ -1,4 +1,5 @@
-"""KNMI radar composites -> rain rate netCDF (real files from ../shared/data; skip when absent)."""
+"""KNMI radar composites -> rain rate netCDF, on the real KNMI files in tests/data (one full
+composite and 20 consecutive ones cut to a 100 x 100 km window; see tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from pyro_videossm.data.radar import coarsen_block_mean, load_knmi, read_knmi_fi
 from pyro_videossm.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+#: One original composite, 765 x 700 pixels (03:00 UTC).
+FULL = DATA / "knmi_full" / "RAD_NL25_RAP_5min_201008260300.h5"
+#: Rows and columns of the full grid kept in the cropped files.
+ROWS, COLS = slice(380, 480), slice(320, 420)
 
 
 @pytest.fixture(scope="module")
-def knmi_dir(shared_data) -> Path:
-    d = shared_data / "radar" / "knmi_20100826"
-    if not d.exists():
-        pytest.skip(f"{d} not found")
-    return d
+def knmi_dir() -> Path:
+    """20 composites, 02:20 .. 03:55 UTC, cut to rows ROWS and columns COLS."""
+    return DATA / "knmi_crop"
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,8 @@ def _script():
     return mod
 
 
-def test_values_as_documented(knmi_dir):
-    path = knmi_dir / "RAD_NL25_RAP_5min_201008260300.h5"
+def test_values_as_documented():
+    path = FULL
     t, rate, grid, _ = read_knmi_file(path)
     assert t == np.datetime64("2010-08-26T03:00")
     assert rate.shape == (765, 700) and rate.dtype == np.float32
@@ -71,8 +75,19 @@ def _polar_stereo(lon: float, lat: float, a=6378.137, b=6356.752, lat_ts=60.0):
     return rho * math.sin(lam), -rho * math.cos(lam)
 
 
-def test_projection_coordinates_match_corners(knmi_dir):
-    path = knmi_dir / "RAD_NL25_RAP_5min_201008260000.h5"
+def test_cropped_file_is_a_window_of_the_full_composite(knmi_dir):
+    t, rate, grid, meta = read_knmi_file(knmi_dir / FULL.name)
+    t0, full, grid0, meta0 = read_knmi_file(FULL)
+    assert t == t0 and meta == meta0 and rate.shape == (100, 100)
+    np.testing.assert_array_equal(rate, full[ROWS, COLS])
+    np.testing.assert_array_equal(grid.x, grid0.x[COLS])
+    np.testing.assert_array_equal(grid.y, grid0.y[ROWS])
+    assert grid.proj4 == grid0.proj4
+
+
+@pytest.mark.parametrize("name", ["full", "crop"])
+def test_projection_coordinates_match_corners(knmi_dir, name):
+    path = FULL if name == "full" else knmi_dir / "RAD_NL25_RAP_5min_201008260220.h5"
     _, _, grid, _ = read_knmi_file(path)
     with netCDF4.Dataset(path) as f:
         c = f["geographic"].getncattr("geo_product_corners")
@@ -86,25 +101,27 @@ def test_projection_coordinates_match_corners(knmi_dir):
 
 def test_times_every_five_minutes(knmi_4km):
     t = knmi_4km["time"].values
-    assert t.size == 92
-    assert t[0] == np.datetime64("2010-08-26T00:00") and t[-1] == np.datetime64(
-        "2010-08-26T07:35")
+    assert t.size == 20
+    assert t[0] == np.datetime64("2010-08-26T02:20") and t[-1] == np.datetime64(
+        "2010-08-26T03:55")
     assert (np.diff(t) == np.timedelta64(5, "m")).all()
     r = knmi_4km["rain_rate"]
     assert r.dims == ("time", "y", "x") and r.attrs["units"] == "mm/h"
-    assert r.shape[1:] == (765 // 4, 700 // 4)
+    assert r.shape[1:] == (100 // 4, 100 // 4)
     assert knmi_4km["x"].attrs["units"] == "km"
     np.testing.assert_allclose(np.diff(knmi_4km["x"].values), 4.0)
 
 
 def test_coarsening_conserves_the_mean(knmi_dir, knmi_4km):
     _, fine, _, _ = read_knmi_file(knmi_dir / "RAD_NL25_RAP_5min_201008260300.h5")
-    fine = fine[:764, :700]
     coarse = knmi_4km["rain_rate"].sel(time="2010-08-26T03:00").values
-    count = (~np.isnan(fine)).reshape(191, 4, 175, 4).sum(axis=(1, 3))
+    count = (~np.isnan(fine)).reshape(25, 4, 25, 4).sum(axis=(1, 3))
     np.testing.assert_array_equal(np.isnan(coarse), count == 0)
     weighted = np.nansum(coarse * count) / count.sum()
     assert weighted == pytest.approx(float(np.nanmean(fine)), rel=1e-5)
+    if count.min() == 16:                   # no missing pixel: plain 4 x 4 block means
+        np.testing.assert_allclose(coarse, fine.reshape(25, 4, 25, 4).mean(axis=(1, 3)),
+                                   rtol=1e-5)
 
 
 def test_block_mean_by_hand():
@@ -119,15 +136,15 @@ def test_block_mean_by_hand():
 
 
 def test_crop_and_cli(knmi_dir, tmp_path):
-    files = sorted(knmi_dir.glob("*.h5"))[36:39]
+    files = sorted(knmi_dir.glob("*.h5"))[8:11]
     out = tmp_path / "knmi.nc"
     mod = _script()
     assert mod.main([*map(str, files), "-o", str(out), "--resolution", "2",
-                     "--crop-x", "100", "300", "--crop-y", "-4200", "-4000",
+                     "--crop-x", "330", "410", "--crop-y", "-4120", "-4040",
                      "--no-progress"]) == 0
     with xr.open_dataset(out) as ds:
-        assert ds["rain_rate"].shape == (3, 100, 100)
-        assert ds["x"].values.min() >= 100 and ds["x"].values.max() <= 300
+        assert ds["rain_rate"].shape == (3, 40, 40)
+        assert ds["x"].values.min() >= 330 and ds["x"].values.max() <= 410
         assert ds["crs"].attrs["grid_mapping_name"] == "polar_stereographic"
         assert ds.attrs["coarsening_factor"] == 2
     bad = tmp_path / "bad.nc"

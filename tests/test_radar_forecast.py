@@ -1,5 +1,5 @@
-"""benchmarks/radar_forecast.py end to end on a tiny crop of the real KNMI composites (skipped
-when ../shared/data is absent), and its RESULTS.md section writer."""
+"""benchmarks/radar_forecast.py end to end on 20 real KNMI composites cut to a small window
+(tests/data/knmi_crop, see tests/data/README.md), and its RESULTS.md section writer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xarray as xr
 
 REPO = Path(__file__).resolve().parents[1]
+#: 20 consecutive composites (02:20 .. 03:55 UTC) around the --quick crop.
+KNMI = REPO / "tests" / "data" / "knmi_crop"
+#: Train / valid / test fractions: 6 / 6 / 8 of the 20 frames (one window of 3 + 3 frames in
+#: train and valid, three forecasts in test).
+SPLIT = (0.3, 0.3, 0.4)
 
 
 def _bench():
@@ -29,16 +33,14 @@ def _scores(path: Path) -> dict[tuple[str, str], np.ndarray]:
             for r in rows}
 
 
-def test_end_to_end_on_real_radar(shared_data, tmp_path):
-    data = shared_data / "radar" / "knmi_20100826"
-    if not data.exists():
-        pytest.skip(f"{data} not found")
+def test_end_to_end_on_real_radar(tmp_path):
     bench = _bench()
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nother section\n")
     strip = tmp_path / "strip.png"
     models = list(bench.ALL_MODELS)
-    assert bench.main(["--quick", "--data", str(data), "--out", str(tmp_path),
+    assert bench.main(["--quick", "--data", str(KNMI), "--split", *map(str, SPLIT),
+                       "--out", str(tmp_path),
                        "--results", str(results), "--strip", str(strip),
                        "--models", *models]) == 0
     scores = _scores(tmp_path / "radar_scores.csv")
@@ -51,7 +53,8 @@ def test_end_to_end_on_real_radar(shared_data, tmp_path):
     ds = xr.open_dataset(tmp_path / "knmi_crop.nc")
     r = np.asarray(ds["rain_rate"].values, dtype=np.float64)
     n, k, lead = r.shape[0], 3, 3                       # --quick: context 3, leads 3
-    test0 = int(round(0.7 * n))                         # default split 0.5 0.2 0.3
+    assert n == 20
+    test0 = int(round((SPLIT[0] + SPLIT[1]) * n))
     inits = range(test0 + k - 1, n - lead)
     assert len(inits) >= 3
     fc = np.stack([np.repeat(r[i][None], lead, 0) for i in inits])       # (S, L, H, W)

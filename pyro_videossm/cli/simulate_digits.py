@@ -16,8 +16,9 @@ def _arguments(parser) -> None:
     parser.add_argument("--seed", type=int,
                         help="random seed (default: 0 for train, a fixed seed for test)")
     parser.add_argument("--mnist", type=Path,
-                        help="digit file: .npz with images (N, h, w) uint8 and labels (N,) "
-                             "(default: the team's MNIST subset in shared/data/mnist)")
+                        help="digit file, e.g. MNIST: .npz with images (N, h, w) uint8 and "
+                             "labels (N,) (default: scikit-learn's bundled 8x8 digits upscaled "
+                             "to 28x28)")
     parser.add_argument("--canvas", type=int, default=STANDARD["canvas"],
                         help=f"canvas side in pixels (default {STANDARD['canvas']})")
     parser.add_argument("--digits", type=int, default=STANDARD["n_digits"],

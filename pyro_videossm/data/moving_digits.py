@@ -2,9 +2,11 @@
 
 Recipe (Srivastava et al. 2015), every size configurable: a 64 × 64 canvas; 2 digits of
 28 × 28 (real MNIST digits from an ``.npz`` file with ``images (N, h, w) uint8`` and
-``labels (N,)``); each digit starts at a uniformly drawn position inside the canvas and moves in
-a uniformly drawn direction at 3.6 px per frame, reflecting off the borders; overlapping digits
-are composited by the pixel-wise maximum; 20 frames = 10 context + 10 target.
+``labels (N,)``, or by default scikit-learn's bundled handwritten digits, see
+:func:`bundled_digits`); each digit starts at a uniformly drawn position inside the canvas
+and moves in a uniformly drawn direction at 3.6 px per frame, reflecting off the borders;
+overlapping digits are composited by the pixel-wise maximum; 20 frames = 10 context + 10
+target.
 
 Positions are computed in closed form: the unfolded straight line ``p0 + v t`` is folded back
 into ``[0, L]`` (``L = canvas - digit``) by the triangle wave ``L - |(p mod 2L) - L|``, which is
@@ -15,6 +17,13 @@ The digit set is split once, by class and with a fixed seed, into a training par
 test part (:data:`TEST_FRACTION` of every class); ``split="test"`` draws digits only from the
 held-out part, with the fixed seed :data:`TEST_SEED` unless another is given, so the test set is
 the same on every machine.
+
+Digit source: without a file, the 1797 8 × 8 handwritten digits that ship inside the
+scikit-learn wheel (``sklearn.datasets.load_digits``: no download) are upscaled to MNIST's
+layout (:func:`bundled_digits`), so moving digits work on any installation. They are blurrier
+and fewer than MNIST's: the moving-digit benchmark numbers in the docs were made with real MNIST
+digits (``--mnist``, the 5000-digit subset at :data:`DEFAULT_MNIST`), and are not comparable
+with runs on the bundled digits.
 
 Output (see :func:`moving_digits`): ``frames(clip, time, y, x)`` in [0, 1] (stored in netCDF as
 ``uint8 / 255``, which is lossless because frames are maxima of ``uint8 / 255`` digits),
@@ -35,7 +44,8 @@ from pyro_videossm import __version__
 from pyro_videossm.data.conventions import CONVENTIONS
 from pyro_videossm.errors import InputError
 
-#: Where the team's copy of 5000 MNIST digits lives (beside the repository).
+#: Where the team's copy of 5000 MNIST digits lives (beside the repository, not in a fresh
+#: clone): the digits of the documented benchmark numbers (``benchmarks/moving_digits.py``).
 DEFAULT_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist" / (
     "mnist_5k.npz")
 #: Fraction of every digit class held out for the test split.
@@ -46,15 +56,53 @@ SPLIT_SEED = 20150208
 TEST_SEED = 1_000_003
 #: The standard recipe.
 STANDARD = {"canvas": 64, "n_digits": 2, "n_frames": 20, "n_context": 10, "speed": 3.6}
+#: ``digit_source`` attribute of clips made from :func:`bundled_digits`.
+BUNDLED_SOURCE = "scikit-learn load_digits (8 x 8, upscaled)"
+
+
+def bundled_digits(size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled handwritten digits, laid out like MNIST digits.
+
+    The 1797 digits of ``sklearn.datasets.load_digits`` (8 × 8, intensities 0..16, about 180 per
+    class; shipped inside the scikit-learn wheel) are upscaled by bilinear interpolation
+    (``scipy.ndimage.zoom``, ``order=1``: the corner pixels keep their values) to an inner box
+    of ``round(size * 20 / 28)`` pixels, centred on a ``size × size`` zero background as MNIST
+    centres its 20 × 20 digits in 28 × 28, and scaled to uint8 by ``255 / 16``.
+
+    Returns ``images (1797, size, size) uint8`` and ``labels (1797,) int64``. Raises a one-line
+    :class:`InputError` when scikit-learn is not installed.
+    """
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise InputError("the bundled digits need scikit-learn (pip install scikit-learn); "
+                         "or give an MNIST .npz file") from None
+    from scipy.ndimage import zoom
+
+    size = int(size)
+    if size < 8:
+        raise InputError(f"bundled digit size must be >= 8 px, got {size}")
+    found = sklearn_digits()
+    small = np.asarray(found.images, dtype=np.float64)              # (N, 8, 8) in 0..16
+    inner = max(8, int(round(size * 20 / 28)))
+    big = zoom(small, (1, inner / 8, inner / 8), order=1)            # (N, inner, inner)
+    lo = (size - inner) // 2
+    images = np.zeros((small.shape[0], size, size), dtype=np.uint8)
+    images[:, lo:lo + inner, lo:lo + inner] = np.rint(
+        np.clip(big, 0.0, 16.0) * (255.0 / 16.0)).astype(np.uint8)
+    return images, np.asarray(found.target, dtype=np.int64)
 
 
 def load_digits(path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read digit images and labels from an ``.npz`` file (default: the team's MNIST subset).
+    """Read digit images and labels from an ``.npz`` file (MNIST, or any digit set); without a
+    file, :func:`bundled_digits` (scikit-learn's digits at 28 × 28).
 
     Returns ``images (N, h, w) uint8`` and ``labels (N,) int64``. Raises :class:`InputError`
     with one line when the file is missing, not an ``.npz`` archive, or malformed.
     """
-    path = Path(DEFAULT_MNIST if path is None else path)
+    if path is None:
+        return bundled_digits()
+    path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such digit file (an .npz with 'images' and 'labels')")
     if path.is_dir():
@@ -170,7 +218,6 @@ def render(images: np.ndarray, corners: np.ndarray, canvas: int) -> np.ndarray:
                 view = out[c, t, r:r + h, q:q + w]
                 np.maximum(view, img, out=view)
     return out
-    return out
 
 
 def moving_digits(
@@ -201,7 +248,9 @@ def moving_digits(
         n_context: frames meant as context (recorded in the attributes; ``n_frames - n_context``
             are the target); default ``n_frames // 2`` (10 of 20).
         speed: pixels per frame.
-        mnist_path: ``.npz`` digit file (default: :data:`DEFAULT_MNIST`).
+        mnist_path: ``.npz`` digit file such as MNIST (default: scikit-learn's bundled digits
+            upscaled to 28 × 28, :func:`bundled_digits`; the documented benchmark numbers use
+            real MNIST).
         digits: ``(images, labels)`` arrays used instead of a file (e.g. synthetic digits).
         test_fraction: fraction of every class held out for ``split="test"``.
 
@@ -226,7 +275,7 @@ def moving_digits(
         raise InputError(f"speed must be finite and >= 0, got {speed}")
     if digits is None:
         images, labels = load_digits(mnist_path)
-        source = str(Path(DEFAULT_MNIST if mnist_path is None else mnist_path).name)
+        source = BUNDLED_SOURCE if mnist_path is None else str(Path(mnist_path).name)
     else:
         images, labels = check_digits(*digits)
         source = "user arrays"
