@@ -9,10 +9,14 @@ module graph, wherever the statement sits: at module level, inside a function, a
     module fails. Function-level (lazy) imports count too: a lazy import hides a cycle from
     the interpreter, not from the design. Two modules that import each other, however late,
     cannot be read, tested or moved apart, and a cycle broken only by import order breaks when
-    somebody hoists the import. (Edges into a package's ``__init__`` that Python runs
-    implicitly when importing a submodule are not added: they are not written in the source.)
+    somebody hoists the import. Imports under ``if TYPE_CHECKING:`` are left out of this rule:
+    they never run, and they exist so that annotations can name a type of a module that
+    imports this one. (Edges into a package's ``__init__`` that Python runs implicitly when
+    importing a submodule are not added either: they are not written in the source.)
 (b) **No upward import**: each top-level package has a rank (:data:`LAYERS`); a module may
-    import modules of its own rank or lower. ``pyro_videossm.__main__`` may import ``cli``.
+    import modules of its own rank or lower (``TYPE_CHECKING`` imports included: a lower layer
+    naming an upper layer's types depends on it). ``pyro_videossm.__main__`` may import
+    ``cli``.
 (c) **The CLI is thin**: ``cli/`` modules define no ``nn.Module``/``PyroModule`` subclass
     and no training loop (no ``.backward(``, ``SVI(``, ``optim.`` calls); models live in
     ``models/``, the training loop in ``infer/`` and the experiment layer.
@@ -86,12 +90,30 @@ def _resolve(target: str) -> str | None:
     return None
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """Modules of the package that module ``name`` imports anywhere in its source."""
+def _type_checking_nodes(tree: ast.AST) -> set[ast.AST]:
+    """Import statements inside ``if TYPE_CHECKING:`` blocks (never executed)."""
+    found: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.attr if isinstance(test, ast.Attribute) else getattr(test, "id", "")
+            if name == "TYPE_CHECKING":
+                for stmt in node.body:
+                    found.update(n for n in ast.walk(stmt)
+                                 if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return found
+
+
+def imports_of(name: str, path: Path, *, type_checking: bool = True) -> set[str]:
+    """Modules of the package that module ``name`` imports anywhere in its source
+    (``type_checking=False``: leaving out imports under ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = set() if type_checking else _type_checking_nodes(tree)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -116,7 +138,11 @@ def imports_of(name: str, path: Path) -> set[str]:
     return found
 
 
+#: Every import, for the layer rule.
 GRAPH: dict[str, set[str]] = {name: imports_of(name, path) for name, path in MODULES.items()}
+#: Imports that run, for the cycle rule.
+RUNTIME_GRAPH: dict[str, set[str]] = {
+    name: imports_of(name, path, type_checking=False) for name, path in MODULES.items()}
 
 
 def top_level(module: str) -> str:
@@ -175,7 +201,7 @@ def strongly_connected_components(graph: dict[str, set[str]]) -> list[list[str]]
 
 def cycle_violations() -> set[tuple[str, str]]:
     return {("cycle", " <-> ".join(c))
-            for c in strongly_connected_components(GRAPH) if len(c) > 1}
+            for c in strongly_connected_components(RUNTIME_GRAPH) if len(c) > 1}
 
 
 # -- (b) layers ----------------------------------------------------------------------------
@@ -257,6 +283,8 @@ def test_the_checks_catch_planted_violations():
     """Each rule fails on a violation planted in a copy of the graph / a synthetic source."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert [c for c in strongly_connected_components(graph) if len(c) > 1] == [["a", "b", "c"]]
+    source = "if TYPE_CHECKING:\n    import x\nimport y\n"
+    assert len(_type_checking_nodes(ast.parse(source))) == 1
     assert LAYERS[top_level(f"{PACKAGE}.data.windows")] > LAYERS[top_level(f"{PACKAGE}.errors")]
     assert LAYERS[top_level(f"{PACKAGE}.data.windows")] < LAYERS[top_level(f"{PACKAGE}.cli.x")]
     tree = ast.parse("class M(nn.Module):\n  pass\nloss.backward()\nopt = torch.optim.Adam(p)\n")
