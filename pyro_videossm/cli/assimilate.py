@@ -39,8 +39,8 @@ def register(sub) -> None:
                    help="forecast dynamics: a registered system or an import path (default: "
                         "the system named in the observations' attributes)")
     p.add_argument("--system-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="parameter of the --system dynamics, e.g. --system-param rho=30 "
-                        "(repeatable; default: the observations' own if it is their system)")
+                   help="parameter of the forecast dynamics, e.g. --system-param rho=30 "
+                        "(repeatable; others: the observations' own if it is their system)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--samples", type=int, default=0,
@@ -57,13 +57,14 @@ def parse_set_options(pairs: list[str], flag: str = "--set") -> dict:
 
 def _observations(args):
     """The observations, with the ``--system`` dynamics named in their attributes if given."""
-    if args.system is None:
-        if args.system_param:
-            raise InputError("--system-param needs --system")
+    if args.system is None and not args.system_param:
         return load_observations(args.observations)
     ds = open_dataset(args.observations)
     ds.load()
-    ds = with_system(ds, args.system, parse_set_options(args.system_param, "--system-param"))
+    system = args.system if args.system is not None else ds.attrs.get("system")
+    if system is None:
+        raise InputError(f"{args.observations} names no system: give --system")
+    ds = with_system(ds, str(system), parse_set_options(args.system_param, "--system-param"))
     return load_observations(ds, where=str(args.observations))
 
 

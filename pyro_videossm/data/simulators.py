@@ -289,16 +289,21 @@ SIMULATORS: SimulatorRegistry = SimulatorRegistry(
 
 
 def register_simulator(name: str, function: Callable[..., xr.Dataset] | str | None = None, *,
-                       help: str = "", options: tuple[Option, ...] = (),
+                       help: str = "", options: tuple[Option, ...] | None = None,
                        defaults: dict[str, Any] | None = None) -> Any:
     """Register ``function`` as simulator ``name`` (returns the :class:`Simulator`).
 
-    Without ``function``, a decorator: ``@register_simulator("waves", options=(...))``.
+    ``options`` default: the function's keyword arguments (:meth:`Simulator.from_function`);
+    ``help`` default: the first line of its docstring. Without ``function``, a decorator:
+    ``@register_simulator("waves", options=(...))`` (returns the function).
     """
     if function is None:
         return lambda f: (register_simulator(name, f, help=help, options=options,
                                              defaults=defaults), f)[1]
-    return SIMULATORS.register(Simulator(name, function, help=help, options=tuple(options),
+    if options is None and callable(function):
+        derived = Simulator.from_function(name, function, help=help)
+        help, options = derived.help, derived.options
+    return SIMULATORS.register(Simulator(name, function, help=help, options=tuple(options or ()),
                                          defaults=dict(defaults or {})))
 
 
