@@ -463,3 +463,37 @@ def test_plugin_system_from_an_entry_point_and_an_import_path(tmp_path):
                      "wrong.nc", "--system-param", "c=9"], [without_ep, REPO], work)
     assert res.returncode == 0, res.stderr
     assert _rmse(work / "wrong.nc", work / "y.nc") > 1.0
+
+
+def test_simulators_from_entry_points(tmp_path, monkeypatch, capsys):
+    _write_package(tmp_path, "reg_waves", '''
+        import numpy as np
+        import xarray as xr
+
+
+        def waves(n: int = 4, amplitude: float = 1.0):
+            """Sine samples."""
+            return xr.Dataset({"wave": ("i", amplitude * np.sin(np.arange(n)))})
+        ''', """\
+        [pyro_videossm.simulators]
+        reg-waves = reg_waves:waves
+        reg-broken = reg_waves:nothing_here
+        """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "reg_waves", raising=False)
+    SIMULATORS.refresh_entry_points()
+    try:
+        assert {"reg-waves", "reg-broken"} <= set(SIMULATORS.names())
+        out = tmp_path / "w.nc"
+        assert main(["simulate", "reg-waves", "-o", str(out), "--n", "3", "--amplitude",
+                     "2"]) == 0
+        np.testing.assert_allclose(xr.open_dataset(out)["wave"].values, 2 * np.sin([0, 1, 2]))
+        capsys.readouterr()
+        # a broken plug-in does not break the command, only its own use
+        assert main(["simulate", "reg-broken", "-o", str(tmp_path / "b.nc"), "--x", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "simulator 'reg-broken' from entry point 'reg_waves:nothing_here' failed" in err
+        assert len(err.splitlines()) == 1 and not (tmp_path / "b.nc").exists()
+    finally:
+        SIMULATORS.unregister("reg-waves")
+        SIMULATORS.unregister("reg-broken")

@@ -22,8 +22,10 @@ def register(sub) -> None:
         try:
             simulator = SIMULATORS.get(name)
         except InputError as err:  # a broken plug-in fails when used, not every command
-            p = kinds.add_parser(name, help=f"(cannot be loaded: {err})")
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            # no option prefix: whatever follows is accepted, and the error reported
+            p = kinds.add_parser(name, help=f"(cannot be loaded: {err})", prefix_chars="\0",
+                                 add_help=False)
+            p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
             p.set_defaults(func=_broken, error=str(err))
             continue
         p = kinds.add_parser(name, help=simulator.help)
