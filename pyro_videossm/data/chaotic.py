@@ -304,4 +304,3 @@ def with_system(ds: xr.Dataset, system: str, parameters: dict | None = None) -> 
     out.attrs = {**ds.attrs, "system": system,
                  "system_parameters": encode_json_attr(built.parameters_dict())}
     return out
-
