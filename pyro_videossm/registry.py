@@ -48,7 +48,10 @@ def import_object(spec: str, *, kind: str = "object") -> Any:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise InputError(f"cannot import {kind} module {module_name!r}: {err}") from None
+        raise InputError(f"cannot import {kind} module {module_name!r}: {_one_line(err)}") from None
+    except Exception as err:  # the module itself is broken: one line, not a traceback
+        raise InputError(f"importing {kind} module {module_name!r} failed: "
+                         f"{type(err).__name__}: {_one_line(err)}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -103,16 +106,26 @@ class Registry(Generic[T]):
             self._entries.pop(name, None)
             self._entry_points.pop(name, None)
 
+    def pop(self, name: str, default: Any = None) -> Any:
+        """Remove ``name`` and return its registered object (``default`` if none), as a dict."""
+        with self._lock:
+            self._entry_points.pop(name, None)
+            return self._entries.pop(name, default)
+
     def _load(self) -> None:
         if self._loaded:
             return
         with self._lock:
             if self._loaded:
                 return
-            self._loaded = True
-            for module in self.builtins:
-                importlib.import_module(module)
-            self.refresh_entry_points()
+            self._loaded = True  # first, so that a built-in module may look names up
+            try:
+                for module in self.builtins:
+                    importlib.import_module(module)
+                self.refresh_entry_points()
+            except BaseException:
+                self._loaded = False  # retried (and the error raised again) on the next lookup
+                raise
 
     def refresh_entry_points(self) -> None:
         """Re-read the entry-point group (for packages installed after the first lookup)."""
@@ -150,7 +163,7 @@ class Registry(Generic[T]):
                 obj = ep.load()
             except Exception as err:  # a broken plug-in is reported, not a traceback
                 raise InputError(f"{self.kind} {name!r} from entry point {ep.value!r} failed "
-                                 f"to load: {type(err).__name__}: {err}") from None
+                                 f"to load: {type(err).__name__}: {_one_line(err)}") from None
             with self._lock:
                 self._entries[name] = obj
                 self._entry_points.pop(name, None)
@@ -173,3 +186,7 @@ def _default_name(obj: Any) -> str:
     if isinstance(name, str) and name:
         return name
     return getattr(obj, "__name__", "")
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())

@@ -52,7 +52,7 @@ class ObsAsEstimate(AssimilationMethod):
 def learned_method():
     register_method(ObsAsEstimate)
     yield ObsAsEstimate.name
-    METHODS.pop(ObsAsEstimate.name, None)
+    METHODS.unregister(ObsAsEstimate.name)
 
 
 def tiny_setting(calls: list) -> Setting:

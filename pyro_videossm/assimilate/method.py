@@ -11,7 +11,6 @@ swapping the name. A method implements :meth:`AssimilationMethod.run` on tensors
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import time
 import warnings
@@ -31,9 +30,7 @@ from pyro_videossm.assimilate.estimate import DEFAULT_QUANTILES, Estimate, poste
 from pyro_videossm.assimilate.problem import AssimilationProblem
 from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import DataWarning, InputError
-
-#: name -> method class. Filled by :func:`register_method` when the modules below load.
-METHODS: dict[str, type[AssimilationMethod]] = {}
+from pyro_videossm.registry import Registry
 
 #: Modules whose import registers the built-in methods (loaded on first lookup).
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
@@ -43,6 +40,11 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "pyro_videossm.filters.particle",
     "pyro_videossm.models.ssm.dmm_assimilation",
 )
+
+#: name -> method class: :func:`register_method`, the modules above, the entry-point group
+#: ``pyro_videossm.methods`` and ``"module:Class"`` paths.
+METHODS: Registry[type[AssimilationMethod]] = Registry(
+    "method", builtins=BUILTIN_METHOD_MODULES)
 
 
 class AssimilationMethod(ABC):
@@ -171,30 +173,25 @@ def register_method(cls: type[AssimilationMethod]) -> type[AssimilationMethod]:
     """Class decorator: make a method available by its ``name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} must set a non-empty 'name'")
-    METHODS[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_METHOD_MODULES:
-        importlib.import_module(module)
+    return METHODS.register(cls, name=cls.name)
 
 
 def available_methods() -> list[str]:
-    """Names of all registered methods."""
-    _load_builtins()
-    return sorted(METHODS)
+    """Names of all known methods (built in, registered and from entry points)."""
+    return METHODS.names()
+
+
+def method_class(name: str) -> type[AssimilationMethod]:
+    """The method class registered as ``name`` (or imported from ``"module:Class"``)."""
+    cls = METHODS.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, AssimilationMethod)):
+        raise InputError(f"method {name!r} is not an AssimilationMethod subclass: {cls!r}")
+    return cls
 
 
 def get_method(name: str, **options) -> AssimilationMethod:
     """Build a method by name with its options; an unknown name or option is an InputError."""
-    _load_builtins()
-    try:
-        cls = METHODS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown method {name!r}; available: {', '.join(sorted(METHODS)) or 'none'}"
-        ) from None
+    cls = method_class(name)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(options) - accepted)
     if unknown:

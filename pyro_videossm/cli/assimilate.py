@@ -1,14 +1,14 @@
-"""``videossm assimilate obs.nc --method NAME -o posterior.nc``."""
+"""``videossm assimilate obs.nc --method NAME [--system NAME|module:Class] -o posterior.nc``."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from pyro_videossm.assimilate import available_methods, get_method
 from pyro_videossm.cli.common import add_output, add_progress_flag, check_output_path, say
-from pyro_videossm.data.chaotic import load_observations
-from pyro_videossm.data.conventions import write_netcdf
+from pyro_videossm.data.chaotic import load_observations, with_system
+from pyro_videossm.data.conventions import open_dataset, write_netcdf
+from pyro_videossm.data.simulators import parse_key_values
 from pyro_videossm.errors import InputError
 
 #: CLI flag -> method option name; only flags given on the command line are passed.
@@ -35,6 +35,12 @@ def register(sub) -> None:
     p.add_argument("--guide", type=str, help="which guide of a learned method to use")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other method option, e.g. --set rotate=True (repeatable)")
+    p.add_argument("--system", metavar="NAME|module:Class",
+                   help="forecast dynamics: a registered system or an import path (default: "
+                        "the system named in the observations' attributes)")
+    p.add_argument("--system-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="parameter of the forecast dynamics, e.g. --system-param rho=30 "
+                        "(repeatable; others: the observations' own if it is their system)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--samples", type=int, default=0,
@@ -44,18 +50,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_set_options(pairs: list[str]) -> dict:
+def parse_set_options(pairs: list[str], flag: str = "--set") -> dict:
     """``["rotate=True", "jitter=0.1"]`` -> ``{"rotate": True, "jitter": 0.1}``."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise InputError(f"--set expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value
-    return out
+    return parse_key_values(pairs, flag)
+
+
+def _observations(args):
+    """The observations, with the ``--system`` dynamics named in their attributes if given."""
+    if args.system is None and not args.system_param:
+        return load_observations(args.observations)
+    ds = open_dataset(args.observations)
+    ds.load()
+    system = args.system if args.system is not None else ds.attrs.get("system")
+    if system is None:
+        raise InputError(f"{args.observations} names no system: give --system")
+    ds = with_system(ds, str(system), parse_set_options(args.system_param, "--system-param"))
+    return load_observations(ds, where=str(args.observations))
 
 
 def run(args) -> int:
@@ -64,7 +74,7 @@ def run(args) -> int:
                if getattr(args, flag) is not None}
     options.update(parse_set_options(args.set))
     method = get_method(args.method, **options)
-    obs = load_observations(args.observations)
+    obs = _observations(args)
     if args.samples < 0:
         raise InputError(f"--samples must be >= 0, got {args.samples}")
     posterior = method(obs, seed=args.seed, device=args.device, progress=args.progress,

@@ -1,57 +1,47 @@
-"""``videossm simulate KIND -o out.nc``: simulated data sets written as netCDF.
+"""``videossm simulate KIND -o out.nc``: any simulator of
+:data:`~pyro_videossm.data.simulators.SIMULATORS` (every system included), written as netCDF.
 
-Kinds register with :func:`register_simulator`; modules listed in :data:`SIMULATOR_MODULES`
-are imported when the parser is built; each calls :func:`register_simulator`.
+Each simulator carries its options; this module only turns them into sub-commands.
+``videossm simulate chaotic --system module:Class`` simulates a system that is not registered.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-from collections.abc import Callable
-
-import xarray as xr
 
 from pyro_videossm.cli.common import add_output, add_progress_flag, check_output_path, say
 from pyro_videossm.data.conventions import write_netcdf
-
-#: kind -> (help, add_arguments(parser), build(args) -> Dataset)
-SIMULATORS: dict[str, tuple[str, Callable, Callable]] = {}
-
-SIMULATOR_MODULES: tuple[str, ...] = (
-    "pyro_videossm.cli.simulate_chaotic",
-    "pyro_videossm.cli.simulate_fields",
-    "pyro_videossm.cli.simulate_digits",
-    "pyro_videossm.cli.simulate_sprites",
-)
-
-
-def register_simulator(
-    name: str,
-    help: str,
-    arguments: Callable[[argparse.ArgumentParser], None],
-    build: Callable[[argparse.Namespace], xr.Dataset],
-) -> None:
-    """Add ``videossm simulate NAME``: ``arguments`` adds its options, ``build`` makes the data."""
-    SIMULATORS[name] = (help, arguments, build)
+from pyro_videossm.data.simulators import SIMULATORS
+from pyro_videossm.errors import InputError
 
 
 def register(sub) -> None:
-    for module in SIMULATOR_MODULES:
-        importlib.import_module(module)
     parser = sub.add_parser("simulate", help="simulate a data set and write it as netCDF")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    for name, (help_, add_arguments, build) in SIMULATORS.items():
-        p = kinds.add_parser(name, help=help_)
+    for name in SIMULATORS.names():
+        try:
+            simulator = SIMULATORS.get(name)
+        except InputError as err:  # a broken plug-in fails when used, not every command
+            # no option prefix: whatever follows is accepted, and the error reported
+            p = kinds.add_parser(name, help=f"(cannot be loaded: {err})", prefix_chars="\0",
+                                 add_help=False)
+            p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+            p.set_defaults(func=_broken, error=str(err))
+            continue
+        p = kinds.add_parser(name, help=simulator.help)
         add_output(p)
         add_progress_flag(p)
-        add_arguments(p)
-        p.set_defaults(func=_run, build=build)
+        simulator.add_arguments(p)
+        p.set_defaults(func=_run, simulator=simulator)
 
 
 def _run(args) -> int:
     out = check_output_path(args.output)
-    ds = args.build(args)
+    ds = args.simulator(**args.simulator.keywords(args))
     write_netcdf(ds, out)
     say(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
     return 0
+
+
+def _broken(args) -> int:
+    raise InputError(args.error)

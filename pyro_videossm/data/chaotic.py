@@ -30,7 +30,7 @@ from pyro_videossm.data.conventions import (
     require_variable,
 )
 from pyro_videossm.data.observation import observed_indices, operator_spec
-from pyro_videossm.dynamics import ODESystem, make_system
+from pyro_videossm.dynamics import SYSTEMS, ODESystem, make_system
 from pyro_videossm.errors import InputError
 
 
@@ -66,6 +66,17 @@ REQUIRED_ATTRS = (
 )
 
 
+def setting_for(system: ODESystem, name: str | None = None) -> ObservationSetting | None:
+    """The benchmark defaults of a system: :data:`STANDARD_SETTINGS` under ``name`` (the name
+    it was asked by) or ``system.name``, else the system's own ``observation_setting``
+    attribute (an :class:`ObservationSetting`, for plug-in systems), else None."""
+    for key in (name, getattr(system, "name", None)):
+        if key in STANDARD_SETTINGS:
+            return STANDARD_SETTINGS[key]
+    own = getattr(system, "observation_setting", None)
+    return own if isinstance(own, ObservationSetting) else None
+
+
 def simulate(
     system: str | ODESystem = "lorenz63",
     *,
@@ -85,7 +96,10 @@ def simulate(
     """Simulate a trajectory and its noisy observations.
 
     Args:
-        system: a registered name (``"lorenz63"``, ``"lorenz96"``) or an :class:`ODESystem`.
+        system: a registered name (``"lorenz63"``, ``"lorenz96"``, a plug-in's), an import
+            path ``"module:Class"`` or an :class:`ODESystem`. Settings not given come from
+            :func:`setting_for`, else from the system's ``default_dt`` with one observation
+            per step, noise std 1, 1000 cycles and a spin-up of 10 time units.
         cycles: number of observation times after spin-up.
         dt: RK4 integration step (model time units).
         steps_per_obs: integration steps between observations.
@@ -111,8 +125,13 @@ def simulate(
         if system_parameters:
             raise InputError("system parameters can only be given with a system name")
         name = system.name
-    std = STANDARD_SETTINGS.get(name)
-    dt = float(dt if dt is not None else (std.dt if std else system.default_dt))
+    std = setting_for(system, name)
+    if dt is None and std is None:
+        dt = getattr(system, "default_dt", None)
+        if dt is None:
+            raise InputError(f"system {name!r} has no standard setting and no default_dt: "
+                             "give the integration step dt")
+    dt = float(dt if dt is not None else std.dt)
     if steps_per_obs is None:
         steps_per_obs = std.steps_per_obs if std else 1
     if obs_noise_std is None:
@@ -263,5 +282,25 @@ def load_observations(source: str | os.PathLike | xr.Dataset, *, require_truth: 
 
 
 def system_from_attrs(ds: xr.Dataset) -> ODESystem:
-    """Rebuild the (registered) system named in a dataset's attributes."""
+    """Rebuild the system named in a dataset's attributes (registered name or module:Class)."""
     return make_system(ds.attrs["system"], **decode_json_attr(ds, "system_parameters"))
+
+
+def with_system(ds: xr.Dataset, system: str, parameters: dict | None = None) -> xr.Dataset:
+    """``ds`` whose attributes name ``system`` (a registered name or ``"module:Class"``).
+
+    The dataset's own ``system_parameters`` are kept when ``system`` is the system it already
+    names (same name, or a class whose ``name`` is that name); ``parameters`` update them.
+    The system is built once here, so a bad name or parameter is an :class:`InputError`.
+    """
+    params: dict = {}
+    if "system" in ds.attrs and "system_parameters" in ds.attrs:
+        old = str(ds.attrs["system"])
+        if system == old or getattr(SYSTEMS.get(system), "name", None) == old:
+            params = decode_json_attr(ds, "system_parameters")
+    params.update(parameters or {})
+    built = make_system(system, **params)
+    out = ds.copy()
+    out.attrs = {**ds.attrs, "system": system,
+                 "system_parameters": encode_json_attr(built.parameters_dict())}
+    return out

@@ -17,7 +17,9 @@ The forecast Dataset (see :func:`forecast_dataset`)::
             context_length, seed, scaling (JSON), time_step; the variable keeps the source's
             units and standard_name
 
-Registry: :func:`register_forecaster`, :func:`get_forecaster` (by name with options) and
+Registry (:data:`FORECASTERS`, a :class:`~pyro_videossm.registry.Registry`, open to other
+packages through the entry-point group ``pyro_videossm.forecasters``):
+:func:`register_forecaster`, :func:`get_forecaster` (by name with options) and
 :func:`load_forecaster` (from a model file written by :func:`pyro_videossm.infer.save_model_file`;
 the file's ``name`` selects the class, whose :meth:`Forecaster.from_model_file` rebuilds it).
 Modules listed in :data:`BUILTIN_FORECASTER_MODULES` are imported on first lookup; a new
@@ -26,7 +28,6 @@ forecaster adds its module path there.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os
@@ -41,9 +42,7 @@ from torch import Tensor
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.selection import SAMPLE_DIMS, select_field  # noqa: F401 (re-export)
 from pyro_videossm.errors import InputError
-
-#: name -> forecaster class. Filled by :func:`register_forecaster` when the modules load.
-FORECASTERS: dict[str, type[Forecaster]] = {}
+from pyro_videossm.registry import Registry
 
 #: Modules whose import registers the built-in forecasters (loaded on first lookup).
 BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
@@ -54,6 +53,11 @@ BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.models.forecasters.sequence_baselines",
     "pyro_videossm.models.ssm.dmm_flat",
 )
+
+#: name -> forecaster class: :func:`register_forecaster`, the modules above, the entry-point
+#: group ``pyro_videossm.forecasters`` and ``"module:Class"`` paths.
+FORECASTERS: Registry[type[Forecaster]] = Registry(
+    "forecaster", builtins=BUILTIN_FORECASTER_MODULES)
 
 
 class Forecaster(ABC):
@@ -279,30 +283,25 @@ def register_forecaster(cls: type[Forecaster]) -> type[Forecaster]:
     """Class decorator: make a forecaster available by its ``name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} must set a non-empty 'name'")
-    FORECASTERS[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_FORECASTER_MODULES:
-        importlib.import_module(module)
+    return FORECASTERS.register(cls, name=cls.name)
 
 
 def available_forecasters() -> list[str]:
-    """Names of all registered forecasters."""
-    _load_builtins()
-    return sorted(FORECASTERS)
+    """Names of all known forecasters (built in, registered and from entry points)."""
+    return FORECASTERS.names()
+
+
+def forecaster_class(name: str) -> type[Forecaster]:
+    """The forecaster class registered as ``name`` (or imported from ``"module:Class"``)."""
+    cls = FORECASTERS.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Forecaster)):
+        raise InputError(f"forecaster {name!r} is not a Forecaster subclass: {cls!r}")
+    return cls
 
 
 def get_forecaster(name: str, **options) -> Forecaster:
     """Build a forecaster by name with its constructor options (InputError if unknown)."""
-    _load_builtins()
-    try:
-        cls = FORECASTERS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown forecaster {name!r}; available: {', '.join(sorted(FORECASTERS)) or 'none'}"
-        ) from None
+    cls = forecaster_class(name)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -319,12 +318,11 @@ def load_forecaster(model_file: str | os.PathLike, *,
     ``name`` selects the registered class, whose ``from_model_file(ckpt, device=)`` builds it."""
     from pyro_videossm.infer import load_model_file  # the shared training loop's file format
 
-    _load_builtins()
     ckpt = load_model_file(model_file)
     name = ckpt.get("name")
-    if name not in FORECASTERS:
+    if not isinstance(name, str) or name not in FORECASTERS:
         raise InputError(
             f"{model_file}: model {name!r} is not a forecaster "
-            f"(forecasters: {', '.join(sorted(FORECASTERS)) or 'none'})"
+            f"(forecasters: {', '.join(available_forecasters()) or 'none'})"
         )
-    return FORECASTERS[name].from_model_file(ckpt, device=device)
+    return forecaster_class(name).from_model_file(ckpt, device=device)
