@@ -15,8 +15,11 @@ from toy_models import ConjugateGaussian, LinearRegression, mse_loss
 
 from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
 
+# the scripts import toy_models and this checkout's pyro_videossm (torchrun puts the script's
+# folder, not the working directory, on sys.path)
+TESTS = os.path.dirname(os.path.abspath(__file__))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
-       "PYTHONPATH": os.pathsep.join(filter(None, [os.path.dirname(__file__),
+       "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.path.dirname(TESTS),
                                                    os.environ.get("PYTHONPATH")]))}
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -101,7 +104,8 @@ DDP_SCRIPT = textwrap.dedent("""
     import pyro, torch
     import torch.distributed as dist
     torch.set_num_threads(1)
-    from pyro_videossm.infer import LossObjective, SVIObjective, TrainConfig, Trainer
+    from pyro_videossm.infer import (LossObjective, SVIObjective, TrainConfig, Trainer,
+                                     TrainingDiverged)
     from toy_models import ConjugateGaussian, LinearRegression, mse_loss
 
     out = sys.argv[1]
@@ -162,12 +166,34 @@ DDP_SCRIPT = textwrap.dedent("""
     trainer = Trainer(SVIObjective(spare), svi_config(16))
     spare_history = trainer.fit(svi_data(), svi_data(41))
     wrapper("spare", trainer)
+    spare_q = pyro.param("conjugate_q_scale").detach().clone()
+
+    class NaNOnRank1(SVIObjective):
+        steps = 0
+
+        def forward_loss(self, batch, annealing_factor):
+            loss, differentiable = super().forward_loss(batch, annealing_factor)
+            if rank == 1 and self.steps == 4:  # the 5th step
+                loss = loss * float("nan")
+            return loss, differentiable
+
+        def apply(self, params):
+            super().apply(params)
+            self.steps += 1
+
+    try:  # 7 batches per epoch; losses are checked at steps 3, 6, ...
+        Trainer(NaNOnRank1(ConjugateGaussian()),
+                TrainConfig(epochs=1, batch_size=8, log_every=3, progress=False)).fit({"x": x})
+        diverged = None
+    except TrainingDiverged as e:
+        diverged = str(e)
     torch.save({"svi": model.state_dict(), "q": q, "svi_history": svi_history,
                 "resumed": resumed.state_dict(), "resumed_q": resumed_q,
                 "resumed_history": resumed_history, "regression": regression.state_dict(),
                 "reg_history": reg_history, "spare": spare.state_dict(),
-                "spare_q": pyro.param("conjugate_q_scale").detach(),
-                "spare_history": spare_history, "wrappers": wrappers},
+                "spare_q": spare_q,
+                "spare_history": spare_history, "wrappers": wrappers,
+                "diverged": diverged},
                os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 """)
@@ -242,11 +268,14 @@ def test_distributed_data_parallel_two_processes(tmp_path):
         "regression": ("DistributedDataParallel", False),
         "spare": ("DistributedDataParallel", True)}  # the spare network gets no gradient
     assert proc.stderr.count("data parallel: DistributedDataParallel over 2 processes "
-                             "(gloo)") == 5  # rank 0 only, once per fit
+                             "(gloo)") == 6  # rank 0 only, once per fit
     for key in r0["spare"]:
         assert torch.equal(r0["spare"][key], r1["spare"][key]), key
     assert torch.equal(r0["spare_q"], r1["spare_q"])
     assert losses(r0["spare_history"]) == losses(r1["spare_history"])
+    # a NaN loss on rank 1 only stops both processes at the same step
+    assert r0["diverged"] == r1["diverged"]
+    assert "nan at step 5 (epoch 1, batch 5)" in r0["diverged"]
 
     # Two processes with batches of 16 take the same steps as one process with batches of
     # 32: the sharded permutation interleaves one batch of 32; the ELBO (summed over items)
