@@ -341,3 +341,45 @@ def test_config_from_cli_arguments():
     config = TrainConfig.from_args(args, epochs=7, lr=1.0, anneal_epochs=3)
     assert (config.epochs, config.lr, config.anneal_epochs, config.batch_size) == (7, 0.01, 3, 32)
     assert (config.checkpoint_path, config.progress, config.seed) == ("c.pt", False, 0)
+
+
+@pytest.mark.parametrize("make", [ConjugateGaussian, DiscreteLatent])
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_forward_loss_gives_the_gradients_of_loss_and_grads(make, sync_free):
+    # the forward pass of a data-parallel step, differentiated by the caller, against the
+    # single-process step
+    torch.manual_seed(0)
+    module = make()
+    x = conjugate_data(16, 1) if make is DiscreteLatent else conjugate_data(16, 3)
+    batch = {"x": x.squeeze(-1) if make is DiscreteLatent else x}
+    objective = SVIObjective(module, Trace_ELBO(num_particles=2), sync_free=sync_free)
+    pyro.set_rng_seed(1)
+    loss, params = objective.loss_and_grads(batch, 0.7)
+    expected = [p.grad.clone() for p in params]
+    for p in params:
+        p.grad = None
+    pyro.set_rng_seed(1)
+    reported, differentiable = objective.forward_loss(batch, 0.7)
+    differentiable.backward()
+    assert isinstance(reported, torch.Tensor) and not reported.requires_grad
+    assert reported.item() == pytest.approx(float(loss), rel=1e-5)
+    assert all(torch.allclose(p.grad, g, rtol=1e-5, atol=1e-6) for p, g in zip(params, expected))
+
+
+def test_trained_parameters_hold_param_store_sites_as_parameters():
+    torch.manual_seed(0)
+    module = ConjugateGaussian()
+    objective = SVIObjective(module)
+    named, differentiable = objective.trained_parameters({"x": conjugate_data(8, 2)}, 1.0)
+    assert list(named) == ["conjugate$$$encoder.bias", "conjugate$$$encoder.weight",
+                           "conjugate_q_scale"]
+    assert named["conjugate$$$encoder.weight"] is module.encoder.weight
+    q = named["conjugate_q_scale"]  # created in this call, now a Parameter in the store
+    assert isinstance(q, torch.nn.Parameter)
+    assert pyro.get_param_store()._params["conjugate_q_scale"] is q
+    assert pyro.param("conjugate_q_scale").item() == 1.0
+    grads = torch.autograd.grad(differentiable, list(named.values()))
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    reg = LinearRegression(2)
+    named, _ = LossObjective(reg, mse_loss).trained_parameters(regression_data(8), 1.0)
+    assert list(named) == ["linear.weight", "linear.bias"]

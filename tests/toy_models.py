@@ -22,6 +22,10 @@ class ConjugateGaussian(nn.Module):
     ``nn.Linear(1, 1)`` registered with ``pyro.module``; ``q_scale`` a positive
     ``pyro.param``) contains the exact posterior, where the ELBO equals ``log p(x)``.
     The model scales the latent site by ``annealing_factor`` (``poutine.scale``).
+
+    With ``batch["eps"]`` (B, D) the guide's sample is ``w x + b + q_scale * eps``
+    (:class:`GivenNoiseNormal`): the ELBO estimate of an item is then a function of the item
+    alone, whatever batch or process it lands in.
     """
 
     def __init__(self, obs_std: float = 0.5, name: str = "conjugate") -> None:
@@ -45,7 +49,11 @@ class ConjugateGaussian(nn.Module):
         with pyro.plate("items", x.shape[0]):
             with poutine.scale(scale=annealing_factor):
                 loc = self.encoder(x.unsqueeze(-1)).squeeze(-1)
-                pyro.sample("z", dist.Normal(loc, q_scale).to_event(1))
+                if "eps" in batch:
+                    q = GivenNoiseNormal(loc, q_scale.expand_as(loc), batch["eps"])
+                else:
+                    q = dist.Normal(loc, q_scale)
+                pyro.sample("z", q.to_event(1))
 
     def exact_posterior(self) -> tuple[float, float]:
         """``(w, std)`` of the exact posterior ``N(w x, std^2)``."""
@@ -56,6 +64,25 @@ class ConjugateGaussian(nn.Module):
         """``-log p(x)`` per item (the loss of a perfect guide)."""
         scale = math.sqrt(1.0 + self.obs_std**2)
         return float(-dist.Normal(0.0, scale).log_prob(x).sum(-1).mean())
+
+
+class GivenNoiseNormal(dist.Normal):
+    """``Normal(loc, scale)`` whose reparameterised sample is ``loc + scale * noise`` for a
+    given standard-normal ``noise`` of the batch shape (common random numbers)."""
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, noise: torch.Tensor) -> None:
+        super().__init__(loc, scale)
+        self.noise = noise
+
+    def expand(self, batch_shape, _instance=None) -> GivenNoiseNormal:
+        shape = torch.Size(batch_shape)
+        return GivenNoiseNormal(self.loc.expand(shape), self.scale.expand(shape),
+                                self.noise.expand(shape))
+
+    def rsample(self, sample_shape: tuple = ()) -> torch.Tensor:
+        if sample_shape:
+            raise ValueError("GivenNoiseNormal draws one sample")
+        return self.loc + self.scale * self.noise
 
 
 class LinearRegression(nn.Module):

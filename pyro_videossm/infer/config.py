@@ -28,8 +28,9 @@ class TrainConfig:
     Checkpoints: with ``checkpoint_path`` set, a checkpoint is written every
     ``checkpoint_every`` optimiser steps and at every epoch end (rank 0 only).
 
-    ``batch_size`` is per process under ``torchrun``. ``log_every`` is how often (in steps)
-    losses are read from the device to update the progress bar and check for NaN.
+    ``batch_size`` is per process under ``torchrun``: a step uses the global batch of
+    ``world * batch_size`` items (see ``docs/TRAINING.md``). ``log_every`` is how often (in
+    steps) losses are read from the device to update the progress bar and check for NaN.
     """
 
     epochs: int = 10

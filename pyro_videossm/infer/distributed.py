@@ -1,14 +1,35 @@
-"""Data-parallel training under ``torchrun``: process group set-up from the environment,
-gradient averaging, and small collectives the trainer needs."""
+"""Data-parallel training under ``torchrun`` with torch's ``DistributedDataParallel``.
+
+:class:`DistContext` joins the process group from the environment and offers the few small
+collectives the trainer needs (sums, gathering picklable objects). :func:`wrap_data_parallel`
+puts an :class:`~pyro_videossm.infer.Objective` behind ``DistributedDataParallel`` (DDP):
+every training step's forward pass goes through the DDP wrapper, and DDP all-reduces the
+gradients bucket by bucket while the backward pass still runs.
+
+The wrapped module is a :class:`StepLoss`: ``forward(batch, annealing_factor)`` returns
+``(reported loss, differentiable loss)`` of the objective, and its parameters are exactly the
+tensors the objective trains, the same objects (module parameters and Pyro ``pyro.param``
+sites that live only in the param store), so DDP's gradient hooks sit on the tensors the
+optimiser steps.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from pyro_videossm.infer.state import get_rng_state, set_rng_state
+
+if TYPE_CHECKING:
+    from pyro_videossm.infer.objectives import Batch, Objective
 
 
 @dataclass
@@ -37,11 +58,15 @@ class DistContext:
             torch.cuda.set_device(device)
         created = False
         if not dist.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend=backend)
+            dist.init_process_group(backend=cls.backend_for(device))
             created = True
         return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank,
                    device=device, created_group=created)
+
+    @staticmethod
+    def backend_for(device: torch.device) -> str:
+        """``nccl`` for CUDA, ``gloo`` otherwise."""
+        return "nccl" if device.type == "cuda" else "gloo"
 
     @property
     def active(self) -> bool:
@@ -54,37 +79,6 @@ class DistContext:
     def close(self) -> None:
         if self.created_group and dist.is_initialized():
             dist.destroy_process_group()
-
-    def average_gradients(self, params: list[torch.Tensor], loss: float | torch.Tensor
-                          ) -> torch.Tensor:
-        """Average the ``.grad`` of ``params`` over processes in one all-reduce; the local
-        losses ride along and their sum over processes is returned (0-d tensor), so that
-        every process sees a non-finite loss of any process at the same step."""
-        if not params:
-            raise RuntimeError("no parameters received gradients")
-        ref = params[0]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        loss_t = torch.as_tensor(loss, dtype=ref.dtype, device=ref.device).reshape(1)
-        flat = torch.cat([g.reshape(-1).to(ref.dtype) for g in grads] + [loss_t])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        total_loss = flat[-1]
-        flat = flat[:-1] / self.world
-        offset = 0
-        for p, g in zip(params, grads):
-            n = g.numel()
-            value = flat[offset: offset + n].view_as(g).to(g.dtype)
-            if p.grad is None:
-                p.grad = value.clone()
-            else:
-                p.grad.copy_(value)
-            offset += n
-        return total_loss
-
-    def broadcast_(self, tensors: list[torch.Tensor]) -> None:
-        """Overwrite ``tensors`` in place with rank 0's values."""
-        with torch.no_grad():
-            for t in tensors:
-                dist.broadcast(t.data, src=0)
 
     def sum(self, values: list[float]) -> list[float]:
         """Sum a few numbers over processes (float64)."""
@@ -102,3 +96,72 @@ class DistContext:
         out: list[Any] = [None] * self.world
         dist.all_gather_object(out, obj)
         return out
+
+
+class StepLoss(nn.Module):
+    """The module DDP wraps: ``forward(batch, annealing_factor)`` is
+    ``objective.forward_loss(batch, annealing_factor)``, i.e. ``(reported loss (0-d, detached),
+    differentiable loss (0-d))``.
+
+    Its parameters are ``params`` (registered by reference: the very tensors the objective
+    trains) and its buffers are those of ``objective.module`` (also by reference, so that DDP
+    starts every rank from rank 0's buffers and keeps them in step).
+    """
+
+    def __init__(self, objective: Objective, params: list[nn.Parameter]) -> None:
+        super().__init__()
+        self.trained = nn.ParameterList(params)
+        for i, buffer in enumerate(objective.module.buffers()):
+            self.register_buffer(f"buffer{i}", buffer)
+        self._forward_loss = objective.forward_loss
+
+    def forward(self, batch: Batch, annealing_factor: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._forward_loss(batch, annealing_factor)
+
+
+def wrap_data_parallel(objective: Objective, batch: Batch, annealing_factor: float,
+                       dctx: DistContext) -> tuple[DistributedDataParallel, list[nn.Parameter]]:
+    """``DistributedDataParallel(StepLoss(objective, params))`` and ``params``, the trained
+    tensors in an order that is the same on every process.
+
+    The parameters are found by one forward and backward pass of the objective on ``batch``
+    (:meth:`~pyro_videossm.infer.Objective.trained_parameters`, which also creates lazily
+    initialised ``pyro.param`` sites); the random-number generators and the module's buffers
+    are put back afterwards, so this pass leaves no trace in the training trajectory.
+    ``find_unused_parameters`` is ``objective.find_unused_parameters`` or, when that is
+    ``None``, true when some trained tensor received no gradient in that pass on any process
+    (e.g. a network registered with ``pyro.module`` that the model and guide do not use).
+    Creating the wrapper broadcasts rank 0's parameters and buffers to every process.
+    """
+    module = objective.module
+    rng = get_rng_state(dctx.device)
+    buffers = [b.detach().clone() for b in module.buffers()]
+    named, loss = objective.trained_parameters(batch, annealing_factor)
+    if not named:
+        raise RuntimeError("no parameters to train")
+    params = list(named.values())
+    if loss.requires_grad:
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    else:
+        grads = (None,) * len(params)
+    del loss
+    with torch.no_grad():
+        for b, saved in zip(module.buffers(), buffers):
+            b.copy_(saved)
+    set_rng_state(rng)
+    unused = [name for name, g in zip(named, grads) if g is None]
+    find_unused = objective.find_unused_parameters
+    if find_unused is None:
+        find_unused = dctx.sum([float(len(unused))])[0] > 0
+    device_ids = [dctx.device.index] if dctx.device.type == "cuda" else None
+    wrapped = DistributedDataParallel(StepLoss(objective, params), device_ids=device_ids,
+                                      find_unused_parameters=bool(find_unused))
+    if dctx.is_main:
+        tqdm.write(f"data parallel: DistributedDataParallel over {dctx.world} processes "
+                   f"({dist.get_backend()}), {len(params)} parameter tensors, "
+                   f"find_unused_parameters={bool(find_unused)}"
+                   + (f" (no gradient: {', '.join(unused[:3])}"
+                      f"{', ...' if len(unused) > 3 else ''})" if unused else ""),
+                   file=sys.stderr)
+    return wrapped, params

@@ -2,12 +2,19 @@
 (:class:`SVIObjective`) or a plain torch loss (:class:`LossObjective`).
 
 An objective owns its module and its optimiser (Pyro's ``ClippedAdam``) and splits a training
-step in two, so that the trainer can average gradients across processes and refuse a
-non-finite loss between them::
+step in two, so that the trainer can refuse a non-finite loss between them::
 
     loss, params = objective.loss_and_grads(batch, annealing_factor)
-    ...                                    # all-reduce gradients, check the loss
+    ...                                    # check the loss
     objective.apply(params)                # optimiser step, zero gradients
+
+Under ``torchrun`` the trainer runs the forward pass through ``DistributedDataParallel``
+instead (:mod:`pyro_videossm.infer.distributed`)::
+
+    named, loss = objective.trained_parameters(batch, annealing_factor)   # once, to wrap
+    loss, differentiable = ddp(batch, annealing_factor)   # objective.forward_loss
+    differentiable.backward()                             # DDP all-reduces the gradients
+    objective.apply(params)
 """
 
 from __future__ import annotations
@@ -40,6 +47,17 @@ class Objective:
 
     module: torch.nn.Module
 
+    #: How a batch's loss combines its items: ``"sum"`` (an ELBO, summed over items) or
+    #: ``"mean"`` (a mean loss). DDP averages gradients over processes; under ``torchrun``
+    #: the trainer multiplies a ``"sum"`` objective's loss by the number of processes first,
+    #: so that either way the step follows the gradient of the whole global batch, as one
+    #: process with ``world * batch_size`` items would.
+    reduction: str = "mean"
+
+    #: ``find_unused_parameters`` of ``DistributedDataParallel``; ``None``: decided from the
+    #: first step (true when some trained tensor gets no gradient).
+    find_unused_parameters: bool | None = None
+
     def setup(self, config: TrainConfig, batches_per_epoch: int) -> None:
         """Create a fresh optimiser (called once per :meth:`Trainer.fit`)."""
         raise NotImplementedError
@@ -56,6 +74,22 @@ class Objective:
     def apply(self, params: list[torch.Tensor]) -> None:
         """Optimiser step on ``params``, then zero their gradients."""
         raise NotImplementedError
+
+    def forward_loss(self, batch: Batch, annealing_factor: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, differentiable)``: the loss of the batch summed over items (0-d, detached,
+        as :meth:`loss_and_grads` reports it) and a 0-d tensor whose ``backward()`` puts the
+        batch's gradient into the trained tensors' ``.grad`` (the forward pass of a
+        data-parallel step)."""
+        raise NotImplementedError
+
+    def trained_parameters(self, batch: Batch, annealing_factor: float
+                           ) -> tuple[dict[str, torch.nn.Parameter], torch.Tensor]:
+        """The tensors a step trains, by name in an order that is the same on every process,
+        and the differentiable loss of ``batch`` (:meth:`forward_loss`) computed to find
+        them. Called once per data-parallel fit, before the first step."""
+        named = {name: p for name, p in self.module.named_parameters() if p.requires_grad}
+        return named, self.forward_loss(batch, annealing_factor)[1]
 
     def evaluate(self, batch: Batch) -> Loss:
         """Validation loss of the batch summed over items, without gradients."""
@@ -113,12 +147,22 @@ class SVIObjective(Objective):
             a float); a non-finite loss is then caught within ``TrainConfig.log_every`` steps
             instead of before the optimiser step.
 
+        find_unused_parameters: for ``DistributedDataParallel`` under ``torchrun``; ``None``
+            (default): true when some trained tensor gets no gradient at the first step.
+
     A fresh :meth:`Trainer.fit` clears Pyro's global param store (see :meth:`reset`).
+    Under ``torchrun`` every ``pyro.param`` site must exist after the first step; the
+    sites that live only in the param store are turned into ``nn.Parameter`` objects there
+    (same values) so that DDP can hold them.
     """
 
+    reduction = "sum"
+
     def __init__(self, module: torch.nn.Module, elbo: ELBO | None = None,
-                 sync_free: bool | None = None) -> None:
+                 sync_free: bool | None = None,
+                 find_unused_parameters: bool | None = None) -> None:
         self.module = module
+        self.find_unused_parameters = find_unused_parameters
         self.elbo = elbo if elbo is not None else Trace_ELBO()
         if sync_free is None:
             sync_free = type(self.elbo) is Trace_ELBO
@@ -128,6 +172,7 @@ class SVIObjective(Objective):
         self.jit = type(self.elbo).__name__.startswith("Jit")
         self.optim: pyro.optim.PyroOptim | None = None
         self._names: set[str] = set()  # param-store names seen in training
+        self._wrapped_names: set[str] | None = None  # the names DDP holds
         self._config_lr = None
         if self.jit:
             # Stored once: JitTrace_ELBO caches compiled code by id(model), id(guide).
@@ -142,6 +187,7 @@ class SVIObjective(Objective):
     def setup(self, config: TrainConfig, batches_per_epoch: int) -> None:
         self.optim = pyro.optim.ClippedAdam(_adam_options(config, batches_per_epoch))
         self._config_lr = config.lr
+        self._wrapped_names = None
         drop_stale_module_params(self.module)
 
     def reset(self) -> None:
@@ -159,11 +205,15 @@ class SVIObjective(Objective):
         factor = torch.tensor(float(annealing_factor), device=device)
         return (factor, *(batch[k] for k in keys)), {"keys": keys}
 
+    def _model_guide(self) -> tuple[Callable, Callable]:
+        if self.jit:
+            return self._jit_model, self._jit_guide
+        return self.module.model, self.module.guide
+
     def loss_and_grads(self, batch: Batch, annealing_factor: float
                        ) -> tuple[Loss, list[torch.Tensor]]:
         args, kwargs = self._call_args(batch, annealing_factor)
-        model, guide = ((self._jit_model, self._jit_guide) if self.jit
-                        else (self.module.model, self.module.guide))
+        model, guide = self._model_guide()
         step = trace_elbo_loss_and_grads if self.sync_free else type(self.elbo).loss_and_grads
         with poutine.trace(param_only=True) as capture:
             loss = step(self.elbo, model, guide, *args, **kwargs)
@@ -171,6 +221,47 @@ class SVIObjective(Objective):
         self._names.update(names)
         nodes = capture.trace.nodes
         return loss, [nodes[name]["value"].unconstrained() for name in names]
+
+    def forward_loss(self, batch: Batch, annealing_factor: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        args, kwargs = self._call_args(batch, annealing_factor)
+        model, guide = self._model_guide()
+        with poutine.trace(param_only=True) as capture:
+            if self.sync_free:
+                loss, differentiable = trace_elbo_differentiable_loss(self.elbo, model, guide,
+                                                                      *args, **kwargs)
+            else:
+                if not hasattr(self.elbo, "differentiable_loss"):
+                    raise ValueError(f"{type(self.elbo).__name__} has no differentiable_loss, "
+                                     "which data-parallel training needs")
+                differentiable = self.elbo.differentiable_loss(model, guide, *args, **kwargs)
+                loss = differentiable.detach()
+        names = set(capture.trace.nodes)
+        self._names.update(names)
+        if self._wrapped_names is not None and not names <= self._wrapped_names:
+            new = ", ".join(sorted(names - self._wrapped_names))
+            raise RuntimeError(f"parameter sites {new} appeared after the first step; "
+                               "data-parallel training needs every parameter at the first step")
+        return loss, differentiable
+
+    def trained_parameters(self, batch: Batch, annealing_factor: float
+                           ) -> tuple[dict[str, torch.nn.Parameter], torch.Tensor]:
+        """The param-store entries the model and guide use at ``batch`` (sorted by name),
+        as ``nn.Parameter`` objects: the module's own, and the ``pyro.param`` sites, which
+        are replaced in the store by a ``Parameter`` holding the same values.
+
+        A first pass without gradients creates lazily initialised sites, so that the second,
+        differentiable, pass already runs on the ``Parameter`` objects."""
+        with torch.no_grad(), poutine.trace(param_only=True) as capture:
+            self.elbo.loss(self.module.model, self.module.guide, batch,
+                           annealing_factor=annealing_factor)
+        for name in capture.trace.nodes:
+            param_store_entry_as_parameter(name)
+        with poutine.trace(param_only=True) as capture:
+            differentiable = self.forward_loss(batch, annealing_factor)[1]
+        names = sorted(capture.trace.nodes)
+        self._wrapped_names = set(names)
+        return {name: param_store_entry_as_parameter(name) for name in names}, differentiable
 
     def apply(self, params: list[torch.Tensor]) -> None:
         self.optim(params)
@@ -226,6 +317,32 @@ def trace_elbo_loss_and_grads(elbo: Trace_ELBO, model, guide, *args, **kwargs) -
     read on the host, so a GPU never waits for the CPU.
     """
     loss: torch.Tensor | float = 0.0
+    for elbo_particle, surrogate_loss in _trace_elbo_particles(elbo, model, guide, args,
+                                                               kwargs):
+        loss = loss - elbo_particle / elbo.num_particles
+        if surrogate_loss is not None:
+            (surrogate_loss / elbo.num_particles).backward(retain_graph=elbo.retain_graph)
+    return torch.as_tensor(loss).detach()
+
+
+def trace_elbo_differentiable_loss(elbo: Trace_ELBO, model, guide, *args, **kwargs
+                                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss, surrogate)``: the loss of :func:`trace_elbo_loss_and_grads` and the surrogate
+    loss averaged over particles, whose ``backward()`` gives the same gradients, for a
+    caller that runs the backward pass itself (DDP). Nothing is read on the host."""
+    loss: torch.Tensor | float = 0.0
+    surrogate: torch.Tensor | float = 0.0
+    for elbo_particle, surrogate_loss in _trace_elbo_particles(elbo, model, guide, args,
+                                                               kwargs):
+        loss = loss - elbo_particle / elbo.num_particles
+        if surrogate_loss is not None:
+            surrogate = surrogate + surrogate_loss / elbo.num_particles
+    return torch.as_tensor(loss).detach(), torch.as_tensor(surrogate)
+
+
+def _trace_elbo_particles(elbo: Trace_ELBO, model, guide, args, kwargs):
+    """Per particle: the ELBO estimate (detached) and the surrogate loss to differentiate
+    (``None`` when nothing in the traces is trainable)."""
     for model_trace, guide_trace in elbo._get_traces(model, guide, args, kwargs):
         elbo_particle: torch.Tensor | float = 0.0
         surrogate: torch.Tensor | float = 0.0
@@ -245,13 +362,29 @@ def trace_elbo_loss_and_grads(elbo: Trace_ELBO, model, guide, *args, **kwargs) -
                         log_r = _compute_log_r(model_trace, guide_trace)
                     site_r = log_r.sum_to(site["cond_indep_stack"])
                     surrogate = surrogate + (site_r * score_function_term).sum()
-        loss = loss - elbo_particle / elbo.num_particles
         trainable = any(site["type"] == "param" for trace in (model_trace, guide_trace)
                         for site in trace.nodes.values())
         surrogate_loss = -surrogate
         if trainable and getattr(surrogate_loss, "requires_grad", False):
-            (surrogate_loss / elbo.num_particles).backward(retain_graph=elbo.retain_graph)
-    return torch.as_tensor(loss).detach()
+            yield elbo_particle, surrogate_loss
+        else:
+            yield elbo_particle, None
+
+
+def param_store_entry_as_parameter(name: str) -> torch.nn.Parameter:
+    """The unconstrained tensor of param-store entry ``name`` as an ``nn.Parameter``: a
+    module's parameter is returned as it is; a plain tensor (a ``pyro.param`` site) is
+    replaced in the store by a ``Parameter`` sharing its storage, so that ``pyro.param(name)``
+    and any module that registers the ``Parameter`` see the same tensor."""
+    store = pyro.get_param_store()
+    value = store._params[name]
+    if isinstance(value, torch.nn.Parameter):
+        return value
+    param = torch.nn.Parameter(value.detach(), requires_grad=True)
+    store._params[name] = param
+    store._param_to_name.pop(value, None)
+    store._param_to_name[param] = name
+    return param
 
 
 def drop_stale_module_params(module: torch.nn.Module) -> None:
@@ -281,11 +414,17 @@ class LossObjective(Objective):
         loss_fn: ``loss_fn(module, batch) -> scalar`` mean loss over the batch's items. The
             annealing factor is not used. Optional ``module.normalizer(batch)``; without one
             the reported loss is the item-weighted mean of ``loss_fn``.
+        find_unused_parameters: for ``DistributedDataParallel`` under ``torchrun``; ``None``
+            (default): true when some trainable parameter gets no gradient at the first step.
     """
 
+    reduction = "mean"
+
     def __init__(self, module: torch.nn.Module,
-                 loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor]) -> None:
+                 loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
+                 find_unused_parameters: bool | None = None) -> None:
         self.module = module
+        self.find_unused_parameters = find_unused_parameters
         self.loss_fn = loss_fn
         self.optimizer: TorchClippedAdam | None = None
 
@@ -303,11 +442,16 @@ class LossObjective(Objective):
         weight = fn(batch) if fn is not None else batch_items(batch)
         return mean_loss.detach() * weight
 
+    def forward_loss(self, batch: Batch, annealing_factor: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = self.loss_fn(self.module, batch)
+        return self._summed(batch, loss), loss
+
     def loss_and_grads(self, batch: Batch, annealing_factor: float
                        ) -> tuple[Loss, list[torch.Tensor]]:
-        loss = self.loss_fn(self.module, batch)
+        summed, loss = self.forward_loss(batch, annealing_factor)
         loss.backward()
-        return self._summed(batch, loss), self._params()
+        return summed, self._params()
 
     def apply(self, params: list[torch.Tensor]) -> None:
         self.optimizer.step()

@@ -1,6 +1,7 @@
 """The one training loop: :class:`Trainer` runs an :class:`~pyro_videossm.infer.Objective`
 over mini-batches with KL annealing, validation, early stopping, progress bars, atomic
-checkpoints with exact resume, and data-parallel training under ``torchrun``."""
+checkpoints with exact resume, and data-parallel training under ``torchrun`` (torch's
+``DistributedDataParallel``, see :mod:`pyro_videossm.infer.distributed`)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typing import Any
 
 import pyro
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer.config import RESUME_FIXED_FIELDS, TrainConfig, annealing_factor
 from pyro_videossm.infer.data import BatchSource, ShardedPermutation
-from pyro_videossm.infer.distributed import DistContext
+from pyro_videossm.infer.distributed import DistContext, wrap_data_parallel
 from pyro_videossm.infer.model_file import load_state_checked
 from pyro_videossm.infer.objectives import Objective
 from pyro_videossm.infer.state import (
@@ -57,6 +59,10 @@ class Trainer:
     >>> history = trainer.fit({"x": x, "mask": mask}, valid_data={"x": xv, "mask": mv})
 
     See ``docs/TRAINING.md`` for the checkpoint and resume semantics.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) :attr:`data_parallel` is the
+    ``DistributedDataParallel`` wrapper the last :meth:`fit` ran its steps through (``None``
+    in a single process).
     """
 
     def __init__(self, objective: Objective, config: TrainConfig | None = None) -> None:
@@ -64,6 +70,8 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         self.history: list[dict] = []
         self.dist = DistContext()
+        self.data_parallel: DistributedDataParallel | None = None
+        self._wrapped_params: list[torch.Tensor] = []
 
     # ------------------------------------------------------------------ public
 
@@ -86,6 +94,7 @@ class Trainer:
         if resume and not cfg.checkpoint_path:
             raise InputError("resume needs a checkpoint path")
         self.dist = DistContext.from_env(cfg.device)
+        self.data_parallel, self._wrapped_params = None, []
         try:
             return self._fit(train_data, valid_data, resume)
         finally:
@@ -126,23 +135,20 @@ class Trainer:
         self.epoch_gen_state = data_gen.get_state()
 
         path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        fresh = True
         if resume and path is not None and path.exists():
             self._restore(path, train.n)
-            fresh = False
         else:
             if resume and dctx.is_main:
                 tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             obj.reset()
-            pyro.set_rng_seed(cfg.seed)
+            pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise on every process
 
         show = cfg.progress and dctx.is_main
         epochs_bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch",
                           disable=not show, dynamic_ncols=True, file=sys.stderr)
         try:
             while self.epoch < cfg.epochs and not self.stopped:
-                self._run_epoch(train, valid, data_gen, fresh, show, epochs_bar)
-                fresh = False
+                self._run_epoch(train, valid, data_gen, show, epochs_bar)
         finally:
             epochs_bar.close()
         if cfg.patience is not None and self.best is not None:
@@ -150,8 +156,25 @@ class Trainer:
             obj.load_extra_params(self.best["extra"])
         return self.history
 
+    def _step(self, batch: dict[str, torch.Tensor], factor: float
+              ) -> tuple[Any, list[torch.Tensor]]:
+        """Loss and gradients of one batch (all-reduced under ``torchrun``: the forward pass
+        goes through DDP, which averages the gradients over processes during the backward
+        pass); returns the loss and the parameters to step."""
+        obj, dctx = self.objective, self.dist
+        if not dctx.active:
+            return obj.loss_and_grads(batch, factor)
+        if self.data_parallel is None:
+            self.data_parallel, self._wrapped_params = wrap_data_parallel(obj, batch, factor,
+                                                                          dctx)
+        loss, differentiable = self.data_parallel(batch, factor)
+        if obj.reduction == "sum":  # DDP averages; the global batch's loss is the sum
+            differentiable = differentiable * dctx.world
+        differentiable.backward()
+        return loss, self._wrapped_params
+
     def _run_epoch(self, train: BatchSource, valid: BatchSource | None,
-                   data_gen: torch.Generator, fresh: bool, show: bool, epochs_bar: tqdm) -> None:
+                   data_gen: torch.Generator, show: bool, epochs_bar: tqdm) -> None:
         cfg, obj, dctx = self.config, self.objective, self.dist
         n_batches = self.n_batches
         data_gen.set_state(self.epoch_gen_state)
@@ -166,23 +189,14 @@ class Trainer:
             for b, batch in enumerate(train.iterate(order, self.batch_pos, self._loader_seed()),
                                       start=self.batch_pos):
                 factor = annealing_factor(cfg, self.epoch, b, n_batches)
-                loss, params = obj.loss_and_grads(batch, factor)
+                loss, params = self._step(batch, factor)
                 norm = obj.normalizer(batch)
-                check = loss
-                if dctx.active:
-                    if fresh and self.step == 0:
-                        dctx.broadcast_(params)  # guard: every rank starts from rank 0's values
-                    check = dctx.average_gradients(params, loss)
-                    if not isinstance(loss, torch.Tensor):
-                        check = float(check)  # the step synchronised anyway
-                if not isinstance(check, torch.Tensor) and not math.isfinite(check):
-                    self._diverged(self.step + 1, self.epoch, b, check)
+                if not isinstance(loss, torch.Tensor) and not math.isfinite(loss):
+                    self._diverged(self.step + 1, self.epoch, b, loss)
                 obj.apply(params)
-                if dctx.active and fresh and self.step == 0 and dctx.rank > 0:
-                    pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise per rank
                 self.step += 1
                 self.batch_pos = b + 1
-                self._buffer.append((self.step, self.epoch, b, loss, norm, check))
+                self._buffer.append((self.step, self.epoch, b, loss, norm))
                 if self.step % cfg.log_every == 0:
                     self._flush(bar)
                     bar.update(self.batch_pos - bar.n)
@@ -214,14 +228,19 @@ class Trainer:
         return (self.config.seed * 1_000_003 + 2 * self.epoch) % (2**63)
 
     def _flush(self, bar: tqdm | None) -> None:
-        """Read buffered losses from the device once, refuse non-finite ones, add them up."""
+        """Read buffered losses from the device once, refuse non-finite ones, add them up.
+
+        Under ``torchrun`` the losses are also summed over processes (one small all-reduce,
+        at the same steps on every process), so that a non-finite loss on any process stops
+        every process at the same step."""
         if not self._buffer:
             return
         entries, self._buffer = self._buffer, []
         values = _floats([v for e in entries for v in e[3:]])
+        checks = self.dist.sum(values[0::2])
         interval_loss = interval_norm = 0.0
         for i, (step, epoch, b, *_rest) in enumerate(entries):
-            loss, norm, check = values[3 * i: 3 * i + 3]
+            loss, norm, check = values[2 * i], values[2 * i + 1], checks[i]
             if not math.isfinite(check):
                 self._diverged(step, epoch, b, check)
             interval_loss += loss
