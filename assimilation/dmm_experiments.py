@@ -39,7 +39,8 @@ from pyro_videossm.data import simulate
 from pyro_videossm.dynamics import Lorenz63
 from pyro_videossm.infer import TrainConfig
 from pyro_videossm.metrics.posterior import score_posterior
-from pyro_videossm.models.ssm.dmm import fit_dmm, load_dmm, save_dmm
+from pyro_videossm.models.ssm.dmm import fit_dmm
+from pyro_videossm.models.ssm.dmm_file import load_dmm, save_dmm
 from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
 
 ROOT = Path(__file__).resolve().parents[1]

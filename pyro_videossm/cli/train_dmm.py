@@ -138,7 +138,8 @@ def build_model(args, obs):
 
 def run(args) -> int:
     from pyro_videossm.infer import TrainConfig
-    from pyro_videossm.models.ssm.dmm import fit_dmm, save_dmm
+    from pyro_videossm.models.ssm.dmm import fit_dmm
+    from pyro_videossm.models.ssm.dmm_file import save_dmm
     from pyro_videossm.models.ssm.hybrid import observation_windows
 
     torch.manual_seed(args.seed)

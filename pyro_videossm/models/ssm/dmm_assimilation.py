@@ -36,7 +36,8 @@ from pyro_videossm.assimilate.estimate import Estimate
 from pyro_videossm.assimilate.method import AssimilationMethod, register_method
 from pyro_videossm.assimilate.problem import AssimilationProblem
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.ssm.dmm import DMM, load_dmm
+from pyro_videossm.models.ssm.dmm import DMM
+from pyro_videossm.models.ssm.dmm_file import load_dmm
 
 _KIND = {"smoothing": "smoother", "meanfield": "smoother", "filtering": "filter"}
 
@@ -177,7 +178,8 @@ def train_demo_model(path: str | Path, *, seed: int = 1001, epochs: int | None =
     """
     from pyro_videossm.data.chaotic import simulate
     from pyro_videossm.infer import TrainConfig
-    from pyro_videossm.models.ssm.dmm import fit_dmm, save_dmm
+    from pyro_videossm.models.ssm.dmm import fit_dmm
+    from pyro_videossm.models.ssm.dmm_file import save_dmm
     from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
 
     settings = dict(DEMO_TRAINING)
