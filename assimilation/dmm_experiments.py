@@ -120,7 +120,7 @@ def run_experiment(name: str, args) -> dict:
             "rnn_dim": spec["rnn_dim"], "wall_seconds": done["wall_seconds"],
             "cpu_seconds": done["cpu_seconds"], "threads": done["threads"],
             "final_loss_per_cycle": done["final_loss_per_cycle"],
-            "learned_transition_scale": float(dmm.transition.log_scale.exp().mean()),
+            "learned_transition_scale": float(dmm.transition.log_scale.detach().exp().mean()),
         }
         save_dmm(model_path, dmm, extra={"training": record["training"], "window": window})
     rows = []

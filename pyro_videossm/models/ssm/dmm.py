@@ -53,14 +53,9 @@ from pyro import poutine
 from torch import Tensor, nn
 
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.ssm.guides import (
-    GUIDES,
-    DMMGuide,
-    build_guide,
-    register_module,
-    unique_pyro_name,
-)
+from pyro_videossm.models.ssm.guides import GUIDES, DMMGuide, build_guide
 from pyro_videossm.models.ssm.markov_gaussian import BatchedFn, MarkovGaussian, StepFn
+from pyro_videossm.models.ssm.pyro_names import register_module, unique_pyro_name
 from pyro_videossm.nn.dmm_blocks import (
     BernoulliLikelihood,
     Emitter,

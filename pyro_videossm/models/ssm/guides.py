@@ -27,7 +27,6 @@ product with the model's forecast; :class:`~pyro_videossm.nn.dmm_blocks.GainComb
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any
 
 import pyro
@@ -38,6 +37,7 @@ from torch import Tensor, nn
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.models.ssm.markov_gaussian import BatchedFn, MarkovGaussian, StepFn
+from pyro_videossm.models.ssm.pyro_names import register_module, unique_pyro_name
 from pyro_videossm.nn.dmm_blocks import (
     Combiner,
     GainCombiner,
@@ -50,31 +50,6 @@ if TYPE_CHECKING:
 
 GUIDES = ("smoothing", "filtering", "meanfield")
 COMBINERS = ("classic", "gain")
-
-_counters: dict[str, itertools.count] = {}
-
-
-def unique_pyro_name(prefix: str) -> str:
-    """``prefix`` the first time it is asked for in this process, then ``prefix_2``,
-    ``prefix_3``, ...: a name under which a module's parameters enter Pyro's param store
-    without meeting another instance's. A process that builds one model gets the same name
-    every run, so optimiser states saved by parameter name (checkpoints) resume."""
-    n = next(_counters.setdefault(prefix, itertools.count(1)))
-    return prefix if n == 1 else f"{prefix}_{n}"
-
-
-def register_module(name: str, module: nn.Module) -> nn.Module:
-    """``pyro.module(name, module)`` where the module's own parameters win: entries of the
-    param store under the same names that hold other tensors (left by another instance that
-    used the name) are replaced, so the parameters the ELBO sees are the module's."""
-    store = pyro.get_param_store()
-    for param_name, param in module.named_parameters():
-        full = f"{name}$$${param_name}"
-        held = store._params.get(full)
-        if held is not None and held is not param:
-            del store[full]
-    return pyro.module(name, module)
-
 
 class DMMGuide(nn.Module):
     """Base of the DMM guides: an RNN over the observations and a per-step combiner.
@@ -470,5 +445,4 @@ def build_guide(kind: str, x_dim: int, z_dim: int, *, combiner: str = "classic",
 
 
 __all__ = ["COMBINERS", "GUIDES", "DMMGuide", "FilteringGuide", "MeanFieldGuide",
-           "SmootherGuide", "SmoothingGuide", "build_guide", "register_module",
-           "unique_pyro_name"]
+           "SmootherGuide", "SmoothingGuide", "build_guide"]
