@@ -246,6 +246,7 @@ def test_model_file_round_trip_and_wrong_architecture(tmp_path):
     save_dmm(path, dmm, extra={"note": "x"})
     again, extra = load_dmm(path)
     assert extra == {"note": "x"} and again.config == dmm.config
+    assert DMM(**dmm.config).config == dmm.config  # the config rebuilds a neural DMM
     batch = make_batch()
     torch.testing.assert_close(again.guide_context(again.unpack(batch)),
                                dmm.guide_context(dmm.unpack(batch)))

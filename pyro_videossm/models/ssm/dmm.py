@@ -257,6 +257,9 @@ class DMM(nn.Module):
         config: the plain-python recipe :func:`~pyro_videossm.models.ssm.dmm_file.save_dmm`
             stores (default: the options, when no part is given; a composed DMM without one
             cannot be saved).
+        physics: must be None (the entry of a neural DMM's ``config``); a hybrid DMM's
+            configuration is rebuilt by :func:`~pyro_videossm.models.ssm.dmm_file.
+            dmm_from_config`.
     """
 
     def __init__(
@@ -287,8 +290,12 @@ class DMM(nn.Module):
         per_step: bool = False,
         name: str | None = None,
         config: dict[str, Any] | None = None,
+        physics: dict[str, Any] | None = None,
     ):
         super().__init__()
+        if physics is not None:
+            raise InputError("a hybrid DMM's configuration (physics) is rebuilt by "
+                             "pyro_videossm.models.ssm.dmm_file.dmm_from_config")
         composed = any(p is not None for p in (initial, transition, emitter)) or not isinstance(
             likelihood, str) or not isinstance(guide, str)
         if isinstance(guide, str) and guide not in GUIDES:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 GUIDES = ("smoothing", "filtering", "meanfield")
 COMBINERS = ("classic", "gain")
 
+
 class DMMGuide(nn.Module):
     """Base of the DMM guides: an RNN over the observations and a per-step combiner.
 
