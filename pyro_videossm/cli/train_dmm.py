@@ -106,10 +106,10 @@ def options_from_args(args) -> HybridDMMOptions:
         correction_hidden=hidden, physics_substeps=args.physics_substeps,
         guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
         smoother_iterations=args.smoother_iterations, learn_obs_noise=args.learn_obs_noise,
-        z_dim=args.z_dim, epochs=100 if args.epochs is None else args.epochs,
-        batch_size=32 if args.batch_size is None else args.batch_size,
-        lr=3e-3 if args.lr is None else args.lr, lr_decay=args.lr_decay,
-        anneal_epochs=args.anneal_epochs, patience=args.patience, seed=args.seed)
+        z_dim=args.z_dim, lr_decay=args.lr_decay, anneal_epochs=args.anneal_epochs,
+        patience=args.patience, seed=args.seed,
+        **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                             ("lr", args.lr)) if v is not None})  # else the defaults
 
 
 def run(args) -> int:
