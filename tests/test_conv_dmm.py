@@ -330,3 +330,16 @@ def test_prior_predictive_without_frames(parallel):
         assert out["x"].std() > 0
     with pytest.raises(InputError, match="mask"):
         m.model({"x": torch.zeros(B, T, H, W)})
+
+
+def test_two_conv_dmms_train_one_after_the_other():
+    """The second model trains its own parameters, not the first one's left in the store."""
+    from pyro.infer import SVI
+
+    batch = tiny_batch()
+    for model in (tiny(), tiny()):
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        svi = SVI(model.model, model.guide, pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+        for _ in range(2):
+            svi.step(batch)
+        assert [n for n, p in model.named_parameters() if torch.equal(p, before[n])] == []
