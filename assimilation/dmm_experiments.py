@@ -7,7 +7,8 @@ Experiments (training record: seed 100; test record: seed 1, never seen in train
                forecast model use rho = 24
     l96        Lorenz-96, N = 40, F = 8, true physics
 
-Each trains a hybrid DMM (smoothing guide) with the shared Trainer, assimilates the test record
+Each trains a hybrid DMM (smoothing guide) with ``train_hybrid_dmm``
+(:mod:`pyro_videossm.experiments.dmm`, the shared Trainer), assimilates the test record
 with it (guide samples, in overlapping windows as long as the training windows) and with the
 classical methods by name, scores everything after a burn-in of 100 cycles, writes
 ``assimilation/dmm_results/NAME.json`` (scores; training epochs, steps, seconds) and rewrites
@@ -29,7 +30,6 @@ import argparse
 import json
 import platform
 import re
-import time
 from pathlib import Path
 
 import torch
@@ -37,10 +37,9 @@ import torch
 from pyro_videossm.assimilate import assimilate
 from pyro_videossm.data import simulate
 from pyro_videossm.dynamics import Lorenz63
-from pyro_videossm.infer import TrainConfig
+from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
 from pyro_videossm.metrics.posterior import score_posterior
-from pyro_videossm.models.ssm.dmm import fit_dmm, load_dmm, save_dmm
-from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
+from pyro_videossm.models.ssm.dmm_file import load_dmm, save_dmm
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "RESULTS.md"
@@ -89,35 +88,28 @@ def run_experiment(name: str, args) -> dict:
         args.guide_substeps or None)
     hidden = () if args.correction == "none" else tuple(int(h) for h in args.correction.split(","))
     window = 20 if quick else args.window
-    windows = observation_windows(train, window, max(1, window // 5))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{name}.pt"
-    torch.manual_seed(args.seed)
     record: dict = {"experiment": name, "title": TITLES[name], "quick": quick}
     if args.reuse and model_path.exists():
         dmm, extra = load_dmm(model_path, system=system)
         record["training"] = extra["training"]
     else:
-        dmm = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                         guide_substeps=substeps, look_ahead=look_ahead,
-                         physics_substeps=args.physics_substeps,
-                         smoother_iterations=args.smoother_iterations,
-                         transition_scale=args.transition_scale,
-                         learn_transition_scale=not args.fixed_transition_scale,
-                         correction_hidden=hidden)
-        if args.compile:
-            dmm.compile_steps()
-        config = TrainConfig(epochs=1 if quick else args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, lr_decay=args.lr_decay, progress=args.progress,
-                             seed=args.seed)
-        wall, cpu = time.perf_counter(), time.process_time()
-        history = fit_dmm(dmm, windows, config)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        steps = len(history) * -(-windows["x"].shape[0] // args.batch_size)
+        options = HybridDMMOptions(
+            window=window, stride=max(1, window // 5), rnn_dim=8 if quick else spec["rnn_dim"],
+            correction_hidden=hidden, physics_substeps=args.physics_substeps,
+            guide_substeps=substeps, look_ahead=look_ahead,
+            smoother_iterations=args.smoother_iterations,
+            transition_scale=args.transition_scale,
+            learn_transition_scale=not args.fixed_transition_scale,
+            epochs=1 if quick else args.epochs, batch_size=args.batch_size, lr=args.lr,
+            lr_decay=args.lr_decay, compile=args.compile, seed=args.seed)
+        run = train_hybrid_dmm(train, options, system=system, progress=args.progress)
+        dmm, done = run.dmm, run.training
         record["training"] = {
-            "train_cycles": int(train.sizes["time"]), "window": window,
-            "windows": int(windows["x"].shape[0]), "epochs": len(history), "steps": steps,
+            "train_cycles": done["train_cycles"], "window": window,
+            "windows": done["windows"], "epochs": done["epochs"], "steps": done["steps"],
             "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay,
             "compiled": bool(args.compile), "look_ahead": look_ahead,
             "smoother_iterations": args.smoother_iterations,
@@ -125,21 +117,12 @@ def run_experiment(name: str, args) -> dict:
             "transition_scale": args.transition_scale,
             "fixed_transition_scale": bool(args.fixed_transition_scale),
             "correction": args.correction,
-            "rnn_dim": spec["rnn_dim"], "wall_seconds": round(wall, 1),
-            "cpu_seconds": round(cpu, 1), "threads": torch.get_num_threads(),
-            "final_loss_per_cycle": history[-1]["train_loss"],
-            "learned_transition_scale": float(dmm.transition.log_scale.exp().mean()),
+            "rnn_dim": spec["rnn_dim"], "wall_seconds": done["wall_seconds"],
+            "cpu_seconds": done["cpu_seconds"], "threads": done["threads"],
+            "final_loss_per_cycle": done["final_loss_per_cycle"],
+            "learned_transition_scale": float(dmm.transition.log_scale.detach().exp().mean()),
         }
-        fresh = hybrid_dmm(train, system=system, rnn_dim=8 if quick else spec["rnn_dim"],
-                           guide_substeps=substeps, look_ahead=look_ahead,
-                           physics_substeps=args.physics_substeps,
-                           smoother_iterations=args.smoother_iterations,
-                           transition_scale=args.transition_scale,
-                           learn_transition_scale=not args.fixed_transition_scale,
-                           correction_hidden=hidden)
-        fresh.load_state_dict(dmm.state_dict())  # a plain (uncompiled) copy to save
-        save_dmm(model_path, fresh, extra={"training": record["training"], "window": window})
-        dmm = fresh
+        save_dmm(model_path, dmm, extra={"training": record["training"], "window": window})
     rows = []
     dmm_post = assimilate(test, "dmm", model=dmm, samples=32 if quick else args.samples,
                           window=record["training"]["window"], seed=args.seed)

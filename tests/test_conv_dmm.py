@@ -314,3 +314,32 @@ def test_cli_train_and_forecast_round_trip(tmp_path):
     v = np.concatenate([np.linspace(0.0, 1.0, 1001), [1e9, -1e9]])
     s = fit_scaling(v, "robust")
     assert abs(s.offset) < 0.02 and abs(s.scale - 1.0) < 0.04
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_prior_predictive_without_frames(parallel):
+    """``Predictive(m.model, num_samples=S)`` without ``x`` draws latents and frames from the
+    prior; frames of a grid that is not a multiple of 2**n_down keep their own size."""
+    m = tiny()
+    for h, w in ((H, W), (15, 13)):
+        mask = torch.ones(B, T, h, w, dtype=torch.bool)
+        out = Predictive(m.model, num_samples=3, parallel=parallel)({"mask": mask})
+        hz, wz = -(-h // 4), -(-w // 4)
+        assert out["z"].shape == (3, B, T, 3, hz, wz)
+        assert out["x"].shape == (3, B, T, h, w) and torch.isfinite(out["x"]).all()
+        assert out["x"].std() > 0
+    with pytest.raises(InputError, match="mask"):
+        m.model({"x": torch.zeros(B, T, H, W)})
+
+
+def test_two_conv_dmms_train_one_after_the_other():
+    """The second model trains its own parameters, not the first one's left in the store."""
+    from pyro.infer import SVI
+
+    batch = tiny_batch()
+    for model in (tiny(), tiny()):
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        svi = SVI(model.model, model.guide, pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+        for _ in range(2):
+            svi.step(batch)
+        assert [n for n, p in model.named_parameters() if torch.equal(p, before[n])] == []

@@ -1,8 +1,9 @@
 """``videossm train dmm obs.nc -o model.pt``: train a (hybrid-physics) DMM for assimilation.
 
 Trains on windows of ``--window`` cycles cut from one long observation record (the
-``videossm simulate lorenz63|lorenz96`` layout) with the shared Trainer. With known physics
-(``--physics auto``, the default: the system named in the data; or ``lorenz63``/``lorenz96``
+``videossm simulate lorenz63|lorenz96`` layout) with the shared Trainer
+(:func:`pyro_videossm.experiments.dmm.train_hybrid_dmm`). With known physics (``--physics
+auto``, the default: the system named in the data; or ``lorenz63``/``lorenz96``
 with parameters such as ``--rho 24`` that may be wrong) the latent is the physical state and the
 transition is RK4 plus a learned correction; ``--physics none`` trains a purely neural DMM.
 The model file holds the architecture, so ``videossm assimilate new_obs.nc --method dmm
@@ -11,15 +12,13 @@ The model file holds the architecture, so ``videossm assimilate new_obs.nc --met
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
 from pyro_videossm.cli.common import say
 from pyro_videossm.cli.train import register_trainer
 from pyro_videossm.data.chaotic import load_observations
 from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
 
 PHYSICS = ("auto", "lorenz63", "lorenz96", "none")
 
@@ -90,86 +89,41 @@ def _system(args, obs):
     return make_system(name, **params)
 
 
-def _split(obs, valid_fraction: float, window: int):
-    n = obs.sizes["time"]
-    if not 0 <= valid_fraction < 1:
-        raise InputError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
-    n_valid = int(round(valid_fraction * n))
-    if n_valid and n_valid < window:
-        n_valid = window
-    if n - n_valid < window:
-        raise InputError(f"the record has {n} cycles: too short for windows of {window} cycles"
-                         + (" plus a validation part" if n_valid else ""))
-    train = obs.isel(time=slice(0, n - n_valid))
-    valid = obs.isel(time=slice(n - n_valid, n)) if n_valid else None
-    return train, valid
-
-
-def build_model(args, obs):
-    """The DMM the options describe, sized for ``obs``."""
-    from pyro_videossm.models.ssm.dmm import DMM
-    from pyro_videossm.models.ssm.hybrid import hybrid_dmm
-
-    if args.look_ahead < 0:
-        raise InputError(f"--look-ahead must be >= 0, got {args.look_ahead}")
-    if args.smoother_iterations < 0:
-        raise InputError(f"--smoother-iterations must be >= 0, got {args.smoother_iterations}")
-    if args.physics != "none":
-        hidden = () if args.correction.strip().lower() == "none" else tuple(
-            int(h) for h in args.correction.split(",") if h.strip())
-        if any(h < 1 for h in hidden):
-            raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
-        return hybrid_dmm(obs, system=_system(args, obs), guide=args.guide,
-                          rnn_dim=args.rnn_dim, correction_hidden=hidden,
-                          guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
-                          physics_substeps=args.physics_substeps,
-                          smoother_iterations=args.smoother_iterations,
-                          learn_obs_noise=args.learn_obs_noise)
-    values = obs["obs"].values
-    D = values.shape[1]
-    loc = np.nan_to_num(np.nanmean(values, 0)).tolist()
-    scale = np.nan_to_num(np.nanstd(values, 0), nan=1.0).clip(1e-3).tolist()
-    return DMM(D, args.z_dim or D, likelihood="gaussian",
-               obs_scale=float(np.mean(np.atleast_1d(obs.attrs["obs_noise_std"]))),
-               learn_obs_scale=True, emission_dim=64, transition_dim=64,
-               rnn_dim=args.rnn_dim, guide=args.guide, combiner="classic",
-               x_loc=loc, x_scale=scale)
+def options_from_args(args) -> HybridDMMOptions:
+    """The training options the flags describe."""
+    hidden = () if args.correction.strip().lower() == "none" else tuple(
+        int(h) for h in args.correction.split(",") if h.strip())
+    if any(h < 1 for h in hidden):
+        raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
+    for flag, value in (("--window", args.window), ("--look-ahead", args.look_ahead),
+                        ("--smoother-iterations", args.smoother_iterations)):
+        low = 2 if flag == "--window" else 0
+        if value < low:
+            raise InputError(f"{flag} must be >= {low}, got {value}")
+    return HybridDMMOptions(
+        physics=args.physics != "none", guide=args.guide, window=args.window,
+        stride=args.stride, valid_fraction=args.valid_fraction, rnn_dim=args.rnn_dim,
+        correction_hidden=hidden, physics_substeps=args.physics_substeps,
+        guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
+        smoother_iterations=args.smoother_iterations, learn_obs_noise=args.learn_obs_noise,
+        z_dim=args.z_dim, lr_decay=args.lr_decay, anneal_epochs=args.anneal_epochs,
+        patience=args.patience, seed=args.seed,
+        **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                             ("lr", args.lr)) if v is not None})  # else the defaults
 
 
 def run(args) -> int:
-    from pyro_videossm.infer import TrainConfig
-    from pyro_videossm.models.ssm.dmm import fit_dmm, save_dmm
-    from pyro_videossm.models.ssm.hybrid import observation_windows
-
     torch.manual_seed(args.seed)
     obs = load_observations(args.data)
-    if args.window < 2:
-        raise InputError(f"--window must be >= 2, got {args.window}")
-    stride = args.stride or max(1, args.window // 5)
-    train_obs, valid_obs = _split(obs, args.valid_fraction, args.window)
-    train = observation_windows(train_obs, args.window, stride)
-    valid = None if valid_obs is None else observation_windows(valid_obs, args.window,
-                                                               args.window)
-    dmm = build_model(args, obs)
-    config = TrainConfig(
-        epochs=100 if args.epochs is None else args.epochs,
-        batch_size=32 if args.batch_size is None else args.batch_size,
-        lr=3e-3 if args.lr is None else args.lr, lr_decay=args.lr_decay,
-        anneal_epochs=args.anneal_epochs, patience=args.patience, device=args.device,
-        seed=args.seed, checkpoint_path=str(args.checkpoint) if args.checkpoint else None,
-        progress=args.progress)
-    say(f"dmm ({'hybrid ' + args.physics if args.physics != 'none' else 'neural'}, "
-        f"{args.guide} guide): {sum(p.numel() for p in dmm.parameters()):,} parameters, "
-        f"{train['x'].shape[0]} training windows of {args.window} cycles")
-    history = fit_dmm(dmm, train, config, valid=valid, resume=args.resume)
-    save_dmm(args.output, dmm.cpu(), extra={
-        "history": [{k: (None if v is None or (isinstance(v, float) and not math.isfinite(v))
-                         else v) for k, v in h.items()} for h in history],
-        "data": str(args.data), "window": args.window, "stride": stride,
-        "train_config": config.to_dict()})
-    last = history[-1] if history else {}
+    options = options_from_args(args)
+    system = _system(args, obs) if options.physics else None
+    result = train_hybrid_dmm(obs, options, system=system, device=args.device,
+                              checkpoint_path=args.checkpoint, resume=args.resume,
+                              progress=args.progress, output=args.output,
+                              extra={"data": str(args.data)}, log=say)
+    last = result.history[-1] if result.history else {}
     loss = last.get("train_loss")
-    say(f"wrote {args.output} (epochs {len(history)}, loss per cycle "
+    say(f"wrote {args.output} (epochs {len(result.history)}, loss per cycle "
         f"{'n/a' if loss is None else f'{loss:.4f}'})")
     return 0
 

@@ -17,9 +17,17 @@ from pyro_videossm.models.forecasters.sequence_baselines import (
 )
 from pyro_videossm.models.forecasters.spatiotemporal_transformer import SpatioTemporalTransformer
 from pyro_videossm.models.ssm.conv_dmm import ConvDMM, FieldDMM
-from pyro_videossm.models.ssm.dmm import DMM, MarkovGaussian, load_dmm, save_dmm
+from pyro_videossm.models.ssm.dmm import DMM, DMMModel
+from pyro_videossm.models.ssm.dmm_file import load_dmm, save_dmm
 from pyro_videossm.models.ssm.dmm_flat import DMMFlat
-from pyro_videossm.models.ssm.hybrid import hybrid_dmm
+from pyro_videossm.models.ssm.guides import (
+    FilteringGuide,
+    MeanFieldGuide,
+    SmootherGuide,
+    SmoothingGuide,
+)
+from pyro_videossm.models.ssm.hybrid import PhysicsTransition, hybrid_dmm
+from pyro_videossm.models.ssm.markov_gaussian import MarkovGaussian
 from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE
 
 __all__ = [
@@ -27,14 +35,20 @@ __all__ = [
     "ConvDMM",
     "ConvLSTMEncoderForecaster",
     "DMMFlat",
+    "DMMModel",
     "DisentangledSequentialVAE",
     "FieldDMM",
+    "FilteringGuide",
     "FlatTransformer",
     "FrameForecaster",
     "LSTMForecaster",
     "MarkovGaussian",
+    "MeanFieldGuide",
+    "PhysicsTransition",
     "Seq2Seq",
     "Seq2SeqAttention",
+    "SmootherGuide",
+    "SmoothingGuide",
     "SpatioTemporalTransformer",
     "hybrid_dmm",
     "load_dmm",

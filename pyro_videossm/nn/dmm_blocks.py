@@ -325,16 +325,16 @@ class GainCombiner(nn.Module):
     linearised at the estimate ``m`` made without them: ``x_{t+k} ≈ Φ^k(m) + J_k (z_t - m)``
     with noise ``k q^2 + R^2`` adds ``J_k^T W_k J_k`` to the precision (a full matrix:
     flow-dependent, it sharpens the unstable directions); ``prior_t`` then also holds a function
-    ``(m, K) -> [(Φ^k(m), J_k, q)]`` (see ``DMM.linearised_forecast``; the linearisation point
-    is not differentiated through), ``loc`` solves the ``Z × Z`` system and ``scale`` is the
+    ``(m, K) -> [(Φ^k(m), J_k, q)]`` (see ``DMMGuide.linearised_forecast``; the linearisation
+    point is not differentiated through), ``loc`` solves the ``Z × Z`` system and ``scale`` is the
     root of the diagonal of its inverse (times ``a``).
 
     With ``smoother_iterations = K > 0`` (a smoothing guide, with ``obs_message``) all later
     observations of the sequence enter instead, through the backward messages ``Λ_t, η_t`` of
     :mod:`pyro_videossm.nn.linearised_smoother` (the transition linearised along the guide's
-    own mean path, relinearised ``K`` times: see ``DMM.smoother_messages``; appended to the
-    context by :meth:`with_messages`). Then ``q(z_t | z_{t-1}, x_{t:T})`` is the full-covariance
-    Gaussian with precision ``P = diag(c / s_f^2 + p) + Λ_t`` and mean
+    own mean path, relinearised ``K`` times: see ``SmootherGuide.smoother_messages``;
+    appended to the context by :meth:`with_messages`). Then ``q(z_t | z_{t-1}, x_{t:T})`` is
+    the full-covariance Gaussian with precision ``P = diag(c / s_f^2 + p) + Λ_t`` and mean
     ``P^{-1} (c f / s_f^2 + p b + η_t) + r``: the exact smoothing conditional of a linear-Gaussian
     model (``c = 1``, ``r = 0``, no RNN message), returned as ``(loc, U)`` with ``U`` the
     lower Cholesky factor of the precision scaled by ``1 / a`` row-wise (covariance

@@ -17,7 +17,8 @@ linearised there (``f(z) ≈ f(m_t) + J_t (z - m_t)``)::
 
 For a linear model this is exact, and ``q(z_t | z_{t-1}) ∝ N(z_t; f(z_{t-1}), Q) · N(x_t) · β_t``
 is then the exact smoothing conditional ``p(z_t | z_{t-1}, x_{t:T})``. For a nonlinear model the
-guide relinearises along its own mean path (Gauss–Newton), see ``DMM.smoother_messages``.
+guide relinearises along its own mean path (Gauss–Newton), see
+``pyro_videossm.models.ssm.guides.SmootherGuide``.
 
 Shapes: ``B`` windows (any leading dims), ``T`` steps, ``Z`` state components.
 """

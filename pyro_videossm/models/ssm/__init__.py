@@ -1,2 +1,4 @@
-"""State-space models: the deep Markov model (neural and hybrid with known physics), the
-DMM as an assimilation method, and the convolutional DMM for fields."""
+"""State-space models: the deep Markov model in composable parts (generative model
+``dmm.py``, guides ``guides.py``, hybrid physics ``hybrid.py``, the latent chain
+``markov_gaussian.py``, model files ``dmm_file.py``), the DMM as an assimilation method, and
+the convolutional DMM for fields."""

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import register_forecaster
 from pyro_videossm.forecast.module_forecaster import ModuleForecaster
+from pyro_videossm.models.ssm.pyro_names import register_module
 from pyro_videossm.nn.conv_blocks import (
     ConvCombiner,
     ConvDecoder,
@@ -309,15 +310,28 @@ class FieldDMM(nn.Module):
 
     # -- Pyro ---------------------------------------------------------------------------
     def model(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> Tensor:
-        """``p(x, z)``: one site ``z`` (``B, T, *E``) and one site ``x`` (``B, T, H, W``)."""
-        x, mask = self._pad(batch["x"], batch["mask"])
-        B, T, H, W = x.shape
-        pyro.module(self.pyro_name, self)
+        """``p(x, z)``: one site ``z`` (``B, T, *E``) and one site ``x`` (``B, T, H, W``).
+
+        Without ``batch["x"]`` (only ``mask``, all True for a full prior predictive) the
+        frames are drawn: ``Predictive(m.model, num_samples=S)({"mask": mask})``."""
+        x, mask = batch.get("x"), batch.get("mask")
+        if mask is None:
+            raise InputError("a batch needs 'mask' (B, T, H, W), and 'x' unless the frames "
+                             "are to be drawn")
+        if x is None:
+            mask = mask.bool()
+            _, padded = self._pad(mask.to(torch.get_default_dtype()), mask)
+        else:
+            x, mask = x * mask, mask.bool()
+            _, padded = self._pad(x, mask)
+        B, T, H, W = padded.shape
+        H0, W0 = mask.shape[-2:]
+        register_module(self.pyro_name, self)
         z0, _ = self.initial_latents(B, H, W)
         with pyro.plate("sequences", B):
             with poutine.scale(scale=annealing_factor):
                 z = pyro.sample("z", MarkovChainPrior(self.transition, z0, T))
-            loc = self.emit_frames(z)
+            loc = self.emit_frames(z)[..., :H0, :W0]  # padding: never observed
             pyro.sample("x", self.observation_dist(loc).mask(mask).to_event(3), obs=x)
         return z
 
@@ -325,7 +339,7 @@ class FieldDMM(nn.Module):
         """``q(z | x)``: backward ConvLSTM over the encoded frames, sequential combiner."""
         x, mask = self._pad(batch["x"], batch["mask"])
         B, T, H, W = x.shape
-        pyro.module(self.pyro_name, self)
+        register_module(self.pyro_name, self)
         _, zq0 = self.initial_latents(B, H, W)
         h = self.encode(self.encoder_input(x) * mask, mask)
         with pyro.plate("sequences", B):

@@ -36,7 +36,9 @@ from pyro_videossm.assimilate.estimate import Estimate
 from pyro_videossm.assimilate.method import AssimilationMethod, register_method
 from pyro_videossm.assimilate.problem import AssimilationProblem
 from pyro_videossm.errors import InputError
-from pyro_videossm.models.ssm.dmm import DMM, load_dmm
+from pyro_videossm.models.ssm.dmm import DMM
+from pyro_videossm.models.ssm.dmm_file import load_dmm
+from pyro_videossm.nn.dmm_blocks import BernoulliLikelihood
 
 _KIND = {"smoothing": "smoother", "meanfield": "smoother", "filtering": "filter"}
 
@@ -85,7 +87,7 @@ class DMMAssimilation(AssimilationMethod):
         if self.window is None:  # the guide is applied to windows as long as it was trained on
             trained_window = extra.get("window")
             self.window = int(trained_window) if trained_window else None
-        guide = self._dmm.config.get("guide")
+        guide = self._dmm.guide_kind
         if guide not in _KIND:
             raise InputError(f"model file {self.model}: unknown guide {guide!r}")
         return guide
@@ -102,16 +104,15 @@ class DMMAssimilation(AssimilationMethod):
         T = x.shape[0]
         W = T if self.window is None or self.window >= T else self.window
         starts = window_starts(T, W, self.kind, self.stride)
-        idx = starts.unsqueeze(-1) + torch.arange(W, device=x.device)  # (n, W)
-        batch = {"x": x[idx], "mask": mask[idx]}
+        batch = window_batch(x, mask, starts, W)
         z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, n, W, Z)
         with torch.no_grad():
             states = dmm.emitter(z)  # hybrid: the state itself; neural: E[x_t | z_t]
-            if dmm.config["likelihood"] == "bernoulli":
+            if isinstance(dmm.likelihood, BernoulliLikelihood):
                 states = torch.sigmoid(states)
         # each cycle from the window that suits it best (see window_choice)
         which, pos = window_choice(starts, W, T, self.kind)
-        ensemble = states[:, which, pos]  # (S, T, D)
+        ensemble = states[:, which.to(states.device), pos.to(states.device)]  # (S, T, D)
         return Estimate.from_ensemble(ensemble.transpose(0, 1).to(problem.dtype))  # (T, S, D)
 
 
@@ -125,6 +126,14 @@ def window_starts(T: int, W: int, kind: str, stride: int | None = None) -> torch
     if starts[-1] != T - W:
         starts.append(T - W)
     return torch.tensor(starts, dtype=torch.long)
+
+
+def window_batch(x: torch.Tensor, mask: torch.Tensor, starts: torch.Tensor, W: int
+                 ) -> dict[str, torch.Tensor]:
+    """The windows of ``W`` cycles starting at ``starts (n,)`` (any device) cut from a record
+    ``x, mask (T, D)``: ``{"x": (n, W, D), "mask": (n, W, D)}`` on the record's device."""
+    idx = starts.to(x.device).unsqueeze(-1) + torch.arange(W, device=x.device)  # (n, W)
+    return {"x": x[idx], "mask": mask[idx]}
 
 
 def window_choice(starts: torch.Tensor, W: int, T: int, kind: str
@@ -146,11 +155,10 @@ def window_choice(starts: torch.Tensor, W: int, T: int, kind: str
 
 def check_problem(dmm: DMM, problem: AssimilationProblem) -> None:
     """Refuse data the model was not trained for (dimension, observation interval)."""
-    cfg = dmm.config
-    if problem.state_dim != cfg["x_dim"]:
-        raise InputError(f"the DMM was trained on {cfg['x_dim']} components, the data have "
+    if problem.state_dim != dmm.x_dim:
+        raise InputError(f"the DMM was trained on {dmm.x_dim} components, the data have "
                          f"{problem.state_dim}")
-    physics = cfg.get("physics")
+    physics = (dmm.config or {}).get("physics")
     if physics is not None:
         interval = physics["dt"] * physics["steps_per_obs"]
         data_interval = problem.dt * problem.steps_per_obs
@@ -176,9 +184,7 @@ def train_demo_model(path: str | Path, *, seed: int = 1001, epochs: int | None =
     ``l63`` experiment in ``assimilation/dmm_experiments.py``). Returns the trained model.
     """
     from pyro_videossm.data.chaotic import simulate
-    from pyro_videossm.infer import TrainConfig
-    from pyro_videossm.models.ssm.dmm import fit_dmm, save_dmm
-    from pyro_videossm.models.ssm.hybrid import hybrid_dmm, observation_windows
+    from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
 
     settings = dict(DEMO_TRAINING)
     if epochs is not None:
@@ -187,15 +193,13 @@ def train_demo_model(path: str | Path, *, seed: int = 1001, epochs: int | None =
         settings["cycles"] = int(cycles)
     train = simulate("lorenz63", cycles=settings["cycles"], seed=seed)
     window = settings["window"]
-    torch.manual_seed(seed)
-    dmm = hybrid_dmm(train, rnn_dim=64, physics_substeps=settings["physics_substeps"])
-    config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                         lr=settings["lr"], lr_decay=settings["lr_decay"], progress=progress,
-                         seed=seed)
-    history = fit_dmm(dmm, observation_windows(train, window, max(1, window // 5)), config)
-    save_dmm(path, dmm, extra={"window": window, "training": {**settings, "seed": seed},
-                               "history": history})
-    return dmm
+    options = HybridDMMOptions(window=window, stride=max(1, window // 5), rnn_dim=64,
+                               physics_substeps=settings["physics_substeps"],
+                               epochs=settings["epochs"], batch_size=settings["batch_size"],
+                               lr=settings["lr"], lr_decay=settings["lr_decay"], seed=seed)
+    return train_hybrid_dmm(train, options, progress=progress, output=path,
+                            extra={"training": {**settings, "seed": seed}}).dmm
 
 
-__all__ = ["DEMO_TRAINING", "DMMAssimilation", "check_problem", "train_demo_model"]
+__all__ = ["DEMO_TRAINING", "DMMAssimilation", "check_problem", "train_demo_model",
+           "window_batch", "window_choice", "window_starts"]

@@ -19,7 +19,14 @@ observation, a learned message from an RNN over the observations and, for the sm
 the exact posterior; for chaotic ones it is a Gauss-Newton smoother whose draws move through
 the full nonlinear transition.
 
-Build one from an observation dataset with :func:`hybrid_dmm`.
+Build one from an observation dataset with :func:`hybrid_dmm`, or compose the parts yourself::
+
+    dmm = DMM(3, transition=PhysicsTransition(Lorenz63(rho=24), 0.01, 25, loc, scale),
+              initial=InitialState(3, loc, scale, learn=False),
+              emitter=ObservationOperator(3, observed=[0, 2]),
+              likelihood=GaussianLikelihood(3, 2.0, learn_scale=False),
+              guide=SmootherGuide(3, rnn_dim=64, x_loc=loc, x_scale=scale, z_loc=loc,
+                                  z_scale=scale))
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from pyro_videossm.data.chaotic import load_observations, system_from_attrs
 from pyro_videossm.data.observation import observed_indices
 from pyro_videossm.dynamics import ODESystem, make_system
 from pyro_videossm.errors import InputError
+from pyro_videossm.models.ssm.dmm import DMM, make_likelihood
+from pyro_videossm.models.ssm.guides import build_guide
 from pyro_videossm.nn.dmm_blocks import MLP, InitialState
 
 
@@ -149,7 +158,9 @@ def hybrid_dmm(
     learn_obs_noise: bool = False,
     learn_initial: bool = False,
 ):
-    """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``.
+    """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``
+    (its ``config`` holds the recipe, ``physics`` included, that
+    :func:`hybrid_dmm_from_config` rebuilds it from).
 
     Args:
         obs: observation dataset (:func:`pyro_videossm.data.simulate` layout); its attributes
@@ -179,13 +190,13 @@ def hybrid_dmm(
         smoother_iterations: smoothing guide only: all later observations of a window enter
             each step through the backward messages of the physics (with its learned
             correction) linearised along the guide's mean path, relinearised this many
-            times (Gauss–Newton; see ``DMM.smoother_messages``). 0 (or another guide): off;
-            a nonzero ``look_ahead`` turns it off too.
+            times (Gauss–Newton: the
+            :class:`~pyro_videossm.models.ssm.guides.SmootherGuide`). 0 (or another guide):
+            off; a nonzero ``look_ahead`` turns it off too.
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
     """
     from pyro_videossm.assimilate.problem import climatology
-    from pyro_videossm.models.ssm.dmm import DMM
 
     obs = load_observations(obs)
     named = system_from_attrs(obs) if system is None else system
@@ -225,15 +236,38 @@ def hybrid_dmm(
     }
     if not all(math.isfinite(v) for v in physics["clim_loc"] + physics["clim_scale"]):
         raise InputError(f"climatology of {named.name!r} is not finite")
-    return DMM(
-        D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
-        learn_obs_scale=learn_obs_noise, rnn_dim=rnn_dim, rnn_type=rnn_type, guide=guide,
-        combiner="gain", obs_message=True, mask_input=True,
-        look_ahead=look_ahead if guide != "meanfield" else 0,
-        smoother_iterations=smoother_iterations,
-        x_loc=physics["clim_loc"], x_scale=physics["clim_scale"], physics=physics,
-        system=system,
+    config = dict(
+        x_dim=D, z_dim=D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
+        learn_obs_scale=bool(learn_obs_noise), emission_dim=100, transition_dim=200,
+        rnn_dim=int(rnn_dim), rnn_type=rnn_type, rnn_layers=1, rnn_dropout=0.0, guide=guide,
+        combiner="gain", mask_input=True, x_loc=physics["clim_loc"],
+        x_scale=physics["clim_scale"], obs_message=True,
+        look_ahead=int(look_ahead if guide != "meanfield" else 0),
+        smoother_iterations=int(smoother_iterations), physics=physics,
     )
+    return hybrid_dmm_from_config(config, system=system)
+
+
+def hybrid_dmm_from_config(config: dict[str, Any], *, system: ODESystem | None = None) -> DMM:
+    """The hybrid DMM of a ``config`` from :func:`hybrid_dmm` (as saved in model files):
+    physics parts (:func:`build_physics`), the Gaussian likelihood and the guide it names;
+    ``system`` replaces the system rebuilt by name from ``config["physics"]``."""
+    physics, x_dim = config["physics"], int(config["x_dim"])
+    initial, transition, emitter = build_physics(physics, x_dim, system)
+    likelihood = make_likelihood(config.get("likelihood", "gaussian"), x_dim,
+                                 config.get("obs_scale", 1.0),
+                                 config.get("learn_obs_scale", True))
+    guide = build_guide(
+        config.get("guide", "smoothing"), x_dim, x_dim, combiner=config.get("combiner", "gain"),
+        obs_message=config.get("obs_message", True), look_ahead=config.get("look_ahead", 0),
+        smoother_iterations=config.get("smoother_iterations", 0),
+        rnn_dim=config.get("rnn_dim", 128), rnn_type=config.get("rnn_type", "gru"),
+        rnn_layers=config.get("rnn_layers", 1), rnn_dropout=config.get("rnn_dropout", 0.0),
+        mask_input=config.get("mask_input", True), x_loc=config.get("x_loc"),
+        x_scale=config.get("x_scale"), z_loc=physics["clim_loc"],
+        z_scale=physics["clim_scale"])
+    return DMM(x_dim, initial=initial, transition=transition, emitter=emitter,
+               likelihood=likelihood, guide=guide, config=dict(config))
 
 
 def observation_windows(obs: xr.Dataset, window: int, stride: int | None = None
@@ -252,4 +286,4 @@ def observation_windows(obs: xr.Dataset, window: int, stride: int | None = None
 
 
 __all__ = ["ObservationOperator", "PhysicsTransition", "build_physics", "hybrid_dmm",
-           "observation_windows"]
+           "hybrid_dmm_from_config", "observation_windows"]

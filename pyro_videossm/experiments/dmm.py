@@ -1,0 +1,242 @@
+"""Training a DMM for data assimilation from one observation record: the one pipeline behind
+``videossm train dmm``, ``assimilation/dmm_experiments.py`` and the demo's model
+(:func:`pyro_videossm.models.ssm.dmm_assimilation.train_demo_model`).
+
+::
+
+    from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
+    run = train_hybrid_dmm(obs, HybridDMMOptions(epochs=20, window=20), output="model.pt")
+    run.dmm, run.history, run.training      # the model, per-epoch losses, what was done
+
+Steps: split off the final ``valid_fraction`` of the record for validation, cut both parts
+into windows of ``window`` cycles (training windows every ``stride`` cycles, validation
+windows side by side), seed torch with ``seed``, build the DMM (hybrid: known physics, the
+record's own system or ``system``, plus a learned correction, :func:`~pyro_videossm.models.
+ssm.hybrid.hybrid_dmm`; or neural with ``physics=False``), train it with the toolkit's SVI
+loop (:func:`~pyro_videossm.models.ssm.dmm.fit_dmm`) and optionally write the model file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.errors import InputError
+
+
+@dataclass
+class HybridDMMOptions:
+    """Options of :func:`train_hybrid_dmm` (the defaults are those of ``videossm train dmm``)."""
+
+    physics: bool = field(default=True, metadata={
+        "help": "known physics in the transition (the record's system, or the system given "
+                "to train_hybrid_dmm) plus a learned correction; False: a neural DMM"})
+    guide: str = field(default="smoothing", metadata={
+        "help": "guide: smoothing, filtering or meanfield"})
+    window: int = field(default=20, metadata={
+        "help": "cycles per training window; the dmm method assimilates in windows of the "
+                "same length"})
+    stride: int | None = field(default=None, metadata={
+        "help": "cycles between training window starts (default window / 5)"})
+    valid_fraction: float = field(default=0.0, metadata={
+        "help": "final fraction of the record held out for validation"})
+    rnn_dim: int = field(default=128, metadata={"help": "units of the guide's RNN"})
+    correction_hidden: tuple[int, ...] = field(default=(64, 64), metadata={
+        "help": "hidden widths of the learned correction; () for pure physics"})
+    physics_substeps: int | None = field(default=None, metadata={
+        "help": "RK4 steps per cycle of the known physics (default: the data's integration "
+                "step; fewer is cheaper)"})
+    guide_substeps: int | None = field(default=None, metadata={
+        "help": "RK4 steps per cycle in the guide's forecast (default: those of the model)"})
+    look_ahead: int = field(default=0, metadata={
+        "help": "future observations the guide reads through the linearised physics at each "
+                "step (0: off; a nonzero value turns smoother_iterations off)"})
+    smoother_iterations: int = field(default=3, metadata={
+        "help": "smoothing guide with physics: Gauss-Newton relinearisations of the backward "
+                "messages of all later observations (0: off)"})
+    transition_scale: float | None = field(default=None, metadata={
+        "help": "initial transition noise std (default: from the observation noise, see "
+                "hybrid_dmm)"})
+    learn_transition_scale: bool = field(default=True, metadata={
+        "help": "learn the transition noise (False: keep transition_scale)"})
+    learn_obs_noise: bool = field(default=False, metadata={
+        "help": "learn the observation noise instead of using obs_noise_std"})
+    z_dim: int | None = field(default=None, metadata={
+        "help": "latent dimension of a neural DMM (default: the observed dimension)"})
+    epochs: int = field(default=100, metadata={"help": "training epochs"})
+    batch_size: int = field(default=32, metadata={"help": "windows per SVI step"})
+    lr: float = field(default=3e-3, metadata={"help": "learning rate (ClippedAdam)"})
+    lr_decay: float = field(default=1.0, metadata={"help": "learning-rate factor per epoch"})
+    anneal_epochs: int = field(default=0, metadata={"help": "KL annealing epochs"})
+    patience: int | None = field(default=None, metadata={
+        "help": "early stopping: epochs without validation improvement"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the per-step work while training (the returned and saved "
+                "model is a plain copy)"})
+    seed: int = field(default=0, metadata={"help": "torch seed of initialisation and training"})
+
+    def check(self) -> None:
+        """Raise :class:`InputError` (one line) for an option out of range."""
+        checks = [
+            (self.window >= 2, f"window must be >= 2, got {self.window}"),
+            (self.stride is None or self.stride >= 1, f"stride must be >= 1, got {self.stride}"),
+            (0 <= self.valid_fraction < 1,
+             f"valid_fraction must be in [0, 1), got {self.valid_fraction}"),
+            (self.look_ahead >= 0, f"look_ahead must be >= 0, got {self.look_ahead}"),
+            (self.smoother_iterations >= 0,
+             f"smoother_iterations must be >= 0, got {self.smoother_iterations}"),
+            (all(int(h) >= 1 for h in self.correction_hidden),
+             f"correction widths must be >= 1, got {tuple(self.correction_hidden)}"),
+            (self.rnn_dim >= 1, f"rnn_dim must be >= 1, got {self.rnn_dim}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+    def train_stride(self) -> int:
+        """Cycles between training window starts."""
+        return int(self.stride or max(1, self.window // 5))
+
+
+@dataclass
+class TrainedDMM:
+    """What :func:`train_hybrid_dmm` returns: the trained ``dmm``, the per-epoch
+    ``history`` and ``training``, a plain record of the run (options, windows, SVI steps,
+    wall and CPU seconds, threads, final loss per cycle)."""
+
+    dmm: Any
+    history: list[dict]
+    training: dict[str, Any]
+
+
+def split_record(obs: xr.Dataset, valid_fraction: float, window: int
+                 ) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """The record cut into a training part and the final ``valid_fraction`` (at least one
+    window when nonzero; ``None`` when zero)."""
+    n = obs.sizes["time"]
+    if not 0 <= valid_fraction < 1:
+        raise InputError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    n_valid = int(round(valid_fraction * n))
+    if n_valid and n_valid < window:
+        n_valid = window
+    if n - n_valid < window:
+        raise InputError(f"the record has {n} cycles: too short for windows of {window} cycles"
+                         + (" plus a validation part" if n_valid else ""))
+    train = obs.isel(time=slice(0, n - n_valid))
+    valid = obs.isel(time=slice(n - n_valid, n)) if n_valid else None
+    return train, valid
+
+
+def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
+    """The DMM ``options`` describe, sized for the record ``obs`` (hybrid: see
+    :func:`~pyro_videossm.models.ssm.hybrid.hybrid_dmm`; neural: classic combiner, the
+    record's mean and std as input standardisation)."""
+    from pyro_videossm.models.ssm.dmm import DMM
+    from pyro_videossm.models.ssm.hybrid import hybrid_dmm
+
+    if options.physics:
+        return hybrid_dmm(obs, system=system, guide=options.guide, rnn_dim=options.rnn_dim,
+                          correction_hidden=tuple(int(h) for h in options.correction_hidden),
+                          transition_scale=options.transition_scale,
+                          learn_transition_scale=options.learn_transition_scale,
+                          physics_substeps=options.physics_substeps,
+                          guide_substeps=options.guide_substeps,
+                          look_ahead=options.look_ahead,
+                          smoother_iterations=options.smoother_iterations,
+                          learn_obs_noise=options.learn_obs_noise)
+    values = obs["obs"].values
+    D = values.shape[1]
+    loc = np.nan_to_num(np.nanmean(values, 0)).tolist()
+    scale = np.nan_to_num(np.nanstd(values, 0), nan=1.0).clip(1e-3).tolist()
+    return DMM(D, options.z_dim or D, likelihood="gaussian",
+               obs_scale=float(np.mean(np.atleast_1d(obs.attrs["obs_noise_std"]))),
+               learn_obs_scale=True, emission_dim=64, transition_dim=64,
+               rnn_dim=options.rnn_dim, guide=options.guide, combiner="classic",
+               x_loc=loc, x_scale=scale)
+
+
+def _finite(history: list[dict]) -> list[dict]:
+    return [{k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
+             for k, v in h.items()} for h in history]
+
+
+def train_hybrid_dmm(obs, options: HybridDMMOptions | None = None, *, system=None,
+                     device: str = "cpu", checkpoint_path: str | Path | None = None,
+                     resume: bool = False, progress: bool = False,
+                     output: str | Path | None = None, extra: dict | None = None,
+                     log=None) -> TrainedDMM:
+    """Train a (hybrid-physics) DMM on windows of the observation record ``obs`` (a dataset
+    or a file in the :func:`pyro_videossm.data.simulate` layout).
+
+    Args:
+        options: :class:`HybridDMMOptions` (default: all defaults).
+        system: the known physics, an :class:`~pyro_videossm.dynamics.ODESystem` (default:
+            the system named in ``obs``; e.g. ``Lorenz63(rho=24)`` for wrong physics).
+        device, checkpoint_path, resume, progress: as in
+            :class:`~pyro_videossm.infer.TrainConfig` and ``Trainer.fit``.
+        output: write the trained model file there (:func:`~pyro_videossm.models.ssm.
+            dmm_file.save_dmm`; extra: ``window``, ``stride``, ``history``,
+            ``train_config``, ``training`` and the entries of ``extra``).
+        log: ``str -> None`` for one line before training (model size, windows).
+    """
+    from pyro_videossm.data.chaotic import load_observations
+    from pyro_videossm.infer import TrainConfig
+    from pyro_videossm.models.ssm.dmm import fit_dmm
+    from pyro_videossm.models.ssm.dmm_file import dmm_from_config, save_dmm
+    from pyro_videossm.models.ssm.hybrid import observation_windows
+
+    options = options if options is not None else HybridDMMOptions()
+    options.check()
+    obs = load_observations(obs)
+    window, stride = int(options.window), options.train_stride()
+    train_obs, valid_obs = split_record(obs, options.valid_fraction, window)
+    train = observation_windows(train_obs, window, stride)
+    valid = None if valid_obs is None else observation_windows(valid_obs, window, window)
+    torch.manual_seed(options.seed)
+    dmm = build_dmm(obs, options, system)
+    if options.compile:
+        dmm.compile_steps()
+    config = TrainConfig(epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
+                         lr_decay=options.lr_decay, anneal_epochs=options.anneal_epochs,
+                         patience=options.patience, device=device, seed=options.seed,
+                         checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
+                         progress=progress)
+    if log is not None:
+        kind = f"hybrid {dmm.config['physics']['system']}" if options.physics else "neural"
+        log(f"dmm ({kind}, {options.guide} guide): "
+            f"{sum(p.numel() for p in dmm.parameters()):,} parameters, "
+            f"{train['x'].shape[0]} training windows of {window} cycles")
+    wall, cpu = time.perf_counter(), time.process_time()
+    history = fit_dmm(dmm, train, config, valid=valid, resume=resume)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if options.compile:  # a plain (uncompiled) copy to return and save
+        fresh = dmm_from_config(dmm.config, system=system).to(device)
+        fresh.load_state_dict(dmm.state_dict())
+        dmm = fresh
+    n_windows = int(train["x"].shape[0])
+    training = {
+        "options": {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(options).items()},
+        "train_cycles": int(train_obs.sizes["time"]), "window": window, "stride": stride,
+        "windows": n_windows, "epochs": len(history),
+        "steps": len(history) * -(-n_windows // options.batch_size),
+        "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
+        "threads": torch.get_num_threads(),
+        "final_loss_per_cycle": history[-1]["train_loss"] if history else None,
+    }
+    if output is not None:
+        save_dmm(output, dmm.cpu(), extra={
+            "history": _finite(history), "window": window, "stride": stride,
+            "train_config": config.to_dict(), "training": training, **(extra or {})})
+    return TrainedDMM(dmm, history, training)
+
+
+__all__ = ["HybridDMMOptions", "TrainedDMM", "build_dmm", "split_record", "train_hybrid_dmm"]
