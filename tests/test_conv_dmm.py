@@ -289,7 +289,7 @@ def test_cli_train_and_forecast_round_trip(tmp_path):
     import xarray as xr
 
     from pyro_videossm.cli import main
-    from pyro_videossm.cli.train_fields import fit_scaling
+    from pyro_videossm.experiments.normalization import fit_scaling
     from pyro_videossm.data.conventions import write_netcdf
     from pyro_videossm.data.heat import simulate_heat
 
