@@ -178,3 +178,16 @@ def test_bad_input_is_one_line():
         build_windows(_field(v), 2, 1, variable="rain")
     with pytest.raises(InputError, match="expected"):
         build_windows(xr.Dataset({"v": (("time", "a", "b", "c"), np.zeros((5, 1, 1, 1)))}), 2)
+
+
+def test_grey_clips_as_video():
+    from pyro_videossm.data.sprites import frames_tensor
+
+    v = np.random.default_rng(8).random((3, 5, 4, 4)).astype(np.float32)
+    ds = xr.Dataset({"frames": (("clip", "time", "y", "x"), v)})
+    assert build_windows(ds, 5, valid_fraction=0.0).kind == "field"
+    data = build_windows(ds, 5, valid_fraction=0.0, kind="video")
+    assert data.frame_shape == (1, 4, 4)
+    torch.testing.assert_close(data.train["x"], frames_tensor(ds))
+    with pytest.raises(InputError, match="not series"):
+        build_windows(ds, 5, kind="series")

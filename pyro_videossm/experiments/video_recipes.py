@@ -92,7 +92,7 @@ def train_dsvae_recipe(run: TrainingRun, options: DSVAEOptions) -> list[dict]:
 
     ds = training_clips(run.data)
     data = build_windows(ds, ds.sizes["time"], variable="frames", valid_fraction=0.0,
-                         normalize="none")
+                         normalize="none", kind="video")
     x = data.train["x"]
     if x.shape[-1] != x.shape[-2]:
         raise InputError(f"{run.data_label}: frames must be square, got "

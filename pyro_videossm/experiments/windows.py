@@ -163,12 +163,14 @@ def build_windows(data: str | os.PathLike | xr.Dataset | xr.DataArray, context: 
                   leads: int = 0, *, variable: str | None = None, stride: int = 1,
                   valid_fraction: float = 0.1, normalize: str = "none",
                   labels: Sequence[str] = (), missing: str | None = None,
-                  in_memory_bytes: int = IN_MEMORY_BYTES,
+                  kind: str | None = None, in_memory_bytes: int = IN_MEMORY_BYTES,
                   fit_frames: int = FIT_FRAMES) -> WindowData:
     """Training and validation windows of ``context + leads`` steps (rules: module docstring).
 
     ``data``: a netCDF path, a Dataset or a DataArray. ``labels``: per-sample variables
-    (dims ``(sample,)``) added to every window's item as int64.
+    (dims ``(sample,)``) added to every window's item as int64. ``kind``: ``field``,
+    ``series`` or ``video`` (default: from the dims; ``video`` reads grey ``frames(clip, time,
+    y, x)`` as one channel).
     """
     from pyro_videossm.data.conventions import open_dataset
 
@@ -180,7 +182,12 @@ def build_windows(data: str | os.PathLike | xr.Dataset | xr.DataArray, context: 
     ds = data if isinstance(data, (xr.Dataset, xr.DataArray)) else open_dataset(data)
     where = "" if isinstance(data, (xr.Dataset, xr.DataArray)) else f"{data}: "
     da = select_variable(ds, variable)
-    kind = data_kind(da)
+    found = data_kind(da)
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind is not None and kind != found and not (kind == "video" and found == "field"):
+        raise InputError(f"variable {da.name!r} with dims {tuple(da.dims)} is not {kind} data")
+    kind = kind or found
     missing = missing or ("window" if kind == "series" else "frame")
     if missing not in MISSING:
         raise InputError(f"missing must be one of {', '.join(MISSING)}, got {missing!r}")
