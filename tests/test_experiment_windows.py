@@ -191,3 +191,16 @@ def test_grey_clips_as_video():
     torch.testing.assert_close(data.train["x"], frames_tensor(ds))
     with pytest.raises(InputError, match="not series"):
         build_windows(ds, 5, kind="series")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10, 25, 1000])
+def test_frame_validity_reads_in_blocks(chunk):
+    from pyro_videossm.data.fields import frame_validity
+
+    v = np.random.default_rng(9).random((7, 10, 3, 3))
+    v[v[..., 0, 0] > 0.8] = np.nan
+    v[2, 3] = np.nan
+    da = xr.DataArray(v, dims=("sample", "time", "y", "x"))
+    reference = ~np.isnan(v).all((2, 3))
+    np.testing.assert_array_equal(frame_validity(da, chunk), reference)
+    np.testing.assert_array_equal(frame_validity(da[2], chunk), reference[2:3])
