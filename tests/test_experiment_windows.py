@@ -145,6 +145,10 @@ def test_chaotic_series_windows():
     torch.testing.assert_close(data.train["x"], x[keep])
     torch.testing.assert_close(data.train["mask"], mask[keep])
     assert data.valid_windows[:, 1].tolist() == list(range(30, 36))
+    # validation windows may be cut with their own stride (e.g. not overlapping)
+    wide = build_windows(ds, 5, valid_fraction=0.25, valid_stride=5)
+    assert wide.valid_windows[:, 1].tolist() == [30, 35]
+    torch.testing.assert_close(wide.train["x"], data.train["x"])
 
 
 def test_video_clips_with_labels():

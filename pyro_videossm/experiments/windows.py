@@ -161,13 +161,15 @@ def data_kind(da: xr.DataArray) -> str:
 # -- the builder --------------------------------------------------------------------------------
 def build_windows(data: str | os.PathLike | xr.Dataset | xr.DataArray, context: int,
                   leads: int = 0, *, variable: str | None = None, stride: int = 1,
-                  valid_fraction: float = 0.1, normalize: str = "none",
+                  valid_stride: int | None = None, valid_fraction: float = 0.1,
+                  normalize: str = "none",
                   labels: Sequence[str] = (), missing: str | None = None,
                   kind: str | None = None, in_memory_bytes: int = IN_MEMORY_BYTES,
                   fit_frames: int = FIT_FRAMES) -> WindowData:
     """Training and validation windows of ``context + leads`` steps (rules: module docstring).
 
-    ``data``: a netCDF path, a Dataset or a DataArray. ``labels``: per-sample variables
+    ``data``: a netCDF path, a Dataset or a DataArray. ``valid_stride``: steps between
+    validation windows (default ``stride``). ``labels``: per-sample variables
     (dims ``(sample,)``) added to every window's item as int64. ``kind``: ``field``,
     ``series`` or ``video`` (default: from the dims; ``video`` reads grey ``frames(clip, time,
     y, x)`` as one channel).
@@ -178,6 +180,9 @@ def build_windows(data: str | os.PathLike | xr.Dataset | xr.DataArray, context: 
         raise InputError(f"context must be >= 1 and leads >= 0, got {context}, {leads}")
     if int(stride) != stride or stride < 1:
         raise InputError(f"--stride must be >= 1, got {stride}")
+    valid_stride = stride if valid_stride is None else valid_stride
+    if int(valid_stride) != valid_stride or valid_stride < 1:
+        raise InputError(f"valid_stride must be >= 1, got {valid_stride}")
     check_normalization(normalize)
     ds = data if isinstance(data, (xr.Dataset, xr.DataArray)) else open_dataset(data)
     where = "" if isinstance(data, (xr.Dataset, xr.DataArray)) else f"{data}: "
@@ -222,8 +227,9 @@ def build_windows(data: str | os.PathLike | xr.Dataset | xr.DataArray, context: 
             built[name] = (None, np.zeros((0, 2), int))
             continue
         built[name] = cutter(da, lead, part[0], part[1], length=length, context=context,
-                             stride=stride, scaling=scaling, missing=missing,
-                             labels=label_values, in_memory_bytes=in_memory_bytes)
+                             stride=stride if name == "train" else valid_stride,
+                             scaling=scaling, missing=missing, labels=label_values,
+                             in_memory_bytes=in_memory_bytes)
     frame_shape = tuple(int(n) for n in da.shape[(2 if lead else 1):])
     return WindowData(built["train"][0], built["valid"][0], scaling, str(da.name), frame_shape,
                       len(built["train"][1]), len(built["valid"][1]), kind,
