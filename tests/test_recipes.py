@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from pyro_videossm.cli import build_parser, main
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.recipes import RECIPES, TrainingRun
 
+ROOT = Path(__file__).resolve().parents[1]
 BUILTIN = ("convdmm", "convlstm", "dmm-flat", "dsvae", "judge", "lstm", "seq2seq",
            "seq2seq-attn", "spatrans", "transformer")
 
@@ -229,3 +233,10 @@ def _series_dataset(t=12, h=4, w=4):
     rng = np.random.default_rng(0)
     return xr.Dataset({"precip": (("time", "y", "x"), 5.0 * rng.random((t, h, w)),
                                   {"units": "mm/h"})}, coords={"time": np.arange(t) * 300.0})
+
+
+def test_experiments_package_is_import_light():
+    code = ("import sys, pyro_videossm.experiments as e; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert e.build_windows.__module__ == 'pyro_videossm.experiments.windows'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(ROOT))
