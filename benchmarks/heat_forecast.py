@@ -8,7 +8,7 @@ and block-averaged ``--coarsen`` times (96 → 32 by default). Training sequence
 held-out test sequences (seed 2) are independent simulations. Every model is trained on the
 noisy ``obs`` of windows of ``context + leads`` frames with the same number of epochs, batch
 size, learning rate and data (equal-epoch budget; the training seconds are reported too),
-through the same code as ``videossm train`` (:mod:`pyro_videossm.cli.train_fields`).
+through the same code as ``videossm train`` (:mod:`pyro_videossm.experiments.field_recipes`).
 
 Score: MSE of the (ensemble-mean) forecast against the **noise-free** truth of the test
 sequences, per lead time, in squared temperature units. The forecast starts after the first
@@ -44,13 +44,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pyro_videossm.cli.train_fields import (
+from pyro_videossm.data.heat import simulate_heat
+from pyro_videossm.experiments.field_recipes import (
     build_module,
-    load_field_windows,
     make_forecaster,
     train_field_model,
 )
-from pyro_videossm.data.heat import simulate_heat
+from pyro_videossm.experiments.windows import build_windows
 from pyro_videossm.forecast import Persistence
 from pyro_videossm.metrics.fields import mse
 
@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyro_videossm.infer import TrainConfig
 
-    data = load_field_windows(train_ds, context=K, leads=L, variable="obs",
-                              valid_fraction=0.1, normalize="robust")
+    data = build_windows(train_ds, K, L, variable="obs", valid_fraction=0.1,
+                         normalize="robust")
     archs = architectures(args)
     rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
                                                    "results": str(args.results)},

@@ -15,8 +15,9 @@ blocks. The scaling (``--normalize``) is fitted on the training block only and s
 models.
 
 Models (``--models``): ``persistence`` (untrained), ``convdmm``, ``convlstm``, ``dmm-flat``
-(:mod:`pyro_videossm.cli.train_fields`), ``spatrans`` and the sequence baselines
-``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn`` (:mod:`pyro_videossm.cli.train_sequence`).
+(:mod:`pyro_videossm.experiments.field_recipes`), ``spatrans`` and the sequence baselines
+``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
+(:mod:`pyro_videossm.experiments.sequence_recipes`).
 Each learned model trains on the same windows with the shared Trainer for the same budget
 (``--epochs``, ``--batch-size``, ``--lr``; KL annealing for the DMMs), through the same
 functions ``videossm train`` calls, is written as a model file (``OUT/NAME.pt``) and read back
@@ -57,18 +58,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pyro_videossm.cli.train_fields import (
-    FieldData,
-    build_module,
-    fit_scaling,
-    make_forecaster,
-    train_field_model,
-)
-from pyro_videossm.cli.train_sequence import Windows, train_forecaster
 from pyro_videossm.data.conventions import write_netcdf
 from pyro_videossm.data.fields import FieldWindows, chronological_split
 from pyro_videossm.data.radar import load_knmi
 from pyro_videossm.data.scaling import FieldScaling
+from pyro_videossm.experiments.field_recipes import (
+    build_module,
+    make_forecaster,
+    train_field_model,
+)
+from pyro_videossm.experiments.normalization import fit_scaling
+from pyro_videossm.experiments.sequence_recipes import train_forecaster
+from pyro_videossm.experiments.windows import WindowData
 from pyro_videossm.forecast import Persistence, load_forecaster
 from pyro_videossm.metrics.fields import align_truth, crps, csi, fss, mse
 
@@ -336,14 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     tensors = {part: w.to_tensors() for part, w in windows.items()}
     if n_valid_windows == 0:
         tensors["valid"] = None
-    field_data = FieldData(tensors["train"], tensors["valid"], scaling, "rain_rate", grid,
-                           len(windows["train"]), n_valid_windows)
-
-    def seq_batch(t):
-        return None if t is None else {"frames": t["x"], "mask": t["mask"]}
-
-    seq_windows = Windows(seq_batch(tensors["train"]), seq_batch(tensors["valid"]), scaling,
-                          "rain_rate")
+    field_data = WindowData(tensors["train"], tensors["valid"], scaling, "rain_rate", grid,
+                            len(windows["train"]), n_valid_windows)
+    seq_windows = field_data  # one batch format {"x", "mask"} for every model
     t_times = da["time"].values
     nan_frac = float(np.isnan(da.values).mean())
     wet = float(np.nanmean(da.values >= args.threshold))

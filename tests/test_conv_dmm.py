@@ -289,9 +289,9 @@ def test_cli_train_and_forecast_round_trip(tmp_path):
     import xarray as xr
 
     from pyro_videossm.cli import main
-    from pyro_videossm.cli.train_fields import fit_scaling
     from pyro_videossm.data.conventions import write_netcdf
     from pyro_videossm.data.heat import simulate_heat
+    from pyro_videossm.experiments.normalization import fit_scaling
 
     write_netcdf(simulate_heat(samples=4, steps=8, grid=16, seed=0), tmp_path / "heat.nc")
     common = ["--context", "3", "--leads", "2", "--epochs", "1", "--batch-size", "4",

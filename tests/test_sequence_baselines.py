@@ -62,7 +62,7 @@ def test_attention_uses_all_encoder_steps():
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_training_reduces_loss(cls):
-    from pyro_videossm.cli.train_sequence import frame_loss
+    from pyro_videossm.experiments.sequence_recipes import frame_loss
     from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
 
     g = torch.Generator().manual_seed(0)

@@ -148,7 +148,7 @@ def _clips(n=24, t=6, h=8, w=12, seed=0):
 
 
 def test_training_beats_the_best_constant_forecast():
-    from pyro_videossm.cli.train_sequence import frame_loss
+    from pyro_videossm.experiments.sequence_recipes import frame_loss
     from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
     from pyro_videossm.metrics.quantile import quantile_loss
 

@@ -89,16 +89,25 @@ def check_field(da: xr.DataArray, *, where: str = "", check_missing: bool = True
 
 
 def frame_validity(da: xr.DataArray, chunk: int = 64) -> np.ndarray:
-    """``(series, time)`` bool: frames with at least one non-NaN value; reads ``chunk`` time
-    steps at a time, so memory stays at one chunk."""
+    """``(series, time)`` bool: frames with at least one non-NaN value; reads about ``chunk``
+    frames at a time (several series per read when they are short), so memory stays at one
+    chunk."""
+    chunk = max(1, int(chunk))
     n_t = da.sizes["time"]
     spatial = list(da.dims[-2:])
-    out = []
-    for t0 in range(0, n_t, max(1, int(chunk))):
-        block = da.isel(time=slice(t0, t0 + chunk))
-        v = np.asarray(block.notnull().any(dim=spatial).values)
-        out.append(v.reshape(-1, v.shape[-1]) if v.ndim == 2 else v[None])
-    return np.concatenate(out, axis=1)
+    lead = str(da.dims[0]) if da.ndim == 4 else None
+    n_s = da.sizes[lead] if lead else 1
+    per_read = max(1, chunk // n_t) if lead else 1
+    rows = []
+    for s0 in range(0, n_s, per_read):
+        part = da.isel({lead: slice(s0, s0 + per_read)}) if lead else da
+        out = []
+        for t0 in range(0, n_t, chunk):
+            v = np.asarray(part.isel(time=slice(t0, t0 + chunk)).notnull().any(dim=spatial)
+                           .values)
+            out.append(v.reshape(-1, v.shape[-1]))
+        rows.append(np.concatenate(out, axis=1))
+    return np.concatenate(rows, axis=0)
 
 
 def chronological_split(n_time: int | xr.DataArray | xr.Dataset,

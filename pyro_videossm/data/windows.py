@@ -32,6 +32,15 @@ def window_starts(n_time: int, length: int, stride: int) -> np.ndarray:
     return np.arange(0, n_time - length + 1, stride)
 
 
+def take_windows(values: np.ndarray, series: np.ndarray, starts: np.ndarray,
+                 length: int) -> np.ndarray:
+    """Windows ``values[series[i], starts[i]:starts[i] + length]`` of ``values (S, T, ...)``,
+    stacked: ``(len(starts), length, ...)``."""
+    series, starts = np.asarray(series, dtype=int), np.asarray(starts, dtype=int)
+    idx = starts[:, None] + np.arange(int(length))[None, :]
+    return values[series[:, None], idx]
+
+
 def cut_windows(
     da: xr.DataArray,
     length: int,
@@ -55,7 +64,6 @@ def cut_windows(
     arr = da.transpose(*lead, time_dim, *rest).values
     arr = arr.reshape((-1,) + arr.shape[len(lead):])  # (n_series, time, *rest)
     starts = window_starts(arr.shape[1], length, stride)
-    idx = starts[:, None] + np.arange(length)[None, :]
-    win = arr[:, idx]  # (n_series, n_windows, length, *rest)
-    win = win.reshape((-1, length) + arr.shape[2:])
+    series = np.repeat(np.arange(arr.shape[0]), starts.size)
+    win = take_windows(arr, series, np.tile(starts, arr.shape[0]), length)  # series-major
     return to_tensor_and_mask(win, dtype)
