@@ -124,7 +124,7 @@ def write_section(path: str | os.PathLike, name: str, body: str, *, append: bool
 
 # -- section records ------------------------------------------------------------------------
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?(e[+-]\d+)?$")
-_FORMATS = (".4f", ".3f", ".2f", ".1f", ".5f", ".0f", ",", ".4g", ".3g", ".5g", "g")
+_FORMATS = (".4f", ".3f", ".2f", ".1f", ".5f", ".0f", ".4g", ".3g", ".5g", ",", "g")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
