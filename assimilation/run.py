@@ -28,7 +28,6 @@ import os
 import pkgutil
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +39,14 @@ from assimilation.config import MethodEntry, PrepareContext, Setting
 from pyro_videossm.assimilate import METHODS, available_methods, get_method
 from pyro_videossm.data import simulate
 from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.records import make_record
+from pyro_videossm.experiments.results import markers as section_markers
+from pyro_videossm.experiments.results import (
+    record_path_for,
+    replace_section,
+    store_section_record,
+    write_text,
+)
 from pyro_videossm.metrics.posterior import markdown_table, score_posterior
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +252,7 @@ def _entries_of(setting: Setting, rows: list[dict]) -> list[MethodEntry | None]:
 
 
 def markers(name: str) -> tuple[str, str]:
-    return f"<!-- BEGIN classical:{name} -->", f"<!-- END classical:{name} -->"
+    return section_markers(f"classical:{name}")
 
 
 RESULTS_HEADER = """# Results
@@ -256,42 +263,41 @@ its `<!-- BEGIN ... -->` / `<!-- END ... -->` markers, and nothing else in the f
 """
 
 
-def write_section(path: Path, name: str, body: str) -> None:
-    """Replace (or add) the section of setting ``name`` in the markdown file, atomically."""
-    begin, end = markers(name)
+def _after_classical_blocks(text: str) -> int:
+    """Where a new classical block goes: after the last one; else before whatever follows the
+    heading's intro (another topic's heading or marked block), never inside another topic's
+    block."""
+    last_end = text.rfind("<!-- END classical:")
+    if last_end >= 0:
+        return text.index("-->", last_end) + 3
+    start = text.index(SECTION_HEADING) + len(SECTION_HEADING)
+    found = [i for i in (text.find("\n## ", start), text.find("\n<!-- BEGIN ", start))
+             if i >= 0]
+    return min(found) if found else len(text)
+
+
+def write_section(path: Path, name: str, body: str, *, record: dict | None = None,
+                  record_path: Path | None = None) -> None:
+    """Replace (or add) the section of setting ``name`` in the markdown file, atomically, with
+    the shared writer (:mod:`pyro_videossm.experiments.results`); with ``record`` also store
+    the run record the section regenerates from (default
+    ``assimilation/results/classical/NAME.json``, beside ``path`` for a copy)."""
+    path = Path(path)
     text = path.read_text() if path.exists() else RESULTS_HEADER
     if not text.lstrip().startswith("# "):  # a file begun by another topic's script
         text = RESULTS_HEADER + "\n" + text
-    block = f"{begin}\n{body.rstrip()}\n{end}"
-    if begin in text and end in text and text.index(begin) < text.index(end):
-        a, b = text.index(begin), text.index(end) + len(end)
-        text = text[:a] + block + text[b:]
-    elif SECTION_HEADING in text:
-        # After the last classical block; else before whatever follows the heading's intro
-        # (another topic's heading or marked block), never inside another topic's block.
-        last_end = text.rfind("<!-- END classical:")
-        if last_end >= 0:
-            stop = text.index("-->", last_end) + 3
-        else:
-            start = text.index(SECTION_HEADING) + len(SECTION_HEADING)
-            found = [i for i in (text.find("\n## ", start), text.find("\n<!-- BEGIN ", start))
-                     if i >= 0]
-            stop = min(found) if found else len(text)
-        text = text[:stop].rstrip("\n") + "\n\n" + block + "\n" + (
-            "\n" + text[stop:].lstrip("\n") if text[stop:].strip() else "")
-    else:
+    if SECTION_HEADING not in text:
         text = (text.rstrip("\n") + f"\n\n{SECTION_HEADING}\n\n"
                 "Classical filters and smoothers on the standard chaotic-system benchmarks "
-                "(`assimilation/`: one config per setting, one runner).\n\n" + block + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+                "(`assimilation/`: one config per setting, one runner).\n")
+    section = f"classical:{name}"
+    body = body.rstrip()
+    text = replace_section(text, section, body, where=_after_classical_blocks)
+    if record is not None:
+        store_section_record(record_path or record_path_for(
+            path, f"assimilation/results/classical/{name}.json"), record, section, body,
+            file=path)
+    write_text(path, text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,8 +362,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(payload, indent=1, default=float))
     if args.write_docs:
         command = canonical_command(args, cycles, burn_in)
+        record = make_record(
+            setting.name, command=command,
+            options={"seeds": seeds, "cycles": cycles, "burn_in": burn_in,
+                     "methods": [e.label for e in entries]},
+            data={"simulate": setting.simulate, "seeds": seeds},
+            metrics={"rows": rows, "runs": [{"label": r["entry"].label, "runs": r["runs"]}
+                                            for r in results]},
+            timings={r["label"]: r.get("seconds_per_cycle") for r in rows})
         write_section(args.docs, setting.name, render_section(
-            setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in))
+            setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in),
+            record=record)
         print(f"wrote the {setting.name} section of {args.docs}")
     return 1 if any(r["status"] == "FAIL" for r in rows) else 0
 

@@ -122,6 +122,15 @@ def write_section(path: str | os.PathLike, name: str, body: str, *, append: bool
     return new
 
 
+def record_path_for(results: str | os.PathLike, relative: str) -> Path:
+    """Where a run that writes ``results`` stores its record: ``REPO/relative`` for the
+    repository's own docs files, else ``relative`` beside ``results`` (a copy, a test)."""
+    results = Path(results).resolve()
+    if results.parent == (REPO / "docs").resolve():
+        return REPO / relative
+    return results.parent / relative
+
+
 # -- section records ------------------------------------------------------------------------
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?(e[+-]\d+)?$")
 _FORMATS = (".4f", ".3f", ".2f", ".1f", ".5f", ".0f", ".4g", ".3g", ".5g", ",", "g")
