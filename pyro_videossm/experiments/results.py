@@ -252,6 +252,23 @@ def store_section_record(record_path: str | os.PathLike, record: Mapping[str, An
     return write_record(record_path, payload)
 
 
+def remove_section_records(folder: str | os.PathLike, name: str,
+                           keep: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Delete the records of section ``name`` in ``folder`` (not recursively) except
+    ``keep``: a run that rewrites a whole section drops the parts of older runs."""
+    folder, kept = Path(folder), {Path(k).resolve() for k in keep}
+    gone = []
+    if folder.is_dir():
+        for rec in read_records(folder):
+            path = Path(rec["_path"])
+            if (path.parent == folder and path.resolve() not in kept
+                    and isinstance(rec.get("section"), dict)
+                    and rec["section"].get("name") == name):
+                path.unlink()
+                gone.append(path)
+    return gone
+
+
 def render_section(records: Sequence[Mapping[str, Any]]) -> str:
     """The body of one section from its records (joined in ``part`` order)."""
     ordered = sorted(records, key=lambda r: r["section"].get("part", 0))
