@@ -168,7 +168,8 @@ def _is_separator(line: str) -> bool:
 
 def parse_table(lines: Sequence[str]) -> dict | None:
     """A markdown table as ``{"columns", "separator", "formats", "rows"}``: numeric cells as
-    numbers printed by their column's format; None if the lines do not print back."""
+    numbers printed by their column's format (or ``{"value", "format"}`` when the column's
+    format does not print them); None if the lines do not print back."""
     if len(lines) < 2 or not _is_separator(lines[1]):
         return None
     columns = _split_row(lines[0])
@@ -187,18 +188,31 @@ def parse_table(lines: Sequence[str]) -> dict | None:
         formats.append(best)
         for r in rows:
             v = _as_number(r[j])
-            if best is not None and v is not None and _prints_as(v, best, r[j]):
+            if v is None:
+                continue
+            if best is not None and _prints_as(v, best, r[j]):
                 r[j] = v
+            else:  # a number its column's format does not print: it keeps its own
+                spec = next((s for s in _FORMATS if _prints_as(v, s, r[j])), None)
+                if spec is not None:
+                    r[j] = {"value": v, "format": spec}
     table = {"columns": columns, "separator": lines[1], "formats": formats, "rows": rows}
     return table if render_table(table) == "\n".join(lines) else None
+
+
+def _render_cell(cell: Any, spec: str | None) -> str:
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, Mapping):
+        return format(cell["value"], cell["format"])
+    return format(cell, spec)
 
 
 def render_table(table: Mapping[str, Any]) -> str:
     """The markdown of a table stored by :func:`parse_table`."""
     lines = [render_row(table["columns"]), table["separator"]]
     for row in table["rows"]:
-        lines.append(render_row([c if isinstance(c, str) else format(c, spec)
-                                 for c, spec in zip(row, table["formats"])]))
+        lines.append(render_row([_render_cell(c, spec) for c, spec in zip(row, table["formats"])]))
     return "\n".join(lines)
 
 
