@@ -89,3 +89,12 @@ def test_samples_truth_variable_and_bad_input():
         backtest(Persistence(), ds, context=2, leads=1, truth="nope")
     with pytest.raises(InputError):
         backtest(Persistence(), ds, context=2, leads=1, metrics={})
+
+
+def test_float_time_steps_pool_on_the_same_lead_times():
+    # time steps of 0.1: init + k * 0.1 is not exactly the data's time for every window
+    ds = field(np.arange(40.0) * 0.3).assign_coords(time=np.arange(40) * 0.1)
+    result = backtest(Persistence(), ds, context=4, leads=5, stride=3)
+    k = np.arange(1, 6)
+    assert result.pooled["mse"].shape == (5,)
+    np.testing.assert_allclose(result.pooled["mse"], (0.3 * k) ** 2)

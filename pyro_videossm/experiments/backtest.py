@@ -28,7 +28,7 @@ import xarray as xr
 from pyro_videossm.data.selection import select_field
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import Forecaster
-from pyro_videossm.metrics.fields import align_truth, crps, mae, mse
+from pyro_videossm.metrics.fields import crps, mae, mse
 
 Metric = Callable[[xr.DataArray, xr.DataArray], xr.DataArray]
 DEFAULT_METRICS: dict[str, Metric] = {"mse": mse, "mae": mae, "crps": crps}
@@ -90,6 +90,20 @@ def _truth_array(data: xr.Dataset | xr.DataArray, truth: str | xr.DataArray | No
     return truth
 
 
+def _window_truth(series: xr.DataArray, t1: int, leads: int, fc: xr.DataArray) -> xr.DataArray:
+    """``(lead_time, y, x)``: frames ``[t1, t1 + leads)`` of ``series`` (by index: float time
+    steps need not add up exactly to the forecast's valid times)."""
+    out = series.isel(time=slice(t1, t1 + leads))
+    out = out.drop_vars([c for c in out.coords if c not in out.dims or c == "time"])
+    return out.rename(time="lead_time").assign_coords(lead_time=fc["lead_time"].values)
+
+
+def _stack(arrays: list[xr.DataArray]) -> xr.DataArray:
+    """Windows stacked along a new leading ``sample`` dim (dim coordinates only)."""
+    plain = [a.drop_vars([c for c in a.coords if c not in a.dims]) for a in arrays]
+    return xr.concat(plain, dim="sample", join="exact", coords="minimal", compat="override")
+
+
 def backtest(forecaster: Forecaster, data: xr.Dataset | xr.DataArray, *, context: int,
              leads: int, stride: int = 1, start: int | None = None, windows: int | None = None,
              metrics: Mapping[str, Metric] | None = None, members: int = 1, seed: int = 0,
@@ -123,17 +137,19 @@ def backtest(forecaster: Forecaster, data: xr.Dataset | xr.DataArray, *, context
             began = time.perf_counter()
             fc = forecaster.forecast(ctx, leads, members, seed=seed)
             seconds = time.perf_counter() - began
-            ob = align_truth(fc, truth_series)
+            ob = _window_truth(truth_series, t1, leads, fc["forecast"])
             row = {"sample": sample, "t0": t1 - context, "t1": t1, "t2": t1 + leads,
                    "init_time": fc["init_time"].values.item() if "init_time" in fc.coords
                    else None, "seconds": seconds}
             for name, fn in metrics.items():
                 row[name] = np.asarray(fn(fc["forecast"], ob).values)
             out.windows.append(row)
-            fcs.append(fc["forecast"].drop_vars(["valid_time", "init_time"], errors="ignore"))
-            obs.append(ob.drop_vars("valid_time", errors="ignore"))
-    pooled_fc = xr.concat(fcs, dim="sample")
-    pooled_ob = xr.concat(obs, dim="sample")
+            fcs.append(fc["forecast"])
+            obs.append(ob)
+    # every window on the first window's lead times (float time steps may differ by rounding)
+    lead_time = fcs[0]["lead_time"].values
+    pooled_fc = _stack([f.assign_coords(lead_time=lead_time) for f in fcs])
+    pooled_ob = _stack([o.assign_coords(lead_time=lead_time) for o in obs])
     out.pooled = {name: np.asarray(fn(pooled_fc, pooled_ob).values)
                   for name, fn in metrics.items()}
     return out
