@@ -170,7 +170,8 @@ def run_setting(
         raise InputError(f"--model names no row of {setting.name}: {unknown[0]!r}")
     for res in results:
         entry = res["entry"]
-        if entry.model is None and entry.label not in models:
+        if (entry.model is None and entry.label not in models) or (
+                entry.method not in available_methods()):  # no training for an unknown method
             continue
         try:
             res["model"] = model_file(entry, workdir / setting.name,
