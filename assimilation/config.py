@@ -5,42 +5,39 @@ DAPPER keeps one file per setting with the expected RMSE beside each method. Eac
 :class:`MethodEntry` names a registered method (``pyro_videossm.assimilate.get_method``), its
 options, the published RMSE and the bound this toolkit must reach.
 
-Learned methods (a DMM, say) need a trained model before they can assimilate. Give their
-entry a ``prepare`` hook: it gets a :class:`PrepareContext` (setting, seed, cycles, a work
-folder, the observations being assimilated) and returns extra options, e.g.
-``{"model_file": "assimilation/_work/lorenz63_sakov2012/dmm_seed0.pt"}``; it can train on data
-it simulates itself (use another seed than the evaluation's) or load a file and skip training
-when the file already exists. The runner calls it once per seed before running the method.
+Learned methods (the ``dmm`` method, say) need a trained model before they can assimilate.
+Their entry names it with a :class:`TrainedModel`: a model file, and optionally the training
+recipe that writes it when it is absent (``"module:function"``, called once per run as
+``recipe(path, **options)``; it must train on data it simulates itself, never on the records
+being scored). The runner passes the file to the method as the option ``model`` (or
+``TrainedModel.option``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import xarray as xr
 
 
 @dataclass(frozen=True)
-class PrepareContext:
-    """What a ``prepare`` hook receives.
+class TrainedModel:
+    """Where a learned method's model comes from.
 
     Attributes:
-        setting: the setting being run.
-        seed: the evaluation seed (the observations below were simulated with it).
-        cycles: number of cycles being assimilated.
-        workdir: a folder for artefacts (trained models, caches); created by the runner.
-        obs: the observation Dataset the method will assimilate (``truth`` included: a hook
-            must not train on it; simulate training data with another seed).
+        path: the model file; a relative path is taken from the repository root (the runner's
+            ``--workdir`` for ``workdir=True``).
+        recipe: ``"module:function"`` that trains a model and writes it to ``path`` (called as
+            ``recipe(path, **options)`` when the file is absent); None: the file must exist.
+        options: keyword arguments of the recipe (its seed, epochs, ...).
+        option: the method option that receives the path (``dmm``: ``model``).
+        workdir: resolve a relative ``path`` under the runner's work folder.
     """
 
-    setting: Setting
-    seed: int
-    cycles: int
-    workdir: Path
-    obs: xr.Dataset
+    path: str
+    recipe: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    option: str = "model"
+    workdir: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class MethodEntry:
         published: the RMSE reported for this method and setting elsewhere (None if none).
         reference: where ``published`` comes from.
         bound: the time-averaged RMSE (mean over seeds) we must reach; None = no bound.
-        prepare: optional hook ``prepare(ctx) -> dict`` of extra options (trained models).
+        model: the trained model a learned method needs (None for classical methods).
         note: shown under the table.
     """
 
@@ -64,7 +61,7 @@ class MethodEntry:
     published: float | None = None
     reference: str = ""
     bound: float | None = None
-    prepare: Callable[[PrepareContext], dict[str, Any]] | None = None
+    model: TrainedModel | None = None
     note: str = ""
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 from pathlib import Path
 
 import torch
@@ -390,16 +389,22 @@ def write_section(out: Path) -> None:
     speed = cost_lines(out) + speed_lines(out)
     if not records and not speed:
         return
-    text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
+    from pyro_videossm.experiments.records import make_record
+    from pyro_videossm.experiments.results import (
+        record_path_for,
+        remove_section_records,
+        write_section,
+    )
+
     block = section(records, speed)
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = RESULTS.with_name(f".{RESULTS.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(RESULTS)
+    body = block[len(BEGIN):block.rindex(END)].strip("\n")
+    target = record_path_for(RESULTS, "assimilation/results/dmm/dmm.json")
+    sources = sorted(str(p) for p in Path(out).glob("*.json"))
+    write_section(RESULTS, "dmm", body, header="# Results\n", record_path=target,
+                  record=make_record("dmm", command="python assimilation/dmm_experiments.py "
+                                     f"--out {out}", metrics={"experiments": records},
+                                     derived_from=sources))
+    remove_section_records(target.parent, "dmm", keep=[target])
 
 
 def main(argv: list[str] | None = None) -> int:

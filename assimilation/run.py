@@ -13,8 +13,14 @@ time-averaged RMSE after burn-in, spread, CRPS and 90% coverage; the table gives
 docs/RESULTS.md (between ``<!-- BEGIN classical:NAME -->`` and ``<!-- END classical:NAME -->``;
 appended under "Classical data assimilation" if absent) and nothing else.
 
-A method that is not registered (a learned method whose module is not there yet) or that
-fails (diverges) gets a row saying so; the other rows still run.
+Learned methods (``dmm``) run like the others once their model file is there: a row's
+:class:`~assimilation.config.TrainedModel` names the file and, optionally, the training recipe
+that writes it when it is absent (run once per run, before the seeds; it trains on its own
+simulation, never on the scored records); ``--model LABEL=PATH`` gives a row another file.
+The file's fingerprint goes into the run record.
+
+A method that is not registered, whose model file is missing, or that fails (diverges) gets
+a row saying so; the other rows still run.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import os
 import pkgutil
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,11 +41,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from assimilation.config import MethodEntry, PrepareContext, Setting
+from assimilation.config import MethodEntry, Setting
 from pyro_videossm.assimilate import METHODS, available_methods, get_method
 from pyro_videossm.data import simulate
 from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.records import file_hash, make_record
+from pyro_videossm.experiments.results import markers as section_markers
+from pyro_videossm.experiments.results import (
+    record_path_for,
+    replace_section,
+    store_section_record,
+    write_text,
+)
 from pyro_videossm.metrics.posterior import markdown_table, score_posterior
+from pyro_videossm.registry import import_object
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DOCS = REPO / "docs" / "RESULTS.md"
@@ -85,18 +99,40 @@ def select_methods(setting: Setting, wanted: Sequence[str] | None) -> list[Metho
     return chosen
 
 
+def model_file(entry: MethodEntry, workdir: Path, *, override: str | Path | None = None,
+               log: Callable[[str], None] = print) -> Path:
+    """The model file of a learned row: ``override``, else its ``TrainedModel`` path, trained
+    with the row's recipe when absent. InputError when there is none."""
+    spec = entry.model
+    if override is None and spec is None:
+        raise InputError(f"{entry.label}: no model file (give --model '{entry.label}=PATH')")
+    path = Path(override if override is not None else spec.path)
+    if not path.is_absolute():
+        path = (workdir if override is None and spec.workdir else REPO) / path
+    if path.exists():
+        return path
+    if override is not None or spec.recipe is None:
+        raise InputError(f"{entry.label}: no model file {path}")
+    recipe = import_object(spec.recipe, kind="training recipe")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log(f"{entry.label}: training its model with {spec.recipe} -> {path}")
+    recipe(path, **spec.options)
+    if not path.exists():
+        raise InputError(f"{entry.label}: the recipe {spec.recipe} wrote no {path}")
+    return path
+
+
 def run_entry(entry: MethodEntry, setting: Setting, obs, *, seed: int, cycles: int,
-              burn_in: int, workdir: Path, progress: bool = False) -> dict:
-    """Run one method on one seed's observations: its scores, or ``{"error": ...}``."""
+              burn_in: int, workdir: Path, progress: bool = False,
+              model: Path | None = None) -> dict:
+    """Run one method on one seed's observations (a learned one with its ``model`` file):
+    its scores, or ``{"error": ...}``."""
     if entry.method not in available_methods():
         return {"error": f"method {entry.method!r} is not registered"}
     options = dict(entry.options)
+    if model is not None:
+        options[entry.model.option if entry.model is not None else "model"] = str(model)
     try:
-        if entry.prepare is not None:
-            workdir.mkdir(parents=True, exist_ok=True)
-            ctx = PrepareContext(setting=setting, seed=seed, cycles=cycles, workdir=workdir,
-                                 obs=obs)
-            options.update(entry.prepare(ctx))
         method = get_method(entry.method, **options)
         post = method(obs, seed=seed, n_samples=CRPS_SAMPLES, progress=progress)
     except (InputError, RuntimeError, FileNotFoundError) as err:
@@ -117,22 +153,42 @@ def run_setting(
     workdir: Path = DEFAULT_WORKDIR,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    models: dict[str, str | Path] | None = None,
 ) -> list[dict]:
-    """Scores per entry and seed: ``[{"entry": MethodEntry, "runs": [scores per seed]}]``."""
+    """Scores per entry and seed: ``[{"entry": MethodEntry, "runs": [scores per seed],
+    "model": model file or None}]``. ``models`` maps a row's label to its model file (else
+    the row's ``TrainedModel``, trained first if its file is absent)."""
     cycles = int(cycles or setting.cycles)
     burn_in = setting.burn_in if burn_in is None else int(burn_in)
     if burn_in >= cycles:
         raise InputError(f"burn-in ({burn_in}) must be shorter than the run ({cycles} cycles)")
     entries = list(setting.methods if entries is None else entries)
-    results = [{"entry": e, "runs": []} for e in entries]
+    results = [{"entry": e, "runs": [], "model": None} for e in entries]
+    models = dict(models or {})
+    unknown = sorted(set(models) - {e.label for e in entries})
+    if unknown:
+        raise InputError(f"--model names no row of {setting.name}: {unknown[0]!r}")
+    for res in results:
+        entry = res["entry"]
+        if (entry.model is None and entry.label not in models) or (
+                entry.method not in available_methods()):  # no training for an unknown method
+            continue
+        try:
+            res["model"] = model_file(entry, workdir / setting.name,
+                                      override=models.get(entry.label), log=log)
+        except (InputError, RuntimeError, FileNotFoundError) as err:
+            res["model_error"] = f"{type(err).__name__}: {err}"
     for seed in seeds:
         obs = simulate(**setting.simulate, cycles=cycles, seed=int(seed))
         for res in results:
             entry = res["entry"]
             start = time.perf_counter()
-            scores = run_entry(entry, setting, obs, seed=int(seed), cycles=cycles,
-                               burn_in=burn_in, workdir=workdir / setting.name,
-                               progress=progress)
+            if "model_error" in res:
+                scores = {"error": res["model_error"]}
+            else:
+                scores = run_entry(entry, setting, obs, seed=int(seed), cycles=cycles,
+                                   burn_in=burn_in, workdir=workdir / setting.name,
+                                   progress=progress, model=res["model"])
             scores["seed"] = int(seed)
             res["runs"].append(scores)
             what = (f"RMSE {scores['rmse']:.3f}, spread {scores['spread']:.3f}"
@@ -245,7 +301,7 @@ def _entries_of(setting: Setting, rows: list[dict]) -> list[MethodEntry | None]:
 
 
 def markers(name: str) -> tuple[str, str]:
-    return f"<!-- BEGIN classical:{name} -->", f"<!-- END classical:{name} -->"
+    return section_markers(f"classical:{name}")
 
 
 RESULTS_HEADER = """# Results
@@ -256,42 +312,41 @@ its `<!-- BEGIN ... -->` / `<!-- END ... -->` markers, and nothing else in the f
 """
 
 
-def write_section(path: Path, name: str, body: str) -> None:
-    """Replace (or add) the section of setting ``name`` in the markdown file, atomically."""
-    begin, end = markers(name)
+def _after_classical_blocks(text: str) -> int:
+    """Where a new classical block goes: after the last one; else before whatever follows the
+    heading's intro (another topic's heading or marked block), never inside another topic's
+    block."""
+    last_end = text.rfind("<!-- END classical:")
+    if last_end >= 0:
+        return text.index("-->", last_end) + 3
+    start = text.index(SECTION_HEADING) + len(SECTION_HEADING)
+    found = [i for i in (text.find("\n## ", start), text.find("\n<!-- BEGIN ", start))
+             if i >= 0]
+    return min(found) if found else len(text)
+
+
+def write_section(path: Path, name: str, body: str, *, record: dict | None = None,
+                  record_path: Path | None = None) -> None:
+    """Replace (or add) the section of setting ``name`` in the markdown file, atomically, with
+    the shared writer (:mod:`pyro_videossm.experiments.results`); with ``record`` also store
+    the run record the section regenerates from (default
+    ``assimilation/results/classical/NAME.json``, beside ``path`` for a copy)."""
+    path = Path(path)
     text = path.read_text() if path.exists() else RESULTS_HEADER
     if not text.lstrip().startswith("# "):  # a file begun by another topic's script
         text = RESULTS_HEADER + "\n" + text
-    block = f"{begin}\n{body.rstrip()}\n{end}"
-    if begin in text and end in text and text.index(begin) < text.index(end):
-        a, b = text.index(begin), text.index(end) + len(end)
-        text = text[:a] + block + text[b:]
-    elif SECTION_HEADING in text:
-        # After the last classical block; else before whatever follows the heading's intro
-        # (another topic's heading or marked block), never inside another topic's block.
-        last_end = text.rfind("<!-- END classical:")
-        if last_end >= 0:
-            stop = text.index("-->", last_end) + 3
-        else:
-            start = text.index(SECTION_HEADING) + len(SECTION_HEADING)
-            found = [i for i in (text.find("\n## ", start), text.find("\n<!-- BEGIN ", start))
-                     if i >= 0]
-            stop = min(found) if found else len(text)
-        text = text[:stop].rstrip("\n") + "\n\n" + block + "\n" + (
-            "\n" + text[stop:].lstrip("\n") if text[stop:].strip() else "")
-    else:
+    if SECTION_HEADING not in text:
         text = (text.rstrip("\n") + f"\n\n{SECTION_HEADING}\n\n"
                 "Classical filters and smoothers on the standard chaotic-system benchmarks "
-                "(`assimilation/`: one config per setting, one runner).\n\n" + block + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+                "(`assimilation/`: one config per setting, one runner).\n")
+    section = f"classical:{name}"
+    body = body.rstrip()
+    text = replace_section(text, section, body, where=_after_classical_blocks)
+    if record is not None:
+        store_section_record(record_path or record_path_for(
+            path, f"assimilation/results/classical/{name}.json"), record, section, body,
+            file=path)
+    write_text(path, text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results file for --write-docs (default docs/RESULTS.md)")
     p.add_argument("--json", type=Path, default=None, help="also write per-seed scores here")
     p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                   help="folder for prepare hooks' artefacts (trained models)")
+                   help="folder for the models that rows' training recipes write")
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
+                   help="model file of a learned row (repeatable)")
     p.add_argument("--progress", action="store_true", help="progress bars over cycles")
     return p
 
@@ -327,6 +384,8 @@ def canonical_command(args: argparse.Namespace, cycles: int, burn_in: int) -> st
     parts += ["--cycles", str(cycles), "--burn-in", str(burn_in)]
     if args.methods:
         parts += ["--methods", *args.methods]
+    for item in args.model:
+        parts += ["--model", item]
     if Path(args.docs).resolve() != DEFAULT_DOCS.resolve():
         parts += ["--docs", str(args.docs)]
     return shlex.join(parts + ["--write-docs"])
@@ -343,8 +402,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cycles = int(args.cycles or setting.cycles)
         burn_in = setting.burn_in if args.burn_in is None else args.burn_in
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        models = {}
+        for item in args.model:
+            label, sep, path = item.partition("=")
+            if not sep or not path:
+                raise InputError(f"--model wants LABEL=PATH, got {item!r}")
+            models[label] = path
         results = run_setting(setting, seeds=seeds, cycles=cycles, burn_in=burn_in,
-                              entries=entries, workdir=args.workdir, progress=args.progress)
+                              entries=entries, workdir=args.workdir, progress=args.progress,
+                              models=models)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -356,8 +422,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(payload, indent=1, default=float))
     if args.write_docs:
         command = canonical_command(args, cycles, burn_in)
+        record = make_record(
+            setting.name, command=command,
+            options={"seeds": seeds, "cycles": cycles, "burn_in": burn_in,
+                     "methods": [e.label for e in entries]},
+            data={"simulate": setting.simulate, "seeds": seeds,
+                  "models": {r["entry"].label: {"path": str(r["model"]),
+                                                "hash": file_hash(r["model"])}
+                             for r in results if r["model"] is not None}},
+            metrics={"rows": rows, "runs": [{"label": r["entry"].label, "runs": r["runs"]}
+                                            for r in results]},
+            timings={r["label"]: r.get("seconds_per_cycle") for r in rows})
         write_section(args.docs, setting.name, render_section(
-            setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in))
+            setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in),
+            record=record)
         print(f"wrote the {setting.name} section of {args.docs}")
     return 1 if any(r["status"] == "FAIL" for r in rows) else 0
 

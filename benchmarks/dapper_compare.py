@@ -192,8 +192,6 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     text = "\n".join([
-        "# pyro-videossm and DAPPER on the same data",
-        "",
         f"Command: `{command}` (DAPPER {version} in `benchmarks/.venv-dapper`, set up as in "
         "benchmarks/README.md).",
         "",
@@ -213,10 +211,17 @@ def main(argv=None) -> int:
         STARTS_NOTE,
         "",
     ])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(f".{args.out.name}.tmp")
-    tmp_out.write_text(text)
-    os.replace(tmp_out, args.out)
+    from pyro_videossm.experiments.records import make_record
+    from pyro_videossm.experiments.results import record_path_for, write_section
+
+    # the table lives between the dapper markers of --out (the file is made if absent)
+    write_section(args.out, "dapper", text,
+                  header="# pyro-videossm and DAPPER on the same data\n",
+                  record=make_record("dapper_compare", command=command, options=vars(args),
+                                     data={"seeds": seeds, "dapper": version},
+                                     metrics={"rows": rows}),
+                  record_path=record_path_for(
+                      args.out, "benchmarks/results/dapper/dapper_compare.json"))
     print(f"wrote {args.out}")
     return 0
 

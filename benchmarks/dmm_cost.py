@@ -28,6 +28,7 @@ import torch
 
 from pyro_videossm.assimilate import assimilate
 from pyro_videossm.data import simulate
+from pyro_videossm.experiments.records import write_json
 from pyro_videossm.metrics.posterior import rmse
 
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True, help="trained hybrid DMM (l63)")
     p.add_argument("--samples", type=int, nargs="+", default=[64, 32])
     p.add_argument("--members", type=int, default=10, help="EnKS members (default 10)")
+    p.add_argument("--lag", type=int, default=8,
+                   help="EnKS lag in cycles (default 8, the EnKS's default)")
     p.add_argument("--cycles", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
@@ -58,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     obs = simulate("lorenz63", cycles=args.cycles, seed=1)
     load = os.getloadavg()[0]
     rows = []
-    runs = [("enks", f"EnKS N={args.members} (lag 4)",
-             dict(members=args.members, seed=0))]
+    runs = [("enks", f"EnKS N={args.members} (lag {args.lag})",
+             dict(members=args.members, lag=args.lag, seed=0))]
     runs += [("dmm", f"hybrid DMM, {s} guide draws", dict(model=str(args.model), samples=s,
                                                          seed=0)) for s in args.samples]
     for method, label, options in runs:
@@ -78,12 +81,11 @@ def main(argv: list[str] | None = None) -> int:
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s), torch "
                          f"{torch.__version__}",
               "command": "python benchmarks/dmm_cost.py --model " + str(args.model)
+                         + (f" --lag {args.lag}" if args.lag != 8 else "")
                          + (f" --threads {args.threads}" if args.threads != 1 else "")}
     print(json.dumps(record, indent=1))
     if args.json:
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        tmp.replace(args.json)
+        write_json(args.json, record)
     return 0
 
 

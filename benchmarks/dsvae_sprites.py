@@ -36,7 +36,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -69,21 +68,14 @@ BEGIN, END = "<!-- BEGIN dsvae -->", "<!-- END dsvae -->"
 LABELS = ["motion", *STATIC_FACTORS]
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace the text between the markers (append the section if absent), atomically."""
-    text = path.read_text() if path.exists() else ""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + section + text[b:]
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+def write_section(path: Path, body: str, record: dict | None = None) -> None:
+    """Replace the dsvae section of ``path`` (append it if absent) with the shared writer;
+    with ``record`` also store the run record the section regenerates from."""
+    from pyro_videossm.experiments.results import record_path_for
+    from pyro_videossm.experiments.results import write_section as write
+
+    write(path, "dsvae", body, record=record,
+          record_path=record_path_for(path, "benchmarks/results/dsvae/dsvae_sprites.json"))
 
 
 def _pick(labels: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
@@ -304,7 +296,12 @@ Swap grids (rows keep the character, columns keep the motion; first row/column a
 test clips; frames 0, 2, 4, 6 of each clip): `docs/dsvae_swap.png` (adversarial),
 `docs/dsvae_swap_plain.png` (plain).
 """
-        write_section(args.results, body)
+        from pyro_videossm.experiments.records import make_record
+
+        write_section(args.results, body, record=make_record(
+            "dsvae_sprites", command=cmd.strip(), options=vars(args),
+            metrics={"judge": judge_acc, "rows": rows, "results": results},
+            timings={"train_minutes": {k: v["minutes"] for k, v in results.items()}}))
         log(f"updated {args.results}")
     log("done")
     return 0

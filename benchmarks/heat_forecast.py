@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -93,22 +91,28 @@ def per_lead_mse(forecast: xr.Dataset, truth: np.ndarray) -> np.ndarray:
     return np.asarray(mse(fc, obs).values)
 
 
-def write_results(path: Path, block: str, append: bool = False) -> None:
-    """Replace the text between the heat markers of ``path`` (append them if absent), or with
-    ``append`` add ``block`` after what is there; atomically, touching nothing else."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        if append:
-            block = text[a + len(BEGIN):text.index(END)].strip() + "\n\n" + block
-        text = text[:a] + f"{BEGIN}\n{block.rstrip()}\n{END}" + text[b:]
-    else:
-        body = f"{BEGIN}\n{block.rstrip()}\n{END}"
-        text = text.rstrip() + ("\n\n" if text.strip() else "") + body + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def write_results(path: Path, block: str, append: bool = False,
+                  record: dict | None = None) -> None:
+    """Replace the heat section of ``path`` (append it if absent), or with ``append`` add
+    ``block`` after what is there, with the shared writer; with ``record`` also store the run
+    record (one per table: ``heat.json``, then ``heat_1.json``, ... for appended tables)."""
+    from pyro_videossm.experiments.results import (
+        record_path_for,
+        section_body,
+        write_section,
+    )
+
+    part = 0
+    if append and path.exists():
+        old = section_body(path.read_text(), "heat")
+        part = 0 if old is None or not old.strip() else len(old.strip().split("\n\n### "))
+    name = "heat" if part == 0 else f"heat_{part}"
+    folder = record_path_for(path, "benchmarks/results/heat/heat.json").parent
+    if record is not None and part == 0:  # a new first table: the appended ones are gone
+        for stale in folder.glob("heat_*.json"):
+            stale.unlink()
+    write_section(path, "heat", block, append=append, record=record, part=part,
+                  record_path=record_path_for(path, f"benchmarks/results/heat/{name}.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(block)
     if args.results:
-        write_results(args.results, block, append=args.append)
+        from pyro_videossm.experiments.records import make_record
+
+        write_results(args.results, block, append=args.append, record=make_record(
+            "heat", command=cmd, options=summary["settings"],
+            data={"simulated": "heat_data(train seed 1, test seed 2)"},
+            metrics={"mse_per_lead": {n: list(map(float, r)) for n, r in rows.items()},
+                     "models": summary["models"]},
+            timings={n: m.get("train_seconds") for n, m in summary["models"].items()}))
     return 0
 
 

@@ -327,18 +327,14 @@ def table(rows: list[dict], models: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace the text between the markers (append the section if absent), atomically."""
-    text = path.read_text() if path.exists() else ""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + section + text[b:]
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+def write_section(path: Path, body: str, record: dict | None = None) -> None:
+    """Replace the spatrans section of ``path`` (append it if absent) with the shared writer;
+    with ``record`` also store the run record the section regenerates from."""
+    from pyro_videossm.experiments.results import record_path_for
+    from pyro_videossm.experiments.results import write_section as write
+
+    write(path, "spatrans", body, record=record, record_path=record_path_for(
+        path, "benchmarks/results/moving_digits_section/moving_digits.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,7 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(body)
     if not args.no_write:
-        write_section(Path(args.results), body)
+        from pyro_videossm.experiments.records import make_record
+
+        write_section(Path(args.results), body, record=make_record(
+            "moving_digits", command=cmd.strip(), options=vars(args),
+            metrics={"rows": rows}, derived_from=str(args.runs)))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
 

@@ -153,7 +153,13 @@ def main(argv=None) -> int:
     if args.out is not None:
         args.out.write_text(text)
     if args.write_docs:
-        write_section(DEFAULT_DOCS, "pf_vs_smcfilter", docs_section(text))
+        from pyro_videossm.experiments.records import make_record
+
+        write_section(DEFAULT_DOCS, "pf_vs_smcfilter", docs_section(text), record=make_record(
+            "pf_vs_smcfilter", command=command, options=vars(args),
+            data={"simulate": setting.simulate, "seeds": list(range(args.seeds))},
+            metrics={"runs": runs, "rows": rows},
+            timings={k: v["s"] for k, v in runs.items()}))
         print(f"wrote the pf_vs_smcfilter section of {DEFAULT_DOCS}")
     return 0
 

@@ -49,7 +49,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -186,21 +185,14 @@ def previous_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- RESULTS.md -----------------------------------------------------------------------------
-def write_section(path: Path, body: str) -> None:
-    """Replace the text between the radar markers of ``path`` (append them if absent),
-    atomically, touching nothing else."""
-    text = path.read_text() if path.exists() else ""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + section + text[b:]
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def write_section(path: Path, body: str, record: dict | None = None) -> None:
+    """Replace the radar section of ``path`` (append it if absent) with the shared writer,
+    touching nothing else; with ``record`` also store the run record it regenerates from."""
+    from pyro_videossm.experiments.results import record_path_for
+    from pyro_videossm.experiments.results import write_section as write
+
+    write(path, "radar", body, record=record,
+          record_path=record_path_for(path, "benchmarks/results/radar/radar.json"))
 
 
 def _fmt_minutes(k: int, step_min: float) -> str:
@@ -512,7 +504,15 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(body)
     if args.results is not None:
-        write_section(args.results, body)
+        from pyro_videossm.experiments.records import data_fingerprint, make_record
+
+        write_section(args.results, body, record=make_record(
+            "radar", command=cmd.strip(), options=summary["settings"],
+            data=data_fingerprint([data_path]),
+            metrics={k: v for k, v in summary.items() if k not in ("settings",)},
+            timings={"total_seconds": total,
+                     "train_seconds": {n: m["train_seconds"]
+                                       for n, m in summary["models"].items()}}))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
 

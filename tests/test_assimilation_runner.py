@@ -1,5 +1,6 @@
-"""The assimilation experiment runner on a tiny setting: table, PASS/FAIL, prepare hooks for
-learned methods, missing methods, and the docs section it rewrites (and nothing else)."""
+"""The assimilation experiment runner on a tiny setting: table, PASS/FAIL, learned methods
+with a model file or a training recipe (the real ``dmm`` included), missing methods, the docs
+section it rewrites (and nothing else) and the run record it stores."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from assimilation.config import MethodEntry, Setting  # noqa: E402
+from assimilation.config import MethodEntry, Setting, TrainedModel  # noqa: E402
 from assimilation.run import (  # noqa: E402
     available_settings,
     load_setting,
@@ -39,8 +40,8 @@ class ObsAsEstimate(AssimilationMethod):
 
     name = "test_obs_as_estimate"
 
-    def __init__(self, model_file: str):
-        self.model_file = model_file
+    def __init__(self, model: str):
+        self.model_file = model
 
     def run(self, problem, *, generator, progress=False):
         scale = float(Path(self.model_file).read_text())
@@ -55,13 +56,18 @@ def learned_method():
     METHODS.unregister(ObsAsEstimate.name)
 
 
-def tiny_setting(calls: list) -> Setting:
-    def prepare(ctx):
-        calls.append((ctx.seed, ctx.cycles))
-        path = ctx.workdir / f"model_seed{ctx.seed}.txt"
-        path.write_text("1.0")
-        return {"model_file": str(path)}
+RECIPE_CALLS: list = []
 
+
+def write_scale_model(path, *, scale: float = 1.0):
+    """A "training recipe": writes the stand-in's model file."""
+    RECIPE_CALLS.append((Path(path).name, scale))
+    Path(path).write_text(str(scale))
+
+
+def tiny_setting(calls: list | None = None) -> Setting:
+    recipe = TrainedModel("scale.txt", workdir=True, recipe=f"{__name__}:write_scale_model",
+                          options={"scale": 1.0})
     return Setting(
         name="tiny", title="Tiny Lorenz-63", description="A short run for the tests.",
         simulate={"system": "lorenz63", "steps_per_obs": 25, "obs_noise_std": 2.0**0.5},
@@ -70,7 +76,7 @@ def tiny_setting(calls: list) -> Setting:
             MethodEntry("PF N=100", "pf", {"members": 100}, published=0.28, bound=50.0,
                         reference="somewhere"),
             MethodEntry("PF impossible bound", "pf", {"members": 50}, bound=1e-6),
-            MethodEntry("learned", ObsAsEstimate.name, prepare=prepare, note="needs a model"),
+            MethodEntry("learned", ObsAsEstimate.name, model=recipe, note="needs a model"),
             MethodEntry("not there yet", "no_such_method"),
         ),
     )
@@ -78,10 +84,13 @@ def tiny_setting(calls: list) -> Setting:
 
 def test_runner_scores_table_and_hooks(tmp_path, learned_method):
     torch.set_num_threads(1)
-    calls: list = []
-    setting = tiny_setting(calls)
+    RECIPE_CALLS.clear()
+    setting = tiny_setting()
     results = run_setting(setting, seeds=[0, 1], workdir=tmp_path, log=lambda s: None)
-    assert calls == [(0, 40), (1, 40)]  # the hook ran once per seed, before the method
+    assert RECIPE_CALLS == [("scale.txt", 1.0)]  # trained once, before the seeds
+    assert (tmp_path / "tiny" / "scale.txt").read_text() == "1.0"
+    run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None)
+    assert len(RECIPE_CALLS) == 1  # the file is there: no training again
     rows = {r["label"]: r for r in summarize(results)}
     assert rows["PF N=100"]["status"] == "PASS" and rows["PF N=100"]["n_seeds"] == 2
     assert rows["PF impossible bound"]["status"] == "FAIL"
@@ -150,3 +159,67 @@ def test_bad_input_is_one_line_error(capsys):
         select_methods(load_setting("lorenz96_n40"), ["nope"])
     assert [e.method for e in select_methods(load_setting("lorenz96_n40"), ["letkf"])] == [
         "letkf"]
+
+
+def test_a_missing_model_file_is_a_row_error_and_model_overrides(tmp_path, learned_method):
+    setting = Setting(
+        name="tiny_file", title="t", description="d",
+        simulate={"system": "lorenz63", "steps_per_obs": 25, "obs_noise_std": 2.0**0.5},
+        cycles=30, burn_in=5,
+        methods=(MethodEntry("learned", ObsAsEstimate.name,
+                             model=TrainedModel(str(tmp_path / "absent.txt"))),))
+    rows = summarize(run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None))
+    assert rows[0]["status"] == "not run" and "no model file" in rows[0]["errors"][0]
+    half = tmp_path / "half.txt"
+    half.write_text("0.5")
+    results = run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None,
+                          models={"learned": half})
+    assert results[0]["model"] == half
+    assert results[0]["runs"][0]["rmse"] > 2  # the estimate is half the observations
+    missing = run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None,
+                          models={"learned": tmp_path / "one.txt"})
+    assert "no model file" in missing[0]["runs"][0]["error"]
+    with pytest.raises(InputError, match="names no row"):
+        run_setting(setting, seeds=[0], workdir=tmp_path, models={"nope": half})
+
+
+def tiny_dmm_recipe(path, *, seed: int = 1001):
+    """The demo recipe at a toy budget (one epoch on 120 cycles)."""
+    from pyro_videossm.models.ssm.dmm_assimilation import train_demo_model
+
+    train_demo_model(path, seed=seed, epochs=1, cycles=120)
+
+
+def test_runner_scores_the_dmm_method_from_a_training_recipe(tmp_path, capsys):
+    torch.set_num_threads(1)
+    setting = load_setting("lorenz63_dmm")
+    row = setting.methods[0]
+    assert row.method == "dmm" and row.model.recipe.endswith(":train_demo_model")
+    toy = Setting(
+        name="tiny_dmm", title="Tiny DMM", description="d", simulate=setting.simulate,
+        cycles=40, burn_in=10,
+        methods=(MethodEntry("hybrid DMM", "dmm", {"samples": 8}, model=TrainedModel(
+            "dmm.pt", workdir=True, recipe=f"{__name__}:tiny_dmm_recipe")),))
+    results = run_setting(toy, seeds=[0], workdir=tmp_path, log=lambda s: None)
+    scores = results[0]["runs"][0]
+    assert "error" not in scores, scores
+    assert scores["kind"] == "smoother" and 0 < scores["rmse"] < 20
+    assert (tmp_path / "tiny_dmm" / "dmm.pt").exists()
+
+
+def test_write_docs_stores_the_run_record(tmp_path):
+    from pyro_videossm.experiments.records import read_records
+    from pyro_videossm.experiments.results import regenerate_text, section_records
+
+    docs = tmp_path / "docs" / "RESULTS.md"
+    docs.parent.mkdir()
+    code = main(["lorenz63_sakov2012", "--seeds", "1", "--cycles", "30", "--burn-in", "10",
+                 "--methods", "etkf", "--docs", str(docs), "--write-docs"])
+    assert code in (0, 1)
+    (record,) = read_records(tmp_path / "docs" / "assimilation" / "results")
+    assert record["name"] == "lorenz63_sakov2012" and record["options"]["seeds"] == [0]
+    assert record["metrics"]["rows"][0]["label"] == "ETKF N=10"
+    assert record["section"]["name"] == "classical:lorenz63_sakov2012"
+    text = docs.read_text()
+    sections = section_records([tmp_path / "docs" / "assimilation" / "results"])
+    assert regenerate_text(text, next(iter(sections.values()))) == text

@@ -66,11 +66,21 @@ def test_results_section_replaces_only_its_markers(tmp_path, monkeypatch):
                      "batch_size": 2, "lr": 0.01, "lr_decay": 1.0, "wall_seconds": 1.0,
                      "cpu_seconds": 1.0, "threads": 1}}
     (tmp_path / "l63.json").write_text(json.dumps(record))
+    results.chmod(0o640)
     exp.write_section(tmp_path)
     text = results.read_text()
     assert "others' table" in text and "more of theirs" in text and "old" not in text
     assert "| hybrid DMM | smoother | 0.300 | 0.200 |" in text
     assert text.count("<!-- BEGIN dmm -->") == 1
+    # the shared writer stores the run record the section regenerates from
+    from pyro_videossm.experiments.records import read_records
+    from pyro_videossm.experiments.results import regenerate_text, section_records
+
+    folder = tmp_path / "assimilation" / "results"
+    (stored,) = read_records(folder)
+    assert stored["section"]["name"] == "dmm" and stored["metrics"]["experiments"][0] == record
+    assert regenerate_text(text, section_records([folder])[str(results)]) == text
+    assert (results.stat().st_mode & 0o777) == 0o640  # the file keeps its permissions
     results.write_text("# Results\n")  # no markers yet: the section is appended
     exp.write_section(tmp_path)
     assert results.read_text().startswith("# Results\n\n<!-- BEGIN dmm -->")

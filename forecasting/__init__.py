@@ -1,0 +1,1 @@
+"""Forecast settings (one module each) and their runner (``python -m forecasting.run``)."""
