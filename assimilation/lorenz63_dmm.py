@@ -2,7 +2,7 @@
 and the particle filter.
 
 The DMM's model file comes from the demo recipe
-(:func:`pyro_videossm.models.ssm.dmm_assimilation.train_demo_model`: the ``l63`` budget of
+(:func:`pyro_videossm.experiments.dmm.train_demo_model`: the ``l63`` budget of
 ``assimilation/dmm_experiments.py``, about a minute on 2 cores), trained once on its own
 simulation (seed 1001) and written under the runner's work folder; ``--model
 "hybrid DMM=PATH"`` scores another file. No bound yet: this runner has not measured the row
@@ -21,7 +21,7 @@ SETTING = Setting(
         MethodEntry("hybrid DMM", "dmm", {"samples": 64},
                     model=TrainedModel(
                         "dmm_l63_demo.pt", workdir=True,
-                        recipe="pyro_videossm.models.ssm.dmm_assimilation:train_demo_model",
+                        recipe="pyro_videossm.experiments.dmm:train_demo_model",
                         options={"seed": 1001}),
                     note="model: the demo recipe (train_demo_model, seed 1001)"),
         MethodEntry("EnKS N=10 (lag 8)", "enks", {"members": 10, "lag": 8}),

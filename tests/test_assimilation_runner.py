@@ -185,7 +185,7 @@ def test_a_missing_model_file_is_a_row_error_and_model_overrides(tmp_path, learn
 
 def tiny_dmm_recipe(path, *, seed: int = 1001):
     """The demo recipe at a toy budget (one epoch on 120 cycles)."""
-    from pyro_videossm.models.ssm.dmm_assimilation import train_demo_model
+    from pyro_videossm.experiments.dmm import train_demo_model
 
     train_demo_model(path, seed=seed, epochs=1, cycles=120)
 

@@ -125,7 +125,7 @@ def test_builtin_recipes_and_unknown_names():
 def test_every_flag_and_default_is_kept():
     parsers = _train_parsers()
     common = {"-h", "-o", "--epochs", "--lr", "--batch-size", "--device", "--seed",
-              "--checkpoint", "--resume", "--no-progress"}
+              "--checkpoint", "--resume", "--progress", "--no-progress"}
     for name, expected in OLD_FLAGS.items():
         got = {a.option_strings[0]: (a.default, a.nargs) for a in parsers[name]._actions
                if a.option_strings and a.option_strings[0] not in common}

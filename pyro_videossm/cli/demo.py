@@ -82,7 +82,7 @@ def run(args) -> int:
 
 def _dmm_run(args, out: Path) -> tuple[str, str, dict]:
     """Train a hybrid-physics DMM on a separate simulation; return its demo run entry."""
-    from pyro_videossm.models.ssm.dmm_assimilation import train_demo_model
+    from pyro_videossm.experiments.dmm import train_demo_model
 
     path = out / "dmm.pt"
     say("training the hybrid DMM on its own Lorenz-63 record ...")

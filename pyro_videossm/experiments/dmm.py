@@ -1,6 +1,6 @@
 """Training a DMM for data assimilation from one observation record: the one pipeline behind
 ``videossm train dmm``, ``assimilation/dmm_experiments.py`` and the demo's model
-(:func:`pyro_videossm.models.ssm.dmm_assimilation.train_demo_model`).
+(:func:`train_demo_model`).
 
 ::
 
@@ -23,13 +23,16 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import xarray as xr
 
 from pyro_videossm.errors import InputError
+
+if TYPE_CHECKING:
+    from pyro_videossm.models.ssm.dmm import DMM
 
 
 @dataclass
@@ -240,3 +243,33 @@ def train_hybrid_dmm(obs, options: HybridDMMOptions | None = None, *, system=Non
 
 
 __all__ = ["HybridDMMOptions", "TrainedDMM", "build_dmm", "split_record", "train_hybrid_dmm"]
+
+
+#: the demo's DMM budget: training record, window, epochs (about a minute on 2 CPU cores)
+DEMO_TRAINING = {"cycles": 5000, "window": 20, "epochs": 10, "lr": 2e-3, "lr_decay": 0.9,
+                 "batch_size": 64, "physics_substeps": 5}
+
+
+def train_demo_model(path: str | Path, *, seed: int = 1001, epochs: int | None = None,
+                     cycles: int | None = None, progress: bool = False) -> DMM:
+    """Train the demo's hybrid DMM (Lorenz-63 with its true physics) and write it to ``path``.
+
+    The training record is its own simulation of the standard Lorenz-63 setting (``seed``),
+    cut into overlapping windows; the settings are :data:`DEMO_TRAINING` (those of the
+    ``l63`` experiment in ``assimilation/dmm_experiments.py``). Returns the trained model.
+    """
+    from pyro_videossm.data.chaotic import simulate
+
+    settings = dict(DEMO_TRAINING)
+    if epochs is not None:
+        settings["epochs"] = int(epochs)
+    if cycles is not None:
+        settings["cycles"] = int(cycles)
+    train = simulate("lorenz63", cycles=settings["cycles"], seed=seed)
+    window = settings["window"]
+    options = HybridDMMOptions(window=window, stride=max(1, window // 5), rnn_dim=64,
+                               physics_substeps=settings["physics_substeps"],
+                               epochs=settings["epochs"], batch_size=settings["batch_size"],
+                               lr=settings["lr"], lr_decay=settings["lr_decay"], seed=seed)
+    return train_hybrid_dmm(train, options, progress=progress, output=path,
+                            extra={"training": {**settings, "seed": seed}}).dmm

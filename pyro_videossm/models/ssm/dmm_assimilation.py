@@ -170,36 +170,4 @@ def check_problem(dmm: DMM, problem: AssimilationProblem) -> None:
                              f"{problem.attrs.get('system')!r}")
 
 
-#: the demo's DMM budget: training record, window, epochs (about a minute on 2 CPU cores)
-DEMO_TRAINING = {"cycles": 5000, "window": 20, "epochs": 10, "lr": 2e-3, "lr_decay": 0.9,
-                 "batch_size": 64, "physics_substeps": 5}
-
-
-def train_demo_model(path: str | Path, *, seed: int = 1001, epochs: int | None = None,
-                     cycles: int | None = None, progress: bool = False) -> DMM:
-    """Train the demo's hybrid DMM (Lorenz-63 with its true physics) and write it to ``path``.
-
-    The training record is its own simulation of the standard Lorenz-63 setting (``seed``),
-    cut into overlapping windows; the settings are :data:`DEMO_TRAINING` (those of the
-    ``l63`` experiment in ``assimilation/dmm_experiments.py``). Returns the trained model.
-    """
-    from pyro_videossm.data.chaotic import simulate
-    from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
-
-    settings = dict(DEMO_TRAINING)
-    if epochs is not None:
-        settings["epochs"] = int(epochs)
-    if cycles is not None:
-        settings["cycles"] = int(cycles)
-    train = simulate("lorenz63", cycles=settings["cycles"], seed=seed)
-    window = settings["window"]
-    options = HybridDMMOptions(window=window, stride=max(1, window // 5), rnn_dim=64,
-                               physics_substeps=settings["physics_substeps"],
-                               epochs=settings["epochs"], batch_size=settings["batch_size"],
-                               lr=settings["lr"], lr_decay=settings["lr_decay"], seed=seed)
-    return train_hybrid_dmm(train, options, progress=progress, output=path,
-                            extra={"training": {**settings, "seed": seed}}).dmm
-
-
-__all__ = ["DEMO_TRAINING", "DMMAssimilation", "check_problem", "train_demo_model",
-           "window_batch", "window_choice", "window_starts"]
+__all__ = ["DMMAssimilation", "check_problem", "window_batch", "window_choice", "window_starts"]
