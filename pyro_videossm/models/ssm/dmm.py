@@ -247,10 +247,11 @@ class DMM(nn.Module):
             whether it is learned.
         emission_dim, transition_dim: hidden sizes of the neural emitter and transition.
         guide: ``"smoothing"``, ``"filtering"``, ``"meanfield"`` or a guide module.
-        rnn_dim, rnn_type, rnn_layers, rnn_dropout, combiner, mask_input, x_loc, x_scale,
-        obs_message, look_ahead, smoother_iterations: options of the named guide (see
-            :func:`~pyro_videossm.models.ssm.guides.build_guide`; ``smoother_iterations > 0``
-            selects the Gauss–Newton :class:`~pyro_videossm.models.ssm.guides.SmootherGuide`).
+        rnn_dim, rnn_type, rnn_layers, rnn_dropout: the named guide's RNN (see
+            :func:`~pyro_videossm.models.ssm.guides.build_guide`).
+        combiner, mask_input, x_loc, x_scale, obs_message, look_ahead, smoother_iterations:
+            other options of the named guide; ``smoother_iterations > 0`` selects the
+            Gauss–Newton :class:`~pyro_videossm.models.ssm.guides.SmootherGuide`.
         per_step: use the one-site-per-time-step reference implementation.
         name: Pyro name of the instance (default ``"dmm"``, then ``"dmm_2"``, ...); the model
             registers as ``NAME.model``, the guide as ``NAME.guide``.
