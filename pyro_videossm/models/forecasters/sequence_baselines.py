@@ -56,11 +56,15 @@ class FlatTransformer(SpatioTemporalTransformer):
 
 
 class _FrameLSTM(FrameForecaster):
-    """Shared parts: frame encoder ``(…, H·W) -> (…, d_model)`` (linear + GELU), output head
-    ``(…, hidden) -> (…, Q·H·W)``."""
+    """Shared parts: the constructor (the options of every LSTM baseline), frame encoder
+    ``(…, H·W) -> (…, d_model)`` (linear + GELU), output head ``(…, hidden) -> (…, Q·H·W)``;
+    subclasses add their LSTMs in :meth:`_build_recurrent`."""
 
-    def __init__(self, frame_shape, context_length, leads, quantiles, scaling, d_model,
-                 hidden, layers) -> None:
+    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
+                 leads: int = 10,
+                 quantiles: Sequence[float] | None = None,
+                 scaling: FieldScaling | dict | None = None, d_model: int = 256,
+                 hidden: int = 512, layers: int = 2) -> None:
         super().__init__(frame_shape, context_length, leads, quantiles, scaling)
         for k, v in (("d_model", d_model), ("hidden", hidden), ("layers", layers)):
             if int(v) < 1:
@@ -71,6 +75,10 @@ class _FrameLSTM(FrameForecaster):
         self.frame_out = nn.Linear(self.hidden, self.n_outputs * h * w)
         nn.init.normal_(self.frame_out.weight, std=0.02)  # start near a blank frame
         nn.init.zeros_(self.frame_out.bias)
+        self._build_recurrent()
+
+    def _build_recurrent(self) -> None:
+        """Subclasses add their recurrent layers here (after the shared encoder and head)."""
 
     def _flat(self, frames: Tensor) -> Tensor:
         return frames.reshape(*frames.shape[:-2], -1)
@@ -100,13 +108,7 @@ class LSTMForecaster(_FrameLSTM):
 
     name = "lstm"
 
-    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
-                 leads: int = 10,
-                 quantiles: Sequence[float] | None = None,
-                 scaling: FieldScaling | dict | None = None, d_model: int = 256,
-                 hidden: int = 512, layers: int = 2) -> None:
-        super().__init__(frame_shape, context_length, leads, quantiles, scaling, d_model,
-                         hidden, layers)
+    def _build_recurrent(self) -> None:
         self.lstm = nn.LSTM(self.d_model, self.hidden, self.layers, batch_first=True)
 
     def forward_frames(self, context: Tensor, leads: int, target: Tensor | None = None
@@ -129,13 +131,7 @@ class Seq2Seq(_FrameLSTM):
 
     name = "seq2seq"
 
-    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
-                 leads: int = 10,
-                 quantiles: Sequence[float] | None = None,
-                 scaling: FieldScaling | dict | None = None, d_model: int = 256,
-                 hidden: int = 512, layers: int = 2) -> None:
-        super().__init__(frame_shape, context_length, leads, quantiles, scaling, d_model,
-                         hidden, layers)
+    def _build_recurrent(self) -> None:
         self.encoder = nn.LSTM(self.d_model, self.hidden, self.layers, batch_first=True)
         self.decoder = nn.LSTM(self.d_model, self.hidden, self.layers, batch_first=True)
 
@@ -164,13 +160,8 @@ class Seq2SeqAttention(Seq2Seq):
 
     name = "seq2seq-attn"
 
-    def __init__(self, frame_shape: Sequence[int] | None = None, context_length: int = 10,
-                 leads: int = 10,
-                 quantiles: Sequence[float] | None = None,
-                 scaling: FieldScaling | dict | None = None, d_model: int = 256,
-                 hidden: int = 512, layers: int = 2) -> None:
-        super().__init__(frame_shape, context_length, leads, quantiles, scaling, d_model,
-                         hidden, layers)
+    def _build_recurrent(self) -> None:
+        super()._build_recurrent()
         self.query = nn.Linear(self.hidden, self.hidden, bias=False)
         self.combine = nn.Linear(2 * self.hidden, self.hidden)
 
