@@ -23,26 +23,22 @@ from pyro_videossm.data.sprites import N_CHARACTERS, N_TRAIN_CHARACTERS, SPLITS
 
 _s63, _s96 = STANDARD_SETTINGS["lorenz63"], STANDARD_SETTINGS["lorenz96"]
 
-SIMULATORS.register(system_simulator(
-    "lorenz63",
-    help=f"Lorenz-63 (defaults: dt {_s63.dt}, observe all every {_s63.steps_per_obs} steps, "
-         f"R = 2 I, {_s63.cycles} cycles)",
-    parameters=(
-        Option("rho", "rho (default 28)", float),
-        Option("sigma", "sigma (default 10)", float),
-        Option("beta", "beta (default 8/3)", float),
-    ),
-))
-
-SIMULATORS.register(system_simulator(
-    "lorenz96",
-    help=f"Lorenz-96 (defaults: N 40, F 8, dt {_s96.dt}, observe all every step, R = I, "
-         f"{_s96.cycles} cycles)",
-    parameters=(
-        Option("n", "number of variables (default 40)", int),
-        Option("forcing", "forcing F (default 8)", float),
-    ),
-))
+#: The standard assimilation systems: name -> (help, named parameters).
+_STANDARD_SYSTEMS: dict[str, tuple[str, tuple[Option, ...]]] = {
+    "lorenz63": (
+        f"Lorenz-63 (defaults: dt {_s63.dt}, observe all every {_s63.steps_per_obs} steps, "
+        f"R = 2 I, {_s63.cycles} cycles)",
+        (Option("rho", "rho (default 28)", float),
+         Option("sigma", "sigma (default 10)", float),
+         Option("beta", "beta (default 8/3)", float))),
+    "lorenz96": (
+        f"Lorenz-96 (defaults: N 40, F 8, dt {_s96.dt}, observe all every step, R = I, "
+        f"{_s96.cycles} cycles)",
+        (Option("n", "number of variables (default 40)", int),
+         Option("forcing", "forcing F (default 8)", float))),
+}
+for _name, (_help, _parameters) in _STANDARD_SYSTEMS.items():
+    SIMULATORS.register(system_simulator(_name, help=_help, parameters=_parameters))
 
 SIMULATORS.register(Simulator(
     "chaotic",
