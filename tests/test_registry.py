@@ -39,39 +39,17 @@ from pyro_videossm.data import (
 )
 from pyro_videossm.data.chaotic import ObservationSetting
 from pyro_videossm.dynamics import SYSTEMS, Lorenz63, ODESystem, make_system, register_system
+from pyro_videossm.dynamics import base as dynamics_base
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast import FORECASTERS, Persistence, get_forecaster
 from pyro_videossm.registry import ENTRY_POINT_GROUPS, Registry
 
 REPO = Path(__file__).resolve().parents[1]
 
-ROSSLER_SOURCE = '''
-import torch
-
-from pyro_videossm.dynamics import ODESystem
-
-
-class Rossler(ODESystem):
-    """Rössler (1976): dx = -y - z, dy = x + a y, dz = b + z (x - c)."""
-
-    name = "rossler"
-    component_names = ("x", "y", "z")
-    default_dt = 0.05
-
-    def __init__(self, a=0.2, b=0.2, c=5.7):
-        super().__init__()
-        self.a, self.b, self.c = float(a), float(b), float(c)
-
-    def drift(self, x):
-        x_, y, z = x.unbind(-1)
-        return torch.stack([-y - z, x_ + self.a * y, self.b + z * (x_ - self.c)], -1)
-
-    def parameters_dict(self):
-        return {"a": self.a, "b": self.b, "c": self.c}
-
-    def initial_state(self):
-        return torch.tensor([1.0, 1.0, 1.0])
-'''
+#: The plug-in package's source: the example of :mod:`pyro_videossm.dynamics.base`'s docstring
+#: (after its ``::``), so that the documented example is the one that runs.
+ROSSLER_SOURCE = "import torch\n\nfrom pyro_videossm.dynamics import ODESystem\n\n\n" + (
+    textwrap.dedent(dynamics_base.__doc__.split("::\n", 1)[1]).lstrip("\n"))
 
 
 def _write_package(root: Path, name: str, source: str, entry_points: str = "") -> None:

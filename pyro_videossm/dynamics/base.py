@@ -12,7 +12,7 @@ hybrid-physics DMM then work with it unchanged::
 
         def __init__(self, a=0.2, b=0.2, c=5.7):
             super().__init__()
-            self.a, self.b, self.c = a, b, c
+            self.a, self.b, self.c = float(a), float(b), float(c)
 
         def drift(self, x):
             x_, y, z = x.unbind(-1)
