@@ -64,25 +64,47 @@ SECTION_HEADING = "## Classical data assimilation"
 CRPS_SAMPLES = 1000
 
 
+def setting_names(folder: Path, setting_type: type) -> list[str]:
+    """Names of the modules in ``folder`` that define ``SETTING = <setting_type>(...)``."""
+    marker = f"SETTING = {setting_type.__name__}("
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(folder)])
+        if not m.name.startswith("_") and m.name not in {"config", "run"}
+        and marker in (folder / f"{m.name}.py").read_text(errors="replace")
+    )
+
+
+def import_setting(folder: Path, name: str, setting_type: type, kind: str = "setting"):
+    """The ``SETTING`` of ``<folder>/<name>.py`` (module ``<folder name>.<name>``); an unknown
+    name, or a module without a ``setting_type`` SETTING, is an InputError."""
+    names = setting_names(folder, setting_type)
+    if name not in names:
+        raise InputError(f"unknown {kind} {name!r}; available: {', '.join(names)}")
+    setting = getattr(importlib.import_module(f"{folder.name}.{name}"), "SETTING", None)
+    if not isinstance(setting, setting_type):
+        raise InputError(f"{folder.name}/{name}.py defines no SETTING")
+    return setting
+
+
 def available_settings() -> list[str]:
     """Names of the config modules in this folder (those that define ``SETTING``)."""
-    here = Path(__file__).resolve().parent
-    return sorted(
-        m.name for m in pkgutil.iter_modules([str(here)])
-        if not m.name.startswith("_") and m.name not in {"config", "run"}
-        and "SETTING = Setting(" in (here / f"{m.name}.py").read_text(errors="replace")
-    )
+    return setting_names(Path(__file__).resolve().parent, Setting)
 
 
 def load_setting(name: str) -> Setting:
     """The ``SETTING`` of ``assimilation/<name>.py``; an unknown name is an InputError."""
-    if name not in available_settings():
-        raise InputError(f"unknown setting {name!r}; available: "
-                         f"{', '.join(available_settings())}")
-    setting = getattr(importlib.import_module(f"assimilation.{name}"), "SETTING", None)
-    if not isinstance(setting, Setting):
-        raise InputError(f"assimilation/{name}.py defines no SETTING")
-    return setting
+    return import_setting(Path(__file__).resolve().parent, name, Setting)
+
+
+def parse_model_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``--model LABEL=PATH`` values -> ``{label: path}``; a malformed one is an InputError."""
+    models = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not path:
+            raise InputError(f"--model wants LABEL=PATH, got {item!r}")
+        models[label] = path
+    return models
 
 
 def select_methods(setting: Setting, wanted: Sequence[str] | None) -> list[MethodEntry]:
@@ -402,12 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cycles = int(args.cycles or setting.cycles)
         burn_in = setting.burn_in if args.burn_in is None else args.burn_in
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        models = {}
-        for item in args.model:
-            label, sep, path = item.partition("=")
-            if not sep or not path:
-                raise InputError(f"--model wants LABEL=PATH, got {item!r}")
-            models[label] = path
+        models = parse_model_overrides(args.model)
         results = run_setting(setting, seeds=seeds, cycles=cycles, burn_in=burn_in,
                               entries=entries, workdir=args.workdir, progress=args.progress,
                               models=models)

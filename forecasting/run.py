@@ -19,8 +19,6 @@ rebuilds the section without running anything.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -31,7 +29,7 @@ import torch
 import xarray as xr
 
 from assimilation.config import MethodEntry
-from assimilation.run import model_file
+from assimilation.run import import_setting, model_file, parse_model_overrides, setting_names
 from forecasting.config import ForecasterEntry, ForecastSetting
 from pyro_videossm.data import open_dataset
 from pyro_videossm.errors import InputError
@@ -49,21 +47,13 @@ DEFAULT_WORKDIR = REPO / "forecasting" / "_work"
 
 def available_settings() -> list[str]:
     """Names of the setting modules in this folder (those that define ``SETTING``)."""
-    here = Path(__file__).resolve().parent
-    return sorted(
-        m.name for m in pkgutil.iter_modules([str(here)])
-        if not m.name.startswith("_") and m.name not in {"config", "run"}
-        and "SETTING = ForecastSetting(" in (here / f"{m.name}.py").read_text(errors="replace"))
+    return setting_names(Path(__file__).resolve().parent, ForecastSetting)
 
 
 def load_setting(name: str) -> ForecastSetting:
-    if name not in available_settings():
-        raise InputError(f"unknown forecast setting {name!r}; available: "
-                         f"{', '.join(available_settings())}")
-    setting = getattr(importlib.import_module(f"forecasting.{name}"), "SETTING", None)
-    if not isinstance(setting, ForecastSetting):
-        raise InputError(f"forecasting/{name}.py defines no SETTING")
-    return setting
+    """The ``SETTING`` of ``forecasting/<name>.py``; an unknown name is an InputError."""
+    return import_setting(Path(__file__).resolve().parent, name, ForecastSetting,
+                          kind="forecast setting")
 
 
 def load_data(setting: ForecastSetting) -> tuple[xr.Dataset, dict]:
@@ -172,12 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         setting = load_setting(args.setting)
-        models = {}
-        for item in args.model:
-            label, sep, path = item.partition("=")
-            if not sep or not path:
-                raise InputError(f"--model wants LABEL=PATH, got {item!r}")
-            models[label] = path
+        models = parse_model_overrides(args.model)
         rows, fingerprint = run_setting(setting, workdir=args.workdir, models=models,
                                         windows=args.windows)
     except InputError as err:
