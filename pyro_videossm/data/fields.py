@@ -129,7 +129,11 @@ def chronological_split(n_time: int | xr.DataArray | xr.Dataset,
     return {str(name): slice(int(a), int(b)) for name, a, b in zip(names, edges[:-1], edges[1:])}
 
 
-def _select(ds: xr.Dataset, variable: str | None, where: str) -> xr.DataArray:
+def pick_variable(ds: xr.Dataset, variable: str | None = None, *, where: str = "",
+                  hint: str = "no field variable found; pass variable=") -> xr.DataArray:
+    """``ds[variable]``, else the only variable with a time dim, else the first of
+    :data:`FIELD_NAMES` with one. One-line :class:`InputError` starting with ``where``;
+    ``hint`` says what to do when no variable qualifies."""
     names = [str(v) for v in ds.data_vars]
     if variable is not None:
         if variable not in ds.data_vars:
@@ -141,8 +145,7 @@ def _select(ds: xr.Dataset, variable: str | None, where: str) -> xr.DataArray:
         return ds[timed[0]]
     found = [v for v in FIELD_NAMES if v in timed]
     if not found:
-        raise InputError(f"{where}no field variable found; pass variable= "
-                         f"(has: {', '.join(names) or 'none'})")
+        raise InputError(f"{where}{hint} (has: {', '.join(names) or 'none'})")
     return ds[found[0]]
 
 
@@ -190,7 +193,7 @@ class FieldWindows(Dataset):
             da = self._open()
             where = str(self.path)
         elif isinstance(source, xr.Dataset):
-            da, where = _select(source, variable, ""), ""
+            da, where = pick_variable(source, variable), ""
         elif isinstance(source, xr.DataArray):
             da, where = source, ""
         else:
@@ -245,7 +248,7 @@ class FieldWindows(Dataset):
     def _open(self) -> xr.DataArray:
         assert self.path is not None
         ds = open_dataset(self.path, cache=False)
-        da = _select(ds, self.variable, f"{self.path}: ")
+        da = pick_variable(ds, self.variable, where=f"{self.path}: ")
         self._ds, self._da, self._pid = ds, da, os.getpid()
         return da
 

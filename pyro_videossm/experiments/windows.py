@@ -46,7 +46,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-from pyro_videossm.data.fields import FIELD_NAMES, LEADING_DIMS, SPATIAL_PAIRS
+from pyro_videossm.data.fields import LEADING_DIMS, SPATIAL_PAIRS, pick_variable
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.windows import take_windows
 from pyro_videossm.errors import InputError
@@ -120,21 +120,9 @@ def select_variable(ds: xr.Dataset | xr.DataArray, variable: str | None = None) 
         if variable is not None and ds.name != variable:
             raise InputError(f"got variable {ds.name!r}, expected {variable!r}")
         return ds
-    names = [str(v) for v in ds.data_vars]
-    if variable is not None:
-        if variable not in ds.data_vars:
-            raise InputError(f"missing variable {variable!r} (has: {', '.join(names) or 'none'})")
-        return ds[variable]
-    if "frames" in ds.data_vars:
+    if variable is None and "frames" in ds.data_vars:
         return ds["frames"]
-    timed = [v for v in names if "time" in ds[v].dims]
-    if len(timed) == 1:
-        return ds[timed[0]]
-    found = [v for v in FIELD_NAMES if v in timed]
-    if not found:
-        raise InputError(f"no variable to train on: pass --variable (has: "
-                         f"{', '.join(names) or 'none'})")
-    return ds[found[0]]
+    return pick_variable(ds, variable, hint="no variable to train on: pass --variable")
 
 
 def data_kind(da: xr.DataArray) -> str:
