@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.scaling import FieldScaling
+from pyro_videossm.data.selection import check_time_order
 from pyro_videossm.errors import InputError
 
 #: Accepted names of the two spatial dims, (row-like, column-like), in this order.
@@ -70,16 +71,7 @@ def check_field(da: xr.DataArray, *, where: str = "", check_missing: bool = True
                else " or ".join(f"({a}, {b})" for a, b in SPATIAL_PAIRS)))
     if da.sizes["time"] == 0:
         raise InputError(f"{where}variable {da.name!r} has no time steps")
-    if "time" in da.coords and da.sizes["time"] > 1:
-        t = da["time"].values
-        d = np.diff(t)
-        zero = np.zeros((), dtype=d.dtype)
-        if (d == zero).any():
-            i = int(np.nonzero(d == zero)[0][0])
-            raise InputError(f"{where}time coordinate has a duplicate value ({t[i]})")
-        if (d < zero).any():
-            i = int(np.nonzero(d < zero)[0][0])
-            raise InputError(f"{where}time coordinate is not increasing ({t[i]} then {t[i + 1]})")
+    check_time_order(da, where)
     if not check_missing:
         return None
     valid = frame_validity(da, chunk=chunk)

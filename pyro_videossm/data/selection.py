@@ -59,12 +59,21 @@ def select_field(data: xr.Dataset | xr.DataArray, variable: str | None = None) -
             "(sample, time, y, x)")
     if da.sizes["time"] < 1:
         raise InputError(f"variable {da.name!r} has an empty time axis")
-    if "time" in da.coords and da.sizes["time"] > 1:
-        t = da["time"].values
-        d = np.diff(t)
-        zero = np.zeros((), dtype=d.dtype)
-        if (d == zero).any():
-            raise InputError("time coordinate has duplicate values")
-        if (d < zero).any():
-            raise InputError("time coordinate is not increasing")
+    check_time_order(da)
     return da
+
+
+def check_time_order(da: xr.DataArray, where: str = "") -> None:
+    """One-line :class:`InputError` (starting with ``where``) naming the first duplicate or
+    decreasing value of ``da``'s time coordinate; nothing to check without one."""
+    if "time" not in da.coords or da.sizes["time"] < 2:
+        return
+    t = da["time"].values
+    d = np.diff(t)
+    zero = np.zeros((), dtype=d.dtype)
+    if (d == zero).any():
+        i = int(np.nonzero(d == zero)[0][0])
+        raise InputError(f"{where}time coordinate has a duplicate value ({t[i]})")
+    if (d < zero).any():
+        i = int(np.nonzero(d < zero)[0][0])
+        raise InputError(f"{where}time coordinate is not increasing ({t[i]} then {t[i + 1]})")
