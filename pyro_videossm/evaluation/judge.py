@@ -29,9 +29,9 @@ from pyro_videossm.infer import (
     TrainConfig,
     Trainer,
     load_model_file,
-    load_state_checked,
     save_model_file,
 )
+from pyro_videossm.infer.model_file import rebuild_module
 from pyro_videossm.models.video.dsvae import FrameEncoder, as_float_frames, compact_frames
 
 #: Motion accuracy on real test clips a judge needs before its verdicts count.
@@ -181,9 +181,5 @@ def save_judge(judge: Judge, path: str | os.PathLike, extra: dict | None = None)
 def load_judge(path: str | os.PathLike, device: str = "cpu") -> tuple[Judge, dict]:
     """Read a judge written by :func:`save_judge`; returns the judge and its ``extra``."""
     obj = load_model_file(path, expected_name="judge")
-    try:
-        judge = Judge(**obj["config"])
-    except TypeError as err:
-        raise InputError(f"judge file {path} has an unusable config ({err})") from None
-    load_state_checked(judge, obj["state_dict"], f"judge file {path}")
+    judge = rebuild_module(Judge, obj, f"judge file {path}")
     return judge.to(device).eval(), obj["extra"]

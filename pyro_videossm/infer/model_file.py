@@ -11,7 +11,7 @@ written atomically and read with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -115,3 +115,20 @@ def load_state_checked(module: torch.nn.Module, state_dict: Mapping[str, torch.T
         if key not in own:
             raise InputError(f"{source} does not fit this model: unexpected {key}")
     module.load_state_dict(state_dict)
+
+
+def rebuild_module(cls: Callable[..., torch.nn.Module], ckpt: Mapping[str, Any],
+                   source: str) -> torch.nn.Module:
+    """``cls(**ckpt["config"])`` with ``ckpt["state_dict"]`` loaded (checked by
+    :func:`load_state_checked`); ``ckpt`` as :func:`load_model_file` returns it.
+
+    Raises:
+        InputError: one line starting with ``source`` (e.g. ``"model file x.pt"``) for a config
+            the constructor refuses or a state that does not fit.
+    """
+    try:
+        module = cls(**ckpt["config"])
+    except TypeError as err:
+        raise InputError(f"{source} has an unusable config ({err})") from None
+    load_state_checked(module, ckpt["state_dict"], source)
+    return module

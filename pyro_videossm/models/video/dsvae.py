@@ -556,12 +556,8 @@ def save_dsvae(model: DisentangledSequentialVAE, path, extra: dict | None = None
 def load_dsvae(path, device: str = "cpu") -> tuple[DisentangledSequentialVAE, dict]:
     """Read a model file written by :func:`save_dsvae`; one-line :class:`InputError` for a
     missing/corrupt file or a model of another architecture. Returns the model and ``extra``."""
-    from pyro_videossm.infer import load_model_file, load_state_checked
+    from pyro_videossm.infer.model_file import load_model_file, rebuild_module
 
     obj = load_model_file(path, expected_name=MODEL_NAME)
-    try:
-        model = DisentangledSequentialVAE(**obj["config"])
-    except TypeError as err:
-        raise InputError(f"model file {path} has an unusable config ({err})") from None
-    load_state_checked(model, obj["state_dict"], f"model file {path}")
+    model = rebuild_module(DisentangledSequentialVAE, obj, f"model file {path}")
     return model.to(device).eval(), obj["extra"]
