@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -179,6 +180,29 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         """``(name, object)`` for every known name (imports the entry points)."""
         return [(n, self.get(n)) for n in self.names()]
+
+    # -- registries of classes -----------------------------------------------------------
+    def subclass(self, name: str, base: type) -> Any:
+        """The class registered as ``name`` (or imported from ``"module:Class"``); an
+        InputError unless it is a subclass of ``base``."""
+        cls = self.get(name)
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            article = "an" if base.__name__[:1] in "AEIOU" else "a"
+            raise InputError(f"{self.kind} {name!r} is not {article} {base.__name__} subclass: "
+                             f"{cls!r}")
+        return cls
+
+    def build(self, name: str, base: type, options: dict[str, Any], *,
+              ignore: tuple[str, ...] = ("self",)) -> Any:
+        """``subclass(name, base)(**options)``; an option its ``__init__`` does not take (the
+        parameters named in ``ignore`` left out) is an InputError listing those it takes."""
+        cls = self.subclass(name, base)
+        accepted = set(inspect.signature(cls.__init__).parameters) - set(ignore)
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise InputError(f"{self.kind} {name!r} takes no option {unknown[0]!r} "
+                             f"(options: {', '.join(sorted(accepted)) or 'none'})")
+        return cls(**options)
 
 
 def _default_name(obj: Any) -> str:

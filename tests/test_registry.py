@@ -124,6 +124,33 @@ def test_module_attr_specs():
         assert "\n" not in str(err.value)
 
 
+def test_subclass_and_build_check_the_class_and_its_options():
+    reg: Registry = Registry("widget")
+
+    class Part:
+        def __init__(self, size=1, *args, **kwargs):
+            self.size = size
+
+    class Cog(Part):
+        name = "cog"
+
+    reg.register(Cog)
+    reg.register(len, name="length")
+    assert reg.subclass("cog", Part) is Cog and reg.subclass("cog", Cog) is Cog
+    with pytest.raises(InputError) as err:
+        reg.subclass("length", Part)
+    assert str(err.value) == f"widget 'length' is not a Part subclass: {len!r}"
+    with pytest.raises(InputError, match="widget 'cog' is not an Exception subclass"):
+        reg.subclass("cog", Exception)
+    built = reg.build("cog", Part, {"size": 3})
+    assert type(built) is Cog and built.size == 3
+    with pytest.raises(InputError) as err:
+        reg.build("cog", Part, {"colour": "red"}, ignore=("self", "args", "kwargs"))
+    assert str(err.value) == "widget 'cog' takes no option 'colour' (options: size)"
+    with pytest.raises(InputError, match=r"\(options: args, kwargs, size\)"):
+        reg.build("cog", Part, {"colour": "red"})  # only "self" left out by default
+
+
 def test_builtin_modules_are_imported_on_first_lookup(tmp_path, monkeypatch):
     (tmp_path / "reg_widgets_home.py").write_text(
         "from pyro_videossm.registry import Registry\n"

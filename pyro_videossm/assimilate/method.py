@@ -183,23 +183,12 @@ def available_methods() -> list[str]:
 
 def method_class(name: str) -> type[AssimilationMethod]:
     """The method class registered as ``name`` (or imported from ``"module:Class"``)."""
-    cls = METHODS.get(name)
-    if not (isinstance(cls, type) and issubclass(cls, AssimilationMethod)):
-        raise InputError(f"method {name!r} is not an AssimilationMethod subclass: {cls!r}")
-    return cls
+    return METHODS.subclass(name, AssimilationMethod)
 
 
 def get_method(name: str, **options) -> AssimilationMethod:
     """Build a method by name with its options; an unknown name or option is an InputError."""
-    cls = method_class(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InputError(
-            f"method {name!r} takes no option {unknown[0]!r} "
-            f"(options: {', '.join(sorted(accepted)) or 'none'})"
-        )
-    return cls(**options)
+    return METHODS.build(name, AssimilationMethod, options)
 
 
 def assimilate(obs: xr.Dataset, method: str = "etkf", *, system: ODESystem | None = None,

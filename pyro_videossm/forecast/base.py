@@ -293,23 +293,12 @@ def available_forecasters() -> list[str]:
 
 def forecaster_class(name: str) -> type[Forecaster]:
     """The forecaster class registered as ``name`` (or imported from ``"module:Class"``)."""
-    cls = FORECASTERS.get(name)
-    if not (isinstance(cls, type) and issubclass(cls, Forecaster)):
-        raise InputError(f"forecaster {name!r} is not a Forecaster subclass: {cls!r}")
-    return cls
+    return FORECASTERS.subclass(name, Forecaster)
 
 
 def get_forecaster(name: str, **options) -> Forecaster:
     """Build a forecaster by name with its constructor options (InputError if unknown)."""
-    cls = forecaster_class(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InputError(
-            f"forecaster {name!r} takes no option {unknown[0]!r} "
-            f"(options: {', '.join(sorted(accepted)) or 'none'})"
-        )
-    return cls(**options)
+    return FORECASTERS.build(name, Forecaster, options, ignore=("self", "args", "kwargs"))
 
 
 def load_forecaster(model_file: str | os.PathLike, *,
