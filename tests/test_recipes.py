@@ -25,6 +25,15 @@ BUILTIN = ("convdmm", "convlstm", "dmm-flat", "dsvae", "judge", "lstm", "seq2seq
 # The flags (besides the common ones) and defaults of ``videossm train MODEL`` before the
 # recipes existed (cli/train_fields.py, train_sequence.py, train_dsvae.py): (default, nargs).
 # The sequence models' --normalize gained the ``robust`` choice; nothing else may change.
+# The three LSTM baselines (lstm, seq2seq, seq2seq-attn) had the same flags.
+LSTM_FLAGS = {
+    '--context': (10, None), '--d-model': (256, None), '--hidden': (512, None),
+    '--leads': (10, None), '--lr-decay': (1.0, None), '--lstm-layers': (2, None),
+    '--normalize': ('none', None), '--patience': (None, None), '--quantile': (False, 0),
+    '--quantiles': (None, '+'), '--stride': (1, None), '--valid-fraction': (0.1, None),
+    '--variable': (None, None),
+}
+
 OLD_FLAGS = {
     'convdmm': {
         '--anneal-epochs': (0, None), '--context': (10, None), '--df': (4.0, None),
@@ -63,27 +72,9 @@ OLD_FLAGS = {
         '--conv-channels': (32, None), '--hidden-dim': (128, None),
         '--labels': ('motion,skin,top,bottom,hair', None),
     },
-    'lstm': {
-        '--context': (10, None), '--d-model': (256, None), '--hidden': (512, None),
-        '--leads': (10, None), '--lr-decay': (1.0, None), '--lstm-layers': (2, None),
-        '--normalize': ('none', None), '--patience': (None, None), '--quantile': (False, 0),
-        '--quantiles': (None, '+'), '--stride': (1, None), '--valid-fraction': (0.1, None),
-        '--variable': (None, None),
-    },
-    'seq2seq': {
-        '--context': (10, None), '--d-model': (256, None), '--hidden': (512, None),
-        '--leads': (10, None), '--lr-decay': (1.0, None), '--lstm-layers': (2, None),
-        '--normalize': ('none', None), '--patience': (None, None), '--quantile': (False, 0),
-        '--quantiles': (None, '+'), '--stride': (1, None), '--valid-fraction': (0.1, None),
-        '--variable': (None, None),
-    },
-    'seq2seq-attn': {
-        '--context': (10, None), '--d-model': (256, None), '--hidden': (512, None),
-        '--leads': (10, None), '--lr-decay': (1.0, None), '--lstm-layers': (2, None),
-        '--normalize': ('none', None), '--patience': (None, None), '--quantile': (False, 0),
-        '--quantiles': (None, '+'), '--stride': (1, None), '--valid-fraction': (0.1, None),
-        '--variable': (None, None),
-    },
+    'lstm': LSTM_FLAGS,
+    'seq2seq': LSTM_FLAGS,
+    'seq2seq-attn': LSTM_FLAGS,
     'spatrans': {
         '--context': (10, None), '--d-model': (64, None), '--decoder': ('direct', None),
         '--heads': (4, None), '--layers': (2, None), '--leads': (10, None),
