@@ -16,7 +16,7 @@ length, so ``videossm forecast data.nc --model model.pt`` rebuilds the forecaste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from torch import nn
@@ -58,33 +58,38 @@ class LikelihoodOptions(FieldOptions):
         return dict(likelihood=self.likelihood, obs_scale=self.obs_scale, df=self.df,
                     input_clip=_clip(self.input_clip))
 
+    def architecture(self) -> dict[str, Any]:
+        """The network's constructor arguments: the fields a subclass adds to these options
+        (the sizes), then :meth:`likelihood_options`."""
+        shared = {f.name for f in fields(LikelihoodOptions)}
+        sizes = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in shared}
+        return {**sizes, **self.likelihood_options()}
+
 
 @dataclass
 class ConvDMMOptions(LikelihoodOptions):
+    """Options of the ``convdmm`` recipe: each field is a constructor argument of
+    :class:`~pyro_videossm.models.ssm.conv_dmm.ConvDMM` (see
+    :meth:`LikelihoodOptions.architecture`)."""
+
     latent_channels: int = option(8, "C of z")
     hidden_channels: int = option(32, "transition/emitter channels")
     rnn_channels: int = option(32, "guide ConvLSTM channels")
     encoder_channels: int = option(32, "guide encoder channels")
     n_down: int = option(2, "stride-2 downsamplings to the latent grid")
 
-    def architecture(self) -> dict[str, Any]:
-        return dict(latent_channels=self.latent_channels, hidden_channels=self.hidden_channels,
-                    rnn_channels=self.rnn_channels, encoder_channels=self.encoder_channels,
-                    n_down=self.n_down, **self.likelihood_options())
-
 
 @dataclass
 class FlatDMMOptions(LikelihoodOptions):
+    """Options of the ``dmm-flat`` recipe: each field is a constructor argument of
+    :class:`~pyro_videossm.models.ssm.dmm_flat.DMMFlat` (see
+    :meth:`LikelihoodOptions.architecture`)."""
+
     latent_dim: int = option(32, "z size")
     hidden_dim: int = option(64, "transition units")
     rnn_dim: int = option(64, "guide GRU units")
     conv_channels: int = option(16, "encoder/emitter channels")
     n_down: int = option(2, "stride-2 downsamplings")
-
-    def architecture(self) -> dict[str, Any]:
-        return dict(latent_dim=self.latent_dim, hidden_dim=self.hidden_dim,
-                    rnn_dim=self.rnn_dim, conv_channels=self.conv_channels,
-                    n_down=self.n_down, **self.likelihood_options())
 
 
 @dataclass
