@@ -101,8 +101,9 @@ def convert_rate(da: xr.DataArray, units: str) -> xr.DataArray:
             del attrs["standard_name"]
         else:
             attrs["standard_name"] = name
-    out = da if factor == 1.0 else da * factor
-    return out.assign_attrs(attrs).rename(da.name)
+    out = (da if factor == 1.0 else da * factor).rename(da.name).copy(deep=False)
+    out.attrs = attrs  # replaced, not merged: a dropped standard_name stays dropped
+    return out
 
 
 def _box_index(coord: np.ndarray, box: Sequence[float], name: str,

@@ -268,7 +268,8 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
         "lead_step": ("lead_time", np.arange(1, leads + 1),
                       {"long_name": "lead time in time steps", "units": "1"}),
         "member": ("member", np.arange(members),
-                   {"long_name": "ensemble member", "standard_name": "realization"}),
+                   {"long_name": "ensemble member", "standard_name": "realization",
+                    "units": "1"}),
     }
     if init is not None:
         assert time is not None
