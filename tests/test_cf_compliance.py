@@ -238,3 +238,28 @@ def test_cf_encoding_keeps_values(tmp_path):
     back = open_dataset(write_netcdf(ds, tmp_path / "t.nc")).load()
     np.testing.assert_array_equal(back["time"].values, t)
     np.testing.assert_array_equal(back["v"].values, [1, 2**40])
+
+
+def test_forecast_named_the_cf_way_scores_the_same(tmp_path):
+    """A forecast whose coordinates are named forecast_period / realization /
+    forecast_reference_time scores (and plots) like the toolkit's own."""
+    from pyro_videossm.data.forecast_names import toolkit_forecast_names
+    from pyro_videossm.metrics.fields import score_forecast
+    from pyro_videossm.plots.fields import plot_forecast_strip
+
+    ds = rotated_pole(nt=8)
+    fc = get_forecaster("persistence").forecast(ds.isel(time=slice(0, 5)), 3)
+    cf = fc.rename(lead_time="forecast_period", member="realization",
+                   init_time="forecast_reference_time")
+    assert toolkit_forecast_names(cf)["forecast"].dims == fc["forecast"].dims
+    ours = score_forecast(fc, ds, with_ssim=False)
+    theirs = score_forecast(cf, ds, with_ssim=False)
+    xr.testing.assert_allclose(ours, theirs)
+    np.testing.assert_allclose(ours["mae"].values, [
+        np.abs(ds["pr"].values[5 + k] - ds["pr"].values[4]).mean() for k in range(3)])
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_forecast_strip(cf, ds))
+    # found by standard_name whatever the variable is called
+    other = fc.rename(member="number")
+    assert "member" in toolkit_forecast_names(other).dims

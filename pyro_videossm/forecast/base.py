@@ -45,6 +45,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from pyro_videossm.data.forecast_names import FORECAST_STANDARD_NAMES as CF_NAMES
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.selection import SAMPLE_DIMS, select_field  # noqa: F401 (re-export)
 from pyro_videossm.errors import InputError
@@ -231,7 +232,7 @@ def lead_times(time: xr.DataArray | None, leads: int,
         time_step = t[-1] - t[-2]
     if time_step is None:
         return init, k, np.full(leads, init), in_steps
-    period = {"long_name": "lead time", "standard_name": "forecast_period"}
+    period = {"long_name": "lead time", "standard_name": CF_NAMES["lead_time"]}
     if np.issubdtype(np.asarray(t).dtype, np.datetime64):
         step = np.asarray(time_step).astype("timedelta64[ns]")
         lead = k * step
@@ -244,7 +245,7 @@ def lead_times(time: xr.DataArray | None, leads: int,
         duration = units.split(" since ")[0].strip()
         attrs["units"] = duration if " since " in units else units
         if attrs["units"].lower() in TIME_UNITS:
-            attrs["standard_name"] = "forecast_period"
+            attrs["standard_name"] = CF_NAMES["lead_time"]
     return init, lead, init + lead, attrs
 
 
@@ -268,7 +269,7 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
         "lead_step": ("lead_time", np.arange(1, leads + 1),
                       {"long_name": "lead time in time steps", "units": "1"}),
         "member": ("member", np.arange(members),
-                   {"long_name": "ensemble member", "standard_name": "realization",
+                   {"long_name": "ensemble member", "standard_name": CF_NAMES["member"],
                     "units": "1"}),
     }
     if init is not None:
@@ -277,10 +278,10 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
         reference = _is_reference_time(time)
         coords["init_time"] = ((), init, {
             "long_name": "forecast initial time", **t_attrs,
-            **({"standard_name": "forecast_reference_time"} if reference else {})})
+            **({"standard_name": CF_NAMES["init_time"]} if reference else {})})
         coords["valid_time"] = ("lead_time", valid, {
-            "long_name": "valid time", **t_attrs, **({"standard_name": "time"} if reference
-                                                     else {})})
+            "long_name": "valid time", **t_attrs,
+            **({"standard_name": CF_NAMES["valid_time"]} if reference else {})})
     grid_mapping = str(context.attrs.get("grid_mapping", "")).split(":")[0].strip()
     data_vars: dict[str, Any] = {}
     for name, c in context.coords.items():
