@@ -144,7 +144,7 @@ def posterior_dataset(
         data_vars,
         coords={
             "time": ("time", np.asarray(problem.times),
-                     {"long_name": "model time", "units": "1", "axis": "T"}),
+                     {"long_name": "model time", "units": "1"}),
             "component": ("component", np.asarray(problem.component_names, dtype=object),
                           {"long_name": "state component"}),
             "quantile": ("quantile", np.asarray(quantiles, dtype=float),

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from pyro_videossm.data.conventions import open_dataset
+from pyro_videossm.data.forecast_names import toolkit_forecast_names
 from pyro_videossm.errors import InputError
 
 
@@ -39,7 +40,7 @@ def evaluate_forecasts(args: argparse.Namespace) -> int:
     truth = open_dataset(args.truth)
     tables = []
     for path in paths:
-        fc = open_dataset(path)
+        fc = toolkit_forecast_names(open_dataset(path))
         if fc.attrs.get("product") != "forecast":
             raise InputError(f"{path}: not a forecast file; score forecasts and posteriors "
                              "in separate calls")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyro_videossm.cli.common import add_progress_flag, check_output_path, say
 from pyro_videossm.data.conventions import open_dataset, write_netcdf
+from pyro_videossm.data.forecast_names import toolkit_forecast_names
 from pyro_videossm.errors import InputError
 
 #: ensemble size of ``videossm forecast`` for stochastic forecasters when --members is not given
@@ -149,7 +150,7 @@ def run_plot(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, inputs=(args.forecast,))
     if out.suffix.lower() != ".png":
         raise InputError(f"output {out} must end in .png")
-    fc = open_dataset(args.forecast)
+    fc = toolkit_forecast_names(open_dataset(args.forecast))
     if fc.attrs.get("product") != "forecast" or "forecast" not in fc:
         raise InputError(f"{args.forecast}: not a forecast file (videossm forecast)")
     truth = open_dataset(args.truth) if args.truth else None

@@ -229,7 +229,7 @@ def _make_dataset(truth, obs, time, system: ODESystem, name: str, attrs: dict) -
                 "long_name": f"observed {name} state (NaN where not observed)", "units": units}),
         },
         coords={
-            "time": ("time", time, {"long_name": "model time", "units": "1", "axis": "T"}),
+            "time": ("time", time, {"long_name": "model time", "units": "1"}),
             "component": ("component", np.asarray(comp, dtype=object),
                           {"long_name": "state component"}),
         },

@@ -24,14 +24,66 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` with the netCDF4 engine, atomically.
 
     The file is written next to its destination under a temporary name and renamed only
-    when complete, so an interrupted write never leaves a partial file behind.
+    when complete, so an interrupted write never leaves a partial file behind. The encoding
+    follows CF-1.8 (see :func:`cf_encoding`); the values read back are unchanged.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds = _time_units_to_encoding(ds)
+    ds = cf_encoding(_time_units_to_encoding(ds))
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return path
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _fits_int32(values: np.ndarray) -> bool:
+    v = np.asarray(values)
+    return v.size == 0 or (np.issubdtype(v.dtype, np.integer) and int(v.min()) >= _INT32.min
+                           and int(v.max()) <= _INT32.max)
+
+
+def cf_encoding(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy of ``ds`` whose encoding follows CF-1.8 without changing the values read
+    back: coordinates get no ``_FillValue`` (unless they hold NaN); 64-bit integers, and
+    datetimes / timedeltas whose integer encoding fits, are stored as ``int32`` (CF-1.8 has
+    no ``int64``; larger values stay ``int64``); on packed variables (``scale_factor`` /
+    ``add_offset`` in the encoding) ``valid_min``, ``valid_max`` and ``valid_range`` are
+    written in the packed type, as CF section 8.1 asks."""
+    from xarray.coding.times import encode_cf_datetime, encode_cf_timedelta
+
+    ds = ds.copy()
+    for name in list(ds.variables):
+        var = ds[name].variable
+        enc = dict(var.encoding)
+        attrs = dict(var.attrs)
+        if name in ds.coords and "_FillValue" not in enc and var.chunks is None and not (
+                np.issubdtype(var.dtype, np.floating) and bool(np.isnan(var.values).any())):
+            enc["_FillValue"] = None
+        if "dtype" not in enc and var.chunks is None:  # (never computes a dask array)
+            if var.dtype == np.int64 and _fits_int32(var.values):
+                enc["dtype"] = "int32"
+            elif np.issubdtype(var.dtype, np.datetime64) and var.size:
+                num, units, calendar = encode_cf_datetime(
+                    var.values, enc.get("units"), enc.get("calendar"))
+                if _fits_int32(num):
+                    enc.update(dtype="int32", units=units, calendar=calendar)
+            elif np.issubdtype(var.dtype, np.timedelta64) and var.size:
+                num, units = encode_cf_timedelta(var.values, enc.get("units"))
+                if _fits_int32(num):
+                    enc.update(dtype="int32", units=units)
+        if "scale_factor" in enc or "add_offset" in enc:
+            packed = np.dtype(enc.get("dtype", var.dtype))
+            scale = float(enc.get("scale_factor", 1.0))
+            offset = float(enc.get("add_offset", 0.0))
+            for key in ("valid_min", "valid_max", "valid_range"):
+                if key in attrs:
+                    v = (np.asarray(attrs[key], dtype=np.float64) - offset) / scale
+                    attrs[key] = (np.round(v) if packed.kind in "iu" else v).astype(packed)
+        ds[name].encoding = enc
+        ds[name].attrs = attrs
+    return ds
 
 
 def _is_time_like(var: xr.Variable) -> bool:

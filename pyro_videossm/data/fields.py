@@ -28,12 +28,12 @@ from torch.utils.data import Dataset
 
 from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.scaling import FieldScaling
-from pyro_videossm.data.selection import check_time_order
+from pyro_videossm.data.selection import (  # noqa: F401 (SPATIAL_PAIRS re-exported)
+    SPATIAL_PAIRS,
+    check_time_order,
+    spatial_axes,
+)
 from pyro_videossm.errors import InputError
-
-#: Accepted names of the two spatial dims, (row-like, column-like), in this order.
-SPATIAL_PAIRS: tuple[tuple[str, str], ...] = (
-    ("y", "x"), ("lat", "lon"), ("latitude", "longitude"), ("row", "col"))
 
 #: Accepted names of a leading series dim.
 LEADING_DIMS: tuple[str, ...] = ("sample", "clip", "trajectory")
@@ -63,12 +63,13 @@ def check_field(da: xr.DataArray, *, where: str = "", check_missing: bool = True
         raise InputError(f"{where}variable {da.name!r} has dims {dims}: 'time' must come "
                          f"{'after the sample dim' if lead else 'first'} (expected {expected})")
     spatial = dims[len(lead) + 1:]
-    if spatial not in SPATIAL_PAIRS:
-        swapped = spatial[::-1] in SPATIAL_PAIRS
+    axes = spatial_axes(da)
+    if axes != spatial:
         raise InputError(
             f"{where}variable {da.name!r} has spatial dims {spatial}, expected "
-            + (f"{spatial[::-1]} (transpose it)" if swapped
-               else " or ".join(f"({a}, {b})" for a, b in SPATIAL_PAIRS)))
+            + (f"{axes} (transpose it)" if axes is not None
+               else " or ".join(f"({a}, {b})" for a, b in SPATIAL_PAIRS)
+               + " or dims whose coordinates have CF axis Y, X attributes"))
     if da.sizes["time"] == 0:
         raise InputError(f"{where}variable {da.name!r} has no time steps")
     check_time_order(da, where)

@@ -317,16 +317,16 @@ def _dataset(frames_u8, label, index, pos, vel, attrs) -> xr.Dataset:
             "digit_index": (("clip", "digit"), index,
                             {"long_name": "index of the digit image in the digit file"}),
             "position": (("clip", "digit", "time", "axis"), pos.astype(np.float32), {
-                "long_name": "top-left corner of the digit (unrounded)", "units": "pixel"}),
+                "long_name": "top-left corner of the digit (unrounded, pixels)", "units": "1"}),
             "velocity": (("clip", "digit", "axis"), vel.astype(np.float32), {
-                "long_name": "initial velocity of the digit", "units": "pixel / frame"}),
+                "long_name": "initial velocity of the digit (pixels per frame)", "units": "1"}),
         },
         coords={
             "clip": ("clip", np.arange(n_clips), {"long_name": "clip number"}),
-            "time": ("time", np.arange(n_frames), {"long_name": "frame number", "units": "1",
-                                                   "axis": "T"}),
-            "y": ("y", np.arange(canvas), {"long_name": "row", "units": "pixel", "axis": "Y"}),
-            "x": ("x", np.arange(canvas), {"long_name": "column", "units": "pixel",
+            "time": ("time", np.arange(n_frames), {"long_name": "frame number", "units": "1"}),
+            "y": ("y", np.arange(canvas), {"long_name": "row (pixels)", "units": "1",
+                                           "axis": "Y"}),
+            "x": ("x", np.arange(canvas), {"long_name": "column (pixels)", "units": "1",
                                            "axis": "X"}),
             "digit": ("digit", np.arange(label.shape[1]), {"long_name": "digit slot"}),
             "axis": ("axis", np.array(["y", "x"], dtype=object), {"long_name": "image axis"}),

@@ -22,10 +22,11 @@ import xarray as xr
 from pyro_videossm.data.conventions import open_dataset
 from pyro_videossm.data.fields import check_field, chronological_split
 from pyro_videossm.data.scaling import FieldScaling
+from pyro_videossm.data.selection import attach_grid_mapping, spatial_axes
 from pyro_videossm.errors import InputError
 
-__all__ = ["RATE_UNITS", "chronological_split", "convert_rate", "crop", "fit_scaling",
-           "open_precip", "rate_factor"]
+__all__ = ["LWE_STANDARD_NAMES", "RATE_UNITS", "chronological_split", "convert_rate", "crop",
+           "fit_scaling", "open_precip", "rate_factor", "rate_standard_name"]
 
 #: Precipitation-rate units and their value in mm/h (1 kg m-2 of water is 1 mm).
 RATE_UNITS: dict[str, float] = {
@@ -33,6 +34,20 @@ RATE_UNITS: dict[str, float] = {
     "mm/day": 1.0 / 24.0, "mm day-1": 1.0 / 24.0, "mm/d": 1.0 / 24.0, "mm d-1": 1.0 / 24.0,
     "kg m-2 s-1": 3600.0, "kg/m2/s": 3600.0, "kg m**-2 s**-1": 3600.0, "kg/m^2/s": 3600.0,
     "mm/s": 3600.0, "mm s-1": 3600.0, "m/s": 3.6e6, "m s-1": 3.6e6,
+}
+
+#: CF standard names of water as a mass per area (canonical units ``kg m-2 s-1`` for fluxes,
+#: ``kg m-2`` for amounts) -> the same quantity as a liquid-water-equivalent depth (``m s-1``,
+#: ``m``), from the CF standard-name table (version 93). A conversion between a mass unit and
+#: a depth unit renames the variable's ``standard_name`` along these pairs.
+LWE_STANDARD_NAMES: dict[str, str] = {
+    "precipitation_flux": "lwe_precipitation_rate",
+    "rainfall_flux": "rainfall_rate",
+    "snowfall_flux": "lwe_snowfall_rate",
+    "convective_precipitation_flux": "lwe_convective_precipitation_rate",
+    "stratiform_precipitation_flux": "lwe_stratiform_precipitation_rate",
+    "precipitation_amount": "lwe_thickness_of_precipitation_amount",
+    "rainfall_amount": "thickness_of_rainfall_amount",
 }
 
 #: Variable names tried, in order, when none is given.
@@ -55,15 +70,40 @@ def rate_factor(from_units: str, to_units: str) -> float:
     return table[a] / table[b]
 
 
+def _is_mass_rate(units: str) -> bool:
+    return _norm_units(units).startswith("kg")
+
+
+def rate_standard_name(standard_name: str, from_units: str, to_units: str) -> str | None:
+    """The CF standard name of a rate after converting it from ``from_units`` to ``to_units``:
+    unchanged between two mass units or two depth units; along :data:`LWE_STANDARD_NAMES`
+    between a mass flux (``kg m-2 s-1``) and a depth rate (``mm/h``), e.g.
+    ``precipitation_flux`` <-> ``lwe_precipitation_rate``; ``None`` (drop it) when the name
+    has no counterpart (a standard name whose canonical units no longer match is wrong)."""
+    if _is_mass_rate(from_units) == _is_mass_rate(to_units):
+        return standard_name
+    pairs = LWE_STANDARD_NAMES if _is_mass_rate(from_units) else {
+        v: k for k, v in LWE_STANDARD_NAMES.items()}
+    return pairs.get(standard_name)
+
+
 def convert_rate(da: xr.DataArray, units: str) -> xr.DataArray:
-    """Convert a rate DataArray (with a ``units`` attribute) to ``units``; stays lazy."""
+    """Convert a rate DataArray (with a ``units`` attribute) to ``units``; stays lazy. Its
+    ``standard_name`` follows the units (see :func:`rate_standard_name`)."""
     if "units" not in da.attrs:
         raise InputError(f"variable {da.name!r} has no 'units' attribute: cannot convert to "
                          f"{units!r}")
     factor = rate_factor(da.attrs["units"], units)
     attrs = {**da.attrs, "units": units}
-    out = da if factor == 1.0 else da * factor
-    return out.assign_attrs(attrs).rename(da.name)
+    if "standard_name" in attrs:
+        name = rate_standard_name(str(attrs["standard_name"]), da.attrs["units"], units)
+        if name is None:
+            del attrs["standard_name"]
+        else:
+            attrs["standard_name"] = name
+    out = (da if factor == 1.0 else da * factor).rename(da.name).copy(deep=False)
+    out.attrs = attrs  # replaced, not merged: a dropped standard_name stays dropped
+    return out
 
 
 def _box_index(coord: np.ndarray, box: Sequence[float], name: str,
@@ -119,7 +159,9 @@ def open_precip(
     x: Sequence[float] | None = None,
     time: slice | None = None,
 ) -> xr.DataArray:
-    """Open gridded precipitation lazily as ``variable(time, lat, lon)`` (or ``(time, y, x)``).
+    """Open gridded precipitation lazily as ``variable(time, lat, lon)`` (or ``(time, y, x)``,
+    or any ``(time, Y, X)`` whose axes CF attributes identify, e.g. rotated-pole ``rlat, rlon``
+    with their ``grid_mapping`` variable attached as a scalar coordinate).
 
     Args:
         path: CF netCDF file.
@@ -127,7 +169,8 @@ def open_precip(
             ``tp``, ``precipitation``, ``prcp``, or the only variable).
         units: convert to these rate units (``None``: keep the file's).
         chunks: time steps per dask chunk (``None``: no dask; xarray's lazy indexing).
-        lat, lon, y, x: crop boxes ``(low, high)`` (see :func:`crop`).
+        lat, lon, y, x: crop boxes ``(low, high)`` (see :func:`crop`); ``y`` and ``x`` crop
+            the Y and X dims whatever their names.
         time: a label slice of times to keep, e.g. ``slice("1990", "1999")``.
     """
     ds = open_dataset(path, chunks={"time": int(chunks)} if chunks else None)
@@ -144,7 +187,7 @@ def open_precip(
     if variable not in ds.data_vars:
         raise InputError(f"{path}: missing variable {variable!r} "
                          f"(has: {', '.join(map(str, ds.data_vars)) or 'none'})")
-    da = ds[variable]
+    da = attach_grid_mapping(ds[variable], ds)
     rename = {d: n for d, n in (("latitude", "lat"), ("longitude", "lon")) if d in da.dims}
     if rename:
         da = da.rename(rename)
@@ -153,7 +196,14 @@ def open_precip(
         da = da.sel(time=time)
         if da.sizes["time"] == 0:
             raise InputError(f"{path}: the time selection {time} is empty")
-    da = crop(da, lat=lat, lon=lon, y=y, x=x)
+    boxes: dict[str, Sequence[float] | None] = {"lat": lat, "lon": lon}
+    for name, box, dim in zip(("y", "x"), (y, x), spatial_axes(da) or ("y", "x")):
+        if box is not None:  # y=/x= crop the Y/X dims whatever their names (rlat, rlon, ...)
+            target = name if name in da.dims else dim
+            if boxes.get(target) is not None:
+                raise InputError(f"crop boxes {name}= and {target}= both select {target!r}")
+            boxes[target] = box
+    da = crop(da, **boxes)
     if units is not None:
         da = convert_rate(da, units)
     return da

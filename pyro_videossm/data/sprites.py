@@ -162,7 +162,8 @@ def sprite_labels(split: str = "train", *, characters: int | None = None,
     for j, name in enumerate(STATIC_FACTORS):
         data[name] = (("clip",), np.repeat(factors[:, j], n_motion).astype(np.int8),
                       _label_attrs(name))
-    ds = xr.Dataset(data, coords={"clip": np.arange(len(motion))})
+    ds = xr.Dataset(data, coords={"clip": ("clip", np.arange(len(motion)),
+                                           {"long_name": "clip number"})})
     ds.attrs.update({"Conventions": CONVENTIONS, "title": "procedural sprites",
                      "source": f"pyro_videossm {__version__} data.sprites", "seed": seed,
                      "split_name": split, "n_train_characters": int((flags == 0).sum()),

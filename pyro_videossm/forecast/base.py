@@ -15,7 +15,13 @@ The forecast Dataset (see :func:`forecast_dataset`)::
             time's units), lead_step(lead_time) = 1..L, valid_time(lead_time), y, x (+ sample)
     attrs:  product="forecast", model=<name>, source_variable, deterministic, members,
             context_length, seed, scaling (JSON), time_step; the variable keeps the source's
-            units and standard_name
+            units, standard_name and grid_mapping (the grid-mapping variable is copied)
+
+The coordinates carry CF standard names (docs/CONVENTIONS.md): ``lead_time`` is the
+``forecast_period``, ``member`` the ``realization``, ``init_time`` the
+``forecast_reference_time`` and ``valid_time`` the ``time`` (the last two, and the first,
+only when the context's time is a date or a duration, not dimensionless model time); with
+cf_xarray, ``fc.cf["forecast_period"]`` finds ``lead_time`` and so on.
 
 Registry (:data:`FORECASTERS`, a :class:`~pyro_videossm.registry.Registry`, open to other
 packages through the entry-point group ``pyro_videossm.forecasters``):
@@ -39,6 +45,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from pyro_videossm.data.forecast_names import FORECAST_STANDARD_NAMES as CF_NAMES
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.selection import SAMPLE_DIMS, select_field  # noqa: F401 (re-export)
 from pyro_videossm.errors import InputError
@@ -189,32 +196,56 @@ def _check_counts(leads: int, members: int) -> tuple[int, int]:
     return int(leads), int(members)
 
 
+#: Units of a numeric time that are a duration (a CF ``forecast_period`` may carry them).
+TIME_UNITS: frozenset[str] = frozenset({
+    "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr",
+    "hrs", "hour", "hours", "d", "day", "days"})
+
+
+def _is_reference_time(time: xr.DataArray) -> bool:
+    """True for datetimes, cftimes or numbers in ``"<unit> since <date>"`` units."""
+    t = np.asarray(time.values)
+    if np.issubdtype(t.dtype, np.datetime64):
+        return True
+    if t.dtype == object and t.size:
+        return type(t.flat[0]).__module__.startswith("cftime")
+    return " since " in str(time.attrs.get("units", ""))
+
+
 def lead_times(time: xr.DataArray | None, leads: int,
                time_step: Any = None) -> tuple[Any, np.ndarray, np.ndarray, dict]:
     """``(init_time, lead_time, valid_time, lead_time_attrs)`` for a context's time coordinate.
 
     The step is ``time_step`` if given, else the last difference of ``time``; datetime times
     give ``timedelta64`` lead times, numeric ones numbers in the time's units, and a context of
-    one step without a time step gives lead times in steps (and no valid time).
+    one step without a time step gives lead times in steps (units ``1``, no valid time). The
+    attributes carry ``standard_name: forecast_period`` when the lead time is a duration
+    (timedelta64, or numeric time in a unit of :data:`TIME_UNITS` or ``"<unit> since ..."``).
     """
     k = np.arange(1, leads + 1)
+    in_steps = {"long_name": "lead time (in time steps)", "units": "1"}
     if time is None or time.size == 0:
-        return None, k, k, {"long_name": "lead time", "units": "steps"}
+        return None, k, k, in_steps
     t = time.values
     init = t[-1]
     if time_step is None and t.size >= 2:
         time_step = t[-1] - t[-2]
     if time_step is None:
-        return init, k, np.full(leads, init), {"long_name": "lead time", "units": "steps"}
+        return init, k, np.full(leads, init), in_steps
+    period = {"long_name": "lead time", "standard_name": CF_NAMES["lead_time"]}
     if np.issubdtype(np.asarray(t).dtype, np.datetime64):
         step = np.asarray(time_step).astype("timedelta64[ns]")
         lead = k * step
-        return init, lead, init + lead, {"long_name": "lead time"}
+        return init, lead, init + lead, period
     step = float(time_step)
     lead = k * step
-    attrs = {"long_name": "lead time"}
-    if "units" in time.attrs:
-        attrs["units"] = time.attrs["units"]
+    attrs: dict[str, Any] = {"long_name": "lead time"}
+    units = str(time.attrs.get("units", ""))
+    if units:
+        duration = units.split(" since ")[0].strip()
+        attrs["units"] = duration if " since " in units else units
+        if attrs["units"].lower() in TIME_UNITS:
+            attrs["standard_name"] = CF_NAMES["lead_time"]
     return init, lead, init + lead, attrs
 
 
@@ -223,28 +254,45 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
                      options: dict | None = None, time_step: Any = None,
                      extra_attrs: dict | None = None) -> xr.Dataset:
     """Wrap ``fc`` ``([S,] L, M, H, W)`` (physical units) as the forecast Dataset for
-    ``context`` (the DataArray given to the forecaster; see the module doc)."""
+    ``context`` (the DataArray given to the forecaster; see the module doc). The context's
+    spatial coordinates and its ``grid_mapping`` variable (a scalar coordinate of
+    ``context``, see :func:`~pyro_videossm.data.selection.attach_grid_mapping`) are carried
+    over."""
     spatial = tuple(map(str, context.dims[-2:]))
     sample_dim = str(context.dims[0]) if context.ndim == 4 else None
     leads, members = fc.shape[-4], fc.shape[-3]
-    init, lead, valid, lead_attrs = lead_times(
-        context["time"] if "time" in context.coords else None, leads, time_step)
+    time = context["time"] if "time" in context.coords else None
+    init, lead, valid, lead_attrs = lead_times(time, leads, time_step)
     dims = ((sample_dim,) if sample_dim else ()) + ("lead_time", "member") + spatial
     coords: dict[str, Any] = {
         "lead_time": ("lead_time", lead, lead_attrs),
         "lead_step": ("lead_time", np.arange(1, leads + 1),
-                      {"long_name": "lead time in time steps"}),
-        "member": ("member", np.arange(members), {"long_name": "ensemble member"}),
+                      {"long_name": "lead time in time steps", "units": "1"}),
+        "member": ("member", np.arange(members),
+                   {"long_name": "ensemble member", "standard_name": CF_NAMES["member"],
+                    "units": "1"}),
     }
     if init is not None:
-        t_attrs = {k: v for k, v in context["time"].attrs.items() if k in ("units", "calendar")}
-        coords["init_time"] = ((), init, {"long_name": "forecast initial time", **t_attrs})
-        coords["valid_time"] = ("lead_time", valid, {"long_name": "valid time", **t_attrs})
+        assert time is not None
+        t_attrs = {k: v for k, v in time.attrs.items() if k in ("units", "calendar")}
+        reference = _is_reference_time(time)
+        coords["init_time"] = ((), init, {
+            "long_name": "forecast initial time", **t_attrs,
+            **({"standard_name": CF_NAMES["init_time"]} if reference else {})})
+        coords["valid_time"] = ("lead_time", valid, {
+            "long_name": "valid time", **t_attrs,
+            **({"standard_name": CF_NAMES["valid_time"]} if reference else {})})
+    grid_mapping = str(context.attrs.get("grid_mapping", "")).split(":")[0].strip()
+    data_vars: dict[str, Any] = {}
     for name, c in context.coords.items():
-        if name != "time" and set(c.dims) <= set(spatial) | ({sample_dim} - {None}):
+        if name == grid_mapping and c.ndim == 0:
+            data_vars[str(name)] = c.variable
+        elif name != "time" and set(c.dims) <= set(spatial) | ({sample_dim} - {None}):
             coords[str(name)] = c.variable
     src_attrs = dict(context.attrs)
     var_attrs = {k: src_attrs[k] for k in ("units", "standard_name") if k in src_attrs}
+    if grid_mapping in data_vars:
+        var_attrs["grid_mapping"] = src_attrs["grid_mapping"]
     if scaling is not None and scaling.units and "units" not in var_attrs:
         var_attrs["units"] = scaling.units
     var_attrs["long_name"] = f"forecast of {src_attrs.get('long_name', context.name)}"
@@ -253,6 +301,7 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
         time_step = t[-1] - t[-2]
     attrs = {
         "Conventions": "CF-1.8",
+        "title": f"{model} forecast of {context.name}",
         "product": "forecast",
         "model": model,
         "source_variable": str(context.name),
@@ -266,8 +315,8 @@ def forecast_dataset(fc: np.ndarray, context: xr.DataArray, *, model: str,
         "time_step": _plain_step(time_step),
     }
     attrs.update(extra_attrs or {})
-    return xr.Dataset({"forecast": (dims, np.asarray(fc), var_attrs)}, coords=coords,
-                      attrs=attrs)
+    data_vars["forecast"] = (dims, np.asarray(fc), var_attrs)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 def _plain_step(step: Any) -> str:

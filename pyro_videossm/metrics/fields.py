@@ -2,8 +2,11 @@
 
 A forecast (see :mod:`pyro_videossm.forecast.base`) is ``forecast([sample,] lead_time, member,
 y, x)``; :func:`align_truth` picks the matching truth ``([sample,] lead_time, y, x)`` from a
-data set by valid time. Every score reduces over samples and pixels and keeps ``lead_time``
-(CSI also ``threshold``; FSS ``threshold`` and ``scale``). NaN in the truth or the forecast
+data set by valid time (coordinates named the CF way, ``forecast_period``, ``realization``,
+``forecast_reference_time``, are read as ``lead_time``, ``member``, ``init_time``: see
+:func:`~pyro_videossm.data.forecast_names.toolkit_forecast_names`). Every score reduces
+over samples and pixels and keeps ``lead_time`` (CSI also ``threshold``; FSS ``threshold`` and
+``scale``). NaN in the truth or the forecast
 (e.g. outside radar range) is left out of every sum.
 
 * ``mse``, ``mae``: of the ensemble mean.
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
+from pyro_videossm.data.forecast_names import toolkit_forecast_names
 from pyro_videossm.errors import InputError
 from pyro_videossm.metrics.posterior import crps_ensemble, markdown_table
 
@@ -49,6 +53,7 @@ def align_truth(forecast: xr.Dataset, truth: xr.Dataset | xr.DataArray,
     """
     if "forecast" not in forecast:
         raise InputError("not a forecast: no 'forecast' variable")
+    forecast = toolkit_forecast_names(forecast)
     fc = forecast["forecast"]
     if isinstance(truth, xr.Dataset):
         name = variable or ("truth" if "truth" in truth.data_vars
@@ -322,6 +327,7 @@ def score_forecast(forecast: xr.Dataset, truth: xr.Dataset | xr.DataArray, *,
     """All scores per lead time as a Dataset (``mse``, ``rmse``, ``mae``, ``crps``,
     ``spread``, ``ssim``, and ``csi``/``fss`` when there are thresholds: by default
     :data:`DEFAULT_THRESHOLDS` for rain in mm/h, none otherwise)."""
+    forecast = toolkit_forecast_names(forecast)
     obs = align_truth(forecast, truth, variable)
     fc = forecast["forecast"]
     if np.isnan(obs.values).all():

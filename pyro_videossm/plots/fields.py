@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from pyro_videossm.data.forecast_names import toolkit_forecast_names
 from pyro_videossm.errors import InputError
 from pyro_videossm.metrics.fields import _fmt_lead, align_truth
 
@@ -25,6 +26,7 @@ def plot_forecast_strip(forecast: xr.Dataset, truth: xr.Dataset | xr.DataArray |
     of the mean. ``truth`` is the data set (or variable) the forecast is scored against; it
     also gives the frame at the initial time (first column). ``sample`` picks the sequence
     when the forecast has a sample dim. Returns the matplotlib figure."""
+    forecast = toolkit_forecast_names(forecast)
     fc = forecast["forecast"]
     has_sample = fc.ndim == 5
     if has_sample:
