@@ -46,8 +46,9 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-from pyro_videossm.data.fields import LEADING_DIMS, SPATIAL_PAIRS, pick_variable
+from pyro_videossm.data.fields import LEADING_DIMS, pick_variable
 from pyro_videossm.data.scaling import FieldScaling
+from pyro_videossm.data.selection import spatial_axes
 from pyro_videossm.data.windows import take_windows
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.normalization import check_normalization, fit_scaling
@@ -137,7 +138,7 @@ def data_kind(da: xr.DataArray) -> str:
     rest = dims[int(lead) + 1:]
     if "channel" in rest:
         return "video"
-    if len(rest) == 2 and (rest in SPATIAL_PAIRS or rest[::-1] in SPATIAL_PAIRS):
+    if len(rest) == 2 and spatial_axes(da) is not None:
         return "field"
     if len(rest) == 1:
         return "series"
