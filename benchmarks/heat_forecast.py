@@ -40,55 +40,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import xarray as xr
 
-from pyro_videossm.data.heat import simulate_heat
-from pyro_videossm.experiments.field_recipes import (
-    build_module,
-    make_forecaster,
-    train_field_model,
-)
+from pyro_videossm.experiments.forecast_benchmark import per_lead_scores, train_model
+from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data
 from pyro_videossm.experiments.windows import build_windows
 from pyro_videossm.forecast import Persistence
-from pyro_videossm.metrics.fields import mse
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
-
-
-def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
-              device: str) -> xr.Dataset:
-    """``truth``/``obs`` ``(sample, time, y, x)``, simulated at ``dx = 0.1`` and block-averaged
-    ``coarsen`` × ``coarsen`` (Cauchy noise stays Cauchy with the same scale under averaging)."""
-    ds = simulate_heat(samples=samples, steps=steps, grid=sim_grid, length=0.1 * sim_grid,
-                       diffusivity=4.0, steps_per_frame=3, seed=seed, device=device)
-    ds = ds[["truth", "obs"]]
-    if coarsen > 1:
-        ds = ds.coarsen(y=coarsen, x=coarsen, boundary="trim").mean().assign_attrs(ds.attrs)
-        for v in ("truth", "obs"):
-            ds[v].attrs.update(ds[v].attrs)
-    return ds
-
-
-def architectures(args: argparse.Namespace) -> dict[str, dict]:
-    clip = list(args.input_clip) if args.input_clip else None
-    lik = dict(likelihood=args.likelihood, df=args.df, input_clip=clip)
-    h = args.hidden_channels
-    return {
-        "convdmm": dict(latent_channels=args.latent_channels, hidden_channels=h,
-                        rnn_channels=h, encoder_channels=h, n_down=2, **lik),
-        "convlstm": dict(hidden_channels=[max(8, h // 2), h], stem_channels=max(8, h // 2),
-                         input_clip=clip),
-        "dmm-flat": dict(latent_dim=args.latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
-                         conv_channels=max(8, h // 2), n_down=2, **lik),
-    }
-
-
-def per_lead_mse(forecast: xr.Dataset, truth: np.ndarray) -> np.ndarray:
-    """MSE of the ensemble mean against ``truth`` ``(S, L, H, W)``, per lead."""
-    fc = forecast["forecast"]
-    obs = xr.DataArray(truth, dims=(fc.dims[0], "lead_time", *fc.dims[-2:]))
-    return np.asarray(mse(fc, obs).values)
 
 
 def write_results(path: Path, block: str, append: bool = False,
@@ -165,31 +124,30 @@ def main(argv: list[str] | None = None) -> int:
 
     data = build_windows(train_ds, K, L, variable="obs", valid_fraction=0.1,
                          normalize="robust")
-    archs = architectures(args)
+    archs = heat_architectures(args.hidden_channels, latent_channels=args.latent_channels,
+                               latent_dim=args.latent_dim, likelihood=args.likelihood,
+                               df=args.df, input_clip=args.input_clip)
     rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
                                                    "results": str(args.results)},
                          "scaling": data.scaling.to_dict(), "models": {}}
     for name in args.models:
-        t1 = time.perf_counter()
         if name == "persistence":
             forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
         else:
-            torch.manual_seed(args.seed)
             kind = "convlstm" if name.startswith("convlstm") else name
-            module = build_module(kind, archs[kind], grid)
             config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                  anneal_epochs=0 if kind == "convlstm" else args.anneal_epochs,
                                  device=args.device, seed=args.seed, progress=args.progress)
             target_clip = tuple(args.input_clip) if name == "convlstm-clip" else None
-            history = train_field_model(kind, module, data, config, K, target_clip=target_clip)
-            seconds = time.perf_counter() - t1
-            n_params = sum(q.numel() for q in module.parameters())
-            forecaster = make_forecaster(kind, module, data.scaling, K, args.device)
+            trained = train_model(kind, archs[kind], data, config, context=K, leads=L,
+                                  seed=args.seed, target_clip=target_clip)
+            history, seconds, n_params = trained.history, trained.seconds, trained.parameters
+            forecaster = trained.forecaster(args.device)
             forecaster.save(args.out / f"{name}.pt", extra={"history": history})
         t2 = time.perf_counter()
         fc = forecaster.forecast(context, L, args.members, seed=args.seed,
                                  batch_size=args.batch_size)
-        rows[name] = per_lead_mse(fc, truth)
+        rows[name] = per_lead_scores(fc, truth)
         summary["models"][name] = {
             "train_seconds": seconds, "forecast_seconds": time.perf_counter() - t2,
             "parameters": n_params, "history": history,
