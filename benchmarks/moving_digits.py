@@ -48,19 +48,21 @@ models can be split over processes that share the directory (one torch thread ea
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 import torch
 
 from pyro_videossm.data.moving_digits import DEFAULT_MNIST
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.benchmark_sections import moving_digits_section
+from pyro_videossm.experiments.clip_benchmark import MODELS as ALL_MODELS
 from pyro_videossm.experiments.clip_benchmark import (
+    architectures,
     clip_score_table,
     clip_windows,
+    run_settings,
     test_clips,
     training_clips,
 )
@@ -68,38 +70,6 @@ from pyro_videossm.experiments.clip_benchmark import run_clip_model as run_one
 from pyro_videossm.experiments.run_cache import RunCache
 
 BEGIN, END = "<!-- BEGIN spatrans -->", "<!-- END spatrans -->"
-ALL_MODELS = ("persistence", "spatrans", "spatrans-q", "transformer", "lstm", "seq2seq",
-              "seq2seq-attn", "convlstm")
-
-#: Architecture of each model at the full budget (``--quick`` shrinks them).
-ARCH = {
-    # chosen by validation loss among 5 settings at this budget (docs/spatrans.md)
-    "spatrans": dict(patch=32, d_model=128, heads=4, encoder_layers=2, decoder_layers=2,
-                     lr=0.002),
-    "transformer": dict(d_model=256, heads=4, encoder_layers=3, decoder_layers=3),
-    "lstm": dict(d_model=256, hidden=512, layers=2),
-    "seq2seq": dict(d_model=256, hidden=512, layers=2),
-    "seq2seq-attn": dict(d_model=256, hidden=512, layers=2),
-    "convlstm": dict(hidden_channels=(32, 32), stem_channels=16),  # the module's defaults
-}
-QUICK_ARCH = {
-    "spatrans": dict(patch=8, d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
-    "transformer": dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
-    "lstm": dict(d_model=16, hidden=16, layers=1),
-    "seq2seq": dict(d_model=16, hidden=16, layers=1),
-    "seq2seq-attn": dict(d_model=16, hidden=16, layers=1),
-    "convlstm": dict(hidden_channels=(8, 8), stem_channels=8),
-}
-
-
-def run_settings(name: str, arch: dict, args) -> dict:
-    """Everything that changes the result of one (model, seed) run (its file's fingerprint)."""
-    return {"model": name, "arch": arch.get(name.removesuffix("-q"), {}),
-            "train_clips": args.train_clips, "test_clips": args.test_clips,
-            "valid_fraction": args.valid_fraction, "data_seed": args.data_seed,
-            "epochs": args.epochs, "minutes": args.minutes, "batch_size": args.batch_size,
-            "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick,
-            **({"device": args.device} if args.device != "cpu" else {})}
 
 
 def write_section(path: Path, body: str, record: dict | None = None) -> None:
@@ -147,17 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="train nothing: build the table from the stored runs")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    arch = ARCH
-    if args.quick:
-        arch = QUICK_ARCH
-    arch = {k: dict(v) for k, v in arch.items()}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        model, _, setting = key.partition(".")
-        if model not in arch or not setting or not value:
-            p.error(f"--set {item}: expected MODEL.KEY=VALUE with MODEL one of {sorted(arch)}")
-        arch[model][setting] = json.loads(value) if value[0] in "[{" else (
-            int(value) if value.lstrip("-").isdigit() else float(value))
+    try:
+        arch = architectures(args.quick, args.set)
+    except InputError as err:
+        p.error(str(err))
     if args.quick:
         args.train_clips, args.test_clips = 40, 20
         args.minutes, args.epochs = min(args.minutes, 0.2), min(args.epochs, 3)
@@ -168,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
              for seed in args.seeds for name in args.models
              if not (name == "persistence" and seed != args.seeds[0])}
     missing = [key for key, path in paths.items() if not path.exists()]
-    n_valid = max(1, int(round(args.valid_fraction * args.train_clips)))
     if missing and not args.table_only:
         mnist = args.mnist or (None if args.quick else str(DEFAULT_MNIST))
         data = clip_windows(training_clips(args.train_clips, args.data_seed, mnist),
@@ -188,67 +150,21 @@ def main(argv: list[str] | None = None) -> int:
                   + (f" ICP {r['icp']:.3f} MIL {r['mil']:.4f}" if "icp" in r else "")
                   + f" ({r['train_s']:.0f} s)", file=sys.stderr, flush=True)
     rows = [cache.load(path) for path in paths.values() if path.exists()]
-    absent = [f"{n} seed {s_}" for (s_, n), path in paths.items() if not path.exists()]
-    load1 = os.getloadavg()
-    tab = clip_score_table(rows, args.models)
     words = [w for w in (argv if argv is not None else sys.argv[1:])
              if w not in ("--table-only", "--no-write")]
-    cmd = "python benchmarks/moving_digits.py " + " ".join(words)
-    # Loaded: more runnable threads than cores (two 1-thread streams on 2 cores are not).
-    loads = [load0[0], load1[0]] + [r.get("load_average", 0.0) for r in rows]
-    loaded = max(loads) > (os.cpu_count() or 1) + 0.5
-    d = p.parse_args([])
-    reduced = [] if args.quick else [
-        what for what, less in (
-            (f"{args.minutes:g} min per run instead of {d.minutes:g}",
-             (args.minutes or 0) < (d.minutes or 0)),
-            (f"{args.train_clips} training clips instead of {d.train_clips}",
-             args.train_clips < d.train_clips),
-            (f"{args.test_clips} test clips instead of {d.test_clips}",
-             args.test_clips < d.test_clips),
-            (f"{len(args.seeds)} seed(s) instead of {len(d.seeds)}",
-             len(args.seeds) < len(d.seeds))) if less]
-    body = "\n".join([
-        "## Moving digits: Spatiotemporal Transformer and sequence baselines",
-        "",
-        f"Command: `{cmd.strip()}` ({_dt.date.today().isoformat()}; "
-        f"{args.train_clips} training clips ({n_valid} of them validate), "
-        f"{args.test_clips} test clips with held-out digits, 10 context + 10 target frames "
-        f"64×64 in [0, 1], "
-        + (f"{args.epochs} epochs" if not args.minutes else
-           f"{args.minutes:g} min of training (at most {args.epochs} epochs)")
-        + f", batch {args.batch_size}, lr {args.lr}, "
-        f"seeds {args.seeds}, torch threads {args.threads}).",
-        "",
-        tab,
-        "",
-        "Settings per model (`--set` overrides; `lr` defaults to `--lr`): "
-        + "; ".join(f"{m} " + ", ".join(f"{k} {v}" for k, v in arch[m].items())
-                    for m in dict.fromkeys(n.removesuffix("-q") for n in args.models)
-                    if m in arch) + ".",
-        "",
-        "MSE/MAE per pixel and SSIM of the point forecast (the median for `spatrans-q`), mean "
-        "over the 10 leads; MSE/frame = per pixel × 4096. ICP: fraction of target pixels inside "
-        "the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the standard error "
-        "of the mean over seeds.",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
-        f"highest load average seen {max(loads):.1f}; runs stored in `{args.runs}` (the "
-        "command trains the missing ones; they may be split over processes, see the script's "
-        "doc). Findings and the `spatrans` settings tried: [spatrans.md](spatrans.md)."
-        + (" **Measured under load: training times are not final.**" if loaded else ""),
-        ("" if not args.quick else "\n**`--quick` run: a pipeline check at a tiny budget, "
-         "not a result.**"),
-        ("" if not reduced else "\n**Smaller than the defaults: " + "; ".join(reduced)
-         + ".**"),
-        ("" if not absent else "\n**Not run yet: " + ", ".join(absent) + ".**"),
-    ])
+    cmd = ("python benchmarks/moving_digits.py " + " ".join(words)).strip()
+    body = moving_digits_section(
+        args, arch=arch, table=clip_score_table(rows, args.models), command=cmd,
+        n_valid=max(1, int(round(args.valid_fraction * args.train_clips))),
+        loads=[load0[0], os.getloadavg()[0]] + [r.get("load_average", 0.0) for r in rows],
+        absent=[f"{n} seed {s}" for (s, n), path in paths.items() if not path.exists()],
+        defaults=p.parse_args([]))
     print(body)
     if not args.no_write:
         from pyro_videossm.experiments.records import make_record
 
         write_section(Path(args.results), body, record=make_record(
-            "moving_digits", command=cmd.strip(), options=vars(args),
+            "moving_digits", command=cmd, options=vars(args),
             metrics={"rows": rows}, derived_from=str(args.runs)))
         print(f"updated {args.results}", file=sys.stderr)
     return 0

@@ -22,18 +22,71 @@ simulated clips and scored on the fixed held-out test clips.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import xarray as xr
 
+from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.windows import WindowData, build_windows
 
 CONTEXT = LEADS = 10
 QUANTILES = (0.1, 0.5, 0.9)
 #: per-model settings of the training loop rather than of the architecture
 TRAINING_KEYS = ("lr", "lr_decay")
+MODELS = ("persistence", "spatrans", "spatrans-q", "transformer", "lstm", "seq2seq",
+          "seq2seq-attn", "convlstm")
+
+#: Architecture of each model at the full budget (``--quick`` shrinks them).
+ARCHITECTURES = {
+    # chosen by validation loss among 5 settings at this budget (docs/spatrans.md)
+    "spatrans": dict(patch=32, d_model=128, heads=4, encoder_layers=2, decoder_layers=2,
+                     lr=0.002),
+    "transformer": dict(d_model=256, heads=4, encoder_layers=3, decoder_layers=3),
+    "lstm": dict(d_model=256, hidden=512, layers=2),
+    "seq2seq": dict(d_model=256, hidden=512, layers=2),
+    "seq2seq-attn": dict(d_model=256, hidden=512, layers=2),
+    "convlstm": dict(hidden_channels=(32, 32), stem_channels=16),  # the module's defaults
+}
+QUICK_ARCHITECTURES = {
+    "spatrans": dict(patch=8, d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
+    "transformer": dict(d_model=16, heads=2, encoder_layers=1, decoder_layers=1),
+    "lstm": dict(d_model=16, hidden=16, layers=1),
+    "seq2seq": dict(d_model=16, hidden=16, layers=1),
+    "seq2seq-attn": dict(d_model=16, hidden=16, layers=1),
+    "convlstm": dict(hidden_channels=(8, 8), stem_channels=8),
+}
+
+
+def architectures(quick: bool, overrides: Sequence[str] = ()) -> dict[str, dict]:
+    """The settings per base model (a copy), with ``overrides`` ``MODEL.KEY=VALUE`` applied
+    (VALUE: JSON list/dict, int or float); a bad override raises :class:`InputError`."""
+    arch = {k: dict(v) for k, v in (QUICK_ARCHITECTURES if quick else ARCHITECTURES).items()}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        model, _, setting = key.partition(".")
+        if model not in arch or not setting or not value:
+            raise InputError(f"--set {item}: expected MODEL.KEY=VALUE with MODEL one of "
+                             f"{sorted(arch)}")
+        arch[model][setting] = json.loads(value) if value[0] in "[{" else (
+            int(value) if value.lstrip("-").isdigit() else float(value))
+    return arch
+
+
+def run_settings(name: str, arch: dict, args) -> dict:
+    """Everything that changes the result of one (model, seed) run (the fingerprint of its
+    file): ``args`` has ``train_clips``, ``test_clips``, ``valid_fraction``, ``data_seed``,
+    ``epochs``, ``minutes``, ``batch_size``, ``lr``, ``threads``, ``mnist``, ``quick``,
+    ``device``."""
+    return {"model": name, "arch": arch.get(name.removesuffix("-q"), {}),
+            "train_clips": args.train_clips, "test_clips": args.test_clips,
+            "valid_fraction": args.valid_fraction, "data_seed": args.data_seed,
+            "epochs": args.epochs, "minutes": args.minutes, "batch_size": args.batch_size,
+            "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick,
+            **({"device": args.device} if args.device != "cpu" else {})}
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -187,6 +240,7 @@ def clip_score_table(rows: list[dict], models: list[str]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CONTEXT", "COLUMNS", "LEADS", "QUANTILES", "TRAINING_KEYS", "clip_score_table",
+__all__ = ["ARCHITECTURES", "CONTEXT", "COLUMNS", "LEADS", "MODELS", "QUANTILES",
+           "QUICK_ARCHITECTURES", "TRAINING_KEYS", "architectures", "clip_score_table",
            "clip_windows", "run_clip_model", "score_clip_forecasts", "test_clips",
-           "training_clips", "without_mask"]
+           "run_settings", "training_clips", "without_mask"]
