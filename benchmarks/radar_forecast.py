@@ -42,10 +42,8 @@ nothing else in the file changes).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -58,6 +56,7 @@ import torch
 from pyro_videossm.data.conventions import write_netcdf
 from pyro_videossm.data.fields import chronological_split
 from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.benchmark_sections import radar_section
 from pyro_videossm.experiments.field_recipes import FIELD_MODELS
 from pyro_videossm.experiments.forecast_benchmark import (
     max_mean_forecast,
@@ -69,9 +68,7 @@ from pyro_videossm.experiments.radar_benchmark import (
     radar_architectures,
     radar_field,
     reusable_run,
-    score_tables,
     scores_csv,
-    training_table,
 )
 from pyro_videossm.experiments.recipe import plain_history
 from pyro_videossm.experiments.sequence_recipes import SEQUENCE_MODELS
@@ -274,75 +271,23 @@ def main(argv: list[str] | None = None) -> int:
             strips.append((name, target))
             print(f"wrote {target} ({name}, init {t_times[inits[pick]]})", flush=True)
 
-    show = [k for k in args.show_leads if 1 <= k <= L]
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--note" in shown:  # the note is printed below the tables, not in the command
         i = shown.index("--note")
         shown[i:i + 2] = ["--note", "…"]
-    cmd = "python benchmarks/radar_forecast.py " + " ".join(shlex.quote(a) for a in shown)
-    loaded = max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1)
-    tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
-    body = "\n".join([
-        "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
-        "",
-        f"Command: `{cmd.strip()}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
-        "",
-        f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} min) → rain "
-        f"rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km square around the "
-        f"radar range's centre (x = {args.center_x:g}, y = {args.center_y:g} km, polar "
-        f"stereographic) and block-averaged to {args.resolution:g} km: {grid[0]} × {grid[1]} "
-        f"pixels, {100 * nan_frac:.1f} % outside radar range (NaN, masked in training and "
-        f"left out of the scores), {100 * wet:.1f} % of the valid pixels ≥ "
-        f"{args.threshold:g} mm/h. Chronological blocks: train {tb['train'][0][11:]}–"
-        f"{tb['train'][1][11:]}, valid {tb['valid'][0][11:]}–{tb['valid'][1][11:]}, test "
-        f"{tb['test'][0][11:]}–{tb['test'][1][11:]} UTC; windows of {K} context frames "
-        f"({K * step_min:g} min) + {L} leads ({L * step_min:g} min) inside each block: "
-        f"{data.n_train} training, {data.n_valid} validation and {len(inits)} "
-        f"test windows (initial times {str(t_times[inits[0]])[11:16]}–"
-        f"{str(t_times[inits[-1]])[11:16]}). Scaling `{args.normalize}` fitted on the "
-        f"training block ({scaling.describe()}), shared by all models.",
-        "",
-        f"Budget, the same for every learned model: {args.epochs} epochs, batch "
-        f"{args.batch_size}, lr {args.lr:g} (shared Trainer, ClippedAdam), seed {args.seed}; "
-        f"DMMs: {args.likelihood} likelihood, KL annealing over {args.anneal_epochs} epochs, "
-        f"mean of {args.members} members; the others are point forecasts trained with the "
-        "masked MSE. Scores pooled over the test windows (contingency counts and FSS sums "
-        "over all windows and pixels), per lead time.",
-        "",
-        score_tables(rows, show, step_min, args.threshold, args.fss_scales, args.resolution),
-        "",
-        f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
-        f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
-        f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "
-        "wall-clock seconds on one torch thread"
-        + (", measured under load from other jobs: not comparable" if loaded else "") + ")",
-        "",
-        training_table(summary["models"]),
-        "",
-        "".join(f"![{n} frame strip]({_rel(t, args.results)})\n\n" for n, t in strips)
-        + (f"Frame strips: one test window (init {str(t_times[inits[len(inits) // 2]])[11:16]}"
-           " UTC): truth, forecast (members and their mean for the DMMs), error of the mean.\n"
-           if strips else ""),
-        (f"Trained models reused from the run before (same training settings): "
-         f"{', '.join(reused)}; drop `--reuse-models` to train them again.\n" if reused else ""),
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
-        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; total "
-        f"{total:.0f} s"
-        + (f" (re-scoring only; the training run took {summary['training_run_seconds']:.0f} s "
-           f"at load average {summary['training_run_load'][0]:.1f}–"
-           f"{summary['training_run_load'][1]:.1f})" if reused else "") + "."
-        + (" **Measured under load (other engineers' jobs): timings are not final.**"
-           if loaded else ""),
-        (f"\n{args.note}" if args.note else ""),
-        ("\n**`--quick` run: a pipeline check at a tiny budget, not a result.**"
-         if args.quick else ""),
-    ])
+    cmd = ("python benchmarks/radar_forecast.py "
+           + " ".join(shlex.quote(a) for a in shown)).strip()
+    body = radar_section(
+        args, summary=summary, rows=rows, init_times=[str(t_times[i]) for i in inits],
+        scaling=scaling.describe(), command=cmd,
+        strips=[(n, _rel(t, args.results)) for n, t in strips], reused=reused,
+        loads=(load0[0], load1[0]), total=total)
     print(body)
     if args.results is not None:
         from pyro_videossm.experiments.records import data_fingerprint, make_record
 
         write_section(args.results, body, record=make_record(
-            "radar", command=cmd.strip(), options=summary["settings"],
+            "radar", command=cmd, options=summary["settings"],
             data=data_fingerprint([data_path]),
             metrics={k: v for k, v in summary.items() if k not in ("settings",)},
             timings={"total_seconds": total,

@@ -11,6 +11,7 @@ import datetime as _dt
 import os
 import platform
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def _torch_version() -> str:
@@ -70,4 +71,81 @@ def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid
         ("" if not reduced else "\n**Smaller than the defaults: " + "; ".join(reduced)
          + ".**"),
         ("" if not absent else "\n**Not run yet: " + ", ".join(absent) + ".**"),
+    ])
+
+
+def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mapping],
+                  init_times: Sequence[str], scaling: str, command: str,
+                  strips: Sequence[tuple[str, str]], reused: Sequence[str],
+                  loads: tuple[float, float], total: float) -> str:
+    """The ``radar`` section (``benchmarks/radar_forecast.py``): ``summary`` is the run
+    summary (``frames``, ``grid``, ``time_step_minutes``, ``block_times``, ``windows``,
+    ``models``, ...), ``rows`` the pooled scores per model, ``init_times`` the test windows'
+    initial times (ISO strings), ``strips`` ``(model, link)`` of the frame strips."""
+    from pyro_videossm.experiments.radar_benchmark import score_tables, training_table
+
+    K, L = args.context, args.leads
+    n_time, grid, nan_frac, wet = (summary["frames"], summary["grid"],
+                                   summary["outside_range_fraction"], summary["wet_fraction"])
+    step_min = summary["time_step_minutes"]
+    show = [k for k in args.show_leads if 1 <= k <= L]
+    load0, load1 = loads
+    loaded = max(load0, load1) > 0.5 * (os.cpu_count() or 1)
+    tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
+    return "\n".join([
+        "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
+        "",
+        f"Command: `{command}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
+        "",
+        f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} min) → rain "
+        f"rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km square around the "
+        f"radar range's centre (x = {args.center_x:g}, y = {args.center_y:g} km, polar "
+        f"stereographic) and block-averaged to {args.resolution:g} km: {grid[0]} × {grid[1]} "
+        f"pixels, {100 * nan_frac:.1f} % outside radar range (NaN, masked in training and "
+        f"left out of the scores), {100 * wet:.1f} % of the valid pixels ≥ "
+        f"{args.threshold:g} mm/h. Chronological blocks: train {tb['train'][0][11:]}–"
+        f"{tb['train'][1][11:]}, valid {tb['valid'][0][11:]}–{tb['valid'][1][11:]}, test "
+        f"{tb['test'][0][11:]}–{tb['test'][1][11:]} UTC; windows of {K} context frames "
+        f"({K * step_min:g} min) + {L} leads ({L * step_min:g} min) inside each block: "
+        f"{summary['windows']['train']} training, {summary['windows']['valid']} validation "
+        f"and {len(init_times)} "
+        f"test windows (initial times {init_times[0][11:16]}–"
+        f"{init_times[-1][11:16]}). Scaling `{args.normalize}` fitted on the "
+        f"training block ({scaling}), shared by all models.",
+        "",
+        f"Budget, the same for every learned model: {args.epochs} epochs, batch "
+        f"{args.batch_size}, lr {args.lr:g} (shared Trainer, ClippedAdam), seed {args.seed}; "
+        f"DMMs: {args.likelihood} likelihood, KL annealing over {args.anneal_epochs} epochs, "
+        f"mean of {args.members} members; the others are point forecasts trained with the "
+        "masked MSE. Scores pooled over the test windows (contingency counts and FSS sums "
+        "over all windows and pixels), per lead time.",
+        "",
+        score_tables(rows, show, step_min, args.threshold, args.fss_scales,
+                     args.resolution),
+        "",
+        f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
+        f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
+        f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "
+        "wall-clock seconds on one torch thread"
+        + (", measured under load from other jobs: not comparable" if loaded else "") + ")",
+        "",
+        training_table(summary["models"]),
+        "",
+        "".join(f"![{n} frame strip]({t})\n\n" for n, t in strips)
+        + (f"Frame strips: one test window (init {init_times[len(init_times) // 2][11:16]}"
+           " UTC): truth, forecast (members and their mean for the DMMs), error of the mean.\n"
+           if strips else ""),
+        (f"Trained models reused from the run before (same training settings): "
+         f"{', '.join(reused)}; drop `--reuse-models` to train them again.\n" if reused else ""),
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {_torch_version()}; "
+        f"load average {load0:.1f} at the start, {load1:.1f} at the end; total "
+        f"{total:.0f} s"
+        + (f" (re-scoring only; the training run took {summary['training_run_seconds']:.0f} s "
+           f"at load average {summary['training_run_load'][0]:.1f}–"
+           f"{summary['training_run_load'][1]:.1f})" if reused else "") + "."
+        + (" **Measured under load (other engineers' jobs): timings are not final.**"
+           if loaded else ""),
+        (f"\n{args.note}" if args.note else ""),
+        ("\n**`--quick` run: a pipeline check at a tiny budget, not a result.**"
+         if args.quick else ""),
     ])
