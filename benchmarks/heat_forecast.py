@@ -41,7 +41,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pyro_videossm.experiments.forecast_benchmark import per_lead_scores, train_model
+from pyro_videossm.experiments.benchmark_sections import heat_section
+from pyro_videossm.experiments.forecast_benchmark import (
+    per_lead_csv,
+    per_lead_scores,
+    train_model,
+)
 from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data
 from pyro_videossm.experiments.windows import build_windows
 from pyro_videossm.forecast import Persistence
@@ -157,44 +162,12 @@ def main(argv: list[str] | None = None) -> int:
               f"leads 15-20 {rows[name][14:20].mean() if L >= 20 else float('nan'):.4g}",
               flush=True)
 
-    lines = ["model," + ",".join(f"lead{k}" for k in range(1, L + 1))]
-    lines += [f"{n}," + ",".join(f"{v:.6g}" for v in r) for n, r in rows.items()]
-    (args.out / "heat_mse.csv").write_text("\n".join(lines) + "\n")
+    (args.out / "heat_mse.csv").write_text(per_lead_csv(rows))
     (args.out / "heat_summary.json").write_text(json.dumps(summary, indent=1, default=str))
 
-    show = [k for k in (1, 5, 10, 15, 20) if k <= L]
-    header = (["model", "epochs", "train s"] + [f"lead {k}" for k in show]
-              + (["mean 15–20"] if L >= 20 else []))
-    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for n, r in rows.items():
-        ep = "–" if n == "persistence" else str(len(summary["models"][n]["history"]))
-        sec = summary["models"][n]["train_seconds"]
-        cells = [n, ep, "–" if n == "persistence" else f"{sec:.0f}"]
-        cells += [f"{r[k - 1]:.4g}" for k in show]
-        if L >= 20:
-            cells.append(f"{r[14:20].mean():.4g}")
-        table.append("| " + " | ".join(cells) + " |")
     cmd = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
-    block = "\n".join([
-        f"### {args.title}",
-        "",
-        f"{args.test_samples} held-out sequences, {grid[0]}×{grid[1]} (simulated at "
-        f"{args.sim_grid}×{args.sim_grid}, dx = 0.1, block-averaged ×{args.coarsen}), "
-        f"context {K} frames, Cauchy noise. Every model: {args.epochs} epochs on "
-        f"{data.n_train} training windows ({args.train_samples} sequences, 10% held out), "
-        f"batch {args.batch_size}, lr {args.lr:g} (equal-epoch budget). DMMs: "
-        f"{args.likelihood} likelihood (df {args.df:g}), mean of {args.members} members. "
-        "ConvLSTM: plain MSE on the noisy frames; convlstm-clip: the same network with the "
-        "MSE targets clamped to the input-clip range (a crude guard against the Cauchy "
-        f"outliers). Encoder inputs of all models clamped to {list(args.input_clip)} (model "
-        "units: 1st..99th percentiles of the training obs -> [0, 1]). "
-        "MSE in squared temperature units; train s = wall-clock training seconds on one "
-        "CPU thread.",
-        "",
-        *table,
-        "",
-        f"Command: `{cmd}`" + (f"  \n{args.note}" if args.note else ""),
-    ])
+    block = heat_section(args, rows=rows, models=summary["models"], grid=grid,
+                         n_train=data.n_train, command=cmd)
     print(block)
     if args.results:
         from pyro_videossm.experiments.records import make_record

@@ -149,3 +149,42 @@ def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mappin
         ("\n**`--quick` run: a pipeline check at a tiny budget, not a result.**"
          if args.quick else ""),
     ])
+
+
+def heat_section(args, *, rows: Mapping[str, Any], models: Mapping[str, Mapping[str, Any]],
+                 grid: Sequence[int], n_train: int, command: str) -> str:
+    """One table of the ``heat`` section (``benchmarks/heat_forecast.py``): ``rows`` the MSE
+    per lead of each model, ``models`` their summaries (``history``, ``train_seconds``)."""
+    K, L = args.context, args.leads
+    show = [k for k in (1, 5, 10, 15, 20) if k <= L]
+    header = (["model", "epochs", "train s"] + [f"lead {k}" for k in show]
+              + (["mean 15–20"] if L >= 20 else []))
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for n, r in rows.items():
+        ep = "–" if n == "persistence" else str(len(models[n]["history"]))
+        sec = models[n]["train_seconds"]
+        cells = [n, ep, "–" if n == "persistence" else f"{sec:.0f}"]
+        cells += [f"{r[k - 1]:.4g}" for k in show]
+        if L >= 20:
+            cells.append(f"{r[14:20].mean():.4g}")
+        table.append("| " + " | ".join(cells) + " |")
+    return "\n".join([
+        f"### {args.title}",
+        "",
+        f"{args.test_samples} held-out sequences, {grid[0]}×{grid[1]} (simulated at "
+        f"{args.sim_grid}×{args.sim_grid}, dx = 0.1, block-averaged ×{args.coarsen}), "
+        f"context {K} frames, Cauchy noise. Every model: {args.epochs} epochs on "
+        f"{n_train} training windows ({args.train_samples} sequences, 10% held out), "
+        f"batch {args.batch_size}, lr {args.lr:g} (equal-epoch budget). DMMs: "
+        f"{args.likelihood} likelihood (df {args.df:g}), mean of {args.members} members. "
+        "ConvLSTM: plain MSE on the noisy frames; convlstm-clip: the same network with the "
+        "MSE targets clamped to the input-clip range (a crude guard against the Cauchy "
+        f"outliers). Encoder inputs of all models clamped to {list(args.input_clip)} (model "
+        "units: 1st..99th percentiles of the training obs -> [0, 1]). "
+        "MSE in squared temperature units; train s = wall-clock training seconds on one "
+        "CPU thread.",
+        "",
+        *table,
+        "",
+        f"Command: `{command}`" + (f"  \n{args.note}" if args.note else ""),
+    ])

@@ -19,7 +19,7 @@ the forecaster interface, score with :mod:`pyro_videossm.metrics` and the backte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,11 +179,19 @@ def per_lead_scores(forecast: xr.Dataset, truth: np.ndarray,
     return np.asarray((metric or mse)(fc, obs).values)
 
 
+def per_lead_csv(rows: Mapping[str, Sequence[float]]) -> str:
+    """CSV: one line per model, one column per lead (``%.6g``)."""
+    n_leads = len(next(iter(rows.values())))
+    lines = ["model," + ",".join(f"lead{k}" for k in range(1, n_leads + 1))]
+    lines += [f"{n}," + ",".join(f"{v:.6g}" for v in r) for n, r in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
 def max_mean_forecast(forecasts: Sequence[xr.Dataset]) -> float:
     """The largest value of the ensemble-mean forecast over ``forecasts``."""
     return float(max(np.nanmax(f["forecast"].mean("member").values) for f in forecasts))
 
 
 __all__ = ["TRAINABLE", "SeedPerWindow", "TrainedModel", "build_model", "max_mean_forecast",
-           "model_objective", "per_lead_scores", "pooled_window_scores", "threshold_metrics",
-           "train_model"]
+           "model_objective", "per_lead_csv", "per_lead_scores", "pooled_window_scores",
+           "threshold_metrics", "train_model"]
