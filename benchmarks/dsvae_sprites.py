@@ -30,10 +30,8 @@ the judge and all scores (JSON) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -41,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from pyro_videossm.experiments.benchmark_sections import dsvae_section
 from pyro_videossm.experiments.video_benchmark import (
     prepare_judge,
     protocol_table,
@@ -171,35 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         cmd = "python benchmarks/dsvae_sprites.py " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        load1 = os.getloadavg()[0]
         n_test = int(results[next(iter(results))]["scores"]["clips"]) if results else 0
-        body = f"""## Disentangled sequential VAE on procedural sprites
-
-Command (`{cmd.strip()}`), {_dt.date.today().isoformat()}, {platform.processor() or
-platform.machine()}, torch threads {args.threads}; load average {load0:.1f} at the start and
-{load1:.1f} at the end{' (shared machine: timings measured under load)' if max(load0, load1)
-> 2.5 else ''}.
-
-Sprites {args.size}x{args.size}, 8 frames; {n_train} training clips, {n_test_clips} test clips
-(characters never seen in training). Both models: the same architecture (f {args.static_dim},
-z_t {args.dynamic_dim}, conv width {args.conv_channels}, {args.likelihood} likelihood,
-dynamic encoder `{args.dynamic_encoder}`, KL weight of z {args.dynamic_kl_weight}), seed
-{args.seed} and budget ({args.epochs} epochs of {args.batch_size} clips, lr {args.lr}); the
-adversarial one adds the motion classifier on f
-trained against the encoder (mode `{args.adversary_mode}`, weight {args.adversary_weight}).
-Judge: {args.judge_epochs} epochs on
-the training clips. Protocol: {args.repeats} prior draws on {n_test} motion-balanced test clips
-(each static factor on a subset balanced by that factor); mean ± std over the draws.
-"Dynamics kept": z of a test clip, f from the prior, judged on the 9 motions (chance 11.1%,
-IS ≤ 9, H(y) ≤ ln 9 = 2.197). "f kept": z from the prior, judged on each static factor
-(6 values, chance 16.7%).
-
-{text}
-
-Swap grids (rows keep the character, columns keep the motion; first row/column are the real
-test clips; frames 0, 2, 4, 6 of each clip): `docs/dsvae_swap.png` (adversarial),
-`docs/dsvae_swap_plain.png` (plain).
-"""
+        body = dsvae_section(args, table=text, n_train=n_train, n_test_clips=n_test_clips,
+                             n_protocol=n_test, command=cmd.strip(),
+                             loads=(load0, os.getloadavg()[0]))
         from pyro_videossm.experiments.records import make_record
 
         write_section(args.results, body, record=make_record(

@@ -188,3 +188,38 @@ def heat_section(args, *, rows: Mapping[str, Any], models: Mapping[str, Mapping[
         "",
         f"Command: `{command}`" + (f"  \n{args.note}" if args.note else ""),
     ])
+
+
+def dsvae_section(args, *, table: str, n_train: int, n_test_clips: int, n_protocol: int,
+                  command: str, loads: tuple[float, float]) -> str:
+    """The ``dsvae`` section (``benchmarks/dsvae_sprites.py``): ``table`` from
+    :func:`~pyro_videossm.experiments.video_benchmark.protocol_table`, ``n_protocol`` the test
+    clips of the protocol."""
+    load0, load1 = loads
+    return f"""## Disentangled sequential VAE on procedural sprites
+
+Command (`{command}`), {_dt.date.today().isoformat()}, {platform.processor() or
+platform.machine()}, torch threads {args.threads}; load average {load0:.1f} at the start and
+{load1:.1f} at the end{' (shared machine: timings measured under load)' if max(load0, load1)
+> 2.5 else ''}.
+
+Sprites {args.size}x{args.size}, 8 frames; {n_train} training clips, {n_test_clips} test clips
+(characters never seen in training). Both models: the same architecture (f {args.static_dim},
+z_t {args.dynamic_dim}, conv width {args.conv_channels}, {args.likelihood} likelihood,
+dynamic encoder `{args.dynamic_encoder}`, KL weight of z {args.dynamic_kl_weight}), seed
+{args.seed} and budget ({args.epochs} epochs of {args.batch_size} clips, lr {args.lr}); the
+adversarial one adds the motion classifier on f
+trained against the encoder (mode `{args.adversary_mode}`, weight {args.adversary_weight}).
+Judge: {args.judge_epochs} epochs on
+the training clips. Protocol: {args.repeats} prior draws on {n_protocol} motion-balanced test clips
+(each static factor on a subset balanced by that factor); mean ± std over the draws.
+"Dynamics kept": z of a test clip, f from the prior, judged on the 9 motions (chance 11.1%,
+IS ≤ 9, H(y) ≤ ln 9 = 2.197). "f kept": z from the prior, judged on each static factor
+(6 values, chance 16.7%).
+
+{table}
+
+Swap grids (rows keep the character, columns keep the motion; first row/column are the real
+test clips; frames 0, 2, 4, 6 of each clip): `docs/dsvae_swap.png` (adversarial),
+`docs/dsvae_swap_plain.png` (plain).
+"""
