@@ -50,7 +50,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pyro_videossm.data.conventions import write_netcdf
@@ -58,25 +57,20 @@ from pyro_videossm.data.fields import chronological_split
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.benchmark_sections import radar_section
 from pyro_videossm.experiments.field_recipes import FIELD_MODELS
-from pyro_videossm.experiments.forecast_benchmark import (
-    max_mean_forecast,
-    pooled_window_scores,
-    train_model,
-)
 from pyro_videossm.experiments.radar_benchmark import (
     block_windows,
+    data_summary,
     radar_architectures,
     radar_field,
     reusable_run,
+    run_model,
     scores_csv,
+    write_strips,
 )
-from pyro_videossm.experiments.recipe import plain_history
 from pyro_videossm.experiments.sequence_recipes import SEQUENCE_MODELS
-from pyro_videossm.forecast import Persistence, load_forecaster
 
 BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
 ALL_MODELS = ("persistence", *FIELD_MODELS, *SEQUENCE_MODELS)
-DMMS = ("convdmm", "dmm-flat")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar" / "knmi_20100826"
 #: Settings that do not change what is trained.
 _NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
@@ -161,90 +155,43 @@ def main(argv: list[str] | None = None) -> int:
     data_path = args.out / "knmi_crop.nc"
     write_netcdf(ds, data_path)
     da = ds["rain_rate"]
-    n_time = da.sizes["time"]
-    grid = (da.sizes["y"], da.sizes["x"])
-    step_min = float((da["time"].values[1] - da["time"].values[0]) / np.timedelta64(1, "m"))
-    blocks = chronological_split(n_time, tuple(args.split))
+    blocks = chronological_split(da.sizes["time"], tuple(args.split))
     test_b = blocks["test"]
     inits = list(range(test_b.start + K - 1, test_b.stop - L))
     if not inits:
         raise SystemExit(f"the test block ({test_b.stop - test_b.start} frames) holds no "
                          f"window of {K} + {L} frames: change --split")
     data = block_windows(da, blocks, K, L, args.normalize, units="mm/h")
-    scaling = data.scaling
     t_times = da["time"].values
-    nan_frac = float(np.isnan(da.values).mean())
-    wet = float(np.nanmean(da.values >= args.threshold))
-    print(f"data: {n_time} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
-          f"({100 * nan_frac:.1f}% outside radar range, {100 * wet:.1f}% of pixels >= "
-          f"{args.threshold:g} mm/h); windows train {data.n_train}, valid "
-          f"{data.n_valid}, test {len(inits)}; scaling {scaling.describe()}", flush=True)
-
-    # -- train and forecast ---------------------------------------------------------------
-    archs = radar_architectures(args.hidden, grid, args.likelihood, args.input_clip)
-    from pyro_videossm.infer import TrainConfig
-
-    rows: dict[str, dict[str, np.ndarray]] = {}
-    forecasts: dict[str, list] = {}
     summary: dict[str, Any] = {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "grid": list(grid), "frames": n_time, "time_step_minutes": step_min,
-        "blocks": {k: [b.start, b.stop] for k, b in blocks.items()},
-        "block_times": {k: [str(t_times[b.start])[:16], str(t_times[b.stop - 1])[:16]]
-                        for k, b in blocks.items()},
-        "windows": {"train": data.n_train, "valid": data.n_valid, "test": len(inits)},
-        "scaling": scaling.to_dict(), "outside_range_fraction": nan_frac,
-        "wet_fraction": wet, "models": {},
-        "truth_test_max": float(np.nanmax(da.isel(time=test_b).values))}
+        **data_summary(da, blocks, data, len(inits), args.threshold)}
+    grid = summary["grid"]
+    print(f"data: {summary['frames']} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
+          f"({100 * summary['outside_range_fraction']:.1f}% outside radar range, "
+          f"{100 * summary['wet_fraction']:.1f}% of pixels >= {args.threshold:g} mm/h); "
+          f"windows train {data.n_train}, valid {data.n_valid}, test {len(inits)}; scaling "
+          f"{data.scaling.describe()}", flush=True)
+
+    # -- train and forecast ---------------------------------------------------------------
+    archs = radar_architectures(args.hidden, tuple(grid), args.likelihood, args.input_clip)
     try:
         previous = reusable_run(args.out / "radar_summary.json", summary["settings"],
                                 _NOT_TRAINING) if args.reuse_models else {}
     except InputError as err:
         raise SystemExit(str(err)) from None
-    reusable, reused = previous.get("models", {}), []
+    rows, forecasts, reused = {}, {}, []
     for name in args.models:
-        t1 = time.perf_counter()
-        history: list[dict] = []
-        n_params = 0
-        path = args.out / f"{name}.pt"
-        if name == "persistence":
-            forecaster = Persistence()
-        else:
-            torch.manual_seed(args.seed)
-            if name in reusable and path.exists():
-                history = reusable[name]["history"]
-                n_params = reusable[name]["parameters"]
-            else:
-                config = TrainConfig(
-                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    anneal_epochs=args.anneal_epochs if name in DMMS else 0,
-                    device=args.device, seed=args.seed, progress=args.progress)
-                trained = train_model(name, archs[name], data, config, context=K, leads=L,
-                                      seed=args.seed)
-                history, n_params = trained.history, trained.parameters
-                trained.module.cpu()
-                trained.forecaster().save(path, extra={"history": plain_history(history)})
-            forecaster = load_forecaster(path, device=args.device)  # as videossm forecast
-        seconds = time.perf_counter() - t1
-        if name in reusable and path.exists():
-            seconds = reusable[name]["train_seconds"]
-            reused.append(name)
-        t2 = time.perf_counter()
-        rows[name], fcs = pooled_window_scores(
-            forecaster, da, context=K, leads=L, start=test_b.start + K, stop=test_b.stop,
-            members=args.members, seed=args.seed, threshold=args.threshold,
-            scales=args.fss_scales)
-        forecasts[name] = fcs
-        summary["models"][name] = {
-            "train_seconds": seconds if name != "persistence" else 0.0,
-            "forecast_seconds": time.perf_counter() - t2, "parameters": n_params,
-            "architecture": archs.get(name, {}), "history": plain_history(history),
-            "members": int(fcs[0].sizes["member"]), "max_mean_forecast": max_mean_forecast(fcs),
-            "scores": {k: v.tolist() for k, v in rows[name].items()}}
+        rows[name], forecasts[name], entry, was_reused = run_model(
+            name, args, data=data, da=da, architectures=archs, test_block=test_b,
+            reusable=previous.get("models", {}))
+        summary["models"][name] = entry
+        reused += [name] if was_reused else []
         r = rows[name]
-        print(f"{name}: {n_params:,} params, {len(history)} epochs, {seconds:.0f} s; "
-              f"MSE lead 1 {r['mse'][0]:.4f} lead {L} {r['mse'][-1]:.4f}; CSI lead 1 "
-              f"{r['csi'][0]:.3f} lead {L} {r['csi'][-1]:.3f}", flush=True)
+        print(f"{name}: {entry['parameters']:,} params, {len(entry['history'])} epochs, "
+              f"{entry['train_seconds']:.0f} s; MSE lead 1 {r['mse'][0]:.4f} lead {L} "
+              f"{r['mse'][-1]:.4f}; CSI lead 1 {r['csi'][0]:.3f} lead {L} {r['csi'][-1]:.3f}",
+              flush=True)
 
     # -- outputs ------------------------------------------------------------------------
     (args.out / "radar_scores.csv").write_text(scores_csv(rows, args.threshold))
@@ -257,19 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                        training_run_load=previous.get("training_run_load",
                                                       previous.get("load_average")))
     (args.out / "radar_summary.json").write_text(json.dumps(summary, indent=1, default=str))
-
-    strips: list[tuple[str, Path]] = []
-    if args.strip is not None:
-        from pyro_videossm.plots import save_figure
-        from pyro_videossm.plots.fields import plot_forecast_strip
-
-        pick = len(inits) // 2
-        for name in [n for n in args.strip_models if n in forecasts]:
-            target = args.strip.with_name(f"{args.strip.stem}_{name}{args.strip.suffix}")
-            fig = plot_forecast_strip(forecasts[name][pick], ds, members=3, max_leads=6)
-            save_figure(fig, target)
-            strips.append((name, target))
-            print(f"wrote {target} ({name}, init {t_times[inits[pick]]})", flush=True)
+    strips = [] if args.strip is None else write_strips(
+        forecasts, ds, args.strip_models, args.strip, len(inits) // 2)
+    for name, target in strips:
+        print(f"wrote {target} ({name}, init {t_times[inits[len(inits) // 2]]})", flush=True)
 
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--note" in shown:  # the note is printed below the tables, not in the command
@@ -279,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
            + " ".join(shlex.quote(a) for a in shown)).strip()
     body = radar_section(
         args, summary=summary, rows=rows, init_times=[str(t_times[i]) for i in inits],
-        scaling=scaling.describe(), command=cmd,
+        scaling=data.scaling.describe(), command=cmd,
         strips=[(n, _rel(t, args.results)) for n, t in strips], reused=reused,
         loads=(load0[0], load1[0]), total=total)
     print(body)

@@ -104,6 +104,106 @@ def reusable_run(summary: str | os.PathLike, settings: Mapping[str, Any],
     return old
 
 
+def data_summary(da: xr.DataArray, blocks: Mapping[str, slice], data: WindowData,
+                 n_test: int, threshold: float) -> dict[str, Any]:
+    """What the run summary says about the data: grid, frames, time step (minutes), blocks
+    (indices and times), windows per block, scaling, fraction outside the radar range (NaN),
+    wet fraction (``>= threshold``) and the truth's maximum over the test block."""
+    t_times = da["time"].values
+    values = da.values
+    return {
+        "grid": [da.sizes["y"], da.sizes["x"]], "frames": da.sizes["time"],
+        "time_step_minutes": float((t_times[1] - t_times[0]) / np.timedelta64(1, "m")),
+        "blocks": {k: [b.start, b.stop] for k, b in blocks.items()},
+        "block_times": {k: [str(t_times[b.start])[:16], str(t_times[b.stop - 1])[:16]]
+                        for k, b in blocks.items()},
+        "windows": {"train": data.n_train, "valid": data.n_valid, "test": n_test},
+        "scaling": data.scaling.to_dict(),
+        "outside_range_fraction": float(np.isnan(values).mean()),
+        "wet_fraction": float(np.nanmean(values >= threshold)), "models": {},
+        "truth_test_max": float(np.nanmax(da.isel(time=blocks["test"]).values))}
+
+
+def run_model(name: str, args, *, data: WindowData, da: xr.DataArray,
+              architectures: Mapping[str, dict], test_block: slice,
+              reusable: Mapping[str, Mapping[str, Any]]
+              ) -> tuple[dict[str, np.ndarray], list[xr.Dataset], dict[str, Any], bool]:
+    """Train model ``name`` (or reuse ``args.out/NAME.pt`` when ``reusable`` has it), read it
+    back as ``videossm forecast`` does and score every test window pooled
+    (:func:`~pyro_videossm.experiments.forecast_benchmark.pooled_window_scores`). ``args``:
+    ``context``, ``leads``, ``epochs``, ``batch_size``, ``lr``, ``anneal_epochs`` (DMMs),
+    ``device``, ``seed``, ``progress``, ``out``, ``members``, ``threshold``, ``fss_scales``.
+    Returns the scores, the forecasts, the model's summary entry and whether it was reused."""
+    import time
+
+    import torch
+
+    from pyro_videossm.experiments.forecast_benchmark import (
+        max_mean_forecast,
+        pooled_window_scores,
+        train_model,
+    )
+    from pyro_videossm.experiments.recipe import plain_history
+    from pyro_videossm.forecast import Persistence, load_forecaster
+    from pyro_videossm.infer import TrainConfig
+
+    t1 = time.perf_counter()
+    history: list[dict] = []
+    n_params = 0
+    path = Path(args.out) / f"{name}.pt"
+    reused = name in reusable and path.exists()
+    if name == "persistence":
+        forecaster = Persistence()
+    else:
+        torch.manual_seed(args.seed)
+        if reused:
+            history = reusable[name]["history"]
+            n_params = reusable[name]["parameters"]
+        else:
+            config = TrainConfig(
+                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                anneal_epochs=args.anneal_epochs if name in ("convdmm", "dmm-flat") else 0,
+                device=args.device, seed=args.seed, progress=args.progress)
+            trained = train_model(name, architectures[name], data, config,
+                                  context=args.context, leads=args.leads, seed=args.seed)
+            history, n_params = trained.history, trained.parameters
+            trained.module.cpu()
+            trained.forecaster().save(path, extra={"history": plain_history(history)})
+        forecaster = load_forecaster(path, device=args.device)  # as videossm forecast
+    seconds = reusable[name]["train_seconds"] if reused else time.perf_counter() - t1
+    t2 = time.perf_counter()
+    scores, forecasts = pooled_window_scores(
+        forecaster, da, context=args.context, leads=args.leads,
+        start=test_block.start + args.context, stop=test_block.stop, members=args.members,
+        seed=args.seed, threshold=args.threshold, scales=args.fss_scales)
+    entry = {
+        "train_seconds": seconds if name != "persistence" else 0.0,
+        "forecast_seconds": time.perf_counter() - t2, "parameters": n_params,
+        "architecture": architectures.get(name, {}), "history": plain_history(history),
+        "members": int(forecasts[0].sizes["member"]),
+        "max_mean_forecast": max_mean_forecast(forecasts),
+        "scores": {k: v.tolist() for k, v in scores.items()}}
+    return scores, forecasts, entry, reused
+
+
+def write_strips(forecasts: Mapping[str, Sequence[xr.Dataset]], truth: xr.Dataset,
+                 models: Sequence[str], strip: str | os.PathLike, pick: int
+                 ) -> list[tuple[str, Path]]:
+    """PNG frame strips of window ``pick`` for ``models``: ``strip`` with ``_MODEL`` before the
+    suffix."""
+    from pyro_videossm.plots import save_figure
+    from pyro_videossm.plots.fields import plot_forecast_strip
+
+    strip = Path(strip)
+    out = []
+    for name in [n for n in models if n in forecasts]:
+        target = strip.with_name(f"{strip.stem}_{name}{strip.suffix}")
+        save_figure(plot_forecast_strip(forecasts[name][pick], truth, members=3, max_leads=6),
+                    target)
+        out.append((name, target))
+    return out
+
+
 # -- tables ---------------------------------------------------------------------------------
 def score_tables(rows: Mapping[str, Mapping[str, np.ndarray]], show: Sequence[int],
                  step_min: float, threshold: float, scales: Sequence[int],
@@ -162,5 +262,6 @@ def scores_csv(rows: Mapping[str, Mapping[str, np.ndarray]], threshold: float) -
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["block_windows", "radar_architectures", "radar_field", "reusable_run",
-           "score_tables", "scores_csv", "training_table"]
+__all__ = ["block_windows", "data_summary", "radar_architectures", "radar_field",
+           "reusable_run", "run_model", "score_tables", "scores_csv", "training_table",
+           "write_strips"]
