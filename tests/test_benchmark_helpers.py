@@ -122,7 +122,11 @@ def test_clip_windows_give_the_former_clips():
     """The windows builder gives the clips the benchmark's former uint8 ``Clips`` gave: the
     same values, the same train / validation split."""
     from pyro_videossm.data.moving_digits import moving_digits
-    from pyro_videossm.experiments.clip_benchmark import clip_windows, training_clips
+    from pyro_videossm.experiments.clip_benchmark import (
+        clip_windows,
+        training_clips,
+        without_mask,
+    )
 
     n, seed, chunk = 12, 3, 5
     clips = training_clips(n, seed, None, chunk=chunk)
@@ -137,6 +141,15 @@ def test_clip_windows_give_the_former_clips():
     assert torch.equal(data.train["x"], old[:-n_valid])
     assert torch.equal(data.valid["x"], old[-n_valid:])
     assert bool(data.train["mask"].all())
+    streamed = clip_windows(clips, valid_fraction=0.25, in_memory_bytes=0)
+    assert len(streamed.train) == n - n_valid
+    assert all(torch.equal(streamed.train[i]["x"], old[i]) for i in range(n - n_valid))
+    # the frame forecasters train on the clips without their all-True masks
+    stacked, items = without_mask(data), without_mask(streamed)
+    assert set(stacked.train) == {"x"} and set(stacked.valid) == {"x"}
+    assert set(items.train[0]) == {"x"} and set(items.valid[0]) == {"x"}
+    assert torch.equal(without_mask(data).train["x"], data.train["x"])
+    assert torch.equal(without_mask(streamed).train[3]["x"], old[3])
 
 
 def test_clip_scores_of_persistence_match_numpy():

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import xarray as xr
+from torch.utils.data import Dataset
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.windows import WindowData, build_windows
@@ -103,11 +104,12 @@ def training_clips(n: int, seed: int, mnist: str | None, chunk: int = 1000) -> x
                                   parts[0]["frames"].attrs)})
 
 
-def clip_windows(clips: xr.Dataset, valid_fraction: float) -> WindowData:
+def clip_windows(clips: xr.Dataset, valid_fraction: float, **options) -> WindowData:
     """One window of ``CONTEXT + LEADS`` frames per clip, in [0, 1] (no scaling); the last
-    ``max(1, round(valid_fraction * N))`` clips validate."""
+    ``max(1, round(valid_fraction * N))`` clips validate (streamed when large; ``options``:
+    more :func:`~pyro_videossm.experiments.windows.build_windows` options)."""
     return build_windows(clips, CONTEXT, LEADS, variable="frames",
-                         valid_fraction=valid_fraction, normalize="none")
+                         valid_fraction=valid_fraction, normalize="none", **options)
 
 
 def test_clips(n: int, mnist: str | None) -> torch.Tensor:
@@ -117,11 +119,28 @@ def test_clips(n: int, mnist: str | None) -> torch.Tensor:
     return torch.from_numpy(moving_digits(n, split="test", mnist_path=mnist)["frames"].values)
 
 
+class _WithoutMask(Dataset):
+    """The items of a streamed ``Dataset`` without their ``mask``."""
+
+    def __init__(self, items: Dataset) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.items[i].items() if k != "mask"}
+
+
 def without_mask(data: WindowData) -> WindowData:
-    """``data`` without the (all-True) masks: the frame forecasters' loss on complete clips
-    is the plain mean over pixels."""
+    """``data`` without the (all-True) masks, stacked or streamed: the frame forecasters' loss
+    on complete clips is the plain mean over pixels."""
     def strip(part):
-        return None if part is None else {k: v for k, v in part.items() if k != "mask"}
+        if part is None:
+            return None
+        if isinstance(part, dict):
+            return {k: v for k, v in part.items() if k != "mask"}
+        return _WithoutMask(part)
 
     return dataclasses.replace(data, train=strip(data.train), valid=strip(data.valid))
 
