@@ -1,27 +1,18 @@
 """Moving digits benchmark: every frame forecaster trained with the same budget, scored on the
 fixed held-out test set.
 
-Data: ``--train-clips`` clips from ``moving_digits(split="train")`` (simulated 1000 at a time,
-kept as uint8; the last ``--valid-fraction`` of them give the validation loss) and the fixed
-test set
-``moving_digits(--test-clips, split="test")`` whose digits were never seen in training.
-10 context frames, 10 leads, frames in [0, 1].
-
-Models (``--models``): ``persistence`` (last frame, untrained), ``spatrans`` (point, MSE),
-``spatrans-q`` (quantiles 0.1/0.5/0.9, pinball loss), ``transformer``, ``lstm``, ``seq2seq``,
-``seq2seq-attn`` and ``convlstm`` (the conv engineer's encoder–forecaster). Each trains on the
-same clips with the shared Trainer (Adam, ``--lr``, ``--batch-size``), once per seed in
-``--seeds``, for the same budget: ``--minutes`` of training (it stops at the first optimiser
-step after the deadline; ``--epochs`` caps it), or with ``--minutes 0`` exactly ``--epochs``
-epochs. The final parameters are scored; "epochs" in the table counts the training clips seen
-divided by the training set size.
-
-Scores on the test set (frames in [0, 1]): MSE and MAE per pixel (also MSE per frame =
-per pixel × 4096, the figure moving-MNIST papers quote), SSIM (Gaussian window, data range 1;
-:func:`pyro_videossm.metrics.fields.ssim_frames`) of the point forecast (the median for
-quantile models), and for quantile models the mean pinball loss, the coverage (ICP) of the
-10–90 % interval (nominal 0.8) and its mean width (MIL); see
-:mod:`pyro_videossm.metrics.quantile`. Mean ± standard deviation over seeds.
+The protocol is :mod:`pyro_videossm.experiments.clip_benchmark`: ``--train-clips`` clips
+from ``moving_digits(split="train")`` (the last ``--valid-fraction`` of them validate) and the
+fixed test set ``moving_digits(--test-clips, split="test")`` with digits never seen in
+training; 10 context frames, 10 leads, frames in [0, 1]. Models (``--models``):
+``persistence``, ``spatrans``, ``spatrans-q`` (quantiles 0.1/0.5/0.9), ``transformer``,
+``lstm``, ``seq2seq``, ``seq2seq-attn``, ``convlstm``, each trained with the shared Trainer
+(Adam, ``--lr``, ``--batch-size``) once per seed in ``--seeds`` for the same budget:
+``--minutes`` of training (stopped at the first optimiser step after the deadline;
+``--epochs`` caps it), or with ``--minutes 0`` exactly ``--epochs`` epochs. Scores of the final
+parameters: MSE and MAE per pixel (MSE per frame = per pixel × 4096), SSIM of the point
+forecast (the median for quantile models), pinball loss, coverage (ICP) and mean width (MIL)
+of the 10–90 % interval; mean ± standard error over seeds.
 
     nice -n 10 python benchmarks/moving_digits.py                         # 15 min per model
     python benchmarks/moving_digits.py --quick --no-write                 # end-to-end check
