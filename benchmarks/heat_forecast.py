@@ -44,12 +44,9 @@ import torch
 from pyro_videossm.experiments.benchmark_sections import heat_section
 from pyro_videossm.experiments.forecast_benchmark import (
     per_lead_csv,
-    per_lead_scores,
-    train_model,
 )
-from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data
+from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data, run_model
 from pyro_videossm.experiments.windows import build_windows
-from pyro_videossm.forecast import Persistence
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
@@ -125,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     context = test_ds["obs"].isel(time=slice(0, K))
     truth = np.asarray(test_ds["truth"].isel(time=slice(K, K + L)).values, dtype=np.float64)
 
-    from pyro_videossm.infer import TrainConfig
-
     data = build_windows(train_ds, K, L, variable="obs", valid_fraction=0.1,
                          normalize="robust")
     archs = heat_architectures(args.hidden_channels, latent_channels=args.latent_channels,
@@ -136,28 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    "results": str(args.results)},
                          "scaling": data.scaling.to_dict(), "models": {}}
     for name in args.models:
-        if name == "persistence":
-            forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
-        else:
-            kind = "convlstm" if name.startswith("convlstm") else name
-            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 anneal_epochs=0 if kind == "convlstm" else args.anneal_epochs,
-                                 device=args.device, seed=args.seed, progress=args.progress)
-            target_clip = tuple(args.input_clip) if name == "convlstm-clip" else None
-            trained = train_model(kind, archs[kind], data, config, context=K, leads=L,
-                                  seed=args.seed, target_clip=target_clip)
-            history, seconds, n_params = trained.history, trained.seconds, trained.parameters
-            forecaster = trained.forecaster(args.device)
-            forecaster.save(args.out / f"{name}.pt", extra={"history": history})
-        t2 = time.perf_counter()
-        fc = forecaster.forecast(context, L, args.members, seed=args.seed,
-                                 batch_size=args.batch_size)
-        rows[name] = per_lead_scores(fc, truth)
-        summary["models"][name] = {
-            "train_seconds": seconds, "forecast_seconds": time.perf_counter() - t2,
-            "parameters": n_params, "history": history,
-            "architecture": archs.get(name.replace("-clip", ""), {}),
-            "mse": rows[name].tolist()}
+        rows[name], summary["models"][name] = run_model(
+            name, args, data=data, architectures=archs, context=context, truth=truth)
+        seconds = summary["models"][name]["train_seconds"]
         print(f"{name}: trained {seconds:.0f} s; MSE lead 1 {rows[name][0]:.4g}, "
               f"leads 15-20 {rows[name][14:20].mean() if L >= 20 else float('nan'):.4g}",
               flush=True)

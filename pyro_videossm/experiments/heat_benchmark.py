@@ -4,14 +4,22 @@
   with Cauchy noise (:func:`~pyro_videossm.data.heat.simulate_heat`) at the research spacing
   ``dx = 0.1``, block-averaged;
 * :func:`heat_architectures`: constructor options of the ConvDMM, the ConvLSTM and the flat
-  DMM from one width.
+  DMM from one width;
+* :func:`run_model`: one model trained for the same number of epochs as the others, saved,
+  and its forecast of the test sequences scored per lead against the noise-free truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import xarray as xr
+
+from pyro_videossm.experiments.windows import WindowData
 
 
 def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
@@ -48,4 +56,40 @@ def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim
     }
 
 
-__all__ = ["heat_architectures", "heat_data"]
+def run_model(name: str, args, *, data: WindowData, architectures: Mapping[str, dict],
+              context: xr.DataArray, truth: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train ``name`` (``convdmm``, ``convlstm``, ``convlstm-clip``: the ConvLSTM with its MSE
+    targets clamped to ``args.input_clip``, ``dmm-flat``; ``persistence`` is untrained) on
+    ``data``, save it as ``args.out/NAME.pt``, forecast ``args.leads`` steps after ``context``
+    ``(sample, time, y, x)`` and score the ensemble mean against ``truth`` ``(sample, lead, y,
+    x)``. ``args``: ``context``, ``leads``, ``epochs``, ``batch_size``, ``lr``,
+    ``anneal_epochs`` (DMMs), ``device``, ``seed``, ``progress``, ``out``, ``members``,
+    ``input_clip``. Returns the MSE per lead and the model's summary entry."""
+    from pyro_videossm.experiments.forecast_benchmark import per_lead_scores, train_model
+    from pyro_videossm.forecast import Persistence
+    from pyro_videossm.infer import TrainConfig
+
+    if name == "persistence":
+        forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
+    else:
+        kind = "convlstm" if name.startswith("convlstm") else name
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             anneal_epochs=0 if kind == "convlstm" else args.anneal_epochs,
+                             device=args.device, seed=args.seed, progress=args.progress)
+        target_clip = tuple(args.input_clip) if name == "convlstm-clip" else None
+        trained = train_model(kind, architectures[kind], data, config, context=args.context,
+                              leads=args.leads, seed=args.seed, target_clip=target_clip)
+        history, seconds, n_params = trained.history, trained.seconds, trained.parameters
+        forecaster = trained.forecaster(args.device)
+        forecaster.save(Path(args.out) / f"{name}.pt", extra={"history": history})
+    t2 = time.perf_counter()
+    fc = forecaster.forecast(context, args.leads, args.members, seed=args.seed,
+                             batch_size=args.batch_size)
+    mse = per_lead_scores(fc, truth)
+    return mse, {"train_seconds": seconds, "forecast_seconds": time.perf_counter() - t2,
+                 "parameters": n_params, "history": history,
+                 "architecture": architectures.get(name.replace("-clip", ""), {}),
+                 "mse": mse.tolist()}
+
+
+__all__ = ["heat_architectures", "heat_data", "run_model"]
