@@ -232,3 +232,30 @@ def test_sprite_tensors_through_the_builder_equal_the_readers():
     assert torch.equal(motion, labels_tensor(train, ["motion"])["motion"])
     picks = pick_distinct(train["motion"].values, 4, np.random.default_rng(0))
     assert len(set(train["motion"].values[picks].tolist())) == 4
+
+
+# -- heat benchmark end to end (tiny) ---------------------------------------------------------
+def test_heat_benchmark_tiny_run_scores_persistence_exactly(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from pyro_videossm.experiments.heat_benchmark import heat_data
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "heat_forecast.py"
+    spec = importlib.util.spec_from_file_location("heat_forecast_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = tmp_path / "R.md"
+    assert bench.main(["--sim-grid", "16", "--coarsen", "2", "--train-samples", "6",
+                       "--test-samples", "3", "--context", "3", "--leads", "2", "--epochs", "1",
+                       "--hidden-channels", "8", "--members", "2", "--models", "convlstm",
+                       "persistence", "--out", str(tmp_path), "--results", str(results)]) == 0
+    rows = {line.split(",")[0]: np.array([float(v) for v in line.split(",")[1:]])
+            for line in (tmp_path / "heat_mse.csv").read_text().splitlines()[1:]}
+    test = heat_data(3, 5, 2, 16, 2)
+    last = test["obs"].values[:, 2:3]                      # the last context frame
+    truth = test["truth"].values[:, 3:5]
+    np.testing.assert_allclose(rows["persistence"], ((last - truth) ** 2).mean(axis=(0, 2, 3)),
+                               rtol=1e-5)
+    assert np.isfinite(rows["convlstm"]).all() and (tmp_path / "convlstm.pt").exists()
+    assert "| convlstm | 1 |" in results.read_text()
