@@ -30,42 +30,28 @@ the judge and all scores (JSON) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pyro
 import torch
 
-from pyro_videossm.data.conventions import open_dataset
-from pyro_videossm.data.sprites import (
-    STATIC_FACTORS,
-    frames_tensor,
-    labels_tensor,
-    make_sprites,
-    select_split,
+from pyro_videossm.experiments.benchmark_sections import dsvae_section
+from pyro_videossm.experiments.video_benchmark import (
+    prepare_judge,
+    protocol_table,
+    sprite_clips,
+    swap_grids,
+    train_and_evaluate,
+    training_tensors,
 )
-from pyro_videossm.evaluation import (
-    MIN_MOTION_ACCURACY,
-    evaluate_disentanglement,
-    judge_accuracy,
-    save_judge,
-    summary_row,
-    train_judge,
-)
+from pyro_videossm.experiments.video_recipes import DSVAEOptions
 from pyro_videossm.infer import TrainConfig
-from pyro_videossm.models.video.dsvae import DisentangledSequentialVAE, save_dsvae, train_dsvae
-from pyro_videossm.plots import save_figure
-from pyro_videossm.plots.video import plot_swap_grid
 
 BEGIN, END = "<!-- BEGIN dsvae -->", "<!-- END dsvae -->"
-LABELS = ["motion", *STATIC_FACTORS]
 
 
 def write_section(path: Path, body: str, record: dict | None = None) -> None:
@@ -76,39 +62,6 @@ def write_section(path: Path, body: str, record: dict | None = None) -> None:
 
     write(path, "dsvae", body, record=record,
           record_path=record_path_for(path, "benchmarks/results/dsvae/dsvae_sprites.json"))
-
-
-def _pick(labels: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
-    """``n`` indices with distinct labels (first occurrence in a random order)."""
-    out, seen = [], set()
-    for i in rng.permutation(len(labels)):
-        if labels[i] not in seen:
-            out.append(int(i))
-            seen.add(labels[i])
-        if len(out) == n:
-            break
-    return out
-
-
-def table(rows: list[dict], judge_acc: dict, trusted: bool) -> str:
-    factors = list(STATIC_FACTORS)
-    head = ("| model | motion acc (dynamics kept) | IS | H(y\\|x) | H(y) | static acc (f kept), "
-            "mean | " + " | ".join(factors) + " | motion acc on reconstructions | "
-            "train min | loss/frame |")
-    lines = [head, "|" + "---|" * (head.count(" | ") + 1)]
-    j = judge_acc
-    lines.append(
-        f"| judge on real test clips{'' if trusted else ' (UNTRUSTED)'} | {j['motion']:.2%} | "
-        " |  |  | " + f"{np.mean([j[k] for k in factors]):.2%} | "
-        + " | ".join(f"{j[k]:.2%}" for k in factors) + " |  |  |  |")
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['motion acc']:.2%} ± {r['motion acc std']:.2%} | "
-            f"{r['motion IS']:.2f} | {r['H(y|x)']:.3f} | {r['H(y)']:.3f} | "
-            f"{r['static acc (mean)']:.2%} | "
-            + " | ".join(f"{r[f'{k} acc']:.2%}" for k in factors)
-            + f" | {r['recon motion acc']:.2%} | {r['minutes']:.1f} | {r['loss']:.1f} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,139 +116,64 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - t_start:7.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    if args.data is not None:
-        ds = open_dataset(args.data)
-        train = select_split(ds, "train").isel(clip=slice(0, 9 * args.train_characters)).load()
-        test = select_split(ds, "test").isel(clip=slice(0, 9 * args.test_characters)).load()
-        if train.sizes["x"] != args.size:
-            raise SystemExit(f"{args.data} has {train.sizes['x']}x{train.sizes['x']} frames, "
-                             f"not --size {args.size}")
-    else:
-        train = make_sprites("train", size=args.size, characters=args.train_characters,
-                             seed=args.seed)
-        test = make_sprites("test", size=args.size, characters=args.test_characters,
-                            seed=args.seed)
+    train, test = sprite_clips(args.size, args.train_characters, args.test_characters,
+                               args.seed, args.data)
     log(f"data: {train.sizes['clip']} training, {test.sizes['clip']} test clips "
         f"{args.size}x{args.size}")
 
     # 1. the judge
-    if args.judge is not None:
-        from pyro_videossm.evaluation import load_judge
-
-        judge, _ = load_judge(args.judge, args.device)
-    else:
-        t = time.time()
-        judge, _ = train_judge(train, LABELS, epochs=args.judge_epochs,
-                               batch_size=args.batch_size, lr=args.lr,
-                               conv_channels=args.conv_channels, device=args.device,
-                               seed=args.seed, progress=args.progress)
-        log(f"judge trained in {(time.time() - t) / 60:.1f} min")
-        save_judge(judge, args.out / "judge.pt")
-    judge = judge.to(args.device)
-    judge_acc = judge_accuracy(judge, test)
-    trusted = judge_acc["motion"] >= MIN_MOTION_ACCURACY
+    judge, judge_acc, trusted = prepare_judge(
+        train, test, path=args.judge, out=args.out, epochs=args.judge_epochs,
+        batch_size=args.batch_size, lr=args.lr, conv_channels=args.conv_channels,
+        device=args.device, seed=args.seed, progress=args.progress, log=log)
     log("judge on real test clips: " + ", ".join(f"{k} {v:.2%}" for k, v in judge_acc.items()))
     if not trusted and not args.quick:
+        from pyro_videossm.evaluation import MIN_MOTION_ACCURACY
+
         raise SystemExit(f"the judge reaches only {judge_acc['motion']:.2%} motion accuracy on "
                          f"real test clips (< {MIN_MOTION_ACCURACY:.0%}); raise --judge-epochs")
 
     # 2. the two models, same budget
-    x = frames_tensor(train)
-    motion = labels_tensor(train, ["motion"])["motion"]
+    x, motion = training_tensors(train)
     del train
     rows, results, models = [], {}, {}
     for name in args.models:
-        adversarial = name == "adversarial"
-        pyro.clear_param_store()
-        torch.manual_seed(args.seed)
-        model = DisentangledSequentialVAE(
-            3, args.size, static_dim=args.static_dim, dynamic_dim=args.dynamic_dim,
-            feature_dim=args.feature_dim, hidden_dim=args.hidden_dim,
-            conv_channels=args.conv_channels, likelihood=args.likelihood,
-            dynamic_encoder=args.dynamic_encoder, adversarial=adversarial,
-            adversary_weight=args.adversary_weight, dynamic_kl_weight=args.dynamic_kl_weight,
-            adversary_mode=args.adversary_mode)
+        options = DSVAEOptions(
+            adversarial=name == "adversarial", static_dim=args.static_dim,
+            dynamic_dim=args.dynamic_dim, hidden_dim=args.hidden_dim,
+            feature_dim=args.feature_dim, conv_channels=args.conv_channels,
+            likelihood=args.likelihood, dynamic_encoder=args.dynamic_encoder,
+            adversary_weight=args.adversary_weight, adversary_mode=args.adversary_mode,
+            dynamic_kl_weight=args.dynamic_kl_weight)
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              anneal_epochs=args.anneal_epochs, device=args.device,
                              seed=args.seed, progress=args.progress)
-        t = time.time()
-        history = train_dsvae(model, x, motion, config)
-        minutes = (time.time() - t) / 60
-        label = "DSVAE + adversarial" if adversarial else "DSVAE"
-        log(f"{label}: {minutes:.1f} min, loss/frame "
-            + " ".join(f"{h['train_loss']:.1f}" for h in history))
-        save_dsvae(model.cpu(), args.out / f"dsvae_{name}.pt",
-                   extra={"history": history, "train_config": config.to_dict()})
-        model.to(args.device)
-        t = time.time()
-        res = evaluate_disentanglement(model, judge, test, repeats=args.repeats, seed=args.seed,
-                                       max_per_class=args.per_class,
-                                       min_judge_accuracy=0.0 if not trusted else None)
-        log(f"{label}: protocol in {(time.time() - t) / 60:.1f} min")
-        row = summary_row(label, res)
-        row.update({"motion acc std": res["dynamics_kept"]["motion"]["accuracy_std"],
-                    "minutes": minutes, "loss": history[-1]["train_loss"]})
+        row, results[name], models[name] = train_and_evaluate(
+            name, x, motion, test, judge, options, config, repeats=args.repeats,
+            per_class=args.per_class, trusted=trusted, seed=args.seed, out=args.out, log=log)
         rows.append(row)
-        results[name] = {"scores": res, "minutes": minutes, "history": history,
-                         "parameters": sum(p.numel() for p in model.parameters())}
-        models[name] = model.cpu().eval()
         log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}))
 
-    text = table(rows, judge_acc, trusted)
+    text = protocol_table(rows, judge_acc, trusted)
     print(text)
     (args.out / "scores.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "judge": judge_acc,
          "results": results}, indent=1))
 
     # 3. swap grids: 4 test characters x 6 motions
-    rng = np.random.default_rng(args.seed)
-    xt = frames_tensor(test)
-    rows_idx = _pick(test["character"].values, 4, rng)
-    cols_idx = _pick(test["motion"].values, 6, rng)
-    grids = {}
-    for name, model in models.items():
-        torch.manual_seed(args.seed)
-        fig = plot_swap_grid(model, xt[rows_idx], xt[cols_idx], stride=2, scale=1.0,
-                             title=f"{'DSVAE + adversarial' if name == 'adversarial' else 'DSVAE'}"
-                                   ": rows keep the character, columns keep the motion")
-        target = (args.docs if not args.no_write else args.out) / (
-            "dsvae_swap.png" if name == "adversarial" else "dsvae_swap_plain.png")
-        save_figure(fig, target)
-        grids[name] = target
-        log(f"wrote {target}")
+    folder = args.docs if not args.no_write else args.out
+    swap_grids(models, test, args.seed, {
+        name: folder / ("dsvae_swap.png" if name == "adversarial" else "dsvae_swap_plain.png")
+        for name in models}, log=log)
+    n_train, n_test_clips = x.shape[0], test.sizes["clip"]
 
     if not args.no_write:
         cmd = "python benchmarks/dsvae_sprites.py " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        load1 = os.getloadavg()[0]
         n_test = int(results[next(iter(results))]["scores"]["clips"]) if results else 0
-        body = f"""## Disentangled sequential VAE on procedural sprites
-
-Command (`{cmd.strip()}`), {_dt.date.today().isoformat()}, {platform.processor() or
-platform.machine()}, torch threads {args.threads}; load average {load0:.1f} at the start and
-{load1:.1f} at the end{' (shared machine: timings measured under load)' if max(load0, load1)
-> 2.5 else ''}.
-
-Sprites {args.size}x{args.size}, 8 frames; {x.shape[0]} training clips, {xt.shape[0]} test clips
-(characters never seen in training). Both models: the same architecture (f {args.static_dim},
-z_t {args.dynamic_dim}, conv width {args.conv_channels}, {args.likelihood} likelihood,
-dynamic encoder `{args.dynamic_encoder}`, KL weight of z {args.dynamic_kl_weight}), seed
-{args.seed} and budget ({args.epochs} epochs of {args.batch_size} clips, lr {args.lr}); the
-adversarial one adds the motion classifier on f
-trained against the encoder (mode `{args.adversary_mode}`, weight {args.adversary_weight}).
-Judge: {args.judge_epochs} epochs on
-the training clips. Protocol: {args.repeats} prior draws on {n_test} motion-balanced test clips
-(each static factor on a subset balanced by that factor); mean ± std over the draws.
-"Dynamics kept": z of a test clip, f from the prior, judged on the 9 motions (chance 11.1%,
-IS ≤ 9, H(y) ≤ ln 9 = 2.197). "f kept": z from the prior, judged on each static factor
-(6 values, chance 16.7%).
-
-{text}
-
-Swap grids (rows keep the character, columns keep the motion; first row/column are the real
-test clips; frames 0, 2, 4, 6 of each clip): `docs/dsvae_swap.png` (adversarial),
-`docs/dsvae_swap_plain.png` (plain).
-"""
+        body = dsvae_section(args, table=text, n_train=n_train, n_test_clips=n_test_clips,
+                             n_protocol=n_test, command=cmd.strip(),
+                             loads=(load0, os.getloadavg()[0]))
         from pyro_videossm.experiments.records import make_record
 
         write_section(args.results, body, record=make_record(

@@ -40,55 +40,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import xarray as xr
 
-from pyro_videossm.data.heat import simulate_heat
-from pyro_videossm.experiments.field_recipes import (
-    build_module,
-    make_forecaster,
-    train_field_model,
+from pyro_videossm.experiments.benchmark_sections import heat_section
+from pyro_videossm.experiments.forecast_benchmark import (
+    per_lead_csv,
 )
+from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data, run_model
 from pyro_videossm.experiments.windows import build_windows
-from pyro_videossm.forecast import Persistence
-from pyro_videossm.metrics.fields import mse
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
-
-
-def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
-              device: str) -> xr.Dataset:
-    """``truth``/``obs`` ``(sample, time, y, x)``, simulated at ``dx = 0.1`` and block-averaged
-    ``coarsen`` × ``coarsen`` (Cauchy noise stays Cauchy with the same scale under averaging)."""
-    ds = simulate_heat(samples=samples, steps=steps, grid=sim_grid, length=0.1 * sim_grid,
-                       diffusivity=4.0, steps_per_frame=3, seed=seed, device=device)
-    ds = ds[["truth", "obs"]]
-    if coarsen > 1:
-        ds = ds.coarsen(y=coarsen, x=coarsen, boundary="trim").mean().assign_attrs(ds.attrs)
-        for v in ("truth", "obs"):
-            ds[v].attrs.update(ds[v].attrs)
-    return ds
-
-
-def architectures(args: argparse.Namespace) -> dict[str, dict]:
-    clip = list(args.input_clip) if args.input_clip else None
-    lik = dict(likelihood=args.likelihood, df=args.df, input_clip=clip)
-    h = args.hidden_channels
-    return {
-        "convdmm": dict(latent_channels=args.latent_channels, hidden_channels=h,
-                        rnn_channels=h, encoder_channels=h, n_down=2, **lik),
-        "convlstm": dict(hidden_channels=[max(8, h // 2), h], stem_channels=max(8, h // 2),
-                         input_clip=clip),
-        "dmm-flat": dict(latent_dim=args.latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
-                         conv_channels=max(8, h // 2), n_down=2, **lik),
-    }
-
-
-def per_lead_mse(forecast: xr.Dataset, truth: np.ndarray) -> np.ndarray:
-    """MSE of the ensemble mean against ``truth`` ``(S, L, H, W)``, per lead."""
-    fc = forecast["forecast"]
-    obs = xr.DataArray(truth, dims=(fc.dims[0], "lead_time", *fc.dims[-2:]))
-    return np.asarray(mse(fc, obs).values)
 
 
 def write_results(path: Path, block: str, append: bool = False,
@@ -161,82 +122,28 @@ def main(argv: list[str] | None = None) -> int:
     context = test_ds["obs"].isel(time=slice(0, K))
     truth = np.asarray(test_ds["truth"].isel(time=slice(K, K + L)).values, dtype=np.float64)
 
-    from pyro_videossm.infer import TrainConfig
-
     data = build_windows(train_ds, K, L, variable="obs", valid_fraction=0.1,
                          normalize="robust")
-    archs = architectures(args)
+    archs = heat_architectures(args.hidden_channels, latent_channels=args.latent_channels,
+                               latent_dim=args.latent_dim, likelihood=args.likelihood,
+                               df=args.df, input_clip=args.input_clip)
     rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
                                                    "results": str(args.results)},
                          "scaling": data.scaling.to_dict(), "models": {}}
     for name in args.models:
-        t1 = time.perf_counter()
-        if name == "persistence":
-            forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
-        else:
-            torch.manual_seed(args.seed)
-            kind = "convlstm" if name.startswith("convlstm") else name
-            module = build_module(kind, archs[kind], grid)
-            config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 anneal_epochs=0 if kind == "convlstm" else args.anneal_epochs,
-                                 device=args.device, seed=args.seed, progress=args.progress)
-            target_clip = tuple(args.input_clip) if name == "convlstm-clip" else None
-            history = train_field_model(kind, module, data, config, K, target_clip=target_clip)
-            seconds = time.perf_counter() - t1
-            n_params = sum(q.numel() for q in module.parameters())
-            forecaster = make_forecaster(kind, module, data.scaling, K, args.device)
-            forecaster.save(args.out / f"{name}.pt", extra={"history": history})
-        t2 = time.perf_counter()
-        fc = forecaster.forecast(context, L, args.members, seed=args.seed,
-                                 batch_size=args.batch_size)
-        rows[name] = per_lead_mse(fc, truth)
-        summary["models"][name] = {
-            "train_seconds": seconds, "forecast_seconds": time.perf_counter() - t2,
-            "parameters": n_params, "history": history,
-            "architecture": archs.get(name.replace("-clip", ""), {}),
-            "mse": rows[name].tolist()}
+        rows[name], summary["models"][name] = run_model(
+            name, args, data=data, architectures=archs, context=context, truth=truth)
+        seconds = summary["models"][name]["train_seconds"]
         print(f"{name}: trained {seconds:.0f} s; MSE lead 1 {rows[name][0]:.4g}, "
               f"leads 15-20 {rows[name][14:20].mean() if L >= 20 else float('nan'):.4g}",
               flush=True)
 
-    lines = ["model," + ",".join(f"lead{k}" for k in range(1, L + 1))]
-    lines += [f"{n}," + ",".join(f"{v:.6g}" for v in r) for n, r in rows.items()]
-    (args.out / "heat_mse.csv").write_text("\n".join(lines) + "\n")
+    (args.out / "heat_mse.csv").write_text(per_lead_csv(rows))
     (args.out / "heat_summary.json").write_text(json.dumps(summary, indent=1, default=str))
 
-    show = [k for k in (1, 5, 10, 15, 20) if k <= L]
-    header = (["model", "epochs", "train s"] + [f"lead {k}" for k in show]
-              + (["mean 15–20"] if L >= 20 else []))
-    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for n, r in rows.items():
-        ep = "–" if n == "persistence" else str(len(summary["models"][n]["history"]))
-        sec = summary["models"][n]["train_seconds"]
-        cells = [n, ep, "–" if n == "persistence" else f"{sec:.0f}"]
-        cells += [f"{r[k - 1]:.4g}" for k in show]
-        if L >= 20:
-            cells.append(f"{r[14:20].mean():.4g}")
-        table.append("| " + " | ".join(cells) + " |")
     cmd = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
-    block = "\n".join([
-        f"### {args.title}",
-        "",
-        f"{args.test_samples} held-out sequences, {grid[0]}×{grid[1]} (simulated at "
-        f"{args.sim_grid}×{args.sim_grid}, dx = 0.1, block-averaged ×{args.coarsen}), "
-        f"context {K} frames, Cauchy noise. Every model: {args.epochs} epochs on "
-        f"{data.n_train} training windows ({args.train_samples} sequences, 10% held out), "
-        f"batch {args.batch_size}, lr {args.lr:g} (equal-epoch budget). DMMs: "
-        f"{args.likelihood} likelihood (df {args.df:g}), mean of {args.members} members. "
-        "ConvLSTM: plain MSE on the noisy frames; convlstm-clip: the same network with the "
-        "MSE targets clamped to the input-clip range (a crude guard against the Cauchy "
-        f"outliers). Encoder inputs of all models clamped to {list(args.input_clip)} (model "
-        "units: 1st..99th percentiles of the training obs -> [0, 1]). "
-        "MSE in squared temperature units; train s = wall-clock training seconds on one "
-        "CPU thread.",
-        "",
-        *table,
-        "",
-        f"Command: `{cmd}`" + (f"  \n{args.note}" if args.note else ""),
-    ])
+    block = heat_section(args, rows=rows, models=summary["models"], grid=grid,
+                         n_train=data.n_train, command=cmd)
     print(block)
     if args.results:
         from pyro_videossm.experiments.records import make_record

@@ -42,149 +42,42 @@ nothing else in the file changes).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import math
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import xarray as xr
 
 from pyro_videossm.data.conventions import write_netcdf
-from pyro_videossm.data.fields import FieldWindows, chronological_split
-from pyro_videossm.data.radar import load_knmi
-from pyro_videossm.data.scaling import FieldScaling
-from pyro_videossm.experiments.field_recipes import (
-    build_module,
-    make_forecaster,
-    train_field_model,
+from pyro_videossm.data.fields import chronological_split
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.benchmark_sections import radar_section
+from pyro_videossm.experiments.field_recipes import FIELD_MODELS
+from pyro_videossm.experiments.radar_benchmark import (
+    block_windows,
+    data_summary,
+    radar_architectures,
+    radar_field,
+    reusable_run,
+    run_model,
+    scores_csv,
+    write_strips,
 )
-from pyro_videossm.experiments.normalization import fit_scaling
-from pyro_videossm.experiments.sequence_recipes import train_forecaster
-from pyro_videossm.experiments.windows import WindowData
-from pyro_videossm.forecast import Persistence, load_forecaster
-from pyro_videossm.metrics.fields import align_truth, crps, csi, fss, mse
+from pyro_videossm.experiments.sequence_recipes import SEQUENCE_MODELS
 
 BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
-FIELD_MODELS = ("convdmm", "convlstm", "dmm-flat")
-SEQUENCE_MODELS = ("spatrans", "transformer", "lstm", "seq2seq", "seq2seq-attn")
 ALL_MODELS = ("persistence", *FIELD_MODELS, *SEQUENCE_MODELS)
-DMMS = ("convdmm", "dmm-flat")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar" / "knmi_20100826"
-
-
-# -- data -----------------------------------------------------------------------------------
-def radar_field(data: Path, resolution: float, center: tuple[float, float], box_km: float,
-                frames: int | None = None) -> xr.Dataset:
-    """``rain_rate(time, y, x)`` mm/h on a ``box_km`` square around ``center`` (x, y km),
-    coarsened to ``resolution`` km (first ``frames`` files only, if given)."""
-    from pyro_videossm.data.radar import knmi_files
-
-    files = knmi_files(data)
-    if frames is not None:
-        files = files[:frames]
-    half = box_km / 2.0
-    cx, cy = center
-    return load_knmi(files, resolution_km=resolution, crop_x=(cx - half, cx + half),
-                     crop_y=(cy - half, cy + half))
-
-
-def architectures(args: argparse.Namespace, grid: tuple[int, int]) -> dict[str, dict]:
-    """Constructor options of every learned model (small: CPU budget)."""
-    h = args.hidden
-    clip = list(args.input_clip) if args.input_clip else None
-    lik = dict(likelihood=args.likelihood, input_clip=clip)
-    patch = next(p for p in (8, 5, 4, 2, 1) if grid[0] % p == 0 and grid[1] % p == 0)
-    return {
-        "convdmm": dict(latent_channels=8, hidden_channels=h, rnn_channels=h,
-                        encoder_channels=h, n_down=2, **lik),
-        "convlstm": dict(hidden_channels=[h, h], stem_channels=max(8, h // 2), input_clip=clip),
-        "dmm-flat": dict(latent_dim=32, hidden_dim=4 * h, rnn_dim=4 * h, conv_channels=h,
-                         n_down=2, **lik),
-        "spatrans": dict(patch=patch, d_model=4 * h, heads=4, encoder_layers=2,
-                         decoder_layers=2),
-        "transformer": dict(d_model=8 * h, heads=4, encoder_layers=2, decoder_layers=2),
-        "lstm": dict(d_model=8 * h, hidden=16 * h, layers=1),
-        "seq2seq": dict(d_model=8 * h, hidden=16 * h, layers=1),
-        "seq2seq-attn": dict(d_model=8 * h, hidden=16 * h, layers=1),
-    }
-
-
-def build_sequence_model(name: str, arch: dict, grid: tuple[int, int], context: int, leads: int,
-                         scaling: FieldScaling):
-    """A point :class:`~pyro_videossm.models.forecasters.frame_forecaster.FrameForecaster` (MSE)."""
-    from pyro_videossm.models.forecasters.sequence_baselines import (
-        FlatTransformer,
-        LSTMForecaster,
-        Seq2Seq,
-        Seq2SeqAttention,
-    )
-    from pyro_videossm.models.forecasters.spatiotemporal_transformer import (
-        SpatioTemporalTransformer,
-    )
-
-    cls = {"spatrans": SpatioTemporalTransformer, "transformer": FlatTransformer,
-           "lstm": LSTMForecaster, "seq2seq": Seq2Seq, "seq2seq-attn": Seq2SeqAttention}[name]
-    return cls(frame_shape=grid, context_length=context, leads=leads, quantiles=None,
-               scaling=scaling, **arch)
-
-
-# -- scoring --------------------------------------------------------------------------------
-def forecast_windows(forecaster, da: xr.DataArray, inits: list[int], context: int, leads: int,
-                     members: int, seed: int) -> list[xr.Dataset]:
-    """One forecast Dataset per initial index (the last context frame)."""
-    return [forecaster.forecast(da.isel(time=slice(i - context + 1, i + 1)), leads, members,
-                                seed=seed + k)
-            for k, i in enumerate(inits)]
-
-
-def pooled_scores(forecasts: list[xr.Dataset], truth: xr.Dataset, threshold: float,
-                  scales: list[int]) -> dict[str, np.ndarray]:
-    """Scores per lead time pooled over the forecasts (stacked along ``sample``)."""
-    fcs, obs = [], []
-    for f in forecasts:
-        fcs.append(f["forecast"].drop_vars(["valid_time", "init_time"], errors="ignore"))
-        obs.append(align_truth(f, truth).drop_vars("valid_time", errors="ignore"))
-    fc = xr.concat(fcs, dim="sample")
-    ob = xr.concat(obs, dim="sample")
-    out = {"mse": mse(fc, ob).values, "crps": crps(fc, ob).values,
-           "csi": csi(fc, ob, [threshold]).values[0]}
-    f = fss(fc, ob, [threshold], scales).values[0]
-    for j, s in enumerate(scales):
-        out[f"fss{s}"] = f[j]
-    return out
-
-
 #: Settings that do not change what is trained.
 _NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
                  "reuse_models", "show_leads", "members", "threshold", "fss_scales", "threads",
                  "device")
 
 
-def previous_run(args: argparse.Namespace) -> dict[str, Any]:
-    """With ``--reuse-models``: ``OUT/radar_summary.json`` of the run that trained the models
-    (``models``: history, seconds, parameters), if it had the same training settings; else
-    ``{}``."""
-    prev = args.out / "radar_summary.json"
-    if not args.reuse_models or not prev.exists():
-        return {}
-    old = json.loads(prev.read_text())
-    now = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    differ = [k for k in now if k not in _NOT_TRAINING
-              and json.dumps(now[k]) != json.dumps(old["settings"].get(k))]
-    if differ:
-        raise SystemExit(f"--reuse-models: {prev} was made with other settings ({differ[0]})")
-    return old
-
-
-# -- RESULTS.md -----------------------------------------------------------------------------
 def write_section(path: Path, body: str, record: dict | None = None) -> None:
     """Replace the radar section of ``path`` (append it if absent) with the shared writer,
     touching nothing else; with ``record`` also store the run record it regenerates from."""
@@ -195,55 +88,6 @@ def write_section(path: Path, body: str, record: dict | None = None) -> None:
           record_path=record_path_for(path, "benchmarks/results/radar/radar.json"))
 
 
-def _fmt_minutes(k: int, step_min: float) -> str:
-    return f"{k * step_min:g} min"
-
-
-def score_tables(rows: dict[str, dict[str, np.ndarray]], summary: dict, show: list[int],
-                 step_min: float, threshold: float, scales: list[int], res_km: float) -> str:
-    """Markdown: one table per score, models as rows, the ``show`` leads as columns."""
-    parts = []
-    titles = [("mse", "MSE of the (ensemble-mean) forecast, (mm/h)², lower is better", ".4f"),
-              ("csi", f"CSI at {threshold:g} mm/h, higher is better", ".3f")]
-    titles += [(f"fss{s}", f"FSS at {threshold:g} mm/h, {s * res_km:g} km scale "
-                           f"({s} px), higher is better", ".3f") for s in scales]
-    titles.append(("crps", "CRPS (ensemble; = MAE for one member), mm/h, lower is better",
-                   ".4f"))
-    n_leads = len(next(iter(rows.values()))["mse"])
-    head = ("| model | " + " | ".join(_fmt_minutes(k, step_min) for k in show)
-            + f" | mean of all {n_leads} leads |")
-    sep = "|---|" + "---:|" * (len(show) + 1)
-    for key, title, fmt in titles:
-        lines = [f"**{title}**", "", head, sep]
-        for name, r in rows.items():
-            v = r[key]
-            cells = [format(v[k - 1], fmt) if math.isfinite(v[k - 1]) else "–" for k in show]
-            mean = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {format(mean, fmt)} |")
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts)
-
-
-def training_table(summary: dict) -> str:
-    lines = ["| model | parameters | epochs | train s | final train loss | final valid loss "
-             "| max forecast mm/h |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, m in summary["models"].items():
-        top = f"{m['max_mean_forecast']:.3g}"
-        if name == "persistence":
-            lines.append(f"| persistence | 0 | – | – | – | – | {top} |")
-            continue
-        h = m["history"][-1] if m["history"] else {}
-
-        def f(v):
-            return "–" if v is None or not math.isfinite(v) else f"{v:.4g}"
-
-        lines.append(f"| {name} | {m['parameters']:,} | {len(m['history'])} | "
-                     f"{m['train_seconds']:.0f} | {f(h.get('train_loss'))} | "
-                     f"{f(h.get('valid_loss'))} | {top} |")
-    return "\n".join(lines)
-
-
-# -- main -----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of KNMI composites")
@@ -311,110 +155,46 @@ def main(argv: list[str] | None = None) -> int:
     data_path = args.out / "knmi_crop.nc"
     write_netcdf(ds, data_path)
     da = ds["rain_rate"]
-    n_time = da.sizes["time"]
-    grid = (da.sizes["y"], da.sizes["x"])
-    step_min = float((da["time"].values[1] - da["time"].values[0]) / np.timedelta64(1, "m"))
-    blocks = chronological_split(n_time, tuple(args.split))
-    train_b, valid_b, test_b = blocks["train"], blocks["valid"], blocks["test"]
+    blocks = chronological_split(da.sizes["time"], tuple(args.split))
+    test_b = blocks["test"]
     inits = list(range(test_b.start + K - 1, test_b.stop - L))
     if not inits:
         raise SystemExit(f"the test block ({test_b.stop - test_b.start} frames) holds no "
                          f"window of {K} + {L} frames: change --split")
-    train_vals = np.asarray(da.isel(time=train_b).values, dtype=np.float64)
-    scaling = fit_scaling(train_vals, args.normalize, "mm/h")
-    windows = {part: FieldWindows(da, context=K, leads=L, time_range=b, scaling=scaling,
-                                  missing_frames="skip")
-               for part, b in (("train", train_b), ("valid", valid_b))}
-    n_valid_windows = len(windows["valid"])
-    tensors = {part: w.to_tensors() for part, w in windows.items()}
-    if n_valid_windows == 0:
-        tensors["valid"] = None
-    field_data = WindowData(tensors["train"], tensors["valid"], scaling, "rain_rate", grid,
-                            len(windows["train"]), n_valid_windows)
-    seq_windows = field_data  # one batch format {"x", "mask"} for every model
+    data = block_windows(da, blocks, K, L, args.normalize, units="mm/h")
     t_times = da["time"].values
-    nan_frac = float(np.isnan(da.values).mean())
-    wet = float(np.nanmean(da.values >= args.threshold))
-    print(f"data: {n_time} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
-          f"({100 * nan_frac:.1f}% outside radar range, {100 * wet:.1f}% of pixels >= "
-          f"{args.threshold:g} mm/h); windows train {len(windows['train'])}, valid "
-          f"{n_valid_windows}, test {len(inits)}; scaling {scaling.describe()}", flush=True)
-
-    # -- train and forecast ---------------------------------------------------------------
-    archs = architectures(args, grid)
-    from pyro_videossm.infer import TrainConfig
-
-    rows: dict[str, dict[str, np.ndarray]] = {}
-    forecasts: dict[str, list[xr.Dataset]] = {}
     summary: dict[str, Any] = {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "grid": list(grid), "frames": n_time, "time_step_minutes": step_min,
-        "blocks": {k: [b.start, b.stop] for k, b in blocks.items()},
-        "block_times": {k: [str(t_times[b.start])[:16], str(t_times[b.stop - 1])[:16]]
-                        for k, b in blocks.items()},
-        "windows": {"train": len(windows["train"]), "valid": n_valid_windows,
-                    "test": len(inits)},
-        "scaling": scaling.to_dict(), "outside_range_fraction": nan_frac,
-        "wet_fraction": wet, "models": {},
-        "truth_test_max": float(np.nanmax(da.isel(time=test_b).values))}
-    previous = previous_run(args)
-    reusable, reused = previous.get("models", {}), []
+        **data_summary(da, blocks, data, len(inits), args.threshold)}
+    grid = summary["grid"]
+    print(f"data: {summary['frames']} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
+          f"({100 * summary['outside_range_fraction']:.1f}% outside radar range, "
+          f"{100 * summary['wet_fraction']:.1f}% of pixels >= {args.threshold:g} mm/h); "
+          f"windows train {data.n_train}, valid {data.n_valid}, test {len(inits)}; scaling "
+          f"{data.scaling.describe()}", flush=True)
+
+    # -- train and forecast ---------------------------------------------------------------
+    archs = radar_architectures(args.hidden, tuple(grid), args.likelihood, args.input_clip)
+    try:
+        previous = reusable_run(args.out / "radar_summary.json", summary["settings"],
+                                _NOT_TRAINING) if args.reuse_models else {}
+    except InputError as err:
+        raise SystemExit(str(err)) from None
+    rows, forecasts, reused = {}, {}, []
     for name in args.models:
-        t1 = time.perf_counter()
-        history: list[dict] = []
-        n_params = 0
-        if name == "persistence":
-            forecaster = Persistence()
-        else:
-            torch.manual_seed(args.seed)
-            config = TrainConfig(
-                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                anneal_epochs=args.anneal_epochs if name in DMMS else 0,
-                device=args.device, seed=args.seed, progress=args.progress)
-            path = args.out / f"{name}.pt"
-            if name in reusable and path.exists():
-                history = reusable[name]["history"]
-                n_params = reusable[name]["parameters"]
-            elif name in FIELD_MODELS:
-                module = build_module(name, archs[name], grid)
-                history = train_field_model(name, module, field_data, config, K)
-                n_params = sum(q.numel() for q in module.parameters())
-                make_forecaster(name, module.cpu(), scaling, K).save(
-                    path, extra={"history": _plain(history)})
-            else:
-                model = build_sequence_model(name, archs[name], grid, K, L, scaling)
-                history = train_forecaster(model, seq_windows, config)
-                n_params = sum(q.numel() for q in model.parameters())
-                model.cpu().save(path, extra={"history": _plain(history)})
-            forecaster = load_forecaster(path, device=args.device)  # as videossm forecast
-        seconds = time.perf_counter() - t1
-        if name in reusable and (args.out / f"{name}.pt").exists():
-            seconds = reusable[name]["train_seconds"]
-            reused.append(name)
-        t2 = time.perf_counter()
-        fcs = forecast_windows(forecaster, da, inits, K, L, args.members, args.seed)
-        forecasts[name] = fcs
-        rows[name] = pooled_scores(fcs, ds, args.threshold, args.fss_scales)
-        summary["models"][name] = {
-            "train_seconds": seconds if name != "persistence" else 0.0,
-            "forecast_seconds": time.perf_counter() - t2, "parameters": n_params,
-            "architecture": archs.get(name, {}), "history": _plain(history),
-            "members": int(fcs[0].sizes["member"]),
-            "max_mean_forecast": float(max(np.nanmax(f["forecast"].mean("member").values)
-                                           for f in fcs)),
-            "scores": {k: v.tolist() for k, v in rows[name].items()}}
+        rows[name], forecasts[name], entry, was_reused = run_model(
+            name, args, data=data, da=da, architectures=archs, test_block=test_b,
+            reusable=previous.get("models", {}))
+        summary["models"][name] = entry
+        reused += [name] if was_reused else []
         r = rows[name]
-        print(f"{name}: {n_params:,} params, {len(history)} epochs, {seconds:.0f} s; "
-              f"MSE lead 1 {r['mse'][0]:.4f} lead {L} {r['mse'][-1]:.4f}; CSI lead 1 "
-              f"{r['csi'][0]:.3f} lead {L} {r['csi'][-1]:.3f}", flush=True)
+        print(f"{name}: {entry['parameters']:,} params, {len(entry['history'])} epochs, "
+              f"{entry['train_seconds']:.0f} s; MSE lead 1 {r['mse'][0]:.4f} lead {L} "
+              f"{r['mse'][-1]:.4f}; CSI lead 1 {r['csi'][0]:.3f} lead {L} {r['csi'][-1]:.3f}",
+              flush=True)
 
     # -- outputs ------------------------------------------------------------------------
-    keys = list(next(iter(rows.values())).keys())
-    lines = ["model,score,threshold_mmh," + ",".join(f"lead{k}" for k in range(1, L + 1))]
-    for n, r in rows.items():
-        for key in keys:
-            lines.append(f"{n},{key},{args.threshold:g}," + ",".join(f"{v:.6g}" for v in r[key]))
-    (args.out / "radar_scores.csv").write_text("\n".join(lines) + "\n")
+    (args.out / "radar_scores.csv").write_text(scores_csv(rows, args.threshold))
     load1 = os.getloadavg()
     total = time.perf_counter() - started
     summary.update(load_average=[load0[0], load1[0]], total_seconds=total)
@@ -424,90 +204,28 @@ def main(argv: list[str] | None = None) -> int:
                        training_run_load=previous.get("training_run_load",
                                                       previous.get("load_average")))
     (args.out / "radar_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    strips = [] if args.strip is None else write_strips(
+        forecasts, ds, args.strip_models, args.strip, len(inits) // 2)
+    for name, target in strips:
+        print(f"wrote {target} ({name}, init {t_times[inits[len(inits) // 2]]})", flush=True)
 
-    strips: list[tuple[str, Path]] = []
-    if args.strip is not None:
-        from pyro_videossm.plots import save_figure
-        from pyro_videossm.plots.fields import plot_forecast_strip
-
-        pick = len(inits) // 2
-        for name in [n for n in args.strip_models if n in forecasts]:
-            target = args.strip.with_name(f"{args.strip.stem}_{name}{args.strip.suffix}")
-            fig = plot_forecast_strip(forecasts[name][pick], ds, members=3, max_leads=6)
-            save_figure(fig, target)
-            strips.append((name, target))
-            print(f"wrote {target} ({name}, init {t_times[inits[pick]]})", flush=True)
-
-    show = [k for k in args.show_leads if 1 <= k <= L]
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--note" in shown:  # the note is printed below the tables, not in the command
         i = shown.index("--note")
         shown[i:i + 2] = ["--note", "…"]
-    cmd = "python benchmarks/radar_forecast.py " + " ".join(shlex.quote(a) for a in shown)
-    loaded = max(load0[0], load1[0]) > 0.5 * (os.cpu_count() or 1)
-    tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
-    body = "\n".join([
-        "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
-        "",
-        f"Command: `{cmd.strip()}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
-        "",
-        f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} min) → rain "
-        f"rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km square around the "
-        f"radar range's centre (x = {args.center_x:g}, y = {args.center_y:g} km, polar "
-        f"stereographic) and block-averaged to {args.resolution:g} km: {grid[0]} × {grid[1]} "
-        f"pixels, {100 * nan_frac:.1f} % outside radar range (NaN, masked in training and "
-        f"left out of the scores), {100 * wet:.1f} % of the valid pixels ≥ "
-        f"{args.threshold:g} mm/h. Chronological blocks: train {tb['train'][0][11:]}–"
-        f"{tb['train'][1][11:]}, valid {tb['valid'][0][11:]}–{tb['valid'][1][11:]}, test "
-        f"{tb['test'][0][11:]}–{tb['test'][1][11:]} UTC; windows of {K} context frames "
-        f"({K * step_min:g} min) + {L} leads ({L * step_min:g} min) inside each block: "
-        f"{len(windows['train'])} training, {n_valid_windows} validation and {len(inits)} "
-        f"test windows (initial times {str(t_times[inits[0]])[11:16]}–"
-        f"{str(t_times[inits[-1]])[11:16]}). Scaling `{args.normalize}` fitted on the "
-        f"training block ({scaling.describe()}), shared by all models.",
-        "",
-        f"Budget, the same for every learned model: {args.epochs} epochs, batch "
-        f"{args.batch_size}, lr {args.lr:g} (shared Trainer, ClippedAdam), seed {args.seed}; "
-        f"DMMs: {args.likelihood} likelihood, KL annealing over {args.anneal_epochs} epochs, "
-        f"mean of {args.members} members; the others are point forecasts trained with the "
-        "masked MSE. Scores pooled over the test windows (contingency counts and FSS sums "
-        "over all windows and pixels), per lead time.",
-        "",
-        score_tables(rows, summary, show, step_min, args.threshold, args.fss_scales,
-                     args.resolution),
-        "",
-        f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
-        f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
-        f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "
-        "wall-clock seconds on one torch thread"
-        + (", measured under load from other jobs: not comparable" if loaded else "") + ")",
-        "",
-        training_table(summary),
-        "",
-        "".join(f"![{n} frame strip]({_rel(t, args.results)})\n\n" for n, t in strips)
-        + (f"Frame strips: one test window (init {str(t_times[inits[len(inits) // 2]])[11:16]}"
-           " UTC): truth, forecast (members and their mean for the DMMs), error of the mean.\n"
-           if strips else ""),
-        (f"Trained models reused from the run before (same training settings): "
-         f"{', '.join(reused)}; drop `--reuse-models` to train them again.\n" if reused else ""),
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}; "
-        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; total "
-        f"{total:.0f} s"
-        + (f" (re-scoring only; the training run took {summary['training_run_seconds']:.0f} s "
-           f"at load average {summary['training_run_load'][0]:.1f}–"
-           f"{summary['training_run_load'][1]:.1f})" if reused else "") + "."
-        + (" **Measured under load (other engineers' jobs): timings are not final.**"
-           if loaded else ""),
-        (f"\n{args.note}" if args.note else ""),
-        ("\n**`--quick` run: a pipeline check at a tiny budget, not a result.**"
-         if args.quick else ""),
-    ])
+    cmd = ("python benchmarks/radar_forecast.py "
+           + " ".join(shlex.quote(a) for a in shown)).strip()
+    body = radar_section(
+        args, summary=summary, rows=rows, init_times=[str(t_times[i]) for i in inits],
+        scaling=data.scaling.describe(), command=cmd,
+        strips=[(n, _rel(t, args.results)) for n, t in strips], reused=reused,
+        loads=(load0[0], load1[0]), total=total)
     print(body)
     if args.results is not None:
         from pyro_videossm.experiments.records import data_fingerprint, make_record
 
         write_section(args.results, body, record=make_record(
-            "radar", command=cmd.strip(), options=summary["settings"],
+            "radar", command=cmd, options=summary["settings"],
             data=data_fingerprint([data_path]),
             metrics={k: v for k, v in summary.items() if k not in ("settings",)},
             timings={"total_seconds": total,
@@ -515,11 +233,6 @@ def main(argv: list[str] | None = None) -> int:
                                        for n, m in summary["models"].items()}}))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
-
-
-def _plain(history: list[dict]) -> list[dict]:
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in h.items()} for h in history]
 
 
 def _rel(target: Path, results: Path | None) -> str:
