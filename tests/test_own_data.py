@@ -237,6 +237,14 @@ def test_mislabelled_data_warn_and_the_cli_says_so_in_one_line(tmp_path, l96, ca
     assert float(cells[cols.index("NIS/expected")]) == pytest.approx(ratio, abs=1e-3)
     assert cells[cols.index("ESS")] == ""  # not a particle filter
     assert captured.err.count("videossm evaluate: warning:") == 1
+    pf = tmp_path / "pf.nc"
+    assert main(["assimilate", str(path), "--method", "pf", "--members", "50", "-o", str(pf)]
+                ) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(pf), "--truth", str(truth), "--burn-in", "10"]) == 0
+    row = [c.strip() for c in capsys.readouterr().out.splitlines()[2].split("|")[1:-1]]
+    ess = xr.open_dataset(pf).attrs["ess_median"]
+    assert 1 <= ess <= 50 and float(row[cols.index("ESS")]) == pytest.approx(ess, abs=1e-3)
 
 
 def test_neural_dmm_needs_no_system_attributes(tmp_path, l96):

@@ -52,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_paths(args)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            try:
-                return int(args.func(args) or 0)
-            finally:
-                print_warnings(args.command, caught)
+        return run_command(args)
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -67,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"videossm {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its warnings are printed when it ends (:func:`print_warnings`)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            return int(args.func(args) or 0)
+    finally:
+        print_warnings(args.command, caught)
 
 
 def print_warnings(command: str, caught: list[warnings.WarningMessage]) -> None:

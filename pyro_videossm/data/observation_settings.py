@@ -83,7 +83,7 @@ def complete_observations(
     obs_noise: float | Sequence[float] | None = None,
     time_unit=None,
     require: bool = True,
-    where: str = "observations",
+    where: str | None = None,
 ) -> xr.Dataset:
     """``ds`` with the attributes ``system``, ``system_parameters``, ``integration_step``,
     ``steps_per_obs``, ``obs_noise_std`` and ``process_noise_std`` filled in (see the module
@@ -93,8 +93,9 @@ def complete_observations(
     ``require=False`` (methods that bring their own model, such as a trained DMM) what cannot
     be found is left out instead of reported. Raises one :class:`InputError` naming every
     missing or bad setting: ``"obs.nc: cannot assimilate: no system (...); no observation
-    noise (...)"``.
+    noise (...)"``; ``where`` names the data (default: the file it was read from).
     """
+    where = where or ds.encoding.get("source") or "observations"
     problems: list[str] = []
     attrs = dict(ds.attrs)
     built = _system(ds, system, system_parameters, attrs, problems, require)
