@@ -127,3 +127,35 @@ def test_cut_windows_and_masks():
     np.testing.assert_allclose(x[1, 0].numpy(), np.nan_to_num(ds["obs"].values[5]), rtol=1e-6)
     with pytest.raises(InputError, match="longer than the data"):
         cut_windows(ds["obs"], length=51)
+
+
+def test_load_observations_accepts_own_data_and_checks_any_time_axis():
+    ds = simulate("lorenz63", cycles=6)
+    assert ds["time"].attrs["units"] == "1" and "axis" not in ds["time"].attrs  # model time
+    own = xr.Dataset({"obs": (("time", "component"), ds["obs"].values)})  # no attributes
+    assert load_observations(own) is own
+    dates = xr.date_range("2001-01-01", periods=6, freq="D", calendar="noleap", use_cftime=True)
+    load_observations(own.assign_coords(time=dates))
+    with pytest.raises(InputError, match="not increasing"):
+        load_observations(own.assign_coords(time=dates[::-1]))
+    hours = np.array(["2001-01-01T00", "2001-01-01T01", "2001-01-01T01", "2001-01-01T03",
+                      "2001-01-01T04", "2001-01-01T05"], dtype="datetime64[ns]")
+    with pytest.raises(InputError, match="duplicate"):
+        load_observations(own.assign_coords(time=hours))
+    with pytest.raises(InputError, match="must be numbers"):
+        load_observations(own.assign_attrs(obs_noise_std="big"))
+
+
+def test_time_offsets_and_durations():
+    from pyro_videossm.data.observation_settings import parse_duration, time_offsets
+
+    hours = np.array(["2001-01-01T00", "2001-01-01T06"], dtype="datetime64[ns]")
+    np.testing.assert_array_equal(time_offsets(hours)[0], [0.0, 21600.0])
+    dates = xr.date_range("2001-02-28", periods=2, freq="D", calendar="noleap", use_cftime=True)
+    offsets, calendar = time_offsets(np.asarray(dates))
+    assert calendar and list(offsets) == [0.0, 86400.0]  # no 29 February in noleap
+    assert time_offsets(np.array([1.0, 1.5]))[1] is False
+    assert parse_duration("5D") == 5 * 86400 and parse_duration("6 hours") == 21600
+    for bad in ("soon", "-1h", "0s"):
+        with pytest.raises(InputError):
+            parse_duration(bad)

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from pyro_videossm import __version__
 from pyro_videossm.assimilate.problem import AssimilationProblem
+from pyro_videossm.data.chaotic import MODEL_TIME_ATTRS
 from pyro_videossm.data.conventions import CONVENTIONS, encode_json_attr
 
 #: Quantile levels written by default: median, the 50% and the 90% central intervals.
@@ -80,6 +81,25 @@ def weighted_quantiles(ensemble: Tensor, q: Tensor, weights: Tensor | None = Non
     return out.reshape(T, D, -1).permute(2, 0, 1)
 
 
+#: Encoding of an input time coordinate that the posterior keeps (how dates are stored).
+TIME_ENCODING_KEYS = ("units", "calendar", "dtype")
+
+
+def time_coordinate(problem: AssimilationProblem) -> xr.Variable:
+    """The posterior's ``time``: the input's coordinate with its values, attributes and
+    encoding (units, calendar, dtype: datetimes and cftime dates are written back as they
+    were read), or model time (:data:`~pyro_videossm.data.chaotic.MODEL_TIME_ATTRS`)."""
+    coord = problem.time_coord
+    if coord is None or len(coord) != len(problem.times):
+        return xr.Variable("time", np.asarray(problem.times), dict(MODEL_TIME_ATTRS))
+    attrs = dict(coord.attrs)
+    if attrs.get("units") == "1" and np.issubdtype(np.asarray(coord.values).dtype, np.number):
+        attrs = {k: v for k, v in attrs.items() if k != "axis"}  # model time, not CF time
+        attrs = {**MODEL_TIME_ATTRS, **attrs}
+    encoding = {k: v for k, v in coord.encoding.items() if k in TIME_ENCODING_KEYS}
+    return xr.Variable("time", coord.values, attrs, encoding)
+
+
 def posterior_dataset(
     estimate: Estimate,
     problem: AssimilationProblem,
@@ -143,8 +163,7 @@ def posterior_dataset(
     return xr.Dataset(
         data_vars,
         coords={
-            "time": ("time", np.asarray(problem.times),
-                     {"long_name": "model time", "units": "1"}),
+            "time": time_coordinate(problem),
             "component": ("component", np.asarray(problem.component_names, dtype=object),
                           {"long_name": "state component"}),
             "quantile": ("quantile", np.asarray(quantiles, dtype=float),

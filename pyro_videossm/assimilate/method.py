@@ -59,6 +59,9 @@ class AssimilationMethod(ABC):
     kind: ClassVar[str] = "filter"
     #: Default dtype for the tensors the method works in.
     default_dtype: ClassVar[torch.dtype] = torch.float64
+    #: Whether the method needs dynamics, observation noise and cycle from the data (classical
+    #: filters); False for methods that bring their own trained model (the DMM).
+    needs_settings: ClassVar[bool] = True
 
     def options(self) -> dict:
         """The options this instance was built with (for attributes and reproducibility)."""
@@ -82,7 +85,10 @@ class AssimilationMethod(ABC):
         self,
         obs: xr.Dataset,
         *,
-        system: ODESystem | None = None,
+        system: ODESystem | str | None = None,
+        system_parameters: dict | None = None,
+        obs_noise: float | list[float] | None = None,
+        time_unit=None,
         quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
         n_samples: int = 0,
         seed: int = 0,
@@ -93,9 +99,17 @@ class AssimilationMethod(ABC):
         """Observations Dataset in, posterior Dataset out.
 
         Args:
-            obs: dataset with ``obs(time, component)`` and the simulation attributes.
-            system: forecast dynamics overriding those named in ``obs.attrs`` (e.g. a
+            obs: any dataset with ``obs(time, component)`` (NaN where not observed). What
+                the arguments below do not give comes from its variables and attributes;
+                everything missing is reported in one line (see
+                :func:`~pyro_videossm.data.observation_settings.complete_observations`).
+            system: forecast dynamics (a registered name, ``"module:Class"`` or an
+                :class:`ODESystem`) overriding those named in ``obs.attrs`` (e.g. a
                 misspecified or user-defined model).
+            system_parameters: parameters of a ``system`` given by name.
+            obs_noise: observation noise std (one, or one per component), overriding an
+                ``obs_noise_std`` variable or attribute.
+            time_unit: duration of one model time unit (``"5D"``), for a datetime ``time``.
             quantiles: quantile levels to write.
             n_samples: posterior members to write as ``samples`` (ensemble methods).
             seed: seeds the method's randomness (ensemble draws, noise, resampling).
@@ -104,7 +118,9 @@ class AssimilationMethod(ABC):
             progress: show a progress bar over cycles.
         """
         problem = AssimilationProblem.from_dataset(
-            obs, system=system, device=device, dtype=dtype or self.default_dtype
+            obs, system=system, system_parameters=system_parameters, obs_noise=obs_noise,
+            time_unit=time_unit, require=self.needs_settings, device=device,
+            dtype=dtype or self.default_dtype,
         )
         if not self.accepts_outliers(problem):
             check_outliers(problem, self.name)
@@ -191,12 +207,17 @@ def get_method(name: str, **options) -> AssimilationMethod:
     return METHODS.build(name, AssimilationMethod, options)
 
 
-def assimilate(obs: xr.Dataset, method: str = "etkf", *, system: ODESystem | None = None,
+def assimilate(obs: xr.Dataset, method: str = "etkf", *, system: ODESystem | str | None = None,
+               system_parameters: dict | None = None,
+               obs_noise: float | list[float] | None = None, time_unit=None,
                seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
                quantiles: tuple[float, ...] = DEFAULT_QUANTILES, n_samples: int = 0,
                **options) -> xr.Dataset:
-    """``assimilate(obs, "enks", members=10)``: run a method by name; see :func:`get_method`."""
+    """``assimilate(obs, "enks", members=10)``: run a method by name; see :func:`get_method`
+    and :meth:`AssimilationMethod.__call__` (``system``, ``obs_noise``, ``time_unit`` for a
+    dataset that lacks them)."""
     return get_method(method, **options)(
-        obs, system=system, seed=seed, device=device, progress=progress,
+        obs, system=system, system_parameters=system_parameters, obs_noise=obs_noise,
+        time_unit=time_unit, seed=seed, device=device, progress=progress,
         quantiles=quantiles, n_samples=n_samples,
     )

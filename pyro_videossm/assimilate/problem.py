@@ -11,6 +11,7 @@ import xarray as xr
 from torch import Tensor
 
 from pyro_videossm.data.chaotic import load_observations, system_from_attrs
+from pyro_videossm.data.observation_settings import complete_observations
 from pyro_videossm.data.windows import to_tensor_and_mask
 from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import InputError
@@ -23,17 +24,21 @@ class AssimilationProblem:
     Shapes: ``T`` observation cycles, ``D`` state components.
 
     Attributes:
-        system: the forecast model's dynamics (may differ from the truth's: misspecification).
-        dt: RK4 step; ``steps_per_obs`` steps make one cycle.
+        system: the forecast model's dynamics (may differ from the truth's: misspecification);
+            ``None`` only for methods that bring their own model (``require=False``).
+        dt: RK4 step; ``steps_per_obs`` steps make one cycle (NaN and 0 when unknown, for
+            methods that bring their own model).
         obs: ``(T, D)`` observed values, 0 where not observed.
         mask: ``(T, D)`` bool, True where observed.
         obs_noise_std: ``(D,)`` observation noise standard deviation per component.
         process_noise_std: diffusion ``q`` of additive model noise (variance ``q^2 dt`` a step).
         prior_mean, prior_std: ``(D,)`` Gaussian prior for the state at time 0 (before cycle 1).
         times: ``(T,)`` observation times; ``component_names``: the ``D`` names.
+        time_coord: the dataset's ``time`` coordinate (values, attributes and encoding), which
+            the posterior copies.
     """
 
-    system: ODESystem
+    system: ODESystem | None
     dt: float
     steps_per_obs: int
     obs: Tensor
@@ -47,6 +52,7 @@ class AssimilationProblem:
     obs_noise_dist: str = "gaussian"
     obs_noise_df: float = 0.0
     attrs: dict = field(default_factory=dict)
+    time_coord: xr.DataArray | None = None
 
     @property
     def n_cycles(self) -> int:
@@ -85,44 +91,62 @@ class AssimilationProblem:
         cls,
         ds: xr.Dataset,
         *,
-        system: ODESystem | None = None,
+        system: ODESystem | str | None = None,
+        system_parameters: dict | None = None,
+        obs_noise: float | list[float] | None = None,
+        time_unit=None,
+        require: bool = True,
+        where: str | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
     ) -> AssimilationProblem:
-        """Build the problem from an observation dataset (see :func:`simulate`).
+        """Build the problem from any dataset with ``obs(time, component)``.
 
-        ``system`` overrides the dynamics named in the attributes, e.g. a misspecified model
-        or a user system that is not registered.
+        The dynamics, observation noise and cycle come from the arguments, else from the
+        dataset (see :func:`~pyro_videossm.data.observation_settings.complete_observations`,
+        which reports everything missing in one line). ``system`` (a name, ``"module:Class"``
+        or an :class:`ODESystem`) overrides the dynamics named in the attributes, e.g. a
+        misspecified model or a user system that is not registered. With ``require=False``
+        (methods that bring their own model) missing settings are left unknown: no system,
+        NaN noise and step, and the observations' own mean and spread as prior.
         """
-        ds = load_observations(ds)
-        if system is None:
-            system = system_from_attrs(ds)
+        where = where or ds.encoding.get("source") or "observations"
+        ds = load_observations(ds, where=where)
+        ds = complete_observations(ds, system=system, system_parameters=system_parameters,
+                                   obs_noise=obs_noise, time_unit=time_unit, require=require,
+                                   where=where)
+        if isinstance(system, str) or system is None:
+            system = system_from_attrs(ds) if "system" in ds.attrs else None
         names = tuple(str(c) for c in ds["component"].values) if "component" in ds.coords else ()
-        if system.state_dim != ds.sizes["component"]:
-            raise InputError(
-                f"system {system.name!r} has {system.state_dim} components but 'obs' has "
-                f"{ds.sizes['component']}"
-            )
+        D = ds.sizes["component"]
         obs, mask = to_tensor_and_mask(ds["obs"].values, dtype)
-        dt = float(ds.attrs["integration_step"])
-        mean, std = climatology(system, dt)
-        std_attr = np.broadcast_to(np.asarray(ds.attrs["obs_noise_std"], dtype=float),
-                                   (system.state_dim,))
+        dt = float(ds.attrs.get("integration_step", np.nan))
+        if system is not None:
+            mean, std = climatology(system, dt)
+            system = copy.deepcopy(system).to(device=device, dtype=dtype)
+        else:
+            values = ds["obs"].values
+            mean = torch.as_tensor(np.nan_to_num(np.nanmean(values, 0)))
+            std = torch.as_tensor(np.nan_to_num(np.nanstd(values, 0), nan=1.0).clip(1e-6))
+        noise = np.broadcast_to(np.asarray(ds.attrs.get("obs_noise_std", np.nan), dtype=float),
+                                (D,))
         return cls(
-            system=copy.deepcopy(system).to(device=device, dtype=dtype),
+            system=system,
             dt=dt,
-            steps_per_obs=int(ds.attrs["steps_per_obs"]),
+            steps_per_obs=int(ds.attrs.get("steps_per_obs", 0)),
             obs=obs.to(device),
             mask=mask.to(device),
-            obs_noise_std=torch.as_tensor(std_attr.copy(), dtype=dtype, device=device),
+            obs_noise_std=torch.as_tensor(noise.copy(), dtype=dtype, device=device),
             process_noise_std=float(ds.attrs["process_noise_std"]),
             prior_mean=mean.to(device=device, dtype=dtype),
             prior_std=std.to(device=device, dtype=dtype),
-            times=ds["time"].values,
-            component_names=names or tuple(system.component_names),
+            times=ds["time"].values if "time" in ds.coords else np.arange(obs.shape[0]),
+            component_names=names or (tuple(system.component_names) if system is not None
+                                      else tuple(f"x{i}" for i in range(D))),
             obs_noise_dist=str(ds.attrs.get("obs_noise_dist", "gaussian")),
             obs_noise_df=float(ds.attrs.get("obs_noise_df", 0.0)),
             attrs=dict(ds.attrs),
+            time_coord=ds["time"] if "time" in ds.coords else None,
         )
 
 

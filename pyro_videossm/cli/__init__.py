@@ -3,7 +3,9 @@
 Each module in :data:`COMMAND_MODULES` defines ``register(subparsers)`` which adds its
 sub-command and sets ``func`` (called with the parsed ``args``; returns an exit status).
 Bad input raises :class:`~pyro_videossm.errors.InputError`; ``main`` prints it as one line
-and exits with status 2, as argparse does for bad options.
+and exits with status 2, as argparse does for bad options. A
+:class:`~pyro_videossm.errors.DataWarning` (e.g. innovations that contradict the dynamics) is
+printed as one line, ``videossm COMMAND: warning: ...``, on stderr.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from pyro_videossm import __version__
 from pyro_videossm.cli.common import check_paths
-from pyro_videossm.errors import InputError
+from pyro_videossm.errors import DataWarning, InputError
 from pyro_videossm.infer.trainer import TrainingDiverged
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_paths(args)
-        return int(args.func(args) or 0)
+        return run_command(args)
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -59,6 +62,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"videossm {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its warnings are printed when it ends (:func:`print_warnings`)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            return int(args.func(args) or 0)
+    finally:
+        print_warnings(args.command, caught)
+
+
+def print_warnings(command: str, caught: list[warnings.WarningMessage]) -> None:
+    """Data warnings as one line each on stderr; any other warning as Python shows it."""
+    seen: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            line = " ".join(str(w.message).split())
+            if line not in seen:
+                seen.add(line)
+                print(f"videossm {command}: warning: {line}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 if __name__ == "__main__":  # pragma: no cover

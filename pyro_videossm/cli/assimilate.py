@@ -1,4 +1,10 @@
-"""``videossm assimilate obs.nc --method NAME [--system NAME|module:Class] -o posterior.nc``."""
+"""``videossm assimilate obs.nc --method NAME [--system NAME|module:Class] -o posterior.nc``.
+
+Any netCDF file with ``obs(time, component)`` is accepted: what its attributes do not say
+(dynamics, observation noise, the time step of a datetime axis) is given by ``--system``,
+``--obs-noise`` and ``--time-unit``, and everything missing is reported in one line (see
+:mod:`pyro_videossm.data.observation_settings`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ from pathlib import Path
 
 from pyro_videossm.assimilate import available_methods, get_method
 from pyro_videossm.cli.common import add_output, add_progress_flag, check_output_path, say
-from pyro_videossm.data.chaotic import load_observations, with_system
-from pyro_videossm.data.conventions import open_dataset, write_netcdf
+from pyro_videossm.data.chaotic import load_observations
+from pyro_videossm.data.conventions import write_netcdf
 from pyro_videossm.data.simulators import parse_key_values
 from pyro_videossm.errors import InputError
 
@@ -41,6 +47,13 @@ def register(sub) -> None:
     p.add_argument("--system-param", action="append", default=[], metavar="KEY=VALUE",
                    help="parameter of the forecast dynamics, e.g. --system-param rho=30 "
                         "(repeatable; others: the observations' own if it is their system)")
+    p.add_argument("--obs-noise", metavar="STD[,STD...]",
+                   help="observation noise std, one or one per component (default: the "
+                        "observations' 'obs_noise_std' or 'obs_error_std' variable, else their "
+                        "'obs_noise_std' attribute)")
+    p.add_argument("--time-unit", metavar="DURATION",
+                   help="how long one model time unit lasts when 'time' holds dates, e.g. 5D "
+                        "or 6h (default: the 'model_time_unit' attribute)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--samples", type=int, default=0,
@@ -55,17 +68,16 @@ def parse_set_options(pairs: list[str], flag: str = "--set") -> dict:
     return parse_key_values(pairs, flag)
 
 
-def _observations(args):
-    """The observations, with the ``--system`` dynamics named in their attributes if given."""
-    if args.system is None and not args.system_param:
-        return load_observations(args.observations)
-    ds = open_dataset(args.observations)
-    ds.load()
-    system = args.system if args.system is not None else ds.attrs.get("system")
-    if system is None:
-        raise InputError(f"{args.observations} names no system: give --system")
-    ds = with_system(ds, str(system), parse_set_options(args.system_param, "--system-param"))
-    return load_observations(ds, where=str(args.observations))
+def parse_obs_noise(text: str | None) -> float | list[float] | None:
+    """``"0.5"`` -> 0.5; ``"1,2,1"`` -> ``[1.0, 2.0, 1.0]``; one-line error otherwise."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--obs-noise must be a number or comma-separated numbers, got "
+                         f"{text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def run(args) -> int:
@@ -74,10 +86,14 @@ def run(args) -> int:
                if getattr(args, flag) is not None}
     options.update(parse_set_options(args.set))
     method = get_method(args.method, **options)
-    obs = _observations(args)
+    obs = load_observations(args.observations)
+    obs.encoding["source"] = str(args.observations)  # named so in error messages
     if args.samples < 0:
         raise InputError(f"--samples must be >= 0, got {args.samples}")
-    posterior = method(obs, seed=args.seed, device=args.device, progress=args.progress,
+    system_parameters = parse_set_options(args.system_param, "--system-param")
+    posterior = method(obs, system=args.system, system_parameters=system_parameters,
+                       obs_noise=parse_obs_noise(args.obs_noise), time_unit=args.time_unit,
+                       seed=args.seed, device=args.device, progress=args.progress,
                        n_samples=args.samples)
     posterior.attrs["observations_file"] = str(args.observations)
     write_netcdf(posterior, out)

@@ -1,8 +1,19 @@
-"""``videossm evaluate posterior.nc --truth obs.nc``: a markdown table of scores."""
+"""``videossm evaluate posterior.nc --truth obs.nc``: a markdown table of scores.
+
+Besides the scores against the truth, the table shows the model–data consistency each
+posterior recorded (:mod:`pyro_videossm.assimilate.consistency`): ``NIS/expected``, the mean
+normalised innovation squared over its expected value (about 1 for a consistent filter), and
+``ESS``, the median effective sample size (particle filters). Each consistency warning of a
+posterior is printed on stderr, one line each.
+"""
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
+
+import numpy as np
 
 from pyro_videossm.cli.evaluate_forecast import (
     add_forecast_arguments,
@@ -37,9 +48,39 @@ def run(args) -> int:
         if post.sizes["time"] != truth_ds.sizes["time"]:
             raise InputError(f"{path}: {post.sizes['time']} times but the truth has "
                              f"{truth_ds.sizes['time']}")
+        if "time" in post.coords and "time" in truth_ds.coords and not np.array_equal(
+                post["time"].values, truth_ds["time"].values):
+            raise InputError(f"{path}: its times differ from those of the truth in "
+                             f"{args.truth} (first {post['time'].values[0]} vs "
+                             f"{truth_ds['time'].values[0]})")
         scores = score_posterior(post, truth_ds["truth"], burn_in=args.burn_in)
         rows.append({"method": post.attrs.get("method", str(path)),
                      "estimate": post.attrs.get("estimate", ""), **scores,
+                     **consistency_columns(post.attrs),
                      "ms/cycle": 1e3 * float(post.attrs.get("seconds_per_cycle", float("nan")))})
+        for warning in consistency_warning_lines(post.attrs):
+            print(f"videossm evaluate: warning: {path}: {warning}", file=sys.stderr)
     print(markdown_table(rows))
     return 0
+
+
+def consistency_columns(attrs: dict) -> dict:
+    """``NIS/expected`` (mean NIS over its expected value) and ``ESS`` (median effective
+    sample size; particle filters only, else empty) from a posterior's attributes."""
+    nis, expected = _number(attrs.get("nis_mean")), _number(attrs.get("nis_expected"))
+    ratio = nis / expected if expected and math.isfinite(expected) else math.nan
+    ess = _number(attrs.get("ess_median"))
+    return {"NIS/expected": ratio, "ESS": None if math.isnan(ess) else ess}
+
+
+def consistency_warning_lines(attrs: dict) -> list[str]:
+    """The posterior's ``consistency_warnings`` (joined by ``" | "``), one per item."""
+    return [w.strip() for w in str(attrs.get("consistency_warnings", "")).split(" | ")
+            if w.strip()]
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

@@ -72,8 +72,11 @@ def _system(args, obs):
     from pyro_videossm.data.chaotic import system_from_attrs
     from pyro_videossm.dynamics import make_system
 
-    name = obs.attrs["system"] if args.physics == "auto" else args.physics
-    own = obs.attrs["system"] == name
+    name = obs.attrs.get("system") if args.physics == "auto" else args.physics
+    if name is None:
+        raise InputError(f"{args.data} names no system (no 'system' attribute): give "
+                         f"--physics {'|'.join(p for p in PHYSICS if p != 'auto')}")
+    own = obs.attrs.get("system") == name
     params = system_from_attrs(obs).parameters_dict() if own else {}
     overrides = {"rho": args.rho, "sigma": args.sigma, "beta": args.beta,
                  "forcing": args.forcing}

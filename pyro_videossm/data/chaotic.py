@@ -4,7 +4,9 @@
 observes it every ``steps_per_obs`` steps through an observation operator with Gaussian or
 Student-t noise, and returns ``truth(time, component)`` and ``obs(time, component)`` (NaN
 where a component is not observed) with every setting in the attributes. The attributes are
-enough to rebuild the assimilation problem: :func:`load_observations` checks them.
+enough to rebuild the assimilation problem. :func:`load_observations` checks any such
+dataset (a user's own too: only ``obs(time, component)`` is required);
+:func:`~pyro_videossm.data.observation_settings.complete_observations` finds the settings.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from pyro_videossm.data.conventions import (
     decode_json_attr,
     encode_json_attr,
     open_dataset,
-    require_attrs,
-    require_increasing_time,
     require_variable,
 )
 from pyro_videossm.data.observation import observed_indices, operator_spec
+from pyro_videossm.data.observation_settings import check_time_axis
 from pyro_videossm.dynamics import SYSTEMS, ODESystem, make_system
 from pyro_videossm.errors import InputError
 
@@ -55,7 +56,8 @@ STANDARD_SETTINGS: dict[str, ObservationSetting] = {
     ),
 }
 
-#: Global attributes every chaotic-system observation dataset carries.
+#: Global attributes every simulated observation dataset carries (a user's own dataset may
+#: lack them: see :func:`~pyro_videossm.data.observation_settings.complete_observations`).
 REQUIRED_ATTRS = (
     "system",
     "system_parameters",
@@ -64,6 +66,12 @@ REQUIRED_ATTRS = (
     "obs_noise_std",
     "process_noise_std",
 )
+
+
+#: Attributes of a numeric (model) time coordinate: model time is nondimensional and has no
+#: reference date, so it carries neither CF time ``units`` nor ``axis: T``.
+MODEL_TIME_ATTRS = {"long_name": "model time", "units": "1",
+                    "comment": "nondimensional time of the system's equations"}
 
 
 def setting_for(system: ODESystem, name: str | None = None) -> ObservationSetting | None:
@@ -229,7 +237,7 @@ def _make_dataset(truth, obs, time, system: ODESystem, name: str, attrs: dict) -
                 "long_name": f"observed {name} state (NaN where not observed)", "units": units}),
         },
         coords={
-            "time": ("time", time, {"long_name": "model time", "units": "1"}),
+            "time": ("time", time, MODEL_TIME_ATTRS),
             "component": ("component", np.asarray(comp, dtype=object),
                           {"long_name": "state component"}),
         },
@@ -247,10 +255,14 @@ def _make_dataset(truth, obs, time, system: ODESystem, name: str, attrs: dict) -
 
 def load_observations(source: str | os.PathLike | xr.Dataset, *, require_truth: bool = False,
                       where: str | None = None) -> xr.Dataset:
-    """Open and check a chaotic-system observation dataset (path or Dataset).
+    """Open and check an observation dataset (path or Dataset): simulated, or a user's own.
 
-    Raises :class:`InputError` with one line naming the problem: not netCDF, missing
-    ``obs``, wrong dims, missing attributes, all-NaN observations, negative noise levels.
+    Only ``obs(time, component)`` is required (and ``truth`` with ``require_truth``); the
+    settings attributes, where present, are checked. Raises :class:`InputError` with one line
+    naming the problem: not netCDF, missing ``obs``, wrong dims, a time axis out of order,
+    all-NaN or infinite observations, negative noise levels. What an assimilation needs beyond
+    this is found (or reported) by
+    :func:`~pyro_videossm.data.observation_settings.complete_observations`.
     """
     if isinstance(source, xr.Dataset):
         ds = source
@@ -262,22 +274,29 @@ def load_observations(source: str | os.PathLike | xr.Dataset, *, require_truth: 
     require_variable(ds, "obs", ("time", "component"), where)
     if require_truth:
         require_variable(ds, "truth", ("time", "component"), where)
-    require_attrs(ds, REQUIRED_ATTRS, where)
-    require_increasing_time(ds, "time", where)
+    check_time_axis(ds, where)
     obs = ds["obs"].values
+    if not np.issubdtype(obs.dtype, np.number):
+        raise InputError(f"{where}: 'obs' holds {obs.dtype} values, not numbers")
     if np.isinf(obs).any():
         raise InputError(f"{where}: 'obs' contains infinite values")
     if np.isnan(obs).all():
         raise InputError(f"{where}: 'obs' is all NaN: nothing is observed")
-    if not float(ds.attrs["obs_noise_std"]) > 0:
-        raise InputError(f"{where}: obs_noise_std must be > 0, got {ds.attrs['obs_noise_std']}")
-    if float(ds.attrs["process_noise_std"]) < 0:
-        raise InputError(
-            f"{where}: process_noise_std must be >= 0, got {ds.attrs['process_noise_std']}"
-        )
-    if not float(ds.attrs["integration_step"]) > 0 or int(ds.attrs["steps_per_obs"]) < 1:
+    a = ds.attrs
+    try:
+        noise = np.asarray(a.get("obs_noise_std", 1.0), dtype=float)
+        q = float(a.get("process_noise_std", 0.0))
+        step, steps = float(a.get("integration_step", 1.0)), float(a.get("steps_per_obs", 1))
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: the noise and step attributes must be numbers") from None
+    if not (noise > 0).all():
+        raise InputError(f"{where}: obs_noise_std must be > 0, got {a['obs_noise_std']}")
+    if not q >= 0:
+        raise InputError(f"{where}: process_noise_std must be >= 0, got {a['process_noise_std']}")
+    if not step > 0 or not steps >= 1:
         raise InputError(f"{where}: integration_step must be > 0 and steps_per_obs >= 1")
-    decode_json_attr(ds, "system_parameters")
+    if "system_parameters" in a:
+        decode_json_attr(ds, "system_parameters")
     return ds
 
 

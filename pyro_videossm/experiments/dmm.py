@@ -155,12 +155,16 @@ def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,
                           learn_obs_noise=options.learn_obs_noise)
+    from pyro_videossm.data.observation_settings import complete_observations
+
     values = obs["obs"].values
     D = values.shape[1]
     loc = np.nan_to_num(np.nanmean(values, 0)).tolist()
     scale = np.nan_to_num(np.nanstd(values, 0), nan=1.0).clip(1e-3).tolist()
-    return DMM(D, options.z_dim or D, likelihood="gaussian",
-               obs_scale=float(np.mean(np.atleast_1d(obs.attrs["obs_noise_std"]))),
+    # the initial observation noise (learned): the data's own if given, else a tenth of the spread
+    noise = complete_observations(obs, require=False).attrs.get("obs_noise_std")
+    noise = 0.1 * np.mean(scale) if noise is None else np.mean(np.atleast_1d(noise))
+    return DMM(D, options.z_dim or D, likelihood="gaussian", obs_scale=float(noise),
                learn_obs_scale=True, emission_dim=64, transition_dim=64,
                rnn_dim=options.rnn_dim, guide=options.guide, combiner="classic",
                x_loc=loc, x_scale=scale)

@@ -50,6 +50,7 @@ class DMMAssimilation(AssimilationMethod):
     name = "dmm"
     kind = "smoother"
     default_dtype = torch.float32
+    needs_settings = False  # the trained model holds its dynamics and noise
 
     def __init__(self, model: str | Path | DMM | None = None, guide: str | None = None,
                  samples: int = 200, window: int | None = None, stride: int | None = None):
@@ -159,7 +160,7 @@ def check_problem(dmm: DMM, problem: AssimilationProblem) -> None:
         raise InputError(f"the DMM was trained on {dmm.x_dim} components, the data have "
                          f"{problem.state_dim}")
     physics = (dmm.config or {}).get("physics")
-    if physics is not None:
+    if physics is not None and problem.steps_per_obs >= 1 and math.isfinite(problem.dt):
         interval = physics["dt"] * physics["steps_per_obs"]
         data_interval = problem.dt * problem.steps_per_obs
         if not math.isclose(interval, data_interval, rel_tol=1e-6):

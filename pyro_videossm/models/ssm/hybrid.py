@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from pyro_videossm.data.chaotic import load_observations, system_from_attrs
 from pyro_videossm.data.observation import observed_indices
+from pyro_videossm.data.observation_settings import complete_observations
 from pyro_videossm.dynamics import ODESystem, make_system
 from pyro_videossm.errors import InputError
 from pyro_videossm.models.ssm.dmm import DMM, make_likelihood
@@ -198,7 +199,7 @@ def hybrid_dmm(
     """
     from pyro_videossm.assimilate.problem import climatology
 
-    obs = load_observations(obs)
+    obs = complete_observations(load_observations(obs), system=system)  # all missing: 1 line
     named = system_from_attrs(obs) if system is None else system
     D = named.state_dim
     if D != obs.sizes["component"]:
