@@ -95,7 +95,7 @@ BASES: dict[tuple[str, ...], list[Base]] = {
                                          "--clip-margin"))],
     ("simulate", "moving-digits"): [Base(["simulate", "moving-digits", "--clips", "2",
                                           "--frames", "4", "-o", "{out}/x.nc", "--no-progress"],
-                                         zero_ok=("--speed",))],
+                                         zero_ok=("--speed", "--context"))],
     ("simulate", "sprites"): [Base(["simulate", "sprites", "--size", "8", "--frames", "2",
                                     "--characters", "1", "-o", "{out}/x.nc", "--no-progress"])],
     ("assimilate",): [Base(["assimilate", "{chaotic}", "--method", "etkf", "--members", "5",
@@ -148,7 +148,6 @@ BASES: dict[tuple[str, ...], list[Base]] = {
     ("train", "dsvae"): [Base(["train", "dsvae", "{video}", "-o", "{out}/m.pt", "--epochs", "1",
                                *TINY_DSVAE, "--no-progress"],
                               outputs=("-o", "--checkpoint"),
-                              names=(("--motion-label", "nosuchlabel"),),
                               zero_ok=("--anneal-epochs", "--dynamic-kl-weight",
                                        "--adversary-weight"),
                               extra=(("adversarial-unknown-label",
@@ -162,7 +161,7 @@ for _name, _options in WINDOWED.items():
     BASES[("train", _name)] = [Base(
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
-        zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction"))]
+        zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
 
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(

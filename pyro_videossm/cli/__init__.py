@@ -12,8 +12,10 @@ import argparse
 import importlib
 import sys
 
+from tqdm import tqdm
+
 from pyro_videossm import __version__
-from pyro_videossm.cli.common import check_paths
+from pyro_videossm.cli.common import OneLineParser, check_arguments
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer.trainer import TrainingDiverged
 
@@ -30,7 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="videossm",
         description="Deep state-space models on Pyro: data assimilation, fields and video.",
     )
@@ -45,10 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command line draws to files; the library never picks a backend
+    # no tqdm monitor thread: a garbage collection it triggers may close a netCDF file (HDF5 is
+    # not thread-safe) while the main thread opens another, which can crash the process
+    tqdm.monitor_interval = 0
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        check_paths(args)
+        check_arguments(args)
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)
