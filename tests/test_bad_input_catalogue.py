@@ -441,3 +441,74 @@ def test_bad_input_exits_2_with_one_line(case, inputs, tmp_path, capsys):
     assert _listing(in_folder) == listing_in
     assert {p: _digest(p) for p in used} == before
     assert not (in_folder / "EXECUTED").exists()
+
+
+# -- resuming a checkpoint of another run ------------------------------------------------------
+def _one_line_refusal(argv: list[str], capsys, *files: Path) -> str:
+    """The error of a call that fails with exit 2 (one line: the last, after the run's
+    description of the model it built)."""
+    before = {p: _digest(p) for p in files}
+    capsys.readouterr()
+    status = _call([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and [e for e in err if "error" in e] == err[-1:], (status, err)
+    assert {p: _digest(p) for p in files} == before
+    return err[-1]
+
+
+def test_resume_refuses_a_checkpoint_of_other_data_or_options(inputs, tmp_path, capsys):
+    ckpt, model = tmp_path / "ck.pt", tmp_path / "m.pt"
+    base = ["train", "convlstm", inputs["field"], "-o", model, *TINY_FIELD,
+            *WINDOWED["convlstm"], "--checkpoint", ckpt]
+    assert _call([str(a) for a in base]) == 0
+    other = tmp_path / "other.nc"
+    assert _call(["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
+                  "--seed", "5", "-o", str(other), "--no-progress"]) == 0
+    model.unlink()
+    resume = [a if a != inputs["field"] else other for a in base] + ["--resume", "--epochs",
+                                                                       "2"]
+    err = _one_line_refusal(resume, capsys, ckpt, inputs["field"])
+    assert "other training data" in err
+    # other windows of the same file are other data too
+    err = _one_line_refusal(base + ["--resume", "--epochs", "2", "--context", "3"], capsys, ckpt)
+    assert "training items" in err or "other training data" in err
+    err = _one_line_refusal(base + ["--resume", "--epochs", "2", "--normalize", "robust"],
+                            capsys, ckpt)
+    assert "other training data" in err
+    err = _one_line_refusal(base + ["--resume", "--epochs", "2", "--stem-channels", "2"],
+                            capsys, ckpt)
+    assert "another model configuration" in err and "stem_channels" in err
+    assert not model.exists()
+    # the same run resumes
+    assert _call([str(a) for a in base + ["--resume", "--epochs", "2"]]) == 0
+    assert model.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_other_physics(inputs, tmp_path, capsys):
+    ckpt, model = tmp_path / "ck.pt", tmp_path / "m.pt"
+    base = ["train", "dmm", inputs["chaotic"], "-o", model, "--epochs", "1", "--window", "5",
+            "--rnn-dim", "4", "--correction", "4", "--no-progress", "--checkpoint", ckpt]
+    assert _call([str(a) for a in base]) == 0
+    model.unlink()
+    err = _one_line_refusal(base + ["--resume", "--epochs", "2", "--rho", "30"], capsys, ckpt)
+    assert "another model configuration" in err and "physics." in err
+    assert not model.exists()
+
+
+def test_missing_checkpoint_folder_is_refused_before_training(tmp_path):
+    from pyro_videossm.errors import InputError
+    from pyro_videossm.infer import LossObjective, TrainConfig, Trainer
+
+    module = torch.nn.Linear(2, 1)
+    steps = []
+
+    def loss(m, batch):
+        steps.append(1)
+        return ((m(batch["x"]) - batch["y"]) ** 2).sum()
+
+    config = TrainConfig(epochs=1, batch_size=2, progress=False,
+                         checkpoint_path=str(tmp_path / "nope" / "ck.pt"))
+    with pytest.raises(InputError, match="checkpoint folder .* does not exist"):
+        Trainer(LossObjective(module, loss), config).fit({"x": torch.zeros(4, 2),
+                                                          "y": torch.zeros(4, 1)})
+    assert steps == [] and not (tmp_path / "nope").exists()
