@@ -100,7 +100,9 @@ BASES: dict[tuple[str, ...], list[Base]] = {
                                     "--characters", "1", "-o", "{out}/x.nc", "--no-progress"])],
     ("assimilate",): [Base(["assimilate", "{chaotic}", "--method", "etkf", "--members", "5",
                             "-o", "{out}/p.nc", "--no-progress"],
-                           names=(("--method", "nosuchmethod"), ("--system", "nosuchsystem")),
+                           names=(("--method", "nosuchmethod"), ("--system", "nosuchsystem"),
+                                  ("--set", "nosuchoption=1"),
+                                  ("--system-param", "nosuchparameter=1")),
                            zero_ok=("--samples", "--lag")),
                       Base(["assimilate", "{chaotic}", "--method", "dmm", "--model",
                             "{dmm_model}", "-o", "{out}/p.nc", "--no-progress"],
@@ -172,12 +174,23 @@ COUNT_WORDS = re.compile(
     r"weight|fraction|accuracy|burn-in|^--last$|^--sample$|anneal|look-ahead)")
 
 #: the bad versions of an input file of each kind
-DATA_CASES = ("missing", "text", "truncated", "no-variable", "transposed", "inf", "all-nan",
-              "unsorted-time", "duplicated-time", "single-step")
+DATA_CASES = ("missing", "text", "truncated", "no-variable", "transposed", "renamed-dim", "inf",
+              "all-nan", "unsorted-time", "duplicated-time", "single-step")
 MODEL_CASES = ("missing", "junk", "truncated", "other-kind", "malicious")
 
 
 # -- the inputs --------------------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="module")
+def _one_parser():
+    """``main`` parses with one parser built once (building it is most of a refused call)."""
+    import pyro_videossm.cli as cli
+
+    parser = build_parser()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_parser", lambda: parser)
+        yield
+
+
 def _call(argv: list[str]) -> int:
     try:
         return main(argv)
@@ -213,6 +226,8 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
         write_netcdf(ds.drop_vars(var), path)
     elif case == "transposed":
         write_netcdf(ds.assign({var: ds[var].transpose(*reversed(ds[var].dims))}), path)
+    elif case == "renamed-dim":
+        write_netcdf(ds.rename({ds[var].dims[-1]: "wrongdim"}), path)
     elif case == "inf":
         write_netcdf(ds.assign({var: ds[var].where(ds[var].isnull(), np.inf)}), path)
     elif case == "all-nan":
@@ -373,8 +388,13 @@ def _cases_of(command: tuple[str, ...], parser: argparse.ArgumentParser, base: B
                    f"{name}: --device nonsense")
 
 
+#: calls that name no sub-command
+UNKNOWN_COMMANDS = (["nosuchcommand"], ["simulate", "nosuchkind", "-o", "{out}/x.nc"],
+                    ["train", "nosuchmodel", "{chaotic}", "-o", "{out}/m.pt"])
+
+
 def all_cases() -> list[Case]:
-    cases = []
+    cases = [Case(argv, f"unknown command: {' '.join(argv[:2])}") for argv in UNKNOWN_COMMANDS]
     for command, parser in LEAVES.items():
         for k, base in enumerate(BASES.get(command, [])):
             cases.extend(_cases_of(command, parser, base, k))
