@@ -135,7 +135,8 @@ BASES: dict[tuple[str, ...], list[Base]] = {
         names=(("--motion-label", "nosuchlabel"), ("--static-labels", "nosuchlabel")),
         zero_ok=("--min-judge-accuracy",))],
     ("swap",): [Base(["swap", "{dsvae_model}", "{video}", "-o", "{out}/g.png"])],
-    ("demo",): [Base(["demo", "-o", "{out}/demo", "--cycles", "30", "--no-dmm", "--no-progress"],
+    ("demo",): [Base(["demo", "-o", "{out}/demo", "--cycles", "30", "--burn-in", "5", "--no-dmm",
+                      "--no-progress"],
                      outputs=(), zero_ok=("--burn-in",),
                      extra=(("burn-in=cycles", ["--burn-in", "30"]),
                             ("output-dir-is-a-file", ["-o", "{chaotic}"])))],
@@ -434,6 +435,18 @@ def test_the_base_calls_are_valid():
         for base in bases:
             argv = [re.sub(r"\{\w+\}", "x", a) for a in base.argv]
             parser.parse_args(argv)
+
+
+@pytest.mark.parametrize("command, k", [(c, k) for c, bases in BASES.items()
+                                        for k in range(len(bases))],
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v))
+def test_the_base_call_succeeds(command, k, inputs, tmp_path, capsys):
+    """Each case is a base call with one thing wrong: the base call itself works."""
+    argv = [re.sub(r"\{(\w+)\}", lambda m: str(tmp_path if m.group(1) == "out"
+                                                else inputs[m.group(1)]), a)
+            for a in BASES[command][k].argv]
+    status = _call(argv)
+    assert status == 0, capsys.readouterr().err[-500:]
 
 
 @pytest.mark.parametrize("case", list(_params()))
