@@ -172,7 +172,10 @@ COUNT_WORDS = re.compile(
     r"clips|digits|canvas|characters|heads|layers|hidden|d-model|patch|repeats|window|rows|"
     r"cols|context|leads|scales|substeps|stride|n-down|iterations|patience|lag|inflation|"
     r"localization|data-range|^--dt$|length|diffusivity|noise|speed|scale|^--df$|spinup|"
-    r"weight|fraction|accuracy|burn-in|^--last$|^--sample$|anneal|look-ahead)")
+    r"weight|fraction|accuracy|burn-in|^--last$|^--sample$|anneal|look-ahead|margin|quantiles|"
+    r"^--seed$)")
+#: options of every command for which 0 is a valid value
+ZERO_OK = ("--seed",)
 
 #: the bad versions of an input file of each kind
 DATA_CASES = ("missing", "text", "truncated", "no-variable", "transposed", "renamed-dim", "inf",
@@ -349,7 +352,7 @@ def _cases_of(command: tuple[str, ...], parser: argparse.ArgumentParser, base: B
                     or not COUNT_WORDS.search(flag) or action.nargs == 2):
                 continue
             for value in ("0", "-1"):
-                if value == "0" and flag in base.zero_ok:
+                if value == "0" and (flag in base.zero_ok or flag in ZERO_OK):
                     continue
                 yield Case(_with_option(argv, flag, [value], action.nargs),
                            f"{name}: {flag} {value}")

@@ -95,9 +95,13 @@ def check_device(name: str) -> str:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """Argument-level checks of every command before it runs: paths (:func:`check_paths`)
-    and the ``--device`` (:func:`check_device`)."""
+    """Argument-level checks of every command before it runs: paths (:func:`check_paths`),
+    the ``--device`` (:func:`check_device`) and the ``--seed`` (numpy's and Pyro's seeding
+    take 0 to 2**32 - 1)."""
     check_paths(args)
+    seed = getattr(args, "seed", getattr(args, "option_seed", None))
+    if isinstance(seed, int) and not 0 <= seed < 2**32:
+        raise InputError(f"--seed must be in [0, 2**32), got {seed}")
     device = getattr(args, "device", getattr(args, "option_device", None))  # simulators' own
     if isinstance(device, str):
         check_device(device)
