@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     # no tqdm monitor thread: a garbage collection it triggers may close a netCDF file (HDF5 is
     # not thread-safe) while the main thread opens another, which can crash the process
     tqdm.monitor_interval = 0
+    if tqdm.monitor is not None:  # one started earlier in this process (in-process calls)
+        tqdm.monitor.exit()
+        tqdm.monitor = None
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
