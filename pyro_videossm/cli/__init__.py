@@ -15,8 +15,10 @@ import importlib
 import sys
 import warnings
 
+from tqdm import tqdm
+
 from pyro_videossm import __version__
-from pyro_videossm.cli.common import check_paths
+from pyro_videossm.cli.common import OneLineParser, check_arguments
 from pyro_videossm.errors import DataWarning, InputError
 from pyro_videossm.infer.trainer import TrainingDiverged
 
@@ -33,7 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="videossm",
         description="Deep state-space models on Pyro: data assimilation, fields and video.",
     )
@@ -48,10 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command line draws to files; the library never picks a backend
+    # no tqdm monitor thread: a garbage collection it triggers may close a netCDF file (HDF5 is
+    # not thread-safe) while the main thread opens another, which can crash the process
+    tqdm.monitor_interval = 0
+    if tqdm.monitor is not None:  # one started earlier in this process (in-process calls)
+        tqdm.monitor.exit()
+        tqdm.monitor = None
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        check_paths(args)
+        check_arguments(args)
         return run_command(args)
     except InputError as err:
         print(f"videossm {args.command}: error: {err}", file=sys.stderr)

@@ -67,5 +67,53 @@ def check_paths(args: argparse.Namespace) -> None:
         check_output_path(Path(out), inputs=tuple(v for k, v in paths.items() if k != name))
 
 
+def check_device(name: str) -> str:
+    """``name`` if it is a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``,
+    ``mps``), else a one-line :class:`InputError` before any work is done."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"--device {name!r} is not a torch device (e.g. cpu, cuda, "
+                         "cuda:0)") from None
+    if device.type == "cpu":
+        return name
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"--device {name}: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+        return name
+    if device.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+        if backend is None or not backend.is_available():
+            raise InputError(f"--device {name}: MPS is not available on this machine")
+        return name
+    raise InputError(f"--device {name}: only cpu, cuda and mps devices are supported")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Argument-level checks of every command before it runs: paths (:func:`check_paths`),
+    the ``--device`` (:func:`check_device`) and the ``--seed`` (numpy's and Pyro's seeding
+    take 0 to 2**32 - 1)."""
+    check_paths(args)
+    seed = getattr(args, "seed", getattr(args, "option_seed", None))
+    if isinstance(seed, int) and not 0 <= seed < 2**32:
+        raise InputError(f"--seed must be in [0, 2**32), got {seed}")
+    device = getattr(args, "device", getattr(args, "option_device", None))  # simulators' own
+    if isinstance(device, str):
+        check_device(device)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2), pointing to
+    ``--help`` instead of printing the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def say(msg: str) -> None:
     print(msg, file=sys.stderr)

@@ -13,6 +13,7 @@ from pyro_videossm.assimilate import available_methods, get_method
 from pyro_videossm.cli.common import add_progress_flag, say
 from pyro_videossm.data.chaotic import simulate
 from pyro_videossm.data.conventions import write_netcdf
+from pyro_videossm.errors import InputError
 from pyro_videossm.metrics.posterior import markdown_table, score_posterior
 
 #: (label, method name, options): the standard Lorenz-63 benchmark configurations.
@@ -40,7 +41,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check_demo_arguments(args) -> None:
+    """Refuse bad settings before anything is simulated or written."""
+    for flag, value in (("--cycles", args.cycles), ("--dmm-epochs", args.dmm_epochs),
+                        ("--dmm-cycles", args.dmm_cycles)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    if not 0 <= args.burn_in < args.cycles:
+        raise InputError(f"--burn-in must be in [0, {args.cycles}) (the cycles), got "
+                         f"{args.burn_in}")
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output-dir {out} is a file, not a folder")
+
+
 def run(args) -> int:
+    check_demo_arguments(args)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -79,6 +79,12 @@ def run_evaluate(args) -> int:
     )
     from pyro_videossm.models.video.dsvae import load_dsvae
 
+    for flag, value in (("--judge-epochs", args.judge_epochs), ("--repeats", args.repeats)):
+        if value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    if not 0 <= args.min_judge_accuracy <= 1:
+        raise InputError(f"--min-judge-accuracy must be in [0, 1], got "
+                         f"{args.min_judge_accuracy}")
     if args.json is not None:
         check_output_path(args.json, inputs=(args.data, args.model))
     if args.save_judge is not None:
@@ -151,8 +157,10 @@ def run_swap(args) -> int:
     from pyro_videossm.plots.video import save_swap_grid
 
     out = check_output_path(args.output, inputs=(args.data, args.model))
-    if args.rows < 1 or args.cols < 1:
-        raise InputError(f"--rows and --cols must be >= 1, got {args.rows}, {args.cols}")
+    for flag, value in (("--rows", args.rows), ("--cols", args.cols), ("--frames", args.frames),
+                        ("--stride", args.stride)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
     model, _ = load_dsvae(args.model)
     _, clips = _test_clips(args.data)
     rng = np.random.default_rng(args.seed)

@@ -112,8 +112,9 @@ def run_forecast(args: argparse.Namespace) -> int:
         check_output_path(args.plot)
         if args.plot.suffix.lower() != ".png":
             raise InputError(f"--plot {args.plot} must end in .png")
-    if args.members is not None and args.members < 1:
-        raise InputError(f"--members must be >= 1, got {args.members}")
+    for flag, value in (("--members", args.members), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
     forecaster = _forecaster(args.model, args.device)
     members = args.members or (1 if forecaster.deterministic else DEFAULT_MEMBERS)
     with open_dataset(args.data) as ds:
@@ -150,6 +151,9 @@ def run_plot(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, inputs=(args.forecast,))
     if out.suffix.lower() != ".png":
         raise InputError(f"output {out} must end in .png")
+    for flag, value in (("--members", args.members), ("--max-leads", args.max_leads)):
+        if value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
     fc = toolkit_forecast_names(open_dataset(args.forecast))
     if fc.attrs.get("product") != "forecast" or "forecast" not in fc:
         raise InputError(f"{args.forecast}: not a forecast file (videossm forecast)")

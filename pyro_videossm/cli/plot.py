@@ -25,6 +25,8 @@ def run(args) -> int:
     from pyro_videossm.plots import plot_posterior, save_figure
 
     out = check_output_path(args.output, inputs=(args.posterior,))
+    if args.last < 0:
+        raise InputError(f"--last must be >= 0 (0: all cycles), got {args.last}")
     if out.suffix.lower() != ".png":
         raise InputError(f"output {out} must end in .png")
     post = open_dataset(args.posterior)

@@ -94,8 +94,12 @@ def _system(args, obs):
 
 def options_from_args(args) -> HybridDMMOptions:
     """The training options the flags describe."""
-    hidden = () if args.correction.strip().lower() == "none" else tuple(
-        int(h) for h in args.correction.split(",") if h.strip())
+    try:
+        hidden = () if args.correction.strip().lower() == "none" else tuple(
+            int(h) for h in args.correction.split(",") if h.strip())
+    except ValueError:
+        raise InputError(f"--correction takes comma-separated widths such as 64,64 or 'none', "
+                         f"got {args.correction!r}") from None
     if any(h < 1 for h in hidden):
         raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
     for flag, value in (("--window", args.window), ("--look-ahead", args.look_ahead),

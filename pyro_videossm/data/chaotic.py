@@ -203,7 +203,7 @@ def _check_settings(dt, steps_per_obs, obs_noise_std, dist, df, q, cycles, spinu
         raise InputError(f"observation noise std must be > 0, got {obs_noise_std}")
     if dist not in ("gaussian", "student_t"):
         raise InputError(f"obs_noise_dist must be 'gaussian' or 'student_t', got {dist!r}")
-    if dist == "student_t" and not df > 0:
+    if not df > 0:  # refused even when unused (Gaussian noise): it is a mistake either way
         raise InputError(f"Student-t degrees of freedom must be > 0, got {df}")
     if not q >= 0:
         raise InputError(f"process noise std must be >= 0, got {q}")

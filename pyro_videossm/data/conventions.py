@@ -117,13 +117,49 @@ def _time_units_to_encoding(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def netcdf_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a whole netCDF file (``None`` if it may be): it starts with neither
+    the classic nor the HDF5 signature, or its HDF5 superblock records a larger file (a
+    truncated copy; the HDF5 library may crash on those instead of failing)."""
+    with open(path, "rb") as f:
+        head = f.read(2048 + 64)
+    if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02", b"\x05"):
+        return None
+    start = next((o for o in (0, 512, 1024, 2048) if head[o:o + 8] == HDF5_SIGNATURE), None)
+    if start is None:
+        return "not netCDF"
+    sb = head[start:]
+    version = sb[8]
+    if version in (0, 1):
+        size, at = sb[13], 24 + (4 if version == 1 else 0)
+    elif version in (2, 3):
+        size, at = sb[9], 12
+    else:
+        return None
+    if size not in (2, 4, 8) or len(sb) < at + 3 * size:
+        return None
+    base = int.from_bytes(sb[at:at + size], "little")
+    end = int.from_bytes(sb[at + 2 * size:at + 3 * size], "little")
+    size_now = path.stat().st_size
+    if base + end > size_now:  # the end-of-file address is relative to the base address
+        return f"truncated: {size_now} of {base + end} bytes"
+    return None
+
+
 def open_dataset(path: str | os.PathLike, **kwargs) -> xr.Dataset:
-    """Open a netCDF file, with a one-line :class:`InputError` when it is missing or not netCDF."""
+    """Open a netCDF file, with a one-line :class:`InputError` when it is missing, not netCDF
+    or truncated."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a netCDF file")
+    problem = netcdf_problem(path)
+    if problem is not None:
+        raise InputError(f"{path}: not a readable netCDF file ({problem})")
     try:
         return xr.open_dataset(path, engine="netcdf4", **kwargs)
     except (OSError, ValueError) as err:

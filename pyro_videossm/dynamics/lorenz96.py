@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from pyro_videossm.dynamics.base import ODESystem
+from pyro_videossm.errors import InputError
 
 
 class Lorenz96(ODESystem):
@@ -20,7 +21,7 @@ class Lorenz96(ODESystem):
     def __init__(self, n: int = 40, forcing: float = 8.0):
         super().__init__()
         if n < 4:
-            raise ValueError(f"Lorenz-96 needs n >= 4 variables, got {n}")
+            raise InputError(f"Lorenz-96 needs n >= 4 variables, got {n}")
         self.n = int(n)
         self.forcing = float(forcing)
         self.component_names = tuple(f"x{i}" for i in range(self.n))

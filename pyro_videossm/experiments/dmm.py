@@ -99,6 +99,15 @@ class HybridDMMOptions:
             (all(int(h) >= 1 for h in self.correction_hidden),
              f"correction widths must be >= 1, got {tuple(self.correction_hidden)}"),
             (self.rnn_dim >= 1, f"rnn_dim must be >= 1, got {self.rnn_dim}"),
+            *((value is None or value >= 1, f"{name} must be >= 1, got {value}")
+              for name, value in (("physics_substeps", self.physics_substeps),
+                                  ("guide_substeps", self.guide_substeps),
+                                  ("z_dim", self.z_dim), ("epochs", self.epochs),
+                                  ("batch_size", self.batch_size),
+                                  ("patience", self.patience))),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}"),
+            (self.anneal_epochs >= 0, f"anneal_epochs must be >= 0, got {self.anneal_epochs}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -94,7 +94,37 @@ class Recipe:
         """Train as ``videossm train NAME`` does: writes ``run.output``; returns the history."""
         if self.train is None:
             raise InputError(f"recipe {self.name!r} trains only from the command line")
-        return self.train(run, options if options is not None else self.make_options())
+        options = options if options is not None else self.make_options()
+        check_option_ranges(options)
+        return self.train(run, options)
+
+
+#: option names for which 0 is a meaningful value (all other numbers must be > 0)
+ZERO_ALLOWED = frozenset({"n_down", "anneal_epochs", "valid_fraction", "min_anneal",
+                          "adversary_weight", "dynamic_kl_weight"})
+#: option names whose values lie in [0, 1] (``valid_fraction`` in [0, 1))
+FRACTIONS = frozenset({"valid_fraction", "min_anneal", "lr_decay"})
+
+
+def check_option_ranges(options: Any) -> None:
+    """Raise a one-line :class:`InputError` for a number of the options dataclass out of range:
+    counts, sizes, widths, scales and rates must be > 0 (>= 0 for :data:`ZERO_ALLOWED`), the
+    fractions of :data:`FRACTIONS` at most 1 (``valid_fraction`` below 1), quantile levels in
+    (0, 1). Tuples (clipping ranges) are not checked."""
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            low_ok = v >= 0 if f.name in ZERO_ALLOWED else v > 0
+            high_ok = (v < 1 if f.name == "valid_fraction" else v <= 1
+                       if f.name in FRACTIONS else v < 1 if f.name == "quantiles" else True)
+            if not (low_ok and high_ok and math.isfinite(v)):
+                flag = "--" + f.name.replace("_", "-")
+                raise InputError(f"{flag} {v:g} is out of range" + (
+                    " (0 to 1)" if f.name in FRACTIONS or f.name == "quantiles" else
+                    " (must be >= 0)" if f.name in ZERO_ALLOWED else " (must be > 0)"))
 
 
 def say(message: str) -> None:

@@ -63,7 +63,7 @@ class TrainConfig:
         if self.checkpoint_path is not None:
             self.checkpoint_path = str(self.checkpoint_path)
         checks = [
-            (self.epochs >= 0, "epochs must be >= 0"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0 and math.isfinite(self.lr), "lr must be positive"),
             (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),

@@ -8,8 +8,11 @@ constraints described by name, and atomic ``torch.save`` (temp file + ``os.repla
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,47 @@ def is_plain(value: Any, allow_tensors: bool = True) -> bool:
         return all(isinstance(k, (str, int)) and is_plain(v, allow_tensors)
                    for k, v in value.items())
     return False
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+#: tensors with more elements are hashed on an evenly strided subsample of this many
+FINGERPRINT_ELEMENTS = 1 << 24
+
+
+def data_fingerprint(*datasets: Any) -> str:
+    """SHA-256 (hex) of training data: for each mapping of tensors its keys, shapes, dtypes
+    and values (an evenly strided subsample of :data:`FINGERPRINT_ELEMENTS` for larger
+    tensors); a ``torch.utils.data.Dataset`` by its class and length only; ``None`` as such."""
+    h = hashlib.sha256()
+    for data in datasets:
+        if data is None:
+            h.update(b"<none>")
+        elif isinstance(data, Mapping):
+            for key in sorted(data, key=str):
+                value = data[key]
+                if not isinstance(value, torch.Tensor):
+                    h.update(f"{key}={value!r};".encode())
+                    continue
+                flat = value.detach().reshape(-1)
+                h.update(f"{key}{tuple(value.shape)}{value.dtype};".encode())
+                if flat.numel() > FINGERPRINT_ELEMENTS:
+                    flat = flat[::-(-flat.numel() // FINGERPRINT_ELEMENTS)]
+                h.update(flat.cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(f"<{type(data).__name__} of {len(data)}>".encode())
+    return h.hexdigest()
+
+
+def module_settings(module: torch.nn.Module) -> dict | None:
+    """The module's plain ``config`` (a dict attribute or method: architecture, physics), as
+    stored in a checkpoint to compare on resume; ``None`` if it has none."""
+    config = getattr(module, "config", None)
+    if callable(config):
+        config = config()
+    if not isinstance(config, dict) or not is_plain(config, allow_tensors=False):
+        return None
+    return json.loads(json.dumps(config, sort_keys=True))  # tuples -> lists, as saved
 
 
 # ----------------------------------------------------------------------------- RNG

@@ -5,6 +5,7 @@ checkpoints with exact resume, and data-parallel training under ``torchrun`` (to
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -26,7 +27,9 @@ from pyro_videossm.infer.model_file import load_state_checked
 from pyro_videossm.infer.objectives import Objective
 from pyro_videossm.infer.state import (
     atomic_torch_save,
+    data_fingerprint,
     get_rng_state,
+    module_settings,
     safe_torch_load,
     set_rng_state,
 )
@@ -50,6 +53,17 @@ def _floats(values: list[Any]) -> list[float]:
     read = iter(torch.stack([t.detach().reshape(()).to(torch.float64) for t in tensors])
                 .cpu().tolist())
     return [next(read) if isinstance(v, torch.Tensor) else float(v) for v in values]
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """``{"physics": {"rho": 28}}`` -> ``{"physics.rho": 28}``."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 class Trainer:
@@ -93,6 +107,12 @@ class Trainer:
         cfg = self.config
         if resume and not cfg.checkpoint_path:
             raise InputError("resume needs a checkpoint path")
+        if cfg.checkpoint_path:  # before any training, not at the first checkpoint
+            path = Path(cfg.checkpoint_path)
+            if path.is_dir():
+                raise InputError(f"checkpoint {path} is a directory; give a file name")
+            if not path.parent.is_dir():
+                raise InputError(f"checkpoint folder {path.parent} does not exist")
         self.dist = DistContext.from_env(cfg.device)
         self.data_parallel, self._wrapped_params = None, []
         try:
@@ -112,6 +132,10 @@ class Trainer:
                  BatchSource(valid_data, cfg.batch_size, device, False, cfg.num_workers,
                              name="validation data"))
         self._n_train = train.n
+        # what a checkpoint must have been written for to be resumed (see _restore)
+        self._fingerprint = ({"data": data_fingerprint(train_data, valid_data),
+                              "module": module_settings(module)}
+                             if cfg.checkpoint_path else None)
         local_items = math.ceil(train.n / dctx.world)  # ShardedPermutation pads to this
         self.n_batches = n_batches = train.num_batches(local_items)
         if n_batches == 0:
@@ -319,6 +343,7 @@ class Trainer:
                 "config": cfg.to_dict(),
                 "module_class": type(self.objective.module).__name__,
                 "n_train": self._n_train,
+                "fingerprint": self._fingerprint,
                 "world": dctx.world,
                 "epoch": self.epoch,
                 "step": self.step,
@@ -338,6 +363,24 @@ class Trainer:
             atomic_torch_save(state, cfg.checkpoint_path)
         self.last_checkpoint_step = self.step
 
+    def _check_fingerprint(self, path: Path, saved: dict | None) -> None:
+        """Refuse a checkpoint of other training data or another model configuration
+        (architecture, physics); checkpoints written before fingerprints are not checked."""
+        now = self._fingerprint or {}
+        if not isinstance(saved, dict):
+            return
+        if saved.get("data") is not None and saved.get("data") != now.get("data"):
+            raise InputError(f"checkpoint {path} was written for other training data (other "
+                             "values, windows, scaling or split); resume with the same data "
+                             "and options, or start afresh without resuming")
+        old, new = saved.get("module"), now.get("module")
+        if old is not None and new is not None and old != new:
+            old, new = _flat(old), _flat(new)
+            key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+            raise InputError(f"checkpoint {path} was written for another model configuration: "
+                             f"{key}={json.dumps(old.get(key))}, this run has "
+                             f"{key}={json.dumps(new.get(key))}")
+
     def _restore(self, path: Path, n_train: int) -> None:
         cfg, obj, dctx = self.config, self.objective, self.dist
         ckpt = safe_torch_load(path, "checkpoint")
@@ -352,6 +395,7 @@ class Trainer:
         if ckpt["n_train"] != n_train:
             raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
                              f"items, this run has {n_train}")
+        self._check_fingerprint(path, ckpt.get("fingerprint"))
         if ckpt["world"] != dctx.world and ckpt["batch_pos"] != 0:
             raise InputError(f"checkpoint {path} was written mid-epoch by {ckpt['world']} "
                              f"processes; resume it with the same number (now {dctx.world})")

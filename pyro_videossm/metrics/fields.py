@@ -327,6 +327,10 @@ def score_forecast(forecast: xr.Dataset, truth: xr.Dataset | xr.DataArray, *,
     """All scores per lead time as a Dataset (``mse``, ``rmse``, ``mae``, ``crps``,
     ``spread``, ``ssim``, and ``csi``/``fss`` when there are thresholds: by default
     :data:`DEFAULT_THRESHOLDS` for rain in mm/h, none otherwise)."""
+    if any(int(s) < 1 for s in scales):
+        raise InputError(f"FSS scales must be >= 1 pixel, got {list(scales)}")
+    if data_range is not None and not data_range > 0:
+        raise InputError(f"the SSIM data range must be > 0, got {data_range}")
     forecast = toolkit_forecast_names(forecast)
     obs = align_truth(forecast, truth, variable)
     fc = forecast["forecast"]
