@@ -97,6 +97,28 @@ def optimal_inflation(s: Tensor, du: Tensor, members: int, eN: Tensor, cL: Tenso
     return (0.5 * (fine[j] + shift * h)).exp()
 
 
+def enkf_n_transform(Y: Tensor, dy: Tensor, *, mode_correction: bool = True
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+    """Ensemble-space EnKF-N update for normalised anomalies ``Y = A_obs R^{-1/2} (N, P)``
+    (members on the rows) and innovation ``dy = R^{-1/2} (y - H xbar) (P,)``.
+
+    Returns the mean weights ``w (N,)``, the symmetric transform ``T (N, N)`` (analysis
+    members ``xbar + (w + T_n) A``) and the inflation ``l1``.
+    """
+    N = Y.shape[0]
+    _, s, Uh = torch.linalg.svd(Y, full_matrices=False)  # Y = V diag(s) Uh
+    du = Uh @ dy
+    eN, cL = hyperprior_coefficients(s, N, mode_correction)
+    l1 = optimal_inflation(s, du, N, eN, cL)
+    zeta = (N - 1) / l1**2
+    eye = torch.eye(N, dtype=Y.dtype, device=Y.device)
+    lam, V = torch.linalg.eigh(Y @ Y.T + zeta * eye)
+    Vt = V.T
+    w = (V / lam) @ (Vt @ (Y @ dy))
+    T = math.sqrt(N - 1) * ((V * lam.rsqrt()) @ Vt)
+    return w, T, l1
+
+
 def enkf_n_analysis(ens: Tensor, obs: Tensor, precision: Tensor, *,
                     mode_correction: bool = True) -> tuple[Tensor, Tensor]:
     """One EnKF-N (dual, symmetric square root) analysis of ``ens (N, D)``.
@@ -104,23 +126,11 @@ def enkf_n_analysis(ens: Tensor, obs: Tensor, precision: Tensor, *,
     ``obs (D,)`` is observed where ``precision (D,)`` (``R^{-1}`` diagonal, 0 where missing)
     is positive. Returns the analysis ``(N, D)`` and the inflation ``l1`` (scalar tensor).
     """
-    N = ens.shape[0]
     mean = ens.mean(0)
     A = ens - mean
     root = precision.sqrt()
-    Y = A * root  # (N, D): R^{-1/2}-normalised observation anomalies
     dy = torch.where(precision > 0, obs - mean, torch.zeros_like(mean)) * root
-    _, s, Uh = torch.linalg.svd(Y, full_matrices=False)  # Y = V diag(s) Uh
-    du = Uh @ dy
-    eN, cL = hyperprior_coefficients(s, N, mode_correction)
-    l1 = optimal_inflation(s, du, N, eN, cL)
-    zeta = (N - 1) / l1**2
-    eye = torch.eye(N, dtype=ens.dtype, device=ens.device)
-    hessian = Y @ Y.T + zeta * eye
-    lam, V = torch.linalg.eigh(hessian)
-    Vt = V.T
-    w = (V / lam) @ (Vt @ (Y @ dy))
-    T = math.sqrt(N - 1) * ((V * lam.rsqrt()) @ Vt)
+    w, T, l1 = enkf_n_transform(A * root, dy, mode_correction=mode_correction)
     return mean + (w + T) @ A, l1
 
 
