@@ -66,3 +66,12 @@ def test_ienks_beats_the_etkf_on_lorenz63():
 def test_bad_options(option):
     with pytest.raises(InputError):
         get_method("ienks", **option)
+
+
+def test_posterior_dataset_of_the_ienks():
+    ds = simulate("lorenz63", cycles=20, seed=0)
+    post = get_method("ienks", members=6, lag=2, mda=True, iterations=3)(ds, seed=1,
+                                                                         n_samples=4)
+    assert post.attrs["method"] == "ienks" and post.attrs["estimate"] == "smoother"
+    assert post["samples"].shape == (4, 20, 3)
+    assert bool(post["mean"].notnull().all()) and bool((post["std"] > 0).all())
