@@ -122,16 +122,22 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
             dv = torch.linalg.solve(hessian, grad)
             if float(dv @ dv) < tolerance * D:
                 break
-            step = 1.0
-            while True:  # backtracking: a full step can overshoot on a nonlinear model
-                v_try = v - step * dv
-                J_try = cost(v_try, trajectory(problem, background + L @ v_try, W))
-                if float(J_try) <= float(J) or step < 1e-3:
-                    break
+            # the full step, linearised at once (kept when accepted); backtracking when it
+            # raises the cost, as a full step can overshoot on a nonlinear model
+            v_try = v - dv
+            path_try, jac_try = linearised_trajectory(problem, background + L @ v_try, W)
+            J_try, step = cost(v_try, path_try), 1.0
+            while float(J_try) > float(J) and step > 1e-3:
                 step *= 0.5
+                v_try = v - step * dv
+                jac_try = None
+                J_try = cost(v_try, trajectory(problem, background + L @ v_try, W))
             v = v_try
             done += 1
-            path, jac = linearised_trajectory(problem, background + L @ v, W)
+            if jac_try is None:
+                path, jac = linearised_trajectory(problem, background + L @ v, W)
+            else:
+                path, jac = path_try, jac_try
             J = cost(v, path)
         hessian, _ = _gauss_newton_terms(path, jac, L, v, obs, precision)
     else:
