@@ -111,6 +111,7 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
     obs = torch.where(mask, obs, torch.zeros((), dtype=obs.dtype, device=obs.device))
     v = torch.zeros(D, dtype=B.dtype, device=B.device)
     done = 0
+
     def cost(v, path):
         return 0.5 * (v @ v) + 0.5 * (precision * (obs - path) ** 2).sum()
 
