@@ -38,6 +38,10 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "pyro_videossm.filters.enkf",
     "pyro_videossm.filters.enks",
     "pyro_videossm.filters.particle",
+    "pyro_videossm.filters.enkf_n",
+    "pyro_videossm.filters.ienks",
+    "pyro_videossm.filters.var3d",
+    "pyro_videossm.filters.var4d",
     "pyro_videossm.models.ssm.dmm_assimilation",
 )
 
