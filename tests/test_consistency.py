@@ -92,7 +92,10 @@ def _sine_as_lorenz63(cycles=300):
 
 @pytest.mark.parametrize("method,options", [("etkf", {"members": 10}),
                                             ("pf", {"members": 300}),
-                                            ("enks", {"members": 10})])
+                                            ("enks", {"members": 10}),
+                                            ("ienks", {"members": 10}),
+                                            ("enkf-n", {"members": 10}),
+                                            ("3dvar", {})])
 def test_wrong_dynamics_give_a_warning(method, options):
     with pytest.warns(DataWarning, match="contradict the data"):
         post = assimilate(_sine_as_lorenz63(), method, **options)

@@ -38,7 +38,6 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
-from pyro_videossm.assimilate.consistency import ensemble_nis
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import (
     check_ensemble_options,
@@ -48,6 +47,7 @@ from pyro_videossm.filters.ensemble import (
     post_process,
     random_mean_preserving_rotation,
     static_analysis_ensemble,
+    with_ensemble_innovations,
 )
 from pyro_videossm.filters.localization import (
     check_radius,
@@ -114,10 +114,9 @@ class EnsembleRun:
         """The estimate of ``analysis`` (default: the filter's) with the innovation
         statistics of the forecasts."""
         est = Estimate.from_ensemble(self.analysis if analysis is None else analysis)
-        if self.forecasts is not None:
-            est.nis, est.nis_dof = ensemble_nis(self.forecasts, problem.obs, problem.mask,
-                                                obs_error_variance(problem))
-        return est
+        if self.forecasts is None:
+            return est
+        return with_ensemble_innovations(est, self.forecasts, problem)
 
 
 def _rotation_fn(rotate: bool, members: int, problem: AssimilationProblem):

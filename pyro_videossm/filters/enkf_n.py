@@ -42,6 +42,7 @@ from pyro_videossm.filters.ensemble import (
     obs_error_variance,
     random_mean_preserving_rotation,
     static_analysis_ensemble,
+    with_ensemble_innovations,
 )
 from pyro_videossm.filters.options import as_bool, as_int
 
@@ -136,8 +137,10 @@ def enkf_n_analysis(ens: Tensor, obs: Tensor, precision: Tensor, *,
 
 def run_enkf_n(problem: AssimilationProblem, *, members: int, rotate: bool = False,
                mode_correction: bool = True, static_start: bool = True,
-               generator: torch.Generator, progress: bool = False) -> tuple[Tensor, Tensor]:
-    """EnKF-N over all cycles: analyses ``(T, N, D)`` and inflations ``l1`` ``(T,)``.
+               generator: torch.Generator, progress: bool = False
+               ) -> tuple[Tensor, Tensor, Tensor]:
+    """EnKF-N over all cycles: analyses ``(T, N, D)``, inflations ``l1`` ``(T,)`` and the
+    forecasts ``(T, N, D)`` (for the innovation statistics).
 
     Each cycle: one batched forecast of the members (with model noise), then
     :func:`enkf_n_analysis` and, with ``rotate``, a random mean-preserving rotation. With
@@ -146,11 +149,13 @@ def run_enkf_n(problem: AssimilationProblem, *, members: int, rotate: bool = Fal
     T, D = problem.n_cycles, problem.state_dim
     precision = problem.mask.to(problem.dtype) / obs_error_variance(problem)
     out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
+    forecasts = torch.empty_like(out)
     inflation = torch.ones(T, dtype=problem.dtype, device=problem.device)
     basis = mean_preserving_basis(members, device=problem.device, dtype=problem.dtype)
     ens = initial_ensemble(problem, members, generator)
     for t in tqdm(range(T), disable=not progress, desc="enkf-n", leave=False):
         ens = problem.forecast(ens, noise=True, generator=generator)
+        forecasts[t] = ens
         if static_start and t == 0:
             ens = static_analysis_ensemble(problem, ens, t, generator)
         else:
@@ -160,7 +165,7 @@ def run_enkf_n(problem: AssimilationProblem, *, members: int, rotate: bool = Fal
                 R = random_mean_preserving_rotation(basis, generator)
                 ens = ens.mean(0) + R @ (ens - ens.mean(0))
         out[t] = ens
-    return out, inflation
+    return out, inflation, forecasts
 
 
 @register_method
@@ -191,8 +196,8 @@ class EnKFNMethod(AssimilationMethod):
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
         with torch.no_grad():
-            ens, self.inflation_factors = run_enkf_n(
+            ens, self.inflation_factors, forecasts = run_enkf_n(
                 problem, members=self.members, rotate=self.rotate,
                 mode_correction=self.mode_correction, static_start=self.static_start,
                 generator=generator, progress=progress)
-        return Estimate.from_ensemble(ens)
+        return with_ensemble_innovations(Estimate.from_ensemble(ens), forecasts, problem)

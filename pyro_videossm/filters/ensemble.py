@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyro_videossm.assimilate import AssimilationProblem
+from pyro_videossm.assimilate import AssimilationProblem, Estimate
+from pyro_videossm.assimilate.consistency import ensemble_nis
 from pyro_videossm.filters.options import as_float, as_int
 
 
@@ -25,6 +26,15 @@ def obs_error_variance(problem: AssimilationProblem) -> Tensor:
     if problem.obs_noise_dist == "student_t" and df > 2:
         var = var * (df / (df - 2.0))
     return var
+
+
+def with_ensemble_innovations(estimate: Estimate, forecasts: Tensor,
+                              problem: AssimilationProblem) -> Estimate:
+    """``estimate`` with the innovation statistics of the forecast ensembles ``(T, N, D)``
+    (:func:`~pyro_videossm.assimilate.consistency.ensemble_nis`)."""
+    estimate.nis, estimate.nis_dof = ensemble_nis(forecasts, problem.obs, problem.mask,
+                                                  obs_error_variance(problem))
+    return estimate
 
 
 def initial_ensemble(problem: AssimilationProblem, members: int,

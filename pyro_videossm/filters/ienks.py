@@ -51,6 +51,7 @@ from pyro_videossm.filters.ensemble import (
     obs_error_variance,
     post_process,
     random_mean_preserving_rotation,
+    with_ensemble_innovations,
 )
 from pyro_videossm.filters.options import as_bool, as_float, as_int
 
@@ -65,11 +66,14 @@ class IEnKSRun:
         filtered: ``(T, N, D)`` analysis at each window end (the filter estimate).
         model_runs: ``(T,)`` forecasts through the window at each cycle (Gauss-Newton
             iterations, the last one the convergence check).
+        forecasts: ``(T, N, D)`` the first forecast of each window to its end (from the
+            observations before it): the innovation statistics' forecast ensemble.
     """
 
     smoothed: Tensor
     filtered: Tensor
     model_runs: Tensor
+    forecasts: Tensor
 
 
 def _move(problem: AssimilationProblem, ens: Tensor, cycles: int, *, noise: bool = False,
@@ -93,6 +97,7 @@ def run_ienks(problem: AssimilationProblem, *, members: int, lag: int = 1,
     basis = mean_preserving_basis(N, device=device, dtype=dtype) if rotate else None
     smoothed = torch.empty(T, N, D, dtype=dtype, device=device)
     filtered = torch.empty(T, N, D, dtype=dtype, device=device)
+    forecasts = torch.empty_like(filtered)
     runs = torch.zeros(T, dtype=torch.long)
     alpha = float(iterations) if mda else 1.0
     E = initial_ensemble(problem, N, generator)  # at the window start
@@ -106,6 +111,8 @@ def run_ienks(problem: AssimilationProblem, *, members: int, lag: int = 1,
         weight = precision[t] / alpha
         for it in range(iterations):
             Ef = _move(problem, x0 + (w + Tm) @ X0, cycles)
+            if it == 0:
+                forecasts[t] = Ef
             runs[t] = it + 1
             ybar = Ef.mean(0)
             Y = Ef - ybar  # state anomalies at the window end (observed where weight > 0)
@@ -147,7 +154,7 @@ def run_ienks(problem: AssimilationProblem, *, members: int, lag: int = 1,
     for s in range(last_start + 1, T):
         E = problem.forecast(E, noise=True, generator=generator)
         smoothed[s] = E
-    return IEnKSRun(smoothed=smoothed, filtered=filtered, model_runs=runs)
+    return IEnKSRun(smoothed=smoothed, filtered=filtered, model_runs=runs, forecasts=forecasts)
 
 
 @register_method
@@ -196,4 +203,5 @@ class IEnKSMethod(AssimilationMethod):
                             generator=generator, progress=progress)
         self.filter_estimate = Estimate.from_ensemble(res.filtered)
         self.model_runs = res.model_runs
-        return Estimate.from_ensemble(res.smoothed)
+        return with_ensemble_innovations(Estimate.from_ensemble(res.smoothed), res.forecasts,
+                                         problem)

@@ -27,6 +27,7 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
+from pyro_videossm.assimilate.consistency import gaussian_nis
 from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import obs_error_variance
@@ -142,8 +143,9 @@ def var3d_analysis(background: Tensor, B: Tensor, obs: Tensor, mask: Tensor,
 
 
 def run_var3d(problem: AssimilationProblem, B: Tensor, *, solver: str = "cholesky",
-              progress: bool = False) -> tuple[Tensor, Tensor]:
-    """3D-Var over all cycles: analysis means ``(T, D)`` and standard deviations ``(T, D)``.
+              progress: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """3D-Var over all cycles: analysis means and standard deviations ``(T, D)``, and the
+    backgrounds ``(T, D)`` (for the innovation statistics, with ``B`` their covariance).
 
     The first background is the model run of ``problem.prior_mean``; each next one the model
     run of the analysis (no model noise).
@@ -152,13 +154,15 @@ def run_var3d(problem: AssimilationProblem, B: Tensor, *, solver: str = "cholesk
     obs_var = obs_error_variance(problem)
     means = torch.empty(T, D, dtype=problem.dtype, device=problem.device)
     stds = torch.empty_like(means)
+    backgrounds = torch.empty_like(means)
     x = problem.prior_mean
     for t in tqdm(range(T), disable=not progress, desc="3dvar", leave=False):
         x = problem.forecast(x)
+        backgrounds[t] = x
         x, cov = var3d_analysis(x, B, problem.obs[t], problem.mask[t], obs_var, solver=solver)
         means[t] = x
         stds[t] = torch.diagonal(cov).clamp_min(0).sqrt()
-    return means, stds
+    return means, stds, backgrounds
 
 
 def check_solver(solver: str) -> str:
@@ -193,5 +197,10 @@ class Var3DMethod(AssimilationMethod):
             progress: bool = False) -> Estimate:
         B = background_covariance(problem, self._B, self.scale)
         with torch.no_grad():
-            mean, std = run_var3d(problem, B, solver=self.solver, progress=progress)
-        return Estimate(mean=mean, std=std)
+            mean, std, backgrounds = run_var3d(problem, B, solver=self.solver,
+                                               progress=progress)
+        est = Estimate(mean=mean, std=std)
+        est.nis, est.nis_dof = gaussian_nis(backgrounds, B.expand(len(backgrounds), -1, -1),
+                                            problem.obs, problem.mask,
+                                            obs_error_variance(problem))
+        return est
