@@ -50,9 +50,9 @@ def _arguments(parser) -> None:
                         help="hidden widths of the learned correction, e.g. 64,64; 'none' for "
                              "pure physics (default 64,64)")
     parser.add_argument("--physics-substeps", type=int, default=DEFAULTS.physics_substeps,
-                        help="RK4 steps per cycle of the known physics (default "
-                             f"{DEFAULTS.physics_substeps}; 0: the data's integration step, "
-                             "exact but slower)")
+                        help="RK4 steps per cycle of the known physics, at most the data's "
+                             f"own (default {DEFAULTS.physics_substeps}; 0: the data's "
+                             "integration step, exact but slower)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: exact)")
     parser.add_argument("--look-ahead", type=int, default=0,

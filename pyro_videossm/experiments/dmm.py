@@ -58,8 +58,8 @@ class HybridDMMOptions:
     correction_hidden: tuple[int, ...] = field(default=(64, 64), metadata={
         "help": "hidden widths of the learned correction; () for pure physics"})
     physics_substeps: int | None = field(default=5, metadata={
-        "help": "RK4 steps per cycle of the known physics (default 5; 0 or None: the data's "
-                "integration step, exact but slower)"})
+        "help": "RK4 steps per cycle of the known physics, at most the data's own (default "
+                "5; 0 or None: the data's integration step, exact but slower)"})
     guide_substeps: int | None = field(default=None, metadata={
         "help": "RK4 steps per cycle in the guide's forecast (default: those of the model)"})
     look_ahead: int = field(default=0, metadata={
@@ -144,18 +144,22 @@ def split_record(obs: xr.Dataset, valid_fraction: float, window: int
 
 
 def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
-    """The DMM ``options`` describe, sized for the record ``obs`` (hybrid: see
+    """The DMM ``options`` describe, sized for the record ``obs`` (hybrid: ``physics_substeps``
+    RK4 steps per cycle, at most the record's own integration steps, see
     :func:`~pyro_videossm.models.ssm.hybrid.hybrid_dmm`; neural: classic combiner, the
     record's mean and std as input standardisation)."""
     from pyro_videossm.models.ssm.dmm import DMM
     from pyro_videossm.models.ssm.hybrid import hybrid_dmm
 
     if options.physics:
+        substeps = options.physics_substeps or None  # 0: the data's own step
+        if substeps is not None:  # never finer than the data's integration step
+            substeps = min(int(substeps), int(obs.attrs["steps_per_obs"]))
         return hybrid_dmm(obs, system=system, guide=options.guide, rnn_dim=options.rnn_dim,
                           correction_hidden=tuple(int(h) for h in options.correction_hidden),
                           transition_scale=options.transition_scale,
                           learn_transition_scale=options.learn_transition_scale,
-                          physics_substeps=options.physics_substeps or None,
+                          physics_substeps=substeps,
                           guide_substeps=options.guide_substeps,
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,
