@@ -7,7 +7,10 @@ auto``, the default: the system named in the data; or ``lorenz63``/``lorenz96``
 with parameters such as ``--rho 24`` that may be wrong) the latent is the physical state and the
 transition is RK4 plus a learned correction; ``--physics none`` trains a purely neural DMM.
 The model file holds the architecture, so ``videossm assimilate new_obs.nc --method dmm
---model model.pt -o posterior.nc`` rebuilds it.
+--model model.pt -o posterior.nc`` rebuilds it. The defaults of the flags are those of
+:class:`~pyro_videossm.experiments.dmm.HybridDMMOptions`: the tuned Lorenz-63 recipe, about
+10 s on one core for the standard 1000-cycle record (docs/TRAINING.md, "Defaults of
+``videossm train dmm``").
 """
 
 from __future__ import annotations
