@@ -7,7 +7,10 @@ auto``, the default: the system named in the data; or ``lorenz63``/``lorenz96``
 with parameters such as ``--rho 24`` that may be wrong) the latent is the physical state and the
 transition is RK4 plus a learned correction; ``--physics none`` trains a purely neural DMM.
 The model file holds the architecture, so ``videossm assimilate new_obs.nc --method dmm
---model model.pt -o posterior.nc`` rebuilds it.
+--model model.pt -o posterior.nc`` rebuilds it. The defaults of the flags are those of
+:class:`~pyro_videossm.experiments.dmm.HybridDMMOptions`: the tuned Lorenz-63 recipe, about
+10 s on one core for the standard 1000-cycle record (docs/TRAINING.md, "Defaults of
+``videossm train dmm``").
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
 
 PHYSICS = ("auto", "lorenz63", "lorenz96", "none")
+#: the defaults of every flag (``--epochs``, ``--lr`` and ``--batch-size`` included)
+DEFAULTS = HybridDMMOptions()
 
 
 def _arguments(parser) -> None:
@@ -33,22 +38,24 @@ def _arguments(parser) -> None:
     parser.add_argument("--forcing", type=float, help="Lorenz-96 forcing of the known physics")
     parser.add_argument("--guide", choices=["smoothing", "filtering", "meanfield"],
                         default="smoothing", help="guide (default smoothing)")
-    parser.add_argument("--window", type=int, default=20,
-                        help="cycles per training window (default 20); the dmm method "
-                             "assimilates in windows of the same length")
+    parser.add_argument("--window", type=int, default=DEFAULTS.window,
+                        help=f"cycles per training window (default {DEFAULTS.window}); the dmm "
+                             "method assimilates in windows of the same length")
     parser.add_argument("--stride", type=int,
                         help="cycles between window starts (default window / 5)")
     parser.add_argument("--valid-fraction", type=float, default=0.0,
                         help="final fraction of the record held out for validation (default 0)")
     parser.add_argument("--patience", type=int,
                         help="early stopping: epochs without validation improvement")
-    parser.add_argument("--rnn-dim", type=int, default=128, help="guide RNN units (default 128)")
+    parser.add_argument("--rnn-dim", type=int, default=DEFAULTS.rnn_dim,
+                        help=f"guide RNN units (default {DEFAULTS.rnn_dim})")
     parser.add_argument("--correction", default="64,64",
                         help="hidden widths of the learned correction, e.g. 64,64; 'none' for "
                              "pure physics (default 64,64)")
-    parser.add_argument("--physics-substeps", type=int,
-                        help="RK4 steps per cycle of the known physics (default: the data's "
-                             "integration step; fewer is cheaper)")
+    parser.add_argument("--physics-substeps", type=int, default=DEFAULTS.physics_substeps,
+                        help="RK4 steps per cycle of the known physics, at most the data's "
+                             f"own (default {DEFAULTS.physics_substeps}; 0: the data's "
+                             "integration step, exact but slower)")
     parser.add_argument("--guide-substeps", type=int,
                         help="RK4 steps per cycle in the guide's forecast (default: exact)")
     parser.add_argument("--look-ahead", type=int, default=0,
@@ -61,8 +68,8 @@ def _arguments(parser) -> None:
     parser.add_argument("--learn-obs-noise", action="store_true",
                         help="learn the observation noise instead of using obs_noise_std")
     parser.add_argument("--z-dim", type=int, help="latent dimension with --physics none")
-    parser.add_argument("--lr-decay", type=float, default=1.0,
-                        help="learning-rate factor per epoch (default 1)")
+    parser.add_argument("--lr-decay", type=float, default=DEFAULTS.lr_decay,
+                        help=f"learning-rate factor per epoch (default {DEFAULTS.lr_decay:g})")
     parser.add_argument("--anneal-epochs", type=int, default=0,
                         help="KL annealing epochs (default 0)")
 
@@ -103,14 +110,15 @@ def options_from_args(args) -> HybridDMMOptions:
     if any(h < 1 for h in hidden):
         raise InputError(f"--correction widths must be >= 1, got {args.correction!r}")
     for flag, value in (("--window", args.window), ("--look-ahead", args.look_ahead),
-                        ("--smoother-iterations", args.smoother_iterations)):
+                        ("--smoother-iterations", args.smoother_iterations),
+                        ("--physics-substeps", args.physics_substeps or 0)):
         low = 2 if flag == "--window" else 0
         if value < low:
             raise InputError(f"{flag} must be >= {low}, got {value}")
     return HybridDMMOptions(
         physics=args.physics != "none", guide=args.guide, window=args.window,
         stride=args.stride, valid_fraction=args.valid_fraction, rnn_dim=args.rnn_dim,
-        correction_hidden=hidden, physics_substeps=args.physics_substeps,
+        correction_hidden=hidden, physics_substeps=args.physics_substeps or None,
         guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
         smoother_iterations=args.smoother_iterations, learn_obs_noise=args.learn_obs_noise,
         z_dim=args.z_dim, lr_decay=args.lr_decay, anneal_epochs=args.anneal_epochs,

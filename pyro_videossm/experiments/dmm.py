@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class HybridDMMOptions:
-    """Options of :func:`train_hybrid_dmm` (the defaults are those of ``videossm train dmm``)."""
+    """Options of :func:`train_hybrid_dmm` (the defaults are those of ``videossm train dmm``:
+    the tuned Lorenz-63 recipe of docs/RESULTS.md, 10 epochs of 64 windows per step at lr 0.002
+    decaying by 0.9 per epoch, 5 RK4 steps per cycle, a 64-unit guide RNN; measured in
+    docs/TRAINING.md, "Defaults")."""
 
     physics: bool = field(default=True, metadata={
         "help": "known physics in the transition (the record's system, or the system given "
@@ -51,12 +54,12 @@ class HybridDMMOptions:
         "help": "cycles between training window starts (default window / 5)"})
     valid_fraction: float = field(default=0.0, metadata={
         "help": "final fraction of the record held out for validation"})
-    rnn_dim: int = field(default=128, metadata={"help": "units of the guide's RNN"})
+    rnn_dim: int = field(default=64, metadata={"help": "units of the guide's RNN"})
     correction_hidden: tuple[int, ...] = field(default=(64, 64), metadata={
         "help": "hidden widths of the learned correction; () for pure physics"})
-    physics_substeps: int | None = field(default=None, metadata={
-        "help": "RK4 steps per cycle of the known physics (default: the data's integration "
-                "step; fewer is cheaper)"})
+    physics_substeps: int | None = field(default=5, metadata={
+        "help": "RK4 steps per cycle of the known physics, at most the data's own (default "
+                "5; 0 or None: the data's integration step, exact but slower)"})
     guide_substeps: int | None = field(default=None, metadata={
         "help": "RK4 steps per cycle in the guide's forecast (default: those of the model)"})
     look_ahead: int = field(default=0, metadata={
@@ -74,10 +77,10 @@ class HybridDMMOptions:
         "help": "learn the observation noise instead of using obs_noise_std"})
     z_dim: int | None = field(default=None, metadata={
         "help": "latent dimension of a neural DMM (default: the observed dimension)"})
-    epochs: int = field(default=100, metadata={"help": "training epochs"})
-    batch_size: int = field(default=32, metadata={"help": "windows per SVI step"})
-    lr: float = field(default=3e-3, metadata={"help": "learning rate (ClippedAdam)"})
-    lr_decay: float = field(default=1.0, metadata={"help": "learning-rate factor per epoch"})
+    epochs: int = field(default=10, metadata={"help": "training epochs"})
+    batch_size: int = field(default=64, metadata={"help": "windows per SVI step"})
+    lr: float = field(default=2e-3, metadata={"help": "learning rate (ClippedAdam)"})
+    lr_decay: float = field(default=0.9, metadata={"help": "learning-rate factor per epoch"})
     anneal_epochs: int = field(default=0, metadata={"help": "KL annealing epochs"})
     patience: int | None = field(default=None, metadata={
         "help": "early stopping: epochs without validation improvement"})
@@ -99,9 +102,10 @@ class HybridDMMOptions:
             (all(int(h) >= 1 for h in self.correction_hidden),
              f"correction widths must be >= 1, got {tuple(self.correction_hidden)}"),
             (self.rnn_dim >= 1, f"rnn_dim must be >= 1, got {self.rnn_dim}"),
+            (self.physics_substeps is None or self.physics_substeps >= 0,
+             f"physics_substeps must be >= 0, got {self.physics_substeps}"),
             *((value is None or value >= 1, f"{name} must be >= 1, got {value}")
-              for name, value in (("physics_substeps", self.physics_substeps),
-                                  ("guide_substeps", self.guide_substeps),
+              for name, value in (("guide_substeps", self.guide_substeps),
                                   ("z_dim", self.z_dim), ("epochs", self.epochs),
                                   ("batch_size", self.batch_size),
                                   ("patience", self.patience))),
@@ -148,18 +152,22 @@ def split_record(obs: xr.Dataset, valid_fraction: float, window: int
 
 
 def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
-    """The DMM ``options`` describe, sized for the record ``obs`` (hybrid: see
+    """The DMM ``options`` describe, sized for the record ``obs`` (hybrid: ``physics_substeps``
+    RK4 steps per cycle, at most the record's own integration steps, see
     :func:`~pyro_videossm.models.ssm.hybrid.hybrid_dmm`; neural: classic combiner, the
     record's mean and std as input standardisation)."""
     from pyro_videossm.models.ssm.dmm import DMM
     from pyro_videossm.models.ssm.hybrid import hybrid_dmm
 
     if options.physics:
+        substeps = options.physics_substeps or None  # 0: the data's own step
+        if substeps is not None:  # never finer than the data's integration step
+            substeps = min(int(substeps), int(obs.attrs["steps_per_obs"]))
         return hybrid_dmm(obs, system=system, guide=options.guide, rnn_dim=options.rnn_dim,
                           correction_hidden=tuple(int(h) for h in options.correction_hidden),
                           transition_scale=options.transition_scale,
                           learn_transition_scale=options.learn_transition_scale,
-                          physics_substeps=options.physics_substeps,
+                          physics_substeps=substeps,
                           guide_substeps=options.guide_substeps,
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,

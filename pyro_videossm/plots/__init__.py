@@ -2,6 +2,8 @@
 
 - :mod:`~pyro_videossm.plots.figure`: :func:`save_figure`;
 - :mod:`~pyro_videossm.plots.posterior`: posterior bands against truth and observations;
+- :mod:`~pyro_videossm.plots.comparison`: several methods on one record (RMSE over time,
+  posterior bands side by side, score bars);
 - :mod:`~pyro_videossm.plots.fields`: forecast strips of 2D fields;
 - :mod:`~pyro_videossm.plots.video`: clip strips and swap grids of video models (imports the
   video models, so it is not loaded here).
@@ -9,8 +11,9 @@
 No backend is chosen on import; the command line selects ``Agg``.
 """
 
+from pyro_videossm.plots.comparison import plot_comparison
 from pyro_videossm.plots.fields import plot_forecast_strip
 from pyro_videossm.plots.figure import save_figure
 from pyro_videossm.plots.posterior import plot_posterior
 
-__all__ = ["plot_forecast_strip", "plot_posterior", "save_figure"]
+__all__ = ["plot_comparison", "plot_forecast_strip", "plot_posterior", "save_figure"]
