@@ -145,7 +145,7 @@ BASES: dict[tuple[str, ...], list[Base]] = {
                              "--no-progress"],
                             outputs=("-o", "--checkpoint"),
                             zero_ok=("--look-ahead", "--smoother-iterations", "--anneal-epochs",
-                                     "--valid-fraction"),
+                                     "--valid-fraction", "--physics-substeps"),
                             extra=(("correction-a,b", ["--correction", "a,b"]),
                                    ("correction-0", ["--correction", "0"])))],
     ("train", "dsvae"): [Base(["train", "dsvae", "{video}", "-o", "{out}/m.pt", "--epochs", "1",
