@@ -110,3 +110,33 @@ def test_simulate_clouds_command(tmp_path):
                  "--size", "64", "--growth", "0"]) == 0
     ds = open_dataset(out)
     assert ds.frames.shape == (2, 3, 64, 64) and ds.attrs["growth"] == 0.0
+
+
+# -- optical flow by OpenCV ----------------------------------------------------------------
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+@pytest.mark.parametrize("shift", [(1.3, -0.7), (2.0, 1.0)])
+def test_optical_flow_of_a_rigid_translation(method, shift):
+    pytest.importorskip("cv2")
+    from pyro_videossm.data.optical_flow import end_point_error, estimate_flow
+
+    img = shade_clouds(power_law_field((32, 32), 3.0, np.random.default_rng(8)), cover=0.7)
+    flow = np.zeros((2, 32, 32))
+    flow[0], flow[1] = shift
+    estimated = estimate_flow(img, warp_backward(img, flow), method)
+    assert estimated.shape == (2, 32, 32)
+    assert end_point_error(estimated, flow) < 0.5
+    # the sign convention: the opposite motion is far off
+    assert end_point_error(estimated, -flow) > 1.0
+
+
+def test_optical_flow_bad_input():
+    pytest.importorskip("cv2")
+    from pyro_videossm.data.optical_flow import estimate_flow, estimate_flows
+
+    img = np.zeros((16, 16))
+    with pytest.raises(InputError, match="unknown optical-flow method"):
+        estimate_flow(img, img, "lucas")
+    with pytest.raises(InputError, match="different shapes"):
+        estimate_flow(img, np.zeros((8, 8)))
+    flows = estimate_flows(np.zeros((3, 16, 16)))
+    assert flows.shape == (3, 2, 16, 16) and np.all(flows[0] == 0)
