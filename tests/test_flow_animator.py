@@ -90,3 +90,44 @@ def test_baselines_on_clouds_without_growth():
     assert err_sl < 1e-3 < err_still
     model = animate(FlowAnimator(channels=4), frames[:, 0], flows)
     assert model.shape == frames.shape and model.min() >= 0 and model.max() <= 1
+
+
+# -- metrics -------------------------------------------------------------------------------
+def test_metrics_closed_forms():
+    from pyro_videossm.metrics.animation import (
+        radial_power_spectrum,
+        reconstruction_fss,
+        reconstruction_l1,
+        reconstruction_ssim,
+        score_animation,
+        spectrum_distance,
+    )
+
+    ds = simulate_clouds(clips=2, frames=4, size=32, seed=6)
+    clips, flows = ds.frames.values, ds.flow.values
+    assert reconstruction_l1(clips, clips) == 0
+    assert reconstruction_ssim(clips, clips) == pytest.approx(1.0)
+    assert reconstruction_fss(clips, clips) == pytest.approx(1.0)
+    shifted = clips + 0.1
+    assert reconstruction_l1(shifted, clips) == pytest.approx(0.1)
+    # NaN pixels of the real clips are left out
+    holes = clips.copy()
+    holes[:, 1:, :4] = np.nan
+    assert reconstruction_l1(clips, holes) == 0
+    # a plane wave of 3 cycles across the frame: all power at radius 3
+    y, x = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    wave = np.cos(2 * np.pi * 3 * x / 32)
+    spec = radial_power_spectrum(wave)
+    assert spec.argmax() == 2 and spec.shape == (16,)
+    # doubling the contrast multiplies the power by 4: distance log10(4) at every radius
+    still = still_animation(clips[:, 0], 4)
+    assert spectrum_distance(still, clips[:, 0]) == pytest.approx(0.0, abs=1e-12)
+    assert spectrum_distance(2 * still, clips[:, 0]) == pytest.approx(np.log10(4), rel=1e-9)
+    pytest.importorskip("cv2")
+    scores = score_animation(still, flows, clips[:, 0], clips)
+    assert set(scores) == {"motion_epe", "spectrum_distance", "l1", "ssim", "fss"}
+    # the still source has no motion: its end-point error is the driving speed
+    speed = np.sqrt((flows[:, 1:] ** 2).sum(axis=2)).mean()
+    assert scores["motion_epe"] == pytest.approx(speed, rel=0.2)
+    with pytest.raises(InputError):
+        reconstruction_l1(clips[:, :1], clips[:, :1])

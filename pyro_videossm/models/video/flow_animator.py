@@ -137,8 +137,10 @@ class FlowAnimator(nn.Module):
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        residual = self.refiner(x)[..., :h, :w]
-        return (moved + residual).reshape(b, t, h, w)
+        residual = self.refiner(x)[..., :h, :w].reshape(b, t, h, w)
+        moved = moved.reshape(b, t, h, w)
+        # frame 0 is the source itself
+        return torch.cat([moved[:, :1], moved[:, 1:] + residual[:, 1:]], dim=1)
 
 
 class VideoDiscriminator(nn.Module):
