@@ -131,3 +131,84 @@ def test_metrics_closed_forms():
     assert scores["motion_epe"] == pytest.approx(speed, rel=0.2)
     with pytest.raises(InputError):
         reconstruction_l1(clips[:, :1], clips[:, :1])
+
+
+# -- recipe and command line -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    pytest.importorskip("cv2")
+    from pyro_videossm.cli import main
+    from pyro_videossm.data.conventions import write_netcdf
+
+    folder = tmp_path_factory.mktemp("anim")
+    data = folder / "clouds.nc"
+    write_netcdf(simulate_clouds(clips=4, frames=4, size=16, seed=0), data)
+    model = folder / "m.pt"
+    assert main(["train", "flow-animator", str(data), "-o", str(model), "--epochs", "1",
+                 "--batch-size", "2", "--channels", "4", "--disc-channels", "4",
+                 "--disc-layers", "2", "--levels", "1", "--no-progress"]) == 0
+    return folder, data, model
+
+
+def test_train_writes_a_model_file_with_history(trained):
+    from pyro_videossm.experiments.animation_recipe import load_flow_animator
+    from pyro_videossm.infer import load_model_file
+
+    _, _, model = trained
+    content = load_model_file(model, expected_name="flow-animator")
+    assert len(content["extra"]["history"]) == 1 and content["config"]["flow_method"] == "dis"
+    gen, config = load_flow_animator(model)
+    assert config["channels"] == 4 and gen.refiner is not None
+
+
+def test_animate_command_writes_netcdf_and_gif(trained, tmp_path):
+    pytest.importorskip("imageio")
+    from pyro_videossm.cli import main
+    from pyro_videossm.data.conventions import open_dataset, write_netcdf
+
+    _, data, model = trained
+    still = simulate_clouds(clips=2, frames=2, size=16, seed=7)
+    still["frames"][0, 0, :3, :3] = np.nan  # masked pixels of a source are filled
+    write_netcdf(still, tmp_path / "still.nc")
+    out, gif = tmp_path / "anim.nc", tmp_path / "anim.gif"
+    assert main(["animate", str(tmp_path / "still.nc"), "--driving", str(data),
+                 "--driving-clip", "1", "--model", str(model), "-o", str(out),
+                 "--gif", str(gif)]) == 0
+    ds = open_dataset(out)
+    assert ds.frames.dims == ("clip", "time", "y", "x") and ds.frames.shape == (2, 4, 16, 16)
+    assert np.isfinite(ds.frames.values).all()
+    assert ds.flow.shape == (2, 4, 2, 16, 16)
+    # frame 0 is the source (its filled pixels aside)
+    np.testing.assert_allclose(ds.frames.values[1, 0], still.frames.values[1, 0], atol=1e-6)
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(gif)) == 4
+
+
+@pytest.mark.parametrize("case, message", [
+    ("size", "resample one of them"),
+    ("short", "at least 2 frames"),
+    ("clip", "no clip 9"),
+])
+def test_animate_bad_input_is_one_line(trained, tmp_path, capsys, case, message):
+    from pyro_videossm.cli import main
+    from pyro_videossm.data.conventions import write_netcdf
+
+    _, data, model = trained
+    driving = data
+    still = simulate_clouds(clips=1, frames=2, size=16, seed=8)
+    args = []
+    if case == "size":
+        still = simulate_clouds(clips=1, frames=2, size=32, seed=8)
+    elif case == "short":
+        driving = tmp_path / "short.nc"
+        write_netcdf(simulate_clouds(clips=1, frames=2, size=16).isel(time=[0]), driving)
+    else:
+        args = ["--driving-clip", "9"]
+    write_netcdf(still, tmp_path / "still.nc")
+    out = tmp_path / "anim.nc"
+    assert main(["animate", str(tmp_path / "still.nc"), "--driving", str(driving),
+                 "--model", str(model), "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()

@@ -120,7 +120,7 @@ def growth_fields(shape: tuple[int, int], frames: int, rng: np.random.Generator,
 
 
 def cloud_clip(size: int, frames: int, rng: np.random.Generator, *, exponent: float = 3.0,
-               cover: float = 0.5, softness: float = 0.5, speed: float = 1.0,
+               cover: float = 0.5, softness: float = 0.5, speed: float = 0.5,
                rotation: float = 0.02, divergence: float = 0.01, growth: float = 0.03,
                growth_exponent: float = 3.5) -> tuple[np.ndarray, np.ndarray]:
     """One clip: frames ``(T, S, S)`` in ``[0, 1]`` and flow ``(T, 2, S, S)`` (module doc)."""
@@ -141,7 +141,7 @@ def cloud_clip(size: int, frames: int, rng: np.random.Generator, *, exponent: fl
 
 def simulate_clouds(clips: int = 64, frames: int = 16, size: int = 32, seed: int = 0,
                     exponent: float = 3.0, cover: float = 0.5, softness: float = 0.5,
-                    speed: float = 1.0, rotation: float = 0.02, divergence: float = 0.01,
+                    speed: float = 0.5, rotation: float = 0.02, divergence: float = 0.01,
                     growth: float = 0.03) -> xr.Dataset:
     """Procedural cloud clips with their true flow (module doc)."""
     if clips < 1 or frames < 2 or size < 8:

@@ -132,7 +132,7 @@ SIMULATORS.register(Simulator(
         Option("cover", "cloudy fraction of the first frame (default 0.5)", float),
         Option("softness", "shading scale of the field above the threshold (default 0.5)",
                float),
-        Option("speed", "std of the translation, pixels per frame (default 1)", float),
+        Option("speed", "std of the translation, pixels per frame (default 0.5)", float),
         Option("rotation", "std of the rotation rate, radians per frame (default 0.02)", float),
         Option("divergence", "std of the divergence rate, per frame (default 0.01)", float),
         Option("growth", "growth/decay amplitude per frame (0: pure advection; default 0.03)",
