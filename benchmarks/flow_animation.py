@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-clips", type=int, default=16)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
     p.add_argument("--disc-channels", type=int, default=16)
     p.add_argument("--adversarial-weight", type=float, default=0.05)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
     test = simulate_clouds(clips=args.test_clips, seed=1000)
     options = FLOW_ANIMATOR.make_options(channels=args.channels,
                                          disc_channels=args.disc_channels,
-                                         adversarial_weight=args.adversarial_weight)
+                                         adversarial_weight=args.adversarial_weight,
+                                         warping=args.warping)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()

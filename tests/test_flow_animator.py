@@ -36,6 +36,20 @@ def test_warp_matches_the_simulator_warp_away_from_the_edges():
     np.testing.assert_allclose(out.numpy()[3:-3, 3:-3], ref[3:-3, 3:-3], atol=1e-10)
 
 
+def test_sequential_and_accumulated_warps_agree_on_integer_translations():
+    source = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(9))
+    flows = torch.zeros(1, 3, 2, 16, 16)
+    flows[:, 1:, 0] = 1.0
+    flows[:, 2, 1] = -1.0
+    a = FlowAnimator(refine=False, warping="accumulated")(source, flows)
+    b = FlowAnimator(refine=False, warping="sequential")(source, flows)
+    inner = (slice(None), slice(None), slice(0, 14), slice(3, None))
+    torch.testing.assert_close(a[inner], b[inner], atol=1e-5, rtol=0)
+    torch.testing.assert_close(b[0, 2, :-1, 2:], source[0, 0, 1:, :-2], atol=1e-5, rtol=0)
+    with pytest.raises(InputError):
+        FlowAnimator(warping="forward")
+
+
 def test_accumulated_translations_add_up():
     flows = torch.zeros(1, 4, 2, 8, 8)
     flows[:, 1:, 0] = 0.5
@@ -46,12 +60,14 @@ def test_accumulated_translations_add_up():
     torch.testing.assert_close(acc[0, :, 1, 4, 4], torch.tensor([0.0, 0.25, -0.25, 0.75]))
 
 
-def test_untrained_generator_is_the_pure_warp_and_refine_off_too():
+@pytest.mark.parametrize("warping", ["accumulated", "sequential"])
+def test_untrained_generator_is_the_pure_warp_and_refine_off_too(warping):
     g = torch.Generator().manual_seed(3)
     source, flows = torch.rand(2, 1, 12, 12, generator=g), torch.randn(2, 3, 2, 12, 12,
                                                                         generator=g)
-    warped = FlowAnimator(refine=False)(source, flows)
-    refined = FlowAnimator(channels=4, levels=2)(source, flows)  # 12: not a multiple of 4
+    warped = FlowAnimator(refine=False, warping=warping)(source, flows)
+    # 12: not a multiple of 4
+    refined = FlowAnimator(channels=4, levels=2, warping=warping)(source, flows)
     assert refined.shape == (2, 3, 12, 12)
     torch.testing.assert_close(refined, warped)
     torch.testing.assert_close(warped[:, 0], source[:, 0])  # frame 0 is the source

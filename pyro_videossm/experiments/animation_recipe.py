@@ -38,6 +38,9 @@ class FlowAnimatorOptions:
     flow_source: str = option("estimated", "driving flows while training: OpenCV flows of the"
                                            " clips (as when animating) or the file's stored "
                                            "'flow'", choices=("estimated", "stored"))
+    warping: str = option("accumulated", "move the source once by the accumulated flow or "
+                                         "frame after frame", choices=("accumulated",
+                                                                       "sequential"))
     channels: int = option(32, "channels of the refinement U-Net's first level")
     levels: int = option(2, "downsamplings of the refinement U-Net")
     warp_only: bool = option(False, "no refinement network: the source warped by the driving "
@@ -136,7 +139,8 @@ def load_flow_animator(path):
     content = load_model_file(path, expected_name=MODEL_NAME)
     config = dict(content["config"])
     gen = FlowAnimator(channels=config["channels"], levels=config["levels"],
-                       refine=config["refine"], mode=config["mode"])
+                       refine=config["refine"], mode=config["mode"],
+                       warping=config.get("warping", "accumulated"))
     load_state_checked(gen, content["state_dict"], f"model file {path}")
     return gen.eval(), config
 
@@ -146,7 +150,7 @@ def build_pair(options: FlowAnimatorOptions):
     from pyro_videossm.models.video.flow_animator import FlowAnimator, VideoDiscriminator
 
     return (FlowAnimator(channels=options.channels, levels=options.levels,
-                         refine=not options.warp_only),
+                         refine=not options.warp_only, warping=options.warping),
             VideoDiscriminator(channels=options.disc_channels, layers=options.disc_layers))
 
 
@@ -303,7 +307,9 @@ def evaluate_animation(model_path, clips: np.ndarray, *, flow_method: str = "dis
     generated = {
         "still": still_animation(source, clips.shape[1]),
         "semi-lagrangian": semi_lagrangian_animation(source, flows),
-        "warp-only": animate(FlowAnimator(refine=False, mode=config["mode"]), source, flows),
+        "warp-only": animate(FlowAnimator(refine=False, mode=config["mode"],
+                                          warping=config.get("warping", "accumulated")),
+                             source, flows),
         "flow-animator": animate(gen, source, flows),
     }
     scores = {name: score_animation(g, flows, source, clips, threshold=threshold, scale=scale,

@@ -7,7 +7,9 @@ flows ``(B, T, 2, H, W)`` (pixels per frame, ``flow[:, t]`` moving frame ``t - 1
 1. **Accumulated flow** (:func:`accumulate_flows`): ``D_t(x) = f_t(x) + D_{t-1}(x - f_t(x))``,
    so that frame ``t`` is the source warped once, ``source(x - D_t(x))``.
 2. **Warp** (:func:`warp`): differentiable backward warping with
-   ``torch.nn.functional.grid_sample`` (bicubic, border padding).
+   ``torch.nn.functional.grid_sample`` (bicubic, border padding), either once by the
+   accumulated flow (``warping="accumulated"``) or frame after frame by each driving flow
+   (``warping="sequential"``, as semi-Lagrangian advection).
 3. **Refinement** (:class:`RefinementUNet`): a small U-Net per frame, fed with the warped
    frame, the source, the accumulated and current flows and the time fraction ``t / T``,
    adds a residual that restores texture smoothed by interpolation and handles cloud that
@@ -35,6 +37,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer.gan_trainer import GANObjective
+
+#: How the source is moved: once by the accumulated flow, or frame after frame.
+WARPINGS = ("accumulated", "sequential")
 
 #: Scale dividing flows (pixels) before they enter the refinement network.
 FLOW_SCALE = 4.0
@@ -111,11 +116,15 @@ class FlowAnimator(nn.Module):
     -> frames (B, T, H, W)``."""
 
     def __init__(self, channels: int = 32, levels: int = 2, refine: bool = True,
-                 mode: str = "bicubic") -> None:
+                 mode: str = "bicubic", warping: str = "accumulated") -> None:
         super().__init__()
-        self.config = {"channels": channels, "levels": levels, "refine": refine, "mode": mode}
+        if warping not in WARPINGS:
+            raise InputError(f"unknown warping {warping!r} (known: {', '.join(WARPINGS)})")
+        self.config = {"channels": channels, "levels": levels, "refine": refine, "mode": mode,
+                       "warping": warping}
         self.levels = levels
         self.mode = mode
+        self.warping = warping
         # warped, source, accumulated flow (2), current flow (2), time fraction
         self.refiner = RefinementUNet(7, channels, levels) if refine else None
 
@@ -126,7 +135,13 @@ class FlowAnimator(nn.Module):
         b, t, _, h, w = flows.shape
         acc = accumulate_flows(flows)
         src = source.unsqueeze(1).expand(b, t, 1, h, w).reshape(b * t, 1, h, w)
-        moved = warp(src, acc.reshape(b * t, 2, h, w), self.mode)
+        if self.warping == "accumulated":
+            moved = warp(src, acc.reshape(b * t, 2, h, w), self.mode)
+        else:  # frame after frame, as semi-Lagrangian advection
+            steps = [source]
+            for k in range(1, t):
+                steps.append(warp(steps[-1], flows[:, k], self.mode).clamp(0, 1))
+            moved = torch.stack(steps, dim=1).reshape(b * t, 1, h, w)
         if self.refiner is None:
             return moved.reshape(b, t, h, w)
         frac = (torch.arange(t, dtype=source.dtype, device=source.device) / max(t - 1, 1))
@@ -166,7 +181,8 @@ class VideoDiscriminator(nn.Module):
 
 class FlowAnimationObjective(GANObjective):
     """L1 to the real clip (weight ``l1_weight``) + adversarial loss; batches are
-    ``{"source": (B, 1, H, W), "flows": (B, T, 2, H, W), "target": (B, T, H, W)}``."""
+    ``{"source": (B, 1, H, W), "flows": (B, T, 2, H, W), "target": (B, T, H, W)}`` and an
+    optional bool ``"mask"`` like ``target`` (False: a missing pixel, left out of the L1)."""
 
     def __init__(self, generator: FlowAnimator, discriminator: VideoDiscriminator,
                  loss: str = "hinge", adversarial_weight: float = 0.05,
@@ -180,9 +196,14 @@ class FlowAnimationObjective(GANObjective):
     def real(self, batch: Mapping[str, Tensor]) -> Tensor:
         return batch["target"]
 
+    def evaluate(self, generator: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
+        return self.extra_generator_loss(self.generate(generator, batch), batch)[1]["l1"]
+
     def extra_generator_loss(self, fake: Tensor, batch: Mapping[str, Tensor]
                              ) -> tuple[Tensor, dict[str, Tensor]]:
-        l1 = (fake - batch["target"]).abs().mean()
+        err = (fake - batch["target"]).abs()
+        mask = batch.get("mask")
+        l1 = err.mean() if mask is None else (err * mask).sum() / mask.sum().clamp_min(1)
         return self.l1_weight * l1, {"l1": l1.detach()}
 
 
