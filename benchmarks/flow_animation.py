@@ -67,13 +67,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-clips", type=int, default=96)
     p.add_argument("--test-clips", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
     p.add_argument("--disc-channels", type=int, default=16)
     p.add_argument("--adversarial-weight", type=float, default=0.05)
+    p.add_argument("--ema-decay", type=float, default=0.9,
+                   help="generator EMA decay (short runs: a short average)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
     p.add_argument("--no-write", action="store_true", help="write no record and no figure")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     options = FLOW_ANIMATOR.make_options(channels=args.channels,
                                          disc_channels=args.disc_channels,
                                          adversarial_weight=args.adversarial_weight,
-                                         warping=args.warping)
+                                         warping=args.warping, ema_decay=args.ema_decay)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()
