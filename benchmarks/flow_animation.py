@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-clips", type=int, default=96)
     p.add_argument("--test-clips", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
     p.add_argument("--disc-channels", type=int, default=16)
