@@ -12,9 +12,8 @@ A clip is made in three steps:
    (:func:`random_flow`: translation + rotation + divergence about the centre, each
    coefficient varying slowly and sinusoidally in time) plus growth and decay
    ``growth * tanh(g_t)`` from a second slowly evolving power-law field ``g_t``, clipped to
-   ``[0, 1]``::
-
-       frames[t](x) = clip(frames[t-1](x - flow[t](x)) + growth * tanh(g_t(x)), 0, 1)
+   ``[0, 1]``: ``frames[t] = clip(F + growth * tanh(g_t), 0, 1)`` with ``F(x) =
+   frames[t-1](x - flow[t](x))``.
 
    The warp (:func:`warp_backward`) is cubic interpolation at the departure points, periodic
    at the edges (the fields are periodic). ``flow[t]`` (pixels per frame, components
