@@ -136,3 +136,33 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
         GANTrainer(ShiftObjective(gen, disc), GANConfig(progress=False)).fit(data, resume=True)
     with pytest.raises(InputError):
         GANConfig(d_steps=0)
+
+
+def test_resume_after_a_crash_mid_epoch_is_bit_exact(tmp_path):
+    class Crashing(ShiftObjective):
+        calls = 0
+
+        def generator_loss(self, batch):
+            Crashing.calls += 1
+            if Crashing.calls == 7:  # during step 7: the checkpoint of step 6 is on disk
+                raise KeyboardInterrupt
+            return super().generator_loss(batch)
+
+    def trainer(objective_class, path):
+        gen, disc, data = toy()
+        cfg = GANConfig(epochs=2, batch_size=6, checkpoint_path=str(path), checkpoint_every=2,
+                        progress=False)
+        return GANTrainer(objective_class(gen, disc), cfg), data
+
+    straight, data = trainer(ShiftObjective, tmp_path / "a.pt")
+    straight.fit(data)
+    crashing, data = trainer(Crashing, tmp_path / "b.pt")
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit(data)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["batch_pos"] == 2  # mid-epoch
+    resumed, data = trainer(ShiftObjective, tmp_path / "b.pt")
+    resumed.fit(data, resume=True)
+    for a, b in zip(_params(straight), _params(resumed)):
+        assert torch.equal(a, b)
+    assert straight.history == [dict(h, seconds=s["seconds"]) for h, s in
+                                zip(resumed.history, straight.history)]
