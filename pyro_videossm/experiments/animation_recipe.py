@@ -43,8 +43,6 @@ class FlowAnimatorOptions:
                                                                        "sequential"))
     channels: int = option(32, "channels of the refinement U-Net's first level")
     levels: int = option(2, "downsamplings of the refinement U-Net")
-    warp_only: bool = option(False, "no refinement network: the source warped by the driving "
-                                    "flow (nothing to train)")
     disc_channels: int = option(32, "channels of the critic's first 3D convolution")
     disc_layers: int = option(3, "strided 3D convolutions of the critic")
     gan_loss: str = option("hinge", "adversarial loss", choices=("hinge", "nonsaturating"))
@@ -150,7 +148,7 @@ def build_pair(options: FlowAnimatorOptions):
     from pyro_videossm.models.video.flow_animator import FlowAnimator, VideoDiscriminator
 
     return (FlowAnimator(channels=options.channels, levels=options.levels,
-                         refine=not options.warp_only, warping=options.warping),
+                         warping=options.warping),
             VideoDiscriminator(channels=options.disc_channels, layers=options.disc_layers))
 
 
@@ -188,8 +186,6 @@ def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[
     batch = animation_batch(clips, flows)
     train = {k: v[: n - n_valid] for k, v in batch.items()}
     valid = {k: v[n - n_valid:] for k, v in batch.items()} if n_valid else None
-    if options.warp_only:
-        raise InputError("--warp-only has nothing to train (the warp is fixed)")
     torch.manual_seed(run.seed)
     gen, disc = build_pair(options)
     objective = FlowAnimationObjective(gen, disc, loss=options.gan_loss,
