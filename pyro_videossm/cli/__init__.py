@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.demo",
     "pyro_videossm.cli.forecast",
     "pyro_videossm.cli.disentangle",
+    "pyro_videossm.cli.animate",
 )
 
 

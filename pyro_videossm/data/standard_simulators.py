@@ -2,7 +2,8 @@
 
 ``lorenz63`` and ``lorenz96`` (the standard assimilation benchmark settings, with their
 parameters as named options), ``chaotic`` (any system: ``--system NAME|module:Class``),
-``heat``, ``moving-digits`` and ``sprites``. The data modules are imported on the first call.
+``heat``, ``moving-digits``, ``sprites`` and ``clouds``. The data modules are imported on the
+first call.
 """
 
 from __future__ import annotations
@@ -109,4 +110,28 @@ SIMULATORS.register(Simulator(
         Option("seed", "seed of the character shuffle that makes the split (default 0)", int),
     ),
     defaults={"split": "all", "lazy": True},
+))
+
+SIMULATORS.register(Simulator(
+    "clouds",
+    "pyro_videossm.data.clouds:simulate_clouds",
+    help="procedural clouds (power-law fields, thresholded and shaded) moved by smooth random "
+         "flows with growth and decay; the true flow is stored (32x32, 16 frames)",
+    options=(
+        Option("clips", "number of clips (default 64)", int),
+        Option("frames", "frames per clip (default 16)", int),
+        Option("size", "frame side in pixels (default 32; 64 for the larger configuration)",
+               int),
+        Option("seed", "random seed (default 0)", int),
+        Option("exponent", "spectral exponent: power spectrum |k|^-exponent (default 3)",
+               float),
+        Option("cover", "cloudy fraction of the first frame (default 0.5)", float),
+        Option("softness", "shading scale of the field above the threshold (default 0.5)",
+               float),
+        Option("speed", "std of the translation, pixels per frame (default 0.5)", float),
+        Option("rotation", "std of the rotation rate, radians per frame (default 0.02)", float),
+        Option("divergence", "std of the divergence rate, per frame (default 0.01)", float),
+        Option("growth", "growth/decay amplitude per frame (0: pure advection; default 0.03)",
+               float),
+    ),
 ))

@@ -1,0 +1,132 @@
+"""Flow-animation benchmark: animate held-out procedural clouds by their own optical flow.
+
+Training clips: ``videossm simulate clouds`` (``--train-clips``, seed 0); test clips: the same
+simulator with another seed (``--test-clips``, seed 1000), so their fields and flows were
+never seen in training. The flow animator is trained with the ``flow-animator`` recipe
+(``--epochs``, ``--channels``); then each method animates frame 0 of every test clip by the
+OpenCV (DIS) flows of that clip (:func:`pyro_videossm.experiments.animation_recipe.
+evaluate_animation`): the still source, semi-Lagrangian advection, the model's warp without its
+refinement network, and the trained model. Scores (:mod:`pyro_videossm.metrics.animation`):
+self-reconstruction L1, SSIM and FSS (threshold 0.2, 5 px) against the real frames, motion
+end-point error (pixels) and power-spectrum distance to the source.
+
+Target: the model's L1 and spectrum distance below semi-Lagrangian warping's, its end-point
+error within 10 % of semi-Lagrangian warping's.
+
+    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py            # about 10 min on 1 thread
+    python benchmarks/flow_animation.py --quick --no-write           # end-to-end check
+
+Writes the run record ``benchmarks/results/flow_animation/flow_animation.json`` and the strip
+``docs/animation_strip.png`` (unless ``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pyro_videossm.data.clouds import simulate_clouds  # noqa: E402
+from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
+    ANIMATION_METHODS,
+    FLOW_ANIMATOR,
+    evaluate_animation,
+)
+from pyro_videossm.experiments.recipe import TrainingRun  # noqa: E402
+from pyro_videossm.experiments.records import make_record, write_record  # noqa: E402
+
+RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
+STRIP = ROOT / "docs/animation_strip.png"
+COLUMNS = ("l1", "ssim", "fss", "motion_epe", "spectrum_distance")
+
+
+def table(scores: dict) -> str:
+    lines = ["| method | L1 ↓ | SSIM ↑ | FSS ↑ | motion EPE (px) ↓ | spectrum distance ↓ |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name in ANIMATION_METHODS:
+        s = scores[name]
+        lines.append(f"| {name} | " + " | ".join(f"{s[c]:.4f}" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def targets(scores: dict) -> dict:
+    m, w = scores["flow-animator"], scores["semi-lagrangian"]
+    return {"l1_below_warping": m["l1"] < w["l1"],
+            "spectrum_below_warping": m["spectrum_distance"] < w["spectrum_distance"],
+            "epe_within_10pct_of_warping": m["motion_epe"] <= 1.1 * w["motion_epe"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train-clips", type=int, default=96)
+    p.add_argument("--test-clips", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
+    p.add_argument("--disc-channels", type=int, default=16)
+    p.add_argument("--adversarial-weight", type=float, default=0.05)
+    p.add_argument("--ema-decay", type=float, default=0.9,
+                   help="generator EMA decay (short runs: a short average)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
+    p.add_argument("--no-write", action="store_true", help="write no record and no figure")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_clips, args.test_clips, args.epochs = 8, 2, 1
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    train = simulate_clouds(clips=args.train_clips, seed=0)
+    test = simulate_clouds(clips=args.test_clips, seed=1000)
+    options = FLOW_ANIMATOR.make_options(channels=args.channels,
+                                         disc_channels=args.disc_channels,
+                                         adversarial_weight=args.adversarial_weight,
+                                         warping=args.warping, ema_decay=args.ema_decay)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "flow_animator.pt"
+        t0 = time.perf_counter()
+        history = FLOW_ANIMATOR.fit(TrainingRun(train, model, epochs=args.epochs, lr=args.lr,
+                                                batch_size=args.batch_size, progress=False),
+                                    options)
+        train_seconds = time.perf_counter() - t0
+        scores, generated = evaluate_animation(model, test.frames.values)
+    body = table(scores)
+    checks = targets(scores)
+    print(body)
+    print("learning curve (epoch: train L1, validation L1):")
+    for h in history:
+        print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
+    print("targets:", checks)
+    if not args.no_write:
+        from pyro_videossm.plots.animation import plot_animation_strip
+
+        rows = {"real": test.frames.values[0],
+                **{name: generated[name][0] for name in ANIMATION_METHODS}}
+        plot_animation_strip(rows, STRIP, frames=6,
+                             title="held-out test clip 0: frame 0 animated by its own flow")
+        write_record(RECORD, make_record(
+            "flow_animation", command="OMP_NUM_THREADS=1 python " + " ".join(
+                ["benchmarks/flow_animation.py", *(argv if argv is not None else sys.argv[1:])]),
+            options=vars(args),
+            data={"train": f"simulate_clouds(clips={args.train_clips}, seed=0)",
+                  "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)"},
+            metrics={"scores": scores, "targets": checks,
+                     "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
+                                                           "d_loss")} for h in history]},
+            timings={"train_seconds": train_seconds,
+                     "total_seconds": time.perf_counter() - started},
+            table=body))
+        print(f"wrote {RECORD.relative_to(ROOT)} and {STRIP.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Recipe ``flow-animator``: animate a still by the optical flow of a driving clip.
+
+Training is self-reconstruction: each clip ``frames(clip, time, y, x)`` (values in ``[0, 1]``;
+a ``channel`` dimension of size 1 is dropped) is its own driving video. The source is frame 0,
+the driving flows are the OpenCV flows of the clip (``--flow-method``; or the file's stored
+``flow`` with ``--flow-source stored``), and the target is the clip itself. The generator
+(:class:`~pyro_videossm.models.video.flow_animator.FlowAnimator`) and the video critic are
+trained by :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` with L1 + adversarial losses;
+the last ``valid_fraction`` of the clips validate (L1 of the EMA generator). The model file
+holds the EMA generator.
+
+:func:`animation_batch` turns clips into the batch the objective reads; :func:`animate_clips`
+animates sources by driving clips with a trained model file (what ``videossm animate`` runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.recipe import Recipe, TrainingRun, fmt_loss, plain_history, say
+from pyro_videossm.experiments.recipes import RECIPES
+from pyro_videossm.experiments.windowed import option
+
+MODEL_NAME = "flow-animator"
+
+
+@dataclass
+class FlowAnimatorOptions:
+    variable: str = option("frames", "data variable holding the clips")
+    flow_method: str = option("dis", "OpenCV optical flow of the driving clips",
+                              choices=("dis", "farneback"))
+    flow_source: str = option("estimated", "driving flows while training: OpenCV flows of the"
+                                           " clips (as when animating) or the file's stored "
+                                           "'flow'", choices=("estimated", "stored"))
+    warping: str = option("accumulated", "move the source once by the accumulated flow or "
+                                         "frame after frame", choices=("accumulated",
+                                                                       "sequential"))
+    channels: int = option(32, "channels of the refinement U-Net's first level")
+    levels: int = option(2, "downsamplings of the refinement U-Net")
+    disc_channels: int = option(32, "channels of the critic's first 3D convolution")
+    disc_layers: int = option(3, "strided 3D convolutions of the critic")
+    gan_loss: str = option("hinge", "adversarial loss", choices=("hinge", "nonsaturating"))
+    adversarial_weight: float = option(0.05, "weight of the adversarial loss (L1 weight 1)")
+    lr_discriminator: float | None = option(None, "critic learning rate (default: --lr)")
+    d_steps: int = option(1, "critic updates per generator update")
+    ema_decay: float = option(0.99, "decay of the generator's exponential moving average")
+    valid_fraction: float = option(0.1, "last clips held out for validation")
+
+
+# -- data ---------------------------------------------------------------------------------
+def clip_frames(data, variable: str = "frames", where: str = "data") -> np.ndarray:
+    """Clips ``(N, T, H, W)`` float32 from a path or Dataset: ``VAR(clip, time, y, x)``,
+    ``VAR(clip, time, 1, y, x)`` or one clip ``VAR(time, y, x)``; NaN kept."""
+    from pyro_videossm.data.conventions import open_dataset
+
+    ds = data if isinstance(data, xr.Dataset) else open_dataset(data)
+    if variable not in ds.data_vars:
+        raise InputError(f"{where}: no variable {variable!r} (has: {', '.join(ds.data_vars)})")
+    x = np.asarray(ds[variable].values, dtype=np.float32)
+    if x.ndim == 5 and x.shape[2] == 1:
+        x = x[:, :, 0]
+    elif x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise InputError(f"{where}: {variable} must be (clip, time, y, x), got dims "
+                         f"{ds[variable].dims}")
+    return x
+
+
+def still_frames(data, variable: str = "frames", time_index: int = 0,
+                 where: str = "data") -> np.ndarray:
+    """Source frames ``(N, H, W)``: ``VAR(y, x)`` (one still), ``VAR(time, y, x)`` or
+    ``VAR(clip, time, y, x)`` (frame ``time_index`` of each clip)."""
+    from pyro_videossm.data.conventions import open_dataset
+
+    ds = data if isinstance(data, xr.Dataset) else open_dataset(data)
+    if variable not in ds.data_vars:
+        raise InputError(f"{where}: no variable {variable!r} (has: {', '.join(ds.data_vars)})")
+    x = np.asarray(ds[variable].values, dtype=np.float32)
+    if x.ndim == 2:
+        return x[None]
+    clips = clip_frames(ds, variable, where)
+    if not -clips.shape[1] <= time_index < clips.shape[1]:
+        raise InputError(f"{where}: time index {time_index} is outside the {clips.shape[1]} "
+                         "frames")
+    return clips[:, time_index]
+
+
+def stored_flows(data, where: str = "data") -> np.ndarray:
+    """The file's ``flow(clip, time, component, y, x)`` as ``(N, T, 2, H, W)``."""
+    from pyro_videossm.data.conventions import open_dataset
+
+    ds = data if isinstance(data, xr.Dataset) else open_dataset(data)
+    if "flow" not in ds.data_vars:
+        raise InputError(f"{where}: no stored 'flow' variable (use --flow-source estimated)")
+    f = np.asarray(ds["flow"].values, dtype=np.float32)
+    return f[None] if f.ndim == 4 else f
+
+
+def driving_flows(clips: np.ndarray, method: str = "dis") -> np.ndarray:
+    """OpenCV flows ``(N, T, 2, H, W)`` of clips ``(N, T, H, W)`` (NaN read as 0)."""
+    from pyro_videossm.data.optical_flow import estimate_flows
+
+    return np.stack([estimate_flows(np.nan_to_num(c), method) for c in clips]).astype(np.float32)
+
+
+def animation_batch(clips: np.ndarray, flows: np.ndarray) -> dict[str, torch.Tensor]:
+    """``{"source" (N, 1, H, W), "flows" (N, T, 2, H, W), "target" (N, T, H, W), "mask"}``:
+    sources are frames 0 (NaN -> 0), targets the clips (NaN -> 0, ``mask`` False)."""
+    mask = ~np.isnan(clips)
+    target = np.nan_to_num(clips)
+    return {"source": torch.from_numpy(target[:, :1].copy()),
+            "flows": torch.from_numpy(np.asarray(flows, np.float32)),
+            "target": torch.from_numpy(target), "mask": torch.from_numpy(mask)}
+
+
+# -- model file ---------------------------------------------------------------------------
+def save_flow_animator(generator, path, *, flow_method: str, frame_shape, extra=None) -> None:
+    from pyro_videossm.infer import save_model_file
+
+    save_model_file(path, MODEL_NAME, {**generator.config, "flow_method": flow_method,
+                                       "frame_shape": list(frame_shape)},
+                    generator.state_dict(), extra)
+
+
+def load_flow_animator(path):
+    """``(generator, config)`` of a model file written by this recipe."""
+    from pyro_videossm.infer import load_model_file, load_state_checked
+    from pyro_videossm.models.video.flow_animator import FlowAnimator
+
+    content = load_model_file(path, expected_name=MODEL_NAME)
+    config = dict(content["config"])
+    gen = FlowAnimator(channels=config["channels"], levels=config["levels"],
+                       refine=config["refine"], mode=config["mode"],
+                       warping=config.get("warping", "accumulated"))
+    load_state_checked(gen, content["state_dict"], f"model file {path}")
+    return gen.eval(), config
+
+
+# -- the run ------------------------------------------------------------------------------
+def build_pair(options: FlowAnimatorOptions):
+    from pyro_videossm.models.video.flow_animator import FlowAnimator, VideoDiscriminator
+
+    return (FlowAnimator(channels=options.channels, levels=options.levels,
+                         warping=options.warping),
+            VideoDiscriminator(channels=options.disc_channels, layers=options.disc_layers))
+
+
+def gan_config(run: TrainingRun, options: FlowAnimatorOptions):
+    from pyro_videossm.infer.gan_trainer import GANConfig
+
+    d = FLOW_ANIMATOR.defaults
+    lr = run.lr if run.lr is not None else d["lr"]
+    return GANConfig(epochs=run.epochs if run.epochs is not None else d["epochs"],
+                     batch_size=run.batch_size if run.batch_size is not None
+                     else d["batch_size"],
+                     lr_generator=lr, lr_discriminator=options.lr_discriminator or lr,
+                     d_steps=options.d_steps, ema_decay=options.ema_decay,
+                     checkpoint_path=None if run.checkpoint is None else str(run.checkpoint),
+                     device=run.device, seed=run.seed, progress=run.progress)
+
+
+def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[dict]:
+    from pyro_videossm.infer.gan_trainer import GANTrainer
+    from pyro_videossm.models.video.flow_animator import FlowAnimationObjective
+
+    where = run.data_label
+    clips = clip_frames(run.data, options.variable, where)
+    if clips.shape[1] < 2:
+        raise InputError(f"{where}: clips need at least 2 frames, got {clips.shape[1]}")
+    if not 0 <= options.valid_fraction < 1:
+        raise InputError(f"valid fraction must be in [0, 1), got {options.valid_fraction}")
+    n = clips.shape[0]
+    n_valid = 0 if options.valid_fraction == 0 or n < 2 else max(1, round(options.valid_fraction
+                                                                        * n))
+    flows = (stored_flows(run.data, where) if options.flow_source == "stored"
+             else driving_flows(clips, options.flow_method))
+    if flows.shape[:2] != clips.shape[:2] or flows.shape[-2:] != clips.shape[-2:]:
+        raise InputError(f"{where}: flows {flows.shape} do not match clips {clips.shape}")
+    batch = animation_batch(clips, flows)
+    train = {k: v[: n - n_valid] for k, v in batch.items()}
+    valid = {k: v[n - n_valid:] for k, v in batch.items()} if n_valid else None
+    torch.manual_seed(run.seed)
+    gen, disc = build_pair(options)
+    objective = FlowAnimationObjective(gen, disc, loss=options.gan_loss,
+                                       adversarial_weight=options.adversarial_weight)
+    config = gan_config(run, options)
+    say(f"flow animator: {sum(p.numel() for p in gen.parameters()):,} generator and "
+        f"{sum(p.numel() for p in disc.parameters()):,} critic parameters, {n - n_valid} "
+        f"training and {n_valid} validation clips of {clips.shape[1]} frames "
+        f"{clips.shape[2]}x{clips.shape[3]}")
+    trainer = GANTrainer(objective, config)
+    history = trainer.fit(train, valid, resume=run.resume)
+    if run.output is not None:
+        save_flow_animator(trainer.ema_generator, run.output, flow_method=options.flow_method,
+                           frame_shape=clips.shape[2:], extra={
+                               "history": plain_history(history), "data": where,
+                               "train_config": config.to_dict()})
+        last = history[-1] if history else {}
+        say(f"wrote {run.output} ({len(history)} epochs, L1 {fmt_loss(last.get('l1'))}, "
+            f"validation L1 {fmt_loss(last.get('valid'))})")
+    return history
+
+
+# -- animating ----------------------------------------------------------------------------
+def animate_clips(model_path, source: np.ndarray, driving: np.ndarray, *,
+                  flow_method: str | None = None, device: str = "cpu"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Animate sources ``(N, H, W)`` by driving clips ``(N or 1, T, H, W)`` (one clip drives
+    every source): ``(frames (N, T, H, W), flows (N, T, 2, H, W))``.
+
+    NaN pixels of a source are filled with the source's mean before warping; NaN pixels of a
+    driving clip are read as 0 by the flow estimator. A driving clip of another size than
+    the sources is refused.
+    """
+    from pyro_videossm.models.video.flow_animator import animate
+
+    source = np.asarray(source, np.float32)
+    driving = np.asarray(driving, np.float32)
+    if driving.shape[1] < 2:
+        raise InputError(f"the driving clip needs at least 2 frames, got {driving.shape[1]}")
+    if source.shape[-2:] != driving.shape[-2:]:
+        raise InputError(f"source frames are {source.shape[-2]}x{source.shape[-1]} but driving "
+                         f"frames {driving.shape[-2]}x{driving.shape[-1]}; resample one of them")
+    if np.isnan(source).all(axis=(-2, -1)).any():
+        raise InputError("a source frame has no valid pixel")
+    gen, config = load_flow_animator(model_path)
+    method = flow_method or config["flow_method"]
+    filled = np.where(np.isnan(source), np.nanmean(source, axis=(-2, -1), keepdims=True),
+                      source)
+    flows = driving_flows(driving, method)
+    if flows.shape[0] == 1 and filled.shape[0] > 1:
+        flows = np.repeat(flows, filled.shape[0], axis=0)
+    elif flows.shape[0] != filled.shape[0]:
+        raise InputError(f"{filled.shape[0]} sources but {flows.shape[0]} driving clips "
+                         "(give one driving clip, or one per source)")
+    return animate(gen, filled, flows, device=device), flows
+
+
+def animation_dataset(frames: np.ndarray, flows: np.ndarray, attrs: dict) -> xr.Dataset:
+    """``frames(clip, time, y, x)`` and the driving ``flow(clip, time, component, y, x)``."""
+    n, t, h, w = frames.shape
+    return xr.Dataset(
+        {"frames": (("clip", "time", "y", "x"), frames.astype(np.float32),
+                    {"long_name": "animated source", "units": "1"}),
+         "flow": (("clip", "time", "component", "y", "x"), flows.astype(np.float32),
+                  {"long_name": "driving optical flow moving frame t-1 into frame t",
+                   "units": "pixel per frame"})},
+        coords={"clip": np.arange(n), "time": np.arange(t), "component": ["u", "v"],
+                "y": np.arange(h), "x": np.arange(w)},
+        attrs={"Conventions": "CF-1.8", "kind": "animation", **attrs})
+
+
+def write_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
+    """Frames ``(T, H, W)`` in ``[0, 1]`` as an animated GIF (imageio), written atomically."""
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise InputError("GIFs need imageio: pip install 'pyro-videossm[video]'") from None
+    from pyro_videossm.atomic import atomic_path
+
+    images = (np.clip(np.nan_to_num(frames), 0, 1) * 255).round().astype(np.uint8)
+    path = Path(path)
+    with atomic_path(path, suffix=".gif") as tmp:
+        imageio.mimsave(tmp, list(images), format="GIF", duration=1.0 / fps, loop=0)
+    return path
+
+
+# -- evaluation ---------------------------------------------------------------------------
+#: The methods :func:`evaluate_animation` compares, in table order.
+ANIMATION_METHODS = ("still", "semi-lagrangian", "warp-only", "flow-animator")
+
+
+def evaluate_animation(model_path, clips: np.ndarray, *, flow_method: str = "dis",
+                       threshold: float = 0.2, scale: int = 5
+                       ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Self-reconstruction of clips ``(N, T, H, W)``: every method of
+    :data:`ANIMATION_METHODS` animates frame 0 by the OpenCV flows of the clip; returns the
+    scores of :func:`~pyro_videossm.metrics.animation.score_animation` per method and the
+    generated clips per method.
+
+    ``still``: the source repeated; ``semi-lagrangian``: the source advected frame after frame
+    (cubic); ``warp-only``: the model's warp without its refinement network;
+    ``flow-animator``: the trained model (``model_path``)."""
+    from pyro_videossm.metrics.animation import score_animation
+    from pyro_videossm.models.video.flow_animator import (
+        FlowAnimator,
+        animate,
+        semi_lagrangian_animation,
+        still_animation,
+    )
+
+    clips = np.asarray(clips, np.float32)
+    flows = driving_flows(clips, flow_method)
+    source = np.nan_to_num(clips[:, 0])
+    gen, config = load_flow_animator(model_path)
+    generated = {
+        "still": still_animation(source, clips.shape[1]),
+        "semi-lagrangian": semi_lagrangian_animation(source, flows),
+        "warp-only": animate(FlowAnimator(refine=False, mode=config["mode"],
+                                          warping=config.get("warping", "accumulated")),
+                             source, flows),
+        "flow-animator": animate(gen, source, flows),
+    }
+    scores = {name: score_animation(g, flows, source, clips, threshold=threshold, scale=scale,
+                                    flow_method=flow_method)
+              for name, g in generated.items()}
+    return scores, generated
+
+
+FLOW_ANIMATOR = RECIPES.register(Recipe(
+    name=MODEL_NAME,
+    help="animate a still image by the optical flow of a driving clip (warp + refinement "
+         "U-Net, video critic; GAN)",
+    options=FlowAnimatorOptions, train=train_flow_animator,
+    build=lambda options, data: build_pair(options)[0],
+    defaults={"epochs": 20, "batch_size": 16, "lr": 2e-4}))

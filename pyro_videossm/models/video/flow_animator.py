@@ -1,0 +1,248 @@
+"""Animating a still image by the optical flow of a driving video (flow style transfer).
+
+The generator (:class:`FlowAnimator`) moves a source frame ``(B, 1, H, W)`` along driving
+flows ``(B, T, 2, H, W)`` (pixels per frame, ``flow[:, t]`` moving frame ``t - 1`` into frame
+``t``, ``flow[:, 0] = 0``; the convention of :mod:`pyro_videossm.data.clouds`):
+
+1. **Accumulated flow** (:func:`accumulate_flows`): ``D_t(x) = f_t(x) + D_{t-1}(x - f_t(x))``,
+   so that frame ``t`` is the source warped once, ``source(x - D_t(x))``.
+2. **Warp** (:func:`warp`): differentiable backward warping with
+   ``torch.nn.functional.grid_sample`` (bicubic, border padding), either once by the
+   accumulated flow (``warping="accumulated"``) or frame after frame by each driving flow
+   (``warping="sequential"``, as semi-Lagrangian advection).
+3. **Refinement** (:class:`RefinementUNet`): a small U-Net per frame, fed with the warped
+   frame, the source, the accumulated and current flows and the time fraction ``t / T``,
+   adds a residual that restores texture smoothed by interpolation and handles cloud that
+   appears or vanishes (growth, inflow at the edges). ``refine=False`` gives the model
+   without its refinement network (warping only).
+
+The critic (:class:`VideoDiscriminator`) scores clips ``(B, T, H, W)`` with 3D convolutions
+under spectral normalisation. :class:`FlowAnimationObjective` is the
+:class:`~pyro_videossm.infer.gan_trainer.GANObjective` of the pair: L1 to the real clip plus
+the adversarial (hinge) loss.
+
+Baselines: :func:`still_animation` (the source repeated) and :func:`semi_lagrangian_animation`
+(the source advected frame after frame by the driving flows, cubic interpolation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.infer.gan_trainer import GANObjective
+
+#: How the source is moved: once by the accumulated flow, or frame after frame.
+WARPINGS = ("accumulated", "sequential")
+
+#: Scale dividing flows (pixels) before they enter the refinement network.
+FLOW_SCALE = 4.0
+
+
+def _base_grid(h: int, w: int, like: Tensor) -> Tensor:
+    """Pixel coordinates ``(2, H, W)``: ``x`` then ``y``."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=like.dtype, device=like.device),
+                            torch.arange(w, dtype=like.dtype, device=like.device),
+                            indexing="ij")
+    return torch.stack([xx, yy])
+
+
+def warp(image: Tensor, flow: Tensor, mode: str = "bicubic") -> Tensor:
+    """``image(x - flow(x))``: ``image`` ``(N, C, H, W)``, ``flow`` ``(N, 2, H, W)`` (``u``,
+    ``v`` in pixels); ``grid_sample`` with ``align_corners=True`` and border padding."""
+    n, _, h, w = image.shape
+    pos = _base_grid(h, w, flow) - flow  # (N, 2, H, W) departure points
+    gx = 2.0 * pos[:, 0] / max(w - 1, 1) - 1.0
+    gy = 2.0 * pos[:, 1] / max(h - 1, 1) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
+
+
+def accumulate_flows(flows: Tensor) -> Tensor:
+    """Displacements ``(B, T, 2, H, W)`` from frame 0: ``D_0 = 0``,
+    ``D_t(x) = f_t(x) + D_{t-1}(x - f_t(x))`` (bilinear)."""
+    out = [torch.zeros_like(flows[:, 0])]
+    for t in range(1, flows.shape[1]):
+        f = flows[:, t]
+        out.append(f + warp(out[-1], f, mode="bilinear"))
+    return torch.stack(out, dim=1)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(1, cout),
+                         nn.SiLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.SiLU())
+
+
+class RefinementUNet(nn.Module):
+    """U-Net with ``levels`` downsamplings: ``(N, in_channels, H, W) -> (N, 1, H, W)``
+    (``H``, ``W`` multiples of ``2**levels``); the last convolution starts at zero, so an
+    untrained network adds nothing."""
+
+    def __init__(self, in_channels: int, channels: int = 32, levels: int = 2) -> None:
+        super().__init__()
+        widths = [channels * 2 ** k for k in range(levels + 1)]
+        self.down = nn.ModuleList()
+        cin = in_channels
+        for wdt in widths:
+            self.down.append(_block(cin, wdt))
+            cin = wdt
+        self.up = nn.ModuleList(_block(widths[k + 1] + widths[k], widths[k])
+                                for k in reversed(range(levels)))
+        self.out = nn.Conv2d(widths[0], 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = []
+        for k, block in enumerate(self.down):
+            x = block(x if k == 0 else F.avg_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="bilinear",
+                                               align_corners=False), skip], dim=1))
+        return self.out(x)
+
+
+class FlowAnimator(nn.Module):
+    """The generator (module doc): ``forward(source (B, 1, H, W), flows (B, T, 2, H, W))
+    -> frames (B, T, H, W)``."""
+
+    def __init__(self, channels: int = 32, levels: int = 2, refine: bool = True,
+                 mode: str = "bicubic", warping: str = "accumulated") -> None:
+        super().__init__()
+        if warping not in WARPINGS:
+            raise InputError(f"unknown warping {warping!r} (known: {', '.join(WARPINGS)})")
+        self.config = {"channels": channels, "levels": levels, "refine": refine, "mode": mode,
+                       "warping": warping}
+        self.levels = levels
+        self.mode = mode
+        self.warping = warping
+        # warped, source, accumulated flow (2), current flow (2), time fraction
+        self.refiner = RefinementUNet(7, channels, levels) if refine else None
+
+    def forward(self, source: Tensor, flows: Tensor) -> Tensor:
+        if source.dim() != 4 or source.shape[1] != 1 or flows.dim() != 5 or flows.shape[2] != 2:
+            raise InputError(f"flow animator needs source (B, 1, H, W) and flows (B, T, 2, H, W),"
+                             f" got {tuple(source.shape)} and {tuple(flows.shape)}")
+        b, t, _, h, w = flows.shape
+        acc = accumulate_flows(flows)
+        src = source.unsqueeze(1).expand(b, t, 1, h, w).reshape(b * t, 1, h, w)
+        if self.warping == "accumulated":
+            moved = warp(src, acc.reshape(b * t, 2, h, w), self.mode)
+        else:  # frame after frame, as semi-Lagrangian advection
+            steps = [source]
+            for k in range(1, t):
+                steps.append(warp(steps[-1], flows[:, k], self.mode).clamp(0, 1))
+            moved = torch.stack(steps, dim=1).reshape(b * t, 1, h, w)
+        if self.refiner is None:
+            return moved.reshape(b, t, h, w)
+        frac = (torch.arange(t, dtype=source.dtype, device=source.device) / max(t - 1, 1))
+        frac = frac.view(1, t, 1, 1, 1).expand(b, t, 1, h, w).reshape(b * t, 1, h, w)
+        x = torch.cat([moved, src, acc.reshape(b * t, 2, h, w) / FLOW_SCALE,
+                       flows.reshape(b * t, 2, h, w) / FLOW_SCALE, frac], dim=1)
+        m = 2 ** self.levels
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        residual = self.refiner(x)[..., :h, :w].reshape(b, t, h, w)
+        moved = moved.reshape(b, t, h, w)
+        # frame 0 is the source itself
+        return torch.cat([moved[:, :1], moved[:, 1:] + residual[:, 1:]], dim=1)
+
+
+class VideoDiscriminator(nn.Module):
+    """Critic of clips ``(B, T, H, W) -> (B,)``: 3D convolutions (spectral normalisation,
+    leaky ReLU), strided in space, then a mean over the remaining positions."""
+
+    def __init__(self, channels: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        self.config = {"channels": channels, "layers": layers}
+        mods: list[nn.Module] = []
+        cin = 1
+        for k in range(layers):
+            cout = channels * 2 ** k
+            mods += [spectral_norm(nn.Conv3d(cin, cout, 3, stride=(1, 2, 2), padding=1)),
+                     nn.LeakyReLU(0.2)]
+            cin = cout
+        mods.append(spectral_norm(nn.Conv3d(cin, 1, 3, padding=1)))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, clips: Tensor) -> Tensor:
+        return self.net(clips.unsqueeze(1)).mean(dim=(1, 2, 3, 4))
+
+
+class FlowAnimationObjective(GANObjective):
+    """L1 to the real clip (weight ``l1_weight``) + adversarial loss; batches are
+    ``{"source": (B, 1, H, W), "flows": (B, T, 2, H, W), "target": (B, T, H, W)}`` and an
+    optional bool ``"mask"`` like ``target`` (False: a missing pixel, left out of the L1)."""
+
+    def __init__(self, generator: FlowAnimator, discriminator: VideoDiscriminator,
+                 loss: str = "hinge", adversarial_weight: float = 0.05,
+                 l1_weight: float = 1.0) -> None:
+        super().__init__(generator, discriminator, loss, adversarial_weight)
+        self.l1_weight = float(l1_weight)
+
+    def generate(self, generator: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
+        return generator(batch["source"], batch["flows"])
+
+    def real(self, batch: Mapping[str, Tensor]) -> Tensor:
+        return batch["target"]
+
+    def evaluate(self, generator: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
+        return self.extra_generator_loss(self.generate(generator, batch), batch)[1]["l1"]
+
+    def extra_generator_loss(self, fake: Tensor, batch: Mapping[str, Tensor]
+                             ) -> tuple[Tensor, dict[str, Tensor]]:
+        err = (fake - batch["target"]).abs()
+        mask = batch.get("mask")
+        l1 = err.mean() if mask is None else (err * mask).sum() / mask.sum().clamp_min(1)
+        return self.l1_weight * l1, {"l1": l1.detach()}
+
+
+# -- inference and baselines ------------------------------------------------------------
+@torch.no_grad()
+def animate(generator: FlowAnimator, source: np.ndarray, flows: np.ndarray,
+            batch_size: int = 16, device: str = "cpu") -> np.ndarray:
+    """Animate sources ``(N, H, W)`` by flows ``(N, T, 2, H, W)``: frames ``(N, T, H, W)``
+    clipped to ``[0, 1]``."""
+    generator = generator.to(device).eval()
+    out = []
+    for i in range(0, len(source), batch_size):
+        s = torch.as_tensor(source[i:i + batch_size], dtype=torch.float32, device=device)
+        f = torch.as_tensor(flows[i:i + batch_size], dtype=torch.float32, device=device)
+        out.append(generator(s.unsqueeze(1), f).clamp(0, 1).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def still_animation(source: np.ndarray, frames: int) -> np.ndarray:
+    """The source ``(N, H, W)`` repeated: ``(N, frames, H, W)`` (no motion)."""
+    return np.repeat(np.asarray(source)[:, None], frames, axis=1)
+
+
+def semi_lagrangian_animation(source: np.ndarray, flows: np.ndarray) -> np.ndarray:
+    """The source ``(N, H, W)`` advected frame after frame by ``flows`` ``(N, T, 2, H, W)``:
+    ``frame_t(x) = frame_{t-1}(x - flow_t(x))`` (cubic interpolation, nearest value beyond
+    the edges), clipped to ``[0, 1]``."""
+    from scipy.ndimage import map_coordinates
+
+    source, flows = np.asarray(source, np.float64), np.asarray(flows, np.float64)
+    n, t, _, h, w = flows.shape
+    yy, xx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
+                         indexing="ij")
+    out = np.empty((n, t, h, w))
+    for i in range(n):
+        frame = source[i]
+        out[i, 0] = frame
+        for k in range(1, t):
+            coords = np.stack([yy - flows[i, k, 1], xx - flows[i, k, 0]])
+            frame = np.clip(map_coordinates(frame, coords, order=3, mode="nearest"), 0, 1)
+            out[i, k] = frame
+    return out.astype(np.float32)
