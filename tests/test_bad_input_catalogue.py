@@ -74,6 +74,8 @@ WINDOWED = {
     "seq2seq": ["--d-model", "8", "--hidden", "8", "--lstm-layers", "1"],
     "seq2seq-attn": ["--d-model", "8", "--hidden", "8", "--lstm-layers", "1"],
 }
+TINY_ANIMATOR = ["--epochs", "1", "--batch-size", "2", "--channels", "2", "--levels", "1",
+                 "--disc-channels", "2", "--disc-layers", "1"]
 TINY_DSVAE = ["--static-dim", "2", "--dynamic-dim", "2", "--hidden-dim", "4",
               "--feature-dim", "4", "--conv-channels", "2"]
 
@@ -96,6 +98,20 @@ BASES: dict[tuple[str, ...], list[Base]] = {
     ("simulate", "moving-digits"): [Base(["simulate", "moving-digits", "--clips", "2",
                                           "--frames", "4", "-o", "{out}/x.nc", "--no-progress"],
                                          zero_ok=("--speed", "--context"))],
+    ("simulate", "clouds"): [Base(["simulate", "clouds", "--clips", "2", "--frames", "3",
+                                   "--size", "8", "-o", "{out}/x.nc", "--no-progress"],
+                                  zero_ok=("--speed", "--rotation", "--divergence", "--growth",
+                                           "--softness", "--seed"))],
+    ("train", "flow-animator"): [Base(["train", "flow-animator", "{clouds}", "-o", "{out}/m.pt",
+                                       *TINY_ANIMATOR, "--no-progress"],
+                                      outputs=("-o", "--checkpoint"),
+                                      names=(("--variable", "nosuchvariable"),),
+                                      zero_ok=("--adversarial-weight", "--valid-fraction",
+                                               "--ema-decay"))],
+    ("animate",): [Base(["animate", "{clouds}", "--driving", "{clouds}", "--model",
+                         "{animator_model}", "-o", "{out}/a.nc"],
+                        outputs=("-o", "--gif"), names=(("--variable", "nosuchvariable"),),
+                        zero_ok=("--source-time",))],
     ("simulate", "sprites"): [Base(["simulate", "sprites", "--size", "8", "--frames", "2",
                                     "--characters", "1", "-o", "{out}/x.nc", "--no-progress"])],
     ("assimilate",): [Base(["assimilate", "{chaotic}", "--method", "etkf", "--members", "5",
@@ -215,7 +231,7 @@ class _RunsCode:
 
 def _main_variable(kind: str, ds: xr.Dataset) -> str:
     return {"chaotic": "obs", "posterior": "mean", "forecast": "forecast",
-            "video": "frames"}.get(kind, "obs")
+            "video": "frames", "clouds": "frames"}.get(kind, "obs")
 
 
 def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> None:
@@ -249,7 +265,8 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
 
 
 OTHER_KIND = {"dsvae_model": "convlstm_model", "judge_model": "dsvae_model",
-              "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model"}
+              "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model",
+              "animator_model": "dsvae_model"}
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +278,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                                ("video", "sprites.nc"), ("posterior", "post.nc"),
                                ("forecast", "fc.nc"), ("dsvae_model", "dsvae.pt"),
                                ("judge_model", "judge.pt"), ("convlstm_model", "convlstm.pt"),
-                               ("dmm_model", "dmm.pt"))}
+                               ("dmm_model", "dmm.pt"), ("clouds", "clouds.nc"),
+                               ("animator_model", "animator.pt"))}
     ok = [["simulate", "lorenz63", "--cycles", "30", "-o", f["chaotic"], "--no-progress"],
           ["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
            "-o", f["field"], "--no-progress"],
@@ -278,10 +296,14 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
           ["train", "convlstm", f["field"], "-o", f["convlstm_model"], *TINY_FIELD,
            *WINDOWED["convlstm"]],
           ["train", "dmm", f["chaotic"], "-o", f["dmm_model"], "--epochs", "1", "--window", "5",
-           "--rnn-dim", "4", "--correction", "4", "--no-progress"]]
+           "--rnn-dim", "4", "--correction", "4", "--no-progress"],
+          ["simulate", "clouds", "--clips", "4", "--frames", "3", "--size", "8",
+           "-o", f["clouds"], "--no-progress"],
+          ["train", "flow-animator", f["clouds"], "-o", f["animator_model"], *TINY_ANIMATOR,
+           "--no-progress"]]
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
-    for kind in ("chaotic", "field", "video", "posterior", "forecast"):
+    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds"):
         ds = xr.load_dataset(f[kind])
         for case in DATA_CASES:
             path = d / f"{kind}.{case}.nc"

@@ -67,6 +67,12 @@ def _arguments(parser) -> None:
                              "messages of all later observations (default 3; 0: off)")
     parser.add_argument("--learn-obs-noise", action="store_true",
                         help="learn the observation noise instead of using obs_noise_std")
+    parser.add_argument("--likelihood", choices=("gaussian", "student_t"), default="gaussian",
+                        help="observation errors (student_t: heavy tails, robust to outliers; "
+                             "default gaussian)")
+    parser.add_argument("--obs-df", type=float, default=DEFAULTS.obs_df,
+                        help="degrees of freedom of the student_t likelihood "
+                             f"(default {DEFAULTS.obs_df:g})")
     parser.add_argument("--z-dim", type=int, help="latent dimension with --physics none")
     parser.add_argument("--lr-decay", type=float, default=DEFAULTS.lr_decay,
                         help=f"learning-rate factor per epoch (default {DEFAULTS.lr_decay:g})")
@@ -121,7 +127,8 @@ def options_from_args(args) -> HybridDMMOptions:
         correction_hidden=hidden, physics_substeps=args.physics_substeps or None,
         guide_substeps=args.guide_substeps, look_ahead=args.look_ahead,
         smoother_iterations=args.smoother_iterations, learn_obs_noise=args.learn_obs_noise,
-        z_dim=args.z_dim, lr_decay=args.lr_decay, anneal_epochs=args.anneal_epochs,
+        likelihood=args.likelihood, obs_df=args.obs_df, z_dim=args.z_dim,
+        lr_decay=args.lr_decay, anneal_epochs=args.anneal_epochs,
         patience=args.patience, seed=args.seed,
         **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                              ("lr", args.lr)) if v is not None})  # else the defaults

@@ -148,6 +148,12 @@ def simulate_clouds(clips: int = 64, frames: int = 16, size: int = 32, seed: int
                          f", frames={frames}, size={size}")
     if exponent < 0:
         raise InputError(f"spectral exponent must be >= 0, got {exponent}")
+    if not 0 < cover < 1:
+        raise InputError(f"cover must be in (0, 1), got {cover}")
+    for name, value in (("softness", softness), ("speed", speed), ("rotation", rotation),
+                        ("divergence", divergence), ("growth", growth)):
+        if not value >= 0:
+            raise InputError(f"{name} must be >= 0, got {value}")
     rng = np.random.default_rng(seed)
     all_frames = np.empty((clips, frames, size, size), np.float32)
     all_flow = np.empty((clips, frames, 2, size, size), np.float32)

@@ -75,6 +75,11 @@ class HybridDMMOptions:
         "help": "learn the transition noise (False: keep transition_scale)"})
     learn_obs_noise: bool = field(default=False, metadata={
         "help": "learn the observation noise instead of using obs_noise_std"})
+    likelihood: str = field(default="gaussian", metadata={
+        "help": "observation errors: gaussian, or student_t (heavy tails: robust to "
+                "outliers; scale the observation noise std)"})
+    obs_df: float = field(default=4.0, metadata={
+        "help": "degrees of freedom of the student_t likelihood"})
     z_dim: int | None = field(default=None, metadata={
         "help": "latent dimension of a neural DMM (default: the observed dimension)"})
     epochs: int = field(default=10, metadata={"help": "training epochs"})
@@ -102,6 +107,9 @@ class HybridDMMOptions:
             (all(int(h) >= 1 for h in self.correction_hidden),
              f"correction widths must be >= 1, got {tuple(self.correction_hidden)}"),
             (self.rnn_dim >= 1, f"rnn_dim must be >= 1, got {self.rnn_dim}"),
+            (self.likelihood in ("gaussian", "student_t"),
+             f"likelihood must be gaussian or student_t, got {self.likelihood!r}"),
+            (self.obs_df > 0, f"obs_df must be > 0, got {self.obs_df}"),
             (self.physics_substeps is None or self.physics_substeps >= 0,
              f"physics_substeps must be >= 0, got {self.physics_substeps}"),
             *((value is None or value >= 1, f"{name} must be >= 1, got {value}")
@@ -171,7 +179,8 @@ def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
                           guide_substeps=options.guide_substeps,
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,
-                          learn_obs_noise=options.learn_obs_noise)
+                          learn_obs_noise=options.learn_obs_noise,
+                          likelihood=options.likelihood, obs_df=options.obs_df)
     from pyro_videossm.data.observation_settings import complete_observations
 
     values = obs["obs"].values
@@ -181,7 +190,8 @@ def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
     # the initial observation noise (learned): the data's own if given, else a tenth of the spread
     noise = complete_observations(obs, require=False).attrs.get("obs_noise_std")
     noise = 0.1 * np.mean(scale) if noise is None else np.mean(np.atleast_1d(noise))
-    return DMM(D, options.z_dim or D, likelihood="gaussian", obs_scale=float(noise),
+    return DMM(D, options.z_dim or D, likelihood=options.likelihood, obs_df=options.obs_df,
+               obs_scale=float(noise),
                learn_obs_scale=True, emission_dim=64, transition_dim=64,
                rnn_dim=options.rnn_dim, guide=options.guide, combiner="classic",
                x_loc=loc, x_scale=scale)

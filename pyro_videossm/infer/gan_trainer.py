@@ -78,7 +78,7 @@ class GANConfig:
         if self.checkpoint_path is not None:
             self.checkpoint_path = str(self.checkpoint_path)
         checks = [
-            (self.epochs >= 0, "epochs must be >= 0"),
+            (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr_generator > 0 and self.lr_discriminator > 0, "learning rates must be > 0"),
             (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),

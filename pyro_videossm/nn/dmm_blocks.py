@@ -529,6 +529,22 @@ class GaussianLikelihood(nn.Module):
         return dist.Normal(loc, self.log_scale.exp().expand_as(loc), validate_args=False)
 
 
+class StudentTLikelihood(GaussianLikelihood):
+    """``p(x | loc) = StudentT(df, loc, scale)``: heavy-tailed observation errors, so that a
+    gross outlier costs a logarithmic, not a quadratic, penalty. ``scale (X,)`` fixed or
+    learned as in :class:`GaussianLikelihood` (guides that send Gaussian observation messages
+    use it as their noise scale: the ELBO stays exact, only the proposal is Gaussian)."""
+
+    def __init__(self, x_dim: int, scale: float | Tensor = 1.0, learn_scale: bool = True,
+                 df: float = 4.0):
+        super().__init__(x_dim, scale, learn_scale)
+        self.df = float(df)
+
+    def forward(self, loc: Tensor) -> dist.StudentT:
+        return dist.StudentT(self.df, loc, self.log_scale.exp().expand_as(loc),
+                             validate_args=False)
+
+
 class BernoulliLikelihood(nn.Module):
     """``p(x | logits) = Bernoulli(sigmoid(logits))``: ``logits (..., X) -> Bernoulli``."""
 

@@ -62,9 +62,10 @@ from pyro_videossm.nn.dmm_blocks import (
     GatedTransition,
     GaussianLikelihood,
     InitialState,
+    StudentTLikelihood,
 )
 
-LIKELIHOODS = ("gaussian", "bernoulli")
+LIKELIHOODS = ("gaussian", "student_t", "bernoulli")
 
 
 def on_valid_steps(fn: Callable[[Tensor], Any], z: Tensor, mask: Tensor | None,
@@ -101,12 +102,18 @@ class DMMBatch:
 
 
 def make_likelihood(kind: str, x_dim: int, obs_scale: float | list[float] = 1.0,
-                    learn_obs_scale: bool = True) -> nn.Module:
-    """``"gaussian"`` (noise std ``obs_scale``, learned or fixed) or ``"bernoulli"``."""
+                    learn_obs_scale: bool = True, obs_df: float = 4.0) -> nn.Module:
+    """``"gaussian"`` (noise std ``obs_scale``, learned or fixed), ``"student_t"`` (scale
+    ``obs_scale``, ``obs_df`` degrees of freedom: robust to outliers) or ``"bernoulli"``."""
     if kind not in LIKELIHOODS:
-        raise InputError(f"likelihood must be 'gaussian' or 'bernoulli', got {kind!r}")
+        raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {kind!r}")
     if kind == "gaussian":
         return GaussianLikelihood(x_dim, torch.as_tensor(obs_scale), learn_scale=learn_obs_scale)
+    if kind == "student_t":
+        if not obs_df > 0:
+            raise InputError(f"obs_df must be > 0, got {obs_df}")
+        return StudentTLikelihood(x_dim, torch.as_tensor(obs_scale),
+                                  learn_scale=learn_obs_scale, df=obs_df)
     return BernoulliLikelihood()
 
 
@@ -245,6 +252,8 @@ class DMM(nn.Module):
         likelihood: ``"gaussian"``, ``"bernoulli"`` or a module.
         obs_scale, learn_obs_scale: Gaussian observation noise std (scalar or ``(X,)``) and
             whether it is learned.
+        obs_df: degrees of freedom of the ``"student_t"`` likelihood (its scale is
+            ``obs_scale``).
         emission_dim, transition_dim: hidden sizes of the neural emitter and transition.
         guide: ``"smoothing"``, ``"filtering"``, ``"meanfield"`` or a guide module.
         rnn_dim, rnn_type, rnn_layers, rnn_dropout: the named guide's RNN (see
@@ -271,6 +280,7 @@ class DMM(nn.Module):
         likelihood: str | nn.Module = "gaussian",
         obs_scale: float | list[float] = 1.0,
         learn_obs_scale: bool = True,
+        obs_df: float = 4.0,
         emission_dim: int = 100,
         transition_dim: int = 200,
         rnn_dim: int = 600,
@@ -302,7 +312,8 @@ class DMM(nn.Module):
         if isinstance(guide, str) and guide not in GUIDES:
             raise InputError(f"guide must be one of {', '.join(GUIDES)}, got {guide!r}")
         if isinstance(likelihood, str) and likelihood not in LIKELIHOODS:
-            raise InputError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+            raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
+                             f"got {likelihood!r}")
         if z_dim is None and transition is not None:
             z_dim = x_dim
         if z_dim is None or z_dim < 1 or x_dim < 1:
@@ -311,6 +322,7 @@ class DMM(nn.Module):
             config = dict(
                 x_dim=int(x_dim), z_dim=int(z_dim), likelihood=likelihood,
                 obs_scale=obs_scale, learn_obs_scale=bool(learn_obs_scale),
+                **({"obs_df": float(obs_df)} if likelihood == "student_t" else {}),
                 emission_dim=int(emission_dim), transition_dim=int(transition_dim),
                 rnn_dim=int(rnn_dim), rnn_type=rnn_type, rnn_layers=int(rnn_layers),
                 rnn_dropout=float(rnn_dropout), guide=guide, combiner=combiner,
@@ -326,7 +338,7 @@ class DMM(nn.Module):
         transition = GatedTransition(z_dim, transition_dim) if transition is None else transition
         emitter = Emitter(x_dim, z_dim, emission_dim) if emitter is None else emitter
         if isinstance(likelihood, str):
-            likelihood = make_likelihood(likelihood, x_dim, obs_scale, learn_obs_scale)
+            likelihood = make_likelihood(likelihood, x_dim, obs_scale, learn_obs_scale, obs_df)
         if isinstance(guide, str):
             if obs_message and combiner == "gain" and (
                     z_dim != x_dim or not isinstance(likelihood, GaussianLikelihood)):

@@ -158,6 +158,8 @@ def hybrid_dmm(
     smoother_iterations: int = 3,
     learn_obs_noise: bool = False,
     learn_initial: bool = False,
+    likelihood: str = "gaussian",
+    obs_df: float = 4.0,
 ):
     """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``
     (its ``config`` holds the recipe, ``physics`` included, that
@@ -196,6 +198,8 @@ def hybrid_dmm(
             off; a nonzero ``look_ahead`` turns it off too.
         learn_obs_noise: learn the observation noise instead of using ``obs_noise_std``.
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
+        likelihood: ``"gaussian"`` or ``"student_t"`` observation errors (heavy tails, scale
+            the observation noise std, ``obs_df`` degrees of freedom): robust to outliers.
     """
     from pyro_videossm.assimilate.problem import climatology
 
@@ -238,7 +242,8 @@ def hybrid_dmm(
     if not all(math.isfinite(v) for v in physics["clim_loc"] + physics["clim_scale"]):
         raise InputError(f"climatology of {named.name!r} is not finite")
     config = dict(
-        x_dim=D, z_dim=D, likelihood="gaussian", obs_scale=[float(v) for v in noise],
+        x_dim=D, z_dim=D, likelihood=likelihood, obs_df=float(obs_df),
+        obs_scale=[float(v) for v in noise],
         learn_obs_scale=bool(learn_obs_noise), emission_dim=100, transition_dim=200,
         rnn_dim=int(rnn_dim), rnn_type=rnn_type, rnn_layers=1, rnn_dropout=0.0, guide=guide,
         combiner="gain", mask_input=True, x_loc=physics["clim_loc"],
@@ -257,7 +262,8 @@ def hybrid_dmm_from_config(config: dict[str, Any], *, system: ODESystem | None =
     initial, transition, emitter = build_physics(physics, x_dim, system)
     likelihood = make_likelihood(config.get("likelihood", "gaussian"), x_dim,
                                  config.get("obs_scale", 1.0),
-                                 config.get("learn_obs_scale", True))
+                                 config.get("learn_obs_scale", True),
+                                 config.get("obs_df", 4.0))
     guide = build_guide(
         config.get("guide", "smoothing"), x_dim, x_dim, combiner=config.get("combiner", "gain"),
         obs_message=config.get("obs_message", True), look_ahead=config.get("look_ahead", 0),
