@@ -142,7 +142,7 @@ def run(args) -> int:
     result = train_hybrid_dmm(obs, options, system=system, device=args.device,
                               checkpoint_path=args.checkpoint, resume=args.resume,
                               progress=args.progress, output=args.output,
-                              extra={"data": str(args.data)}, log=say)
+                              extra={"data": str(args.data)}, announce=True)
     last = result.history[-1] if result.history else {}
     loss = last.get("train_loss")
     say(f"wrote {args.output} (epochs {len(result.history)}, loss per cycle "

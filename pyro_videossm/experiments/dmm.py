@@ -206,7 +206,7 @@ def train_hybrid_dmm(obs, options: HybridDMMOptions | None = None, *, system=Non
                      device: str = "cpu", checkpoint_path: str | Path | None = None,
                      resume: bool = False, progress: bool = False,
                      output: str | Path | None = None, extra: dict | None = None,
-                     log=None) -> TrainedDMM:
+                     log=None, announce: bool = False) -> TrainedDMM:
     """Train a (hybrid-physics) DMM on windows of the observation record ``obs`` (a dataset
     or a file in the :func:`pyro_videossm.data.simulate` layout).
 
@@ -220,6 +220,8 @@ def train_hybrid_dmm(obs, options: HybridDMMOptions | None = None, *, system=Non
             dmm_file.save_dmm`; extra: ``window``, ``stride``, ``history``,
             ``train_config``, ``training`` and the entries of ``extra``).
         log: ``str -> None`` for one line before training (model size, windows).
+        announce: print that line on stderr once the data and any checkpoint are accepted
+            (what the command line does: a refused resume is then one line alone).
     """
     from pyro_videossm.data.chaotic import load_observations
     from pyro_videossm.infer import TrainConfig
@@ -243,13 +245,16 @@ def train_hybrid_dmm(obs, options: HybridDMMOptions | None = None, *, system=Non
                          patience=options.patience, device=device, seed=options.seed,
                          checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
                          progress=progress)
-    if log is not None:
-        kind = f"hybrid {dmm.config['physics']['system']}" if options.physics else "neural"
-        log(f"dmm ({kind}, {options.guide} guide): "
-            f"{sum(p.numel() for p in dmm.parameters()):,} parameters, "
-            f"{train['x'].shape[0]} training windows of {window} cycles")
+    kind = f"hybrid {dmm.config['physics']['system']}" if options.physics else "neural"
+    description = (f"dmm ({kind}, {options.guide} guide): "
+                   f"{sum(p.numel() for p in dmm.parameters()):,} parameters, "
+                   f"{train['x'].shape[0]} training windows of {window} cycles")
     wall, cpu = time.perf_counter(), time.process_time()
-    history = fit_dmm(dmm, train, config, valid=valid, resume=resume)
+    if log is not None:
+        log(description)
+    # on stderr once any checkpoint is accepted, so that a refusal is one line alone
+    history = fit_dmm(dmm, train, config, valid=valid, resume=resume,
+                      announce=description if announce else None)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if options.compile:  # a plain (uncompiled) copy to return and save
         fresh = dmm_from_config(dmm.config, system=system).to(device)

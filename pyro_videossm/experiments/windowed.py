@@ -69,12 +69,12 @@ def train_windowed(recipe: Recipe, run: TrainingRun, options: WindowOptions,
         if hasattr(options, key):
             schedule[key] = getattr(options, key)
     config = run.config(**{**recipe.defaults, **schedule})
-    say(f"{recipe.name}: {sum(p.numel() for p in module.parameters()):,} parameters, "
-        f"{data.n_train} training and {data.n_valid} validation windows of "
-        f"{options.context}+{options.leads} frames {'x'.join(map(str, data.frame_shape))}; "
-        f"scaling {data.scaling.describe()}")
+    announce = (f"{recipe.name}: {sum(p.numel() for p in module.parameters()):,} parameters, "
+                f"{data.n_train} training and {data.n_valid} validation windows of "
+                f"{options.context}+{options.leads} frames "
+                f"{'x'.join(map(str, data.frame_shape))}; scaling {data.scaling.describe()}")
     trainer = Trainer(recipe.objective(module, options), config)
-    history = trainer.fit(data.train, data.valid, resume=run.resume)
+    history = trainer.fit(data.train, data.valid, resume=run.resume, announce=announce)
     model = recipe.wrap(module.cpu(), data, options)
     if run.output is not None:
         model.save(run.output, extra={

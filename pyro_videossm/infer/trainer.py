@@ -90,7 +90,7 @@ class Trainer:
     # ------------------------------------------------------------------ public
 
     def fit(self, train_data: Data, valid_data: Data | None = None,
-            resume: bool = False) -> list[dict]:
+            resume: bool = False, announce: str | None = None) -> list[dict]:
         """Train; return the history, one dict per finished epoch with ``epoch`` (1-based),
         ``train_loss`` (annealed objective per item, or per ``module.normalizer`` unit),
         ``valid_loss`` (un-annealed, ``None`` without validation data), ``anneal`` (factor
@@ -98,7 +98,9 @@ class Trainer:
 
         With ``resume=True`` and an existing ``config.checkpoint_path`` training continues
         from the checkpoint exactly where it stopped (bit for bit on CPU); without a
-        checkpoint file it starts afresh.
+        checkpoint file it starts afresh. ``announce`` is printed on stderr (main process)
+        once the data and any checkpoint have been accepted, just before training starts, so
+        that refused input gets its one-line error alone.
 
         Raises:
             TrainingDiverged: a non-finite loss.
@@ -116,13 +118,14 @@ class Trainer:
         self.dist = DistContext.from_env(cfg.device)
         self.data_parallel, self._wrapped_params = None, []
         try:
-            return self._fit(train_data, valid_data, resume)
+            return self._fit(train_data, valid_data, resume, announce)
         finally:
             self.dist.close()
 
     # ------------------------------------------------------------------ loop
 
-    def _fit(self, train_data: Data, valid_data: Data | None, resume: bool) -> list[dict]:
+    def _fit(self, train_data: Data, valid_data: Data | None, resume: bool,
+             announce: str | None = None) -> list[dict]:
         cfg, obj, dctx = self.config, self.objective, self.dist
         device = dctx.device
         module = obj.module.to(device)
@@ -166,6 +169,8 @@ class Trainer:
                 tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             obj.reset()
             pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise on every process
+        if announce and dctx.is_main:
+            tqdm.write(announce, file=sys.stderr)
 
         show = cfg.progress and dctx.is_main
         epochs_bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch",

@@ -432,15 +432,17 @@ class DMM(nn.Module):
 
 
 def fit_dmm(dmm: DMM, train: dict[str, Tensor], config, *, valid: dict[str, Tensor] | None = None,
-            resume: bool = False, elbo=None) -> list[dict]:
+            resume: bool = False, elbo=None, announce: str | None = None) -> list[dict]:
     """Train ``dmm`` with the toolkit's SVI loop (:class:`~pyro_videossm.infer.Trainer`).
 
     ``config`` is a :class:`~pyro_videossm.infer.TrainConfig`; ``elbo`` defaults to
-    ``Trace_ELBO``. Returns the history (one dict per epoch; losses per time step).
+    ``Trace_ELBO``; ``announce``: see :meth:`~pyro_videossm.infer.Trainer.fit`. Returns the
+    history (one dict per epoch; losses per time step).
     """
     from pyro_videossm.infer import SVIObjective, Trainer
 
-    return Trainer(SVIObjective(dmm, elbo=elbo), config).fit(train, valid, resume=resume)
+    return Trainer(SVIObjective(dmm, elbo=elbo), config).fit(train, valid, resume=resume,
+                                                             announce=announce)
 
 
 __all__ = ["DMM", "DMMBatch", "DMMModel", "GUIDES", "LIKELIHOODS", "MarkovGaussian", "fit_dmm",
