@@ -45,6 +45,7 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.infer.data import BatchSource, ShardedPermutation
 from pyro_videossm.infer.state import (
     atomic_torch_save,
+    checkpoint_to_resume,
     get_rng_state,
     safe_torch_load,
     set_rng_state,
@@ -235,24 +236,18 @@ class GANTrainer:
                              name="validation data"))
         self.n_train = train.n
         n_batches = train.num_batches(train.n)
-        if n_batches == 0:
-            raise InputError(f"training data hold {train.n} items, fewer than one batch of "
-                             f"{cfg.batch_size} (drop_last)")
         self.opt_g, self.opt_d = self._optimisers()
         self.epoch = self.step = self.batch_pos = 0
         self.sums: dict[str, float] = {}
         self.count = 0
         self.epoch_seconds = 0.0
         self.history = []
-        data_gen = torch.Generator()
-        data_gen.manual_seed(cfg.seed)
+        data_gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch_gen_state = data_gen.get_state()
-        path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        if resume and path is not None and path.exists():
+        path = checkpoint_to_resume(cfg.checkpoint_path, resume)
+        if path is not None:
             self._restore(path, train.n)
         else:
-            if resume:
-                tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             torch.manual_seed(cfg.seed)
             self.ema_generator.load_state_dict(obj.generator.state_dict())
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch",

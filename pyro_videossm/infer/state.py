@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pyro
 import pyro.distributions.constraints as pyro_constraints
 import torch
 from torch.distributions import constraints
+from tqdm import tqdm
 
 from pyro_videossm.atomic import atomic_path
 from pyro_videossm.errors import InputError
@@ -38,6 +40,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
+
+
+def checkpoint_to_resume(checkpoint_path: str | os.PathLike | None, resume: bool,
+                         announce: bool = True) -> Path | None:
+    """The checkpoint a trainer restores from: ``checkpoint_path`` when ``resume`` is asked
+    and the file exists, else ``None`` (start afresh; said on stderr when ``resume`` was asked
+    and ``announce``)."""
+    path = Path(checkpoint_path) if checkpoint_path else None
+    if resume and path is not None and path.exists():
+        return path
+    if resume and announce:
+        tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
+    return None
 
 
 def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:

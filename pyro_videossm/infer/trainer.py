@@ -27,6 +27,7 @@ from pyro_videossm.infer.model_file import load_state_checked
 from pyro_videossm.infer.objectives import Objective
 from pyro_videossm.infer.state import (
     atomic_torch_save,
+    checkpoint_to_resume,
     data_fingerprint,
     get_rng_state,
     module_settings,
@@ -138,9 +139,6 @@ class Trainer:
                              if cfg.checkpoint_path else None)
         local_items = math.ceil(train.n / dctx.world)  # ShardedPermutation pads to this
         self.n_batches = n_batches = train.num_batches(local_items)
-        if n_batches == 0:
-            raise InputError(f"training data hold {train.n} items, fewer than one batch of "
-                             f"{cfg.batch_size} (drop_last)")
         obj.setup(cfg, n_batches)
 
         # counters and running sums (all restored from a checkpoint)
@@ -154,16 +152,13 @@ class Trainer:
         self.stopped = False
         self.last_checkpoint_step: int | None = None
         self._buffer: list[tuple] = []
-        data_gen = torch.Generator()
-        data_gen.manual_seed(cfg.seed)
+        data_gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch_gen_state = data_gen.get_state()
 
-        path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        if resume and path is not None and path.exists():
+        path = checkpoint_to_resume(cfg.checkpoint_path, resume, announce=dctx.is_main)
+        if path is not None:
             self._restore(path, train.n)
         else:
-            if resume and dctx.is_main:
-                tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             obj.reset()
             pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise on every process
 
