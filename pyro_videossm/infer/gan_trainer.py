@@ -47,7 +47,7 @@ from pyro_videossm.infer.state import (
     atomic_torch_save,
     checkpoint_to_resume,
     get_rng_state,
-    safe_torch_load,
+    load_training_checkpoint,
     set_rng_state,
 )
 from pyro_videossm.infer.trainer import TrainingDiverged
@@ -360,17 +360,9 @@ class GANTrainer:
 
     def _restore(self, path: Path, n_train: int) -> None:
         cfg, obj = self.config, self.objective
-        ckpt = safe_torch_load(path, "checkpoint")
-        if not (isinstance(ckpt, dict) and ckpt.get("format") == GAN_CHECKPOINT_FORMAT):
-            raise InputError(f"{path} is not a pyro-videossm GAN training checkpoint")
-        saved, now = ckpt["config"], cfg.to_dict()
-        for key in GAN_RESUME_FIXED:
-            if saved.get(key) != now[key]:
-                raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
-                                 f" this run has {key}={now[key]!r}")
-        if ckpt["n_train"] != n_train:
-            raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
-                             f"items, this run has {n_train}")
+        ckpt = load_training_checkpoint(path, GAN_CHECKPOINT_FORMAT,
+                                        "pyro-videossm GAN training checkpoint", cfg.to_dict(),
+                                        GAN_RESUME_FIXED, n_train)
         try:
             obj.generator.load_state_dict(ckpt["generator"])
             obj.discriminator.load_state_dict(ckpt["discriminator"])

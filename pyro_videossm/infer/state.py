@@ -76,6 +76,25 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
         raise InputError(f"{what} {path} is not a readable torch file ({reason})") from None
 
 
+def load_training_checkpoint(path: Path, checkpoint_format: str, what: str, config: dict,
+                             fixed_fields, n_train: int) -> dict:
+    """The checkpoint at ``path``, checked to be a ``what`` (its ``format`` entry is
+    ``checkpoint_format``) written by a run like this one: the same ``fixed_fields`` of the
+    ``config`` dict and ``n_train`` training items. InputError (one line) otherwise."""
+    ckpt = safe_torch_load(path, "checkpoint")
+    if not (isinstance(ckpt, dict) and ckpt.get("format") == checkpoint_format):
+        raise InputError(f"{path} is not a {what}")
+    saved = ckpt["config"]
+    for key in fixed_fields:
+        if saved.get(key) != config[key]:
+            raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
+                             f" this run has {key}={config[key]!r}")
+    if ckpt["n_train"] != n_train:
+        raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
+                         f"items, this run has {n_train}")
+    return ckpt
+
+
 def is_plain(value: Any, allow_tensors: bool = True) -> bool:
     """True if ``value`` is made only of None/bool/int/float/str, lists, tuples, str-keyed
     dicts (and tensors when ``allow_tensors``): what ``weights_only=True`` loads."""

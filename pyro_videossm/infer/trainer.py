@@ -30,8 +30,8 @@ from pyro_videossm.infer.state import (
     checkpoint_to_resume,
     data_fingerprint,
     get_rng_state,
+    load_training_checkpoint,
     module_settings,
-    safe_torch_load,
     set_rng_state,
 )
 
@@ -378,18 +378,9 @@ class Trainer:
 
     def _restore(self, path: Path, n_train: int) -> None:
         cfg, obj, dctx = self.config, self.objective, self.dist
-        ckpt = safe_torch_load(path, "checkpoint")
-        if not (isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT):
-            raise InputError(f"{path} is not a pyro-videossm training checkpoint")
-        saved = ckpt["config"]
-        now = cfg.to_dict()
-        for key in RESUME_FIXED_FIELDS:
-            if saved.get(key) != now[key]:
-                raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
-                                 f" this run has {key}={now[key]!r}")
-        if ckpt["n_train"] != n_train:
-            raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
-                             f"items, this run has {n_train}")
+        ckpt = load_training_checkpoint(path, CHECKPOINT_FORMAT,
+                                        "pyro-videossm training checkpoint", cfg.to_dict(),
+                                        RESUME_FIXED_FIELDS, n_train)
         self._check_fingerprint(path, ckpt.get("fingerprint"))
         if ckpt["world"] != dctx.world and ckpt["batch_pos"] != 0:
             raise InputError(f"checkpoint {path} was written mid-epoch by {ckpt['world']} "
