@@ -3,37 +3,17 @@ perfect model, and smoother error below filter error on Lorenz-63."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
+from linear_reference import DT, linear_problem
 
 from pyro_videossm.assimilate import AssimilationProblem, get_method
 from pyro_videossm.data import simulate
-from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.enkf import run_etkf
 from pyro_videossm.filters.enks import smooth_ensembles, window_products
 from pyro_videossm.filters.ensemble import initial_ensemble
 from pyro_videossm.filters.kalman import kalman_filter, rts_smoother
-
-DT = torch.float64
-
-
-class Spiral(ODESystem):
-    """Linear test system ``dx/dt = A x`` (a slowly decaying spiral plus a third mode)."""
-
-    name = "spiral"
-    component_names = ("a", "b", "c")
-    default_dt = 0.1
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("A", torch.tensor([[-0.05, 1.0, 0.0], [-1.0, -0.05, 0.3],
-                                                [0.0, 0.0, -0.1]]))
-
-    def drift(self, x):
-        return x @ self.A.T
 
 
 @pytest.mark.parametrize("lag", [0, 1, 3, 5, 6, 11, 40])
@@ -63,12 +43,7 @@ def test_lag_zero_is_the_etkf_analysis():
 def test_full_enks_equals_rts_on_linear_perfect_model(rotate):
     """No model noise and N > D: ETKF = KF and the full EnKS = RTS, started from the initial
     ensemble's own mean and covariance (rotations must mix past members like present ones)."""
-    system = Spiral()
-    ds = simulate(system, cycles=30, dt=0.1, steps_per_obs=2, obs_noise_std=0.5,
-                  spinup=0.0, seed=1, obs_operator="subset:0,2")
-    problem = AssimilationProblem.from_dataset(ds, system=system)
-    problem = dataclasses.replace(problem, prior_mean=torch.tensor([1.0, 0.0, 2.0], dtype=DT),
-                                  prior_std=torch.ones(3, dtype=DT))
+    problem = linear_problem(30)
     N = 6
     ens0 = initial_ensemble(problem, N, torch.Generator().manual_seed(0))
     eye = torch.eye(3, dtype=DT)

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from script_loader import load_script
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.recipes import RECIPES
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture()
 def smoke():
-    path = ROOT / "benchmarks" / "gpu_smoke.py"
-    spec = importlib.util.spec_from_file_location("gpu_smoke_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_smoke_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/gpu_smoke.py", "gpu_smoke_bench")
 
 
 def test_quick_run_on_cpu_steps_every_model(smoke, tmp_path, capsys, monkeypatch):

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_loader import load_script
 
 
 @pytest.fixture()
 def bench():
-    path = ROOT / "benchmarks" / "moving_digits.py"
-    spec = importlib.util.spec_from_file_location("moving_digits_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["moving_digits_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/moving_digits.py", "moving_digits_bench")
 
 
 def test_runs_are_stored_reused_and_tabled(bench, tmp_path, monkeypatch, capsys):

@@ -13,37 +13,18 @@ import cftime
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
+from documented_system import documented_rossler
 
 from pyro_videossm.assimilate import assimilate
 from pyro_videossm.cli import main
 from pyro_videossm.data import simulate, write_netcdf
 from pyro_videossm.data.observation_settings import complete_observations
-from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import DataWarning, InputError
 
-
-class Rossler(ODESystem):
-    """A plug-in system given by import path (``test_own_data:Rossler``) in the tests."""
-
-    name = "rossler"
-    component_names = ("x", "y", "z")
-    default_dt = 0.05
-
-    def __init__(self, a: float = 0.2, b: float = 0.2, c: float = 5.7):
-        super().__init__()
-        self.a, self.b, self.c = a, b, c
-
-    def drift(self, x):
-        x_, y, z = x.unbind(-1)
-        return torch.stack([-y - z, x_ + self.a * y, self.b + z * (x_ - self.c)], -1)
-
-    def parameters_dict(self):
-        return {"a": self.a, "b": self.b, "c": self.c}
-
-    def initial_state(self):
-        return torch.tensor([1.0, 1.0, 1.0])
+#: A plug-in system given by import path (``test_own_data:Rossler``) in the tests: the
+#: documented example of :mod:`pyro_videossm.dynamics.base`.
+Rossler = documented_rossler(__name__)
 
 
 CFTIME = xr.coders.CFDatetimeCoder(use_cftime=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from documented_system import ROSSLER_SOURCE
 
 from pyro_videossm.assimilate import (
     BUILTIN_METHOD_MODULES,
@@ -39,18 +40,11 @@ from pyro_videossm.data import (
 )
 from pyro_videossm.data.chaotic import ObservationSetting
 from pyro_videossm.dynamics import SYSTEMS, Lorenz63, ODESystem, make_system, register_system
-from pyro_videossm.dynamics import base as dynamics_base
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast import FORECASTERS, Persistence, get_forecaster
 from pyro_videossm.registry import ENTRY_POINT_GROUPS, Registry
 
 REPO = Path(__file__).resolve().parents[1]
-
-#: The plug-in package's source: the example of :mod:`pyro_videossm.dynamics.base`'s docstring
-#: (after its ``::``), so that the documented example is the one that runs.
-ROSSLER_SOURCE = "import torch\n\nfrom pyro_videossm.dynamics import ODESystem\n\n\n" + (
-    textwrap.dedent(dynamics_base.__doc__.split("::\n", 1)[1]).lstrip("\n"))
-
 
 def _write_package(root: Path, name: str, source: str, entry_points: str = "") -> None:
     """``root/name/__init__.py`` and, with ``entry_points``, a ``name-0.1.dist-info``."""

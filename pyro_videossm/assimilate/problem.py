@@ -168,6 +168,22 @@ _CLIMATOLOGY_CACHE: dict = {}
 def _climatology_cached(key, system, dt, members, spinup, steps, every):
     if key in _CLIMATOLOGY_CACHE:
         return _CLIMATOLOGY_CACHE[key]
+    flat = climatological_states(system, dt, members=members, spinup=spinup, steps=steps,
+                                 every=every)
+    out = (flat.mean(0), flat.std(0))
+    _CLIMATOLOGY_CACHE[key] = out
+    return out
+
+
+def climatological_states(system: ODESystem, dt: float, *, members: int = 32,
+                          spinup: int = 2000, steps: int = 4000, every: int = 10) -> Tensor:
+    """States ``(members * ceil(steps / every), D)`` (float64, CPU) of a long free run.
+
+    ``members`` runs start at the system's initial state plus unit noise (seed 12345); the
+    first ``spinup`` steps are discarded and every ``every``-th of the next ``steps`` kept.
+    The sample behind :func:`climatology` and the 3D-Var climatological covariance.
+    InputError if the run diverges.
+    """
     gen = torch.Generator().manual_seed(12345)
     with torch.no_grad():
         sys64 = copy.deepcopy(system).to(device="cpu", dtype=torch.float64)
@@ -178,6 +194,4 @@ def _climatology_cached(key, system, dt, members, spinup, steps, every):
     flat = path.reshape(-1, path.shape[-1])
     if not torch.isfinite(flat).all():
         raise InputError(f"climatology of {system.name!r} diverged with dt={dt}")
-    out = (flat.mean(0), flat.std(0))
-    _CLIMATOLOGY_CACHE[key] = out
-    return out
+    return flat

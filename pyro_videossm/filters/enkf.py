@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from pyro_videossm.assimilate import (
     AssimilationMethod,
@@ -41,12 +40,11 @@ from pyro_videossm.assimilate import (
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import (
     check_ensemble_options,
-    initial_ensemble,
+    cycle_ensemble,
     mean_preserving_basis,
     obs_error_variance,
     post_process,
     random_mean_preserving_rotation,
-    static_analysis_ensemble,
     with_ensemble_innovations,
 )
 from pyro_videossm.filters.localization import (
@@ -157,25 +155,16 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
                              device=problem.device, dtype=problem.dtype)
         index, taper_w = local_windows(taper)  # (D, L)
     rotation = _rotation_fn(rotate, members, problem)
-    out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
-    forecasts = torch.empty_like(out)
     r2 = obs_error_variance(problem)
     param = default_param(obs_likelihood, robust_param, problem.obs_noise_df)
     transforms = None
     if store_transforms:
         shape = (T, D, members, members) if local else (T, members, members)
         transforms = torch.empty(shape, dtype=problem.dtype, device=problem.device)
-    ens = initial_ensemble(problem, members, generator)
-    for t in tqdm(range(T), disable=not progress, desc=desc or ("letkf" if local else "etkf"),
-                  leave=False):
-        ens = problem.forecast(ens, noise=True, generator=generator)
-        forecasts[t] = ens
-        if static_start and t == 0:
-            ens = static_analysis_ensemble(problem, ens, t, generator)
-            if store_transforms:
-                transforms[t] = torch.eye(members, dtype=ens.dtype, device=ens.device)
-            out[t] = ens
-            continue
+        if static_start and T > 0:  # the static first analysis transforms nothing
+            transforms[0] = torch.eye(members, dtype=problem.dtype, device=problem.device)
+
+    def analyse(t: int, ens: Tensor) -> Tensor:
         mean = ens.mean(0)
         A = ens - mean
         innovation = obs[t] - mean
@@ -195,8 +184,11 @@ def run_etkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
             # the rotation mixes members (E -> R E): past ensembles take it too, so that
             # their members keep corresponding to the current ones
             transforms[t] = full_transform(G) if R is None else full_transform(G) @ R.T
-        ens = post_process(ens, spin if t < spinup else inflation, R)
-        out[t] = ens
+        return post_process(ens, spin if t < spinup else inflation, R)
+
+    out, forecasts = cycle_ensemble(problem, members, generator, analyse,
+                                    static_start=static_start, progress=progress,
+                                    desc=desc or ("letkf" if local else "etkf"))
     return EnsembleRun(analysis=out, transforms=transforms, forecasts=forecasts)
 
 
@@ -218,7 +210,7 @@ def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
     check_ensemble_options(members, inflation)
     check_radius(localization)
     spin = max(inflation, spinup_inflation)
-    T, D = problem.n_cycles, problem.state_dim
+    D = problem.state_dim
     r2 = obs_error_variance(problem)
     masks = problem.mask.to(problem.dtype)
     obs = problem.obs
@@ -227,17 +219,9 @@ def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         taper = taper_matrix(D, localization, cyclic=is_cyclic(problem.system, cyclic),
                              device=problem.device, dtype=problem.dtype)
     rotation = _rotation_fn(rotate, members, problem)
-    out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
-    forecasts = torch.empty_like(out)
     param = default_param(obs_likelihood, robust_param, problem.obs_noise_df)
-    ens = initial_ensemble(problem, members, generator)
-    for t in tqdm(range(T), disable=not progress, desc="enkf", leave=False):
-        ens = problem.forecast(ens, noise=True, generator=generator)
-        forecasts[t] = ens
-        if static_start and t == 0:
-            ens = static_analysis_ensemble(problem, ens, t, generator)
-            out[t] = ens
-            continue
+
+    def analyse(t: int, ens: Tensor) -> Tensor:
         A = ens - ens.mean(0)
         P = (A.T @ A) / (members - 1)
         if taper is not None:
@@ -254,8 +238,10 @@ def run_enkf(problem: AssimilationProblem, *, members: int, inflation: float = 1
         innovation = (obs[t] + eps - ens) * m  # (N, D), zero where not observed
         Z = torch.cholesky_solve(innovation.T, L)  # (D, N) = S^{-1} d
         ens = ens + (Z.T * m) @ P
-        ens = post_process(ens, spin if t < spinup else inflation, rotation(generator))
-        out[t] = ens
+        return post_process(ens, spin if t < spinup else inflation, rotation(generator))
+
+    out, forecasts = cycle_ensemble(problem, members, generator, analyse,
+                                    static_start=static_start, progress=progress, desc="enkf")
     return EnsembleRun(analysis=out, forecasts=forecasts)
 
 

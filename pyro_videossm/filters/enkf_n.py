@@ -28,7 +28,6 @@ import math
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from pyro_videossm.assimilate import (
     AssimilationMethod,
@@ -37,11 +36,10 @@ from pyro_videossm.assimilate import (
     register_method,
 )
 from pyro_videossm.filters.ensemble import (
-    initial_ensemble,
+    cycle_ensemble,
     mean_preserving_basis,
     obs_error_variance,
     random_mean_preserving_rotation,
-    static_analysis_ensemble,
     with_ensemble_innovations,
 )
 from pyro_videossm.filters.options import as_bool, as_int
@@ -146,25 +144,21 @@ def run_enkf_n(problem: AssimilationProblem, *, members: int, rotate: bool = Fal
     :func:`enkf_n_analysis` and, with ``rotate``, a random mean-preserving rotation. With
     ``static_start`` the first analysis is :func:`static_analysis_ensemble` (inflation 1).
     """
-    T, D = problem.n_cycles, problem.state_dim
     precision = problem.mask.to(problem.dtype) / obs_error_variance(problem)
-    out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
-    forecasts = torch.empty_like(out)
-    inflation = torch.ones(T, dtype=problem.dtype, device=problem.device)
+    inflation = torch.ones(problem.n_cycles, dtype=problem.dtype, device=problem.device)
     basis = mean_preserving_basis(members, device=problem.device, dtype=problem.dtype)
-    ens = initial_ensemble(problem, members, generator)
-    for t in tqdm(range(T), disable=not progress, desc="enkf-n", leave=False):
-        ens = problem.forecast(ens, noise=True, generator=generator)
-        forecasts[t] = ens
-        if static_start and t == 0:
-            ens = static_analysis_ensemble(problem, ens, t, generator)
-        else:
-            ens, inflation[t] = enkf_n_analysis(ens, problem.obs[t], precision[t],
-                                                mode_correction=mode_correction)
-            if rotate:
-                R = random_mean_preserving_rotation(basis, generator)
-                ens = ens.mean(0) + R @ (ens - ens.mean(0))
-        out[t] = ens
+
+    def analyse(t: int, ens: Tensor) -> Tensor:
+        ens, inflation[t] = enkf_n_analysis(ens, problem.obs[t], precision[t],
+                                            mode_correction=mode_correction)
+        if rotate:
+            R = random_mean_preserving_rotation(basis, generator)
+            ens = ens.mean(0) + R @ (ens - ens.mean(0))
+        return ens
+
+    out, forecasts = cycle_ensemble(problem, members, generator, analyse,
+                                    static_start=static_start, progress=progress,
+                                    desc="enkf-n")
     return out, inflation, forecasts
 
 

@@ -6,8 +6,11 @@ Ensembles are tensors ``(N, D)``: members as a batch dimension, one batched RK4 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from pyro_videossm.assimilate import AssimilationProblem, Estimate
 from pyro_videossm.assimilate.consistency import ensemble_nis
@@ -110,3 +113,27 @@ def static_analysis_ensemble(problem: AssimilationProblem, forecast: Tensor, t: 
     z = z - z.mean(0)
     z = z / z.pow(2).sum(0).div(N - 1).sqrt()
     return mean_a + std_a * z
+
+
+def cycle_ensemble(problem: AssimilationProblem, members: int, generator: torch.Generator,
+                   analyse: Callable[[int, Tensor], Tensor], *, static_start: bool,
+                   progress: bool, desc: str) -> tuple[Tensor, Tensor]:
+    """The ensemble filters' cycle: analyses and forecasts ``(T, N, D)``.
+
+    From :func:`initial_ensemble`, each cycle ``t`` forecasts the ``N`` members (with model
+    noise) and replaces them by ``analyse(t, forecast)`` ``(N, D)``; with ``static_start``
+    the first analysis is :func:`static_analysis_ensemble` instead.
+    """
+    T, D = problem.n_cycles, problem.state_dim
+    out = torch.empty(T, members, D, dtype=problem.dtype, device=problem.device)
+    forecasts = torch.empty_like(out)
+    ens = initial_ensemble(problem, members, generator)
+    for t in tqdm(range(T), disable=not progress, desc=desc, leave=False):
+        ens = problem.forecast(ens, noise=True, generator=generator)
+        forecasts[t] = ens
+        if static_start and t == 0:
+            ens = static_analysis_ensemble(problem, ens, t, generator)
+        else:
+            ens = analyse(t, ens)
+        out[t] = ens
+    return out, forecasts

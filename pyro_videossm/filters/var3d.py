@@ -15,8 +15,6 @@ run) times ``scale``, or a user matrix times ``scale``.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -28,6 +26,7 @@ from pyro_videossm.assimilate import (
     register_method,
 )
 from pyro_videossm.assimilate.consistency import gaussian_nis
+from pyro_videossm.assimilate.problem import climatological_states
 from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import obs_error_variance
@@ -43,23 +42,16 @@ def climatological_covariance(system: ODESystem, dt: float, *, members: int = 32
                               spinup: int = 2000, steps: int = 4000, every: int = 10) -> Tensor:
     """Covariance ``(D, D)`` (float64, CPU) of the states of a long free run of ``system``.
 
-    Sampled as :func:`pyro_videossm.assimilate.climatology` samples the mean and std
-    (``members`` runs, ``spinup`` steps discarded, every ``every``-th of ``steps`` kept).
+    The sample is :func:`pyro_videossm.assimilate.problem.climatological_states`, the one
+    behind :func:`pyro_videossm.assimilate.climatology`'s mean and std (``members`` runs,
+    ``spinup`` steps discarded, every ``every``-th of ``steps`` kept).
     Cached per system class, parameters and step.
     """
     key = (type(system), tuple(sorted(system.parameters_dict().items())), float(dt),
            members, spinup, steps, every)
     if key not in _COVARIANCE_CACHE:
-        gen = torch.Generator().manual_seed(12345)
-        with torch.no_grad():
-            sys64 = copy.deepcopy(system).to(device="cpu", dtype=torch.float64)
-            x0 = sys64.initial_state().to(torch.float64).cpu()
-            x = x0 + torch.randn(members, x0.shape[-1], generator=gen, dtype=torch.float64)
-            x = sys64.integrate(x, spinup, dt)
-            path = sys64.integrate(x, steps, dt, return_path=True)[::every]
-        flat = path.reshape(-1, path.shape[-1])
-        if not torch.isfinite(flat).all():
-            raise InputError(f"climatology of {system.name!r} diverged with dt={dt}")
+        flat = climatological_states(system, dt, members=members, spinup=spinup, steps=steps,
+                                     every=every)
         _COVARIANCE_CACHE[key] = torch.cov(flat.T).reshape(flat.shape[-1], flat.shape[-1])
     return _COVARIANCE_CACHE[key]
 

@@ -92,9 +92,15 @@ class BatchSource:
             raise InputError(f"{name} holds no items")
 
     def num_batches(self, local_items: int) -> int:
+        """Batches per epoch of ``local_items`` items; InputError if there is not one."""
         if self.drop_last:
-            return local_items // self.batch_size
-        return math.ceil(local_items / self.batch_size)
+            n = local_items // self.batch_size
+        else:
+            n = math.ceil(local_items / self.batch_size)
+        if n == 0:
+            raise InputError(f"training data hold {self.n} items, fewer than one batch of "
+                             f"{self.batch_size} (drop_last)")
+        return n
 
     def _to_device(self, batch: Batch) -> Batch:
         out = {}

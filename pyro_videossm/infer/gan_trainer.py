@@ -45,8 +45,9 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.infer.data import BatchSource, ShardedPermutation
 from pyro_videossm.infer.state import (
     atomic_torch_save,
+    checkpoint_to_resume,
     get_rng_state,
-    safe_torch_load,
+    load_training_checkpoint,
     set_rng_state,
 )
 from pyro_videossm.infer.trainer import TrainingDiverged
@@ -235,24 +236,18 @@ class GANTrainer:
                              name="validation data"))
         self.n_train = train.n
         n_batches = train.num_batches(train.n)
-        if n_batches == 0:
-            raise InputError(f"training data hold {train.n} items, fewer than one batch of "
-                             f"{cfg.batch_size} (drop_last)")
         self.opt_g, self.opt_d = self._optimisers()
         self.epoch = self.step = self.batch_pos = 0
         self.sums: dict[str, float] = {}
         self.count = 0
         self.epoch_seconds = 0.0
         self.history = []
-        data_gen = torch.Generator()
-        data_gen.manual_seed(cfg.seed)
+        data_gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch_gen_state = data_gen.get_state()
-        path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        if resume and path is not None and path.exists():
+        path = checkpoint_to_resume(cfg.checkpoint_path, resume)
+        if path is not None:
             self._restore(path, train.n)
         else:
-            if resume:
-                tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             torch.manual_seed(cfg.seed)
             self.ema_generator.load_state_dict(obj.generator.state_dict())
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch",
@@ -365,17 +360,9 @@ class GANTrainer:
 
     def _restore(self, path: Path, n_train: int) -> None:
         cfg, obj = self.config, self.objective
-        ckpt = safe_torch_load(path, "checkpoint")
-        if not (isinstance(ckpt, dict) and ckpt.get("format") == GAN_CHECKPOINT_FORMAT):
-            raise InputError(f"{path} is not a pyro-videossm GAN training checkpoint")
-        saved, now = ckpt["config"], cfg.to_dict()
-        for key in GAN_RESUME_FIXED:
-            if saved.get(key) != now[key]:
-                raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
-                                 f" this run has {key}={now[key]!r}")
-        if ckpt["n_train"] != n_train:
-            raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
-                             f"items, this run has {n_train}")
+        ckpt = load_training_checkpoint(path, GAN_CHECKPOINT_FORMAT,
+                                        "pyro-videossm GAN training checkpoint", cfg.to_dict(),
+                                        GAN_RESUME_FIXED, n_train)
         try:
             obj.generator.load_state_dict(ckpt["generator"])
             obj.discriminator.load_state_dict(ckpt["discriminator"])

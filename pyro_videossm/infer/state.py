@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pyro
 import pyro.distributions.constraints as pyro_constraints
 import torch
 from torch.distributions import constraints
+from tqdm import tqdm
 
 from pyro_videossm.atomic import atomic_path
 from pyro_videossm.errors import InputError
@@ -38,6 +40,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
+
+
+def checkpoint_to_resume(checkpoint_path: str | os.PathLike | None, resume: bool,
+                         announce: bool = True) -> Path | None:
+    """The checkpoint a trainer restores from: ``checkpoint_path`` when ``resume`` is asked
+    and the file exists, else ``None`` (start afresh; said on stderr when ``resume`` was asked
+    and ``announce``)."""
+    path = Path(checkpoint_path) if checkpoint_path else None
+    if resume and path is not None and path.exists():
+        return path
+    if resume and announce:
+        tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
+    return None
 
 
 def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
@@ -59,6 +74,25 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
             reason = ("truncated or corrupt" if magic == b"PK\x03\x04"
                       else "not written by torch.save")
         raise InputError(f"{what} {path} is not a readable torch file ({reason})") from None
+
+
+def load_training_checkpoint(path: Path, checkpoint_format: str, what: str, config: dict,
+                             fixed_fields, n_train: int) -> dict:
+    """The checkpoint at ``path``, checked to be a ``what`` (its ``format`` entry is
+    ``checkpoint_format``) written by a run like this one: the same ``fixed_fields`` of the
+    ``config`` dict and ``n_train`` training items. InputError (one line) otherwise."""
+    ckpt = safe_torch_load(path, "checkpoint")
+    if not (isinstance(ckpt, dict) and ckpt.get("format") == checkpoint_format):
+        raise InputError(f"{path} is not a {what}")
+    saved = ckpt["config"]
+    for key in fixed_fields:
+        if saved.get(key) != config[key]:
+            raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
+                             f" this run has {key}={config[key]!r}")
+    if ckpt["n_train"] != n_train:
+        raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
+                         f"items, this run has {n_train}")
+    return ckpt
 
 
 def is_plain(value: Any, allow_tensors: bool = True) -> bool:

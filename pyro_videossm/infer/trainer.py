@@ -27,10 +27,11 @@ from pyro_videossm.infer.model_file import load_state_checked
 from pyro_videossm.infer.objectives import Objective
 from pyro_videossm.infer.state import (
     atomic_torch_save,
+    checkpoint_to_resume,
     data_fingerprint,
     get_rng_state,
+    load_training_checkpoint,
     module_settings,
-    safe_torch_load,
     set_rng_state,
 )
 
@@ -141,9 +142,6 @@ class Trainer:
                              if cfg.checkpoint_path else None)
         local_items = math.ceil(train.n / dctx.world)  # ShardedPermutation pads to this
         self.n_batches = n_batches = train.num_batches(local_items)
-        if n_batches == 0:
-            raise InputError(f"training data hold {train.n} items, fewer than one batch of "
-                             f"{cfg.batch_size} (drop_last)")
         obj.setup(cfg, n_batches)
 
         # counters and running sums (all restored from a checkpoint)
@@ -157,16 +155,13 @@ class Trainer:
         self.stopped = False
         self.last_checkpoint_step: int | None = None
         self._buffer: list[tuple] = []
-        data_gen = torch.Generator()
-        data_gen.manual_seed(cfg.seed)
+        data_gen = torch.Generator().manual_seed(cfg.seed)
         self.epoch_gen_state = data_gen.get_state()
 
-        path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        if resume and path is not None and path.exists():
+        path = checkpoint_to_resume(cfg.checkpoint_path, resume, announce=dctx.is_main)
+        if path is not None:
             self._restore(path, train.n)
         else:
-            if resume and dctx.is_main:
-                tqdm.write(f"no checkpoint at {path}: starting afresh", file=sys.stderr)
             obj.reset()
             pyro.set_rng_seed(cfg.seed + dctx.rank)  # different noise on every process
         if announce and dctx.is_main:
@@ -388,18 +383,9 @@ class Trainer:
 
     def _restore(self, path: Path, n_train: int) -> None:
         cfg, obj, dctx = self.config, self.objective, self.dist
-        ckpt = safe_torch_load(path, "checkpoint")
-        if not (isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT):
-            raise InputError(f"{path} is not a pyro-videossm training checkpoint")
-        saved = ckpt["config"]
-        now = cfg.to_dict()
-        for key in RESUME_FIXED_FIELDS:
-            if saved.get(key) != now[key]:
-                raise InputError(f"checkpoint {path} was written with {key}={saved.get(key)!r},"
-                                 f" this run has {key}={now[key]!r}")
-        if ckpt["n_train"] != n_train:
-            raise InputError(f"checkpoint {path} was written for {ckpt['n_train']} training "
-                             f"items, this run has {n_train}")
+        ckpt = load_training_checkpoint(path, CHECKPOINT_FORMAT,
+                                        "pyro-videossm training checkpoint", cfg.to_dict(),
+                                        RESUME_FIXED_FIELDS, n_train)
         self._check_fingerprint(path, ckpt.get("fingerprint"))
         if ckpt["world"] != dctx.world and ckpt["batch_pos"] != 0:
             raise InputError(f"checkpoint {path} was written mid-epoch by {ckpt['world']} "
