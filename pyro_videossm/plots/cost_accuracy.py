@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+from matplotlib.transforms import Bbox
 
 from pyro_videossm.errors import InputError
 
@@ -41,6 +42,50 @@ def amortised_seconds_per_cycle(seconds_per_cycle: float, training_seconds: floa
     if int(cycles) < 1:
         raise InputError(f"amortise_cycles must be >= 1, got {cycles}")
     return float(seconds_per_cycle) + float(training_seconds) / int(cycles)
+
+
+#: label offsets (points) tried in turn: the first that overlaps no marker, arrow or earlier
+#: label and stays inside the axes is kept (else the first)
+LABEL_OFFSETS = ((7, 5, "left", "bottom"), (7, -5, "left", "top"), (-7, 5, "right", "bottom"),
+                 (-7, -5, "right", "top"), (0, 9, "center", "bottom"), (0, -9, "center", "top"),
+                 (7, 16, "left", "bottom"), (7, -16, "left", "top"),
+                 (-7, 16, "right", "bottom"), (-7, -16, "right", "top"))
+
+
+def _place_labels(fig, ax, labels) -> None:
+    """Annotate each ``(text, x, y, colour, fontsize)`` next to its point, avoiding overlaps
+    (greedy, in order) where the canvas can measure text."""
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    fig.tight_layout()
+    taken = []
+    if renderer is not None:
+        fig.canvas.draw()
+        radius = 6 * fig.dpi / 72   # a marker of s=60 is about 8 points across
+        taken = [Bbox.from_bounds(px - radius, py - radius, 2 * radius, 2 * radius)
+                 for px, py in ax.transData.transform([(x, y) for _, x, y, _, _ in labels])]
+        taken += [t.arrow_patch.get_window_extent(renderer) for t in ax.texts
+                  if getattr(t, "arrow_patch", None) is not None]
+        inside = ax.get_window_extent(renderer)
+    for text, x, y, colour, size in labels:
+        chosen = None
+        for dx, dy, ha, va in LABEL_OFFSETS:
+            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                               ha=ha, va=va, fontsize=size, color=colour)
+            if renderer is None:
+                chosen = note
+                break
+            box = note.get_window_extent(renderer).padded(1)
+            fits = (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0
+                    and box.y1 <= inside.y1)
+            if fits and not any(box.overlaps(other) for other in taken):
+                chosen = note
+                taken.append(box)
+                break
+            note.remove()
+        if chosen is None:   # nowhere free: the first place
+            dx, dy, ha, va = LABEL_OFFSETS[0]
+            ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha,
+                        va=va, fontsize=size, color=colour)
 
 
 def plot_cost_accuracy(points: Mapping[str, Mapping[str, float]], *,
@@ -75,32 +120,30 @@ def plot_cost_accuracy(points: Mapping[str, Mapping[str, float]], *,
 
     fig, ax = plt.subplots(figsize=figsize)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = []   # (text, x, y, colour, fontsize) placed once the axes limits are known
+    xs = []
     for i, (label, (seconds, rmse)) in enumerate(rows.items()):
         colour = colours[i % len(colours)]
         x = 1e3 * seconds
-        ax.scatter([x], [rmse], s=60, color=colour, zorder=3, label=label)
-        ax.annotate(label, (x, rmse), xytext=(6, 6), textcoords="offset points", fontsize=9,
-                    color=colour)
+        xs.append(x)
+        ax.scatter([x], [rmse], s=60, color=colour, zorder=3)
+        labels.append((label, x, rmse, colour, 9))
         if label in training_seconds:
             train = _positive(training_seconds[label], f"{label!r} training_seconds")
             x_train = 1e3 * amortised_seconds_per_cycle(seconds, train, amortise_cycles)
+            xs.append(x_train)
             ax.scatter([x_train], [rmse], s=60, facecolors="none", edgecolors=colour,
                        linewidths=1.5, zorder=3)
             ax.annotate("", xy=(x_train, rmse), xytext=(x, rmse),
                         arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2})
-            ax.annotate(f"+ training ({train:.0f} s)\nover {int(amortise_cycles)} cycles",
-                        (x_train, rmse), xytext=(6, -22), textcoords="offset points",
-                        fontsize=8, color=colour)
+            labels.append((f"{label} + training\n({train:.0f} s over {int(amortise_cycles)} "
+                           "cycles)", x_train, rmse, colour, 8))
     ax.set_xscale("log")
     ax.set_xlabel("seconds per 1000 cycles (log scale)")
     ax.set_ylabel("RMSE (lower is better)")
     ax.set_ylim(bottom=0, top=1.15 * max(r for _, r in rows.values()))
-    xs = [1e3 * s for s, _ in rows.values()]
-    if training_seconds:
-        xs += [1e3 * amortised_seconds_per_cycle(rows[k][0], v, amortise_cycles)
-               for k, v in training_seconds.items()]
     ax.set_xlim(min(xs) / 2, max(xs) * 4)   # room for the labels on the right
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title or "cost against accuracy (down and left is better)")
-    fig.tight_layout()
+    _place_labels(fig, ax, labels)
     return fig
