@@ -9,7 +9,8 @@ benchmarks/README.md), which has numpy and DAPPER but not this toolkit:
 observation times, the RK4 step, steps per observation, observation noise std ``(D,)``, the
 climatological prior mean/std ``(D,)``, the system name and its parameters (JSON).
 ``METHODS.json`` is a list of ``{"label", "class", "args", "kwargs", "estimate", "seed"}``
-(``estimate``: ``"a"`` analysis or ``"s"`` smoothed). ``OUT.npz`` gets, per label, the mean
+(``estimate``: ``"a"`` analysis or ``"s"`` smoothed; a ``"B"`` keyword, nested lists, is
+passed as an array). ``OUT.npz`` gets, per label, the mean
 ``(T, D)`` DAPPER estimated at the observation times and the wall seconds of ``assimilate``.
 
 DAPPER's hidden Markov model is built with the same dynamics (its own Lorenz-63/96 modules:
@@ -52,7 +53,8 @@ def build_hmm(data):
     else:
         raise SystemExit(f"no DAPPER model for system {system!r}")
     tseq = modelling.Chronology(dt, dko=dko, Ko=n_obs - 1, BurnIn=0)
-    dyn = {"M": nx, "model": model.step, "noise": 0}
+    # "linear" (the step's Jacobian) is what DAPPER's Var4D and ExtKF need
+    dyn = {"M": nx, "model": model.step, "linear": model.dstep_dx, "noise": 0}
 
     # Truth at every model step: the stored states at observation times, and DAPPER's own RK4
     # steps in between (at step 0, one cycle integrated backwards: it is only used by DAPPER's
@@ -102,7 +104,10 @@ def main(argv):
     out = {}
     for spec in json.loads(open(methods_path).read()):
         set_seed(int(spec["seed"]))
-        xp = getattr(da, spec["class"])(*spec.get("args", []), **spec.get("kwargs", {}))
+        kwargs = dict(spec.get("kwargs", {}))
+        if "B" in kwargs:  # a background covariance travels as nested lists
+            kwargs["B"] = np.asarray(kwargs["B"], dtype=float)
+        xp = getattr(da, spec["class"])(*spec.get("args", []), **kwargs)
         start = time.perf_counter()
         xp.assimilate(hmm, xx, yy, liveplots=False)
         seconds = time.perf_counter() - start
