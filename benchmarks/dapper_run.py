@@ -89,6 +89,37 @@ def build_hmm(data):
     return hmm, xx, yy
 
 
+class _OperatorAtIndex:
+    """DAPPER 1.7.1's ``Var4D`` takes ``Obs = HMM.Obs(ko)`` and then calls ``Obs(ko).linear(x)``
+    and ``Obs(ko)(x)``, i.e. it applies the observation operator to the index ``ko`` and fails
+    (IndexError) on any model. This shim makes ``Obs(ko)`` with an integer return the operator
+    itself, which is what the code means; nothing else changes (used for Var4D only)."""
+
+    def __init__(self, operator):
+        self._operator = operator
+
+    def __call__(self, arg, *args, **kwargs):
+        if isinstance(arg, (int, np.integer)) and not args and not kwargs:
+            return self._operator
+        return self._operator(arg, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._operator, name)
+
+
+class _Var4DObs:
+    """``HMM.Obs`` for DAPPER's Var4D: ``HMM.Obs(ko)`` wrapped in :class:`_OperatorAtIndex`."""
+
+    def __init__(self, obs):
+        self._obs = obs
+
+    def __call__(self, ko):
+        return _OperatorAtIndex(self._obs(ko))
+
+    def __getattr__(self, name):
+        return getattr(self._obs, name)
+
+
 def main(argv):
     data_path, methods_path, out_path = argv
     data = np.load(data_path, allow_pickle=False)
@@ -108,8 +139,14 @@ def main(argv):
         if "B" in kwargs:  # a background covariance travels as nested lists
             kwargs["B"] = np.asarray(kwargs["B"], dtype=float)
         xp = getattr(da, spec["class"])(*spec.get("args", []), **kwargs)
+        obs = hmm.Obs
+        if spec["class"] == "Var4D":
+            hmm.Obs = _Var4DObs(obs)
         start = time.perf_counter()
-        xp.assimilate(hmm, xx, yy, liveplots=False)
+        try:
+            xp.assimilate(hmm, xx, yy, liveplots=False)
+        finally:
+            hmm.Obs = obs
         seconds = time.perf_counter() - start
         means = getattr(xp.stats.mu, spec.get("estimate", "a"))
         out[f"{spec['label']}/mean"] = np.asarray(means, dtype=float)
