@@ -12,7 +12,13 @@ the same function (``pyro_videossm.metrics.posterior.rmse``, time-averaged RMSE 
 burn-in). Time per cycle is the wall time of the assimilation call (DAPPER's includes the
 statistics it computes while it runs, as a DAPPER user gets them) divided by the cycles.
 
-Pairs: ETKF N=10, EnKS N=10 (lag 4) and PF N=800 on Lorenz-63; ETKF N=24 and LETKF N=7
+Groups (``--group``, each its own section of docs/BENCHMARK_DAPPER.md and its own run record
+in benchmarks/results/dapper/): ``classical`` (below), ``variational`` (iEnKS N=10 lag 1,
+EnKF-N N=10 and 3D-Var with the settings of DAPPER's ``sakov2012.py``, 3D-Var with the same
+``B`` on both sides, and two EnKS checks), ``var4d`` (4D-Var, slow) and ``enks_gap`` (our EnKS
+with DAPPER's handling of the rotations, :func:`rotation_as_dapper`).
+
+Classical pairs: ETKF N=10, EnKS N=10 (lag 4) and PF N=800 on Lorenz-63; ETKF N=24 and LETKF N=7
 (radius 4) on Lorenz-96. Each toolkit uses its own tuned PF setting (ours: jitter 0.3 and
 resampling below ESS 0.5 N; DAPPER's sakov2012.py: reg 0.9, NER 0.2). On Lorenz-63 both
 start from the same climatological prior. On Lorenz-96 DAPPER's global ETKF (N=24 < 40
