@@ -9,7 +9,8 @@ benchmarks/README.md), which has numpy and DAPPER but not this toolkit:
 observation times, the RK4 step, steps per observation, observation noise std ``(D,)``, the
 climatological prior mean/std ``(D,)``, the system name and its parameters (JSON).
 ``METHODS.json`` is a list of ``{"label", "class", "args", "kwargs", "estimate", "seed"}``
-(``estimate``: ``"a"`` analysis or ``"s"`` smoothed). ``OUT.npz`` gets, per label, the mean
+(``estimate``: ``"a"`` analysis or ``"s"`` smoothed; a ``"B"`` keyword, nested lists, is
+passed as an array). ``OUT.npz`` gets, per label, the mean
 ``(T, D)`` DAPPER estimated at the observation times and the wall seconds of ``assimilate``.
 
 DAPPER's hidden Markov model is built with the same dynamics (its own Lorenz-63/96 modules:
@@ -52,7 +53,8 @@ def build_hmm(data):
     else:
         raise SystemExit(f"no DAPPER model for system {system!r}")
     tseq = modelling.Chronology(dt, dko=dko, Ko=n_obs - 1, BurnIn=0)
-    dyn = {"M": nx, "model": model.step, "noise": 0}
+    # "linear" (the step's Jacobian) is what DAPPER's Var4D and ExtKF need
+    dyn = {"M": nx, "model": model.step, "linear": model.dstep_dx, "noise": 0}
 
     # Truth at every model step: the stored states at observation times, and DAPPER's own RK4
     # steps in between (at step 0, one cycle integrated backwards: it is only used by DAPPER's
@@ -87,6 +89,37 @@ def build_hmm(data):
     return hmm, xx, yy
 
 
+class _OperatorAtIndex:
+    """DAPPER 1.7.1's ``Var4D`` takes ``Obs = HMM.Obs(ko)`` and then calls ``Obs(ko).linear(x)``
+    and ``Obs(ko)(x)``, i.e. it applies the observation operator to the index ``ko`` and fails
+    (IndexError) on any model. This shim makes ``Obs(ko)`` with an integer return the operator
+    itself, which is what the code means; nothing else changes (used for Var4D only)."""
+
+    def __init__(self, operator):
+        self._operator = operator
+
+    def __call__(self, arg, *args, **kwargs):
+        if isinstance(arg, (int, np.integer)) and not args and not kwargs:
+            return self._operator
+        return self._operator(arg, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._operator, name)
+
+
+class _Var4DObs:
+    """``HMM.Obs`` for DAPPER's Var4D: ``HMM.Obs(ko)`` wrapped in :class:`_OperatorAtIndex`."""
+
+    def __init__(self, obs):
+        self._obs = obs
+
+    def __call__(self, ko):
+        return _OperatorAtIndex(self._obs(ko))
+
+    def __getattr__(self, name):
+        return getattr(self._obs, name)
+
+
 def main(argv):
     data_path, methods_path, out_path = argv
     data = np.load(data_path, allow_pickle=False)
@@ -102,9 +135,18 @@ def main(argv):
     out = {}
     for spec in json.loads(open(methods_path).read()):
         set_seed(int(spec["seed"]))
-        xp = getattr(da, spec["class"])(*spec.get("args", []), **spec.get("kwargs", {}))
+        kwargs = dict(spec.get("kwargs", {}))
+        if "B" in kwargs:  # a background covariance travels as nested lists
+            kwargs["B"] = np.asarray(kwargs["B"], dtype=float)
+        xp = getattr(da, spec["class"])(*spec.get("args", []), **kwargs)
+        obs = hmm.Obs
+        if spec["class"] == "Var4D":
+            hmm.Obs = _Var4DObs(obs)
         start = time.perf_counter()
-        xp.assimilate(hmm, xx, yy, liveplots=False)
+        try:
+            xp.assimilate(hmm, xx, yy, liveplots=False)
+        finally:
+            hmm.Obs = obs
         seconds = time.perf_counter() - start
         means = getattr(xp.stats.mu, spec.get("estimate", "a"))
         out[f"{spec['label']}/mean"] = np.asarray(means, dtype=float)
