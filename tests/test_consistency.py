@@ -95,7 +95,8 @@ def _sine_as_lorenz63(cycles=300):
                                             ("enks", {"members": 10}),
                                             ("ienks", {"members": 10}),
                                             ("enkf-n", {"members": 10}),
-                                            ("3dvar", {})])
+                                            ("3dvar", {}),
+                                            ("4dvar", {})])
 def test_wrong_dynamics_give_a_warning(method, options):
     with pytest.warns(DataWarning, match="contradict the data"):
         post = assimilate(_sine_as_lorenz63(), method, **options)

@@ -40,6 +40,7 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
+from pyro_videossm.assimilate.consistency import gaussian_nis
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.enkf import run_etkf
 from pyro_videossm.filters.ensemble import obs_error_variance
@@ -91,7 +92,8 @@ def _gauss_newton_terms(path, jac, L, v, obs, precision):
 
 def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, obs: Tensor,
                  mask: Tensor, *, optimizer: str = "gauss-newton", iterations: int = 10,
-                 tolerance: float = 1e-6) -> tuple[Tensor, Tensor, Tensor, int]:
+                 tolerance: float = 1e-6
+                 ) -> tuple[Tensor, Tensor, Tensor, int, tuple[Tensor, Tensor]]:
     """Analyse one window of ``W = obs.shape[0]`` cycles starting one cycle before ``obs[0]``.
 
     Args:
@@ -103,7 +105,9 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
 
     Returns:
         the analysis at the window start ``(D,)``, its trajectory ``(W, D)``, the trajectory's
-        error covariances ``(W, D, D)`` and the number of iterations done.
+        error covariances ``(W, D, D)``, the number of iterations done, and the background's
+        trajectory ``(W, D)`` with its tangent-linear covariances ``M'_k B M'_k^T`` ``(W, D,
+        D)``: the forecast the window's observations are innovations of.
     """
     W, D = obs.shape
     L = torch.linalg.cholesky(B)
@@ -117,6 +121,7 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
 
     if optimizer == "gauss-newton":
         path, jac = linearised_trajectory(problem, background + L @ v, W)
+        first = (path, jac)  # v = 0: the background
         J = cost(v, path)
         for _ in range(iterations):
             hessian, grad = _gauss_newton_terms(path, jac, L, v, obs, precision)
@@ -142,6 +147,7 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
             J = cost(v, path)
         hessian, _ = _gauss_newton_terms(path, jac, L, v, obs, precision)
     else:
+        first = linearised_trajectory(problem, background, W)
         v = v.clone().requires_grad_(True)
         opt = torch.optim.LBFGS([v], lr=1.0, max_iter=iterations, tolerance_grad=tolerance,
                                 tolerance_change=1e-15, history_size=20,
@@ -161,29 +167,37 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
         hessian, _ = _gauss_newton_terms(path, jac, L, v, obs, precision)
     cov0 = L @ torch.linalg.solve(hessian, L.T)
     covs = jac @ cov0 @ jac.transpose(-1, -2)
-    return background + L @ v, path, 0.5 * (covs + covs.transpose(-1, -2)), done
+    bg_path, bg_jac = first
+    bg_covs = bg_jac @ B @ bg_jac.transpose(-1, -2)
+    return (background + L @ v, path, 0.5 * (covs + covs.transpose(-1, -2)), done,
+            (bg_path, 0.5 * (bg_covs + bg_covs.transpose(-1, -2))))
 
 
 def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: int,
               optimizer: str = "gauss-newton", iterations: int = 10, tolerance: float = 1e-6,
               ensemble_covs: Tensor | None = None, hybrid_weight: float = 0.0,
-              progress: bool = False) -> tuple[Tensor, Tensor, list[int]]:
-    """Sliding-window 4D-Var over all cycles: means ``(T, D)``, stds ``(T, D)`` and the
-    iterations of each window. ``ensemble_covs`` ``(T, D, D)`` (covariances at the cycles) make
-    the background covariance of a window starting at cycle ``s >= 0`` hybrid."""
+              progress: bool = False
+              ) -> tuple[Tensor, Tensor, list[int], tuple[Tensor, Tensor]]:
+    """Sliding-window 4D-Var over all cycles: means ``(T, D)``, stds ``(T, D)``, the
+    iterations of each window, and the background forecasts of each cycle with their
+    covariances ``((T, D), (T, D, D))`` (for the innovation statistics). ``ensemble_covs``
+    ``(T, D, D)`` (covariances at the cycles) make the background covariance of a window
+    starting at cycle ``s >= 0`` hybrid."""
     T, D = problem.n_cycles, problem.state_dim
     if window > T:
         raise InputError(f"the 4D-Var window ({window} cycles) is longer than the record "
                          f"({T} cycles)")
     means = torch.empty(T, D, dtype=problem.dtype, device=problem.device)
     stds = torch.empty_like(means)
+    fc_mean = torch.empty_like(means)
+    fc_cov = torch.empty(T, D, D, dtype=problem.dtype, device=problem.device)
     iterations_done = []
     s = -1
     background, cov = problem.prior_mean, torch.diag(problem.prior_std**2)
     with tqdm(total=T, disable=not progress, desc="4dvar", leave=False) as bar:
         while True:
             end = min(s + window, T - 1)
-            _, path, covs, done = var4d_window(
+            _, path, covs, done, (bg_path, bg_covs) = var4d_window(
                 problem, background, cov, problem.obs[s + 1:end + 1],
                 problem.mask[s + 1:end + 1], optimizer=optimizer, iterations=iterations,
                 tolerance=tolerance)
@@ -191,6 +205,8 @@ def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: in
             last = end == T - 1
             owned = end - s if last else min(shift, end - s)
             means[s + 1:s + 1 + owned] = path[:owned]
+            fc_mean[s + 1:s + 1 + owned] = bg_path[:owned]
+            fc_cov[s + 1:s + 1 + owned] = bg_covs[:owned]
             stds[s + 1:s + 1 + owned] = torch.diagonal(covs[:owned], dim1=-2,
                                                        dim2=-1).clamp_min(0).sqrt()
             bar.update(owned)
@@ -201,7 +217,7 @@ def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: in
             cov = B
             if ensemble_covs is not None and hybrid_weight > 0:
                 cov = (1.0 - hybrid_weight) * B + hybrid_weight * ensemble_covs[s]
-    return means, stds, iterations_done
+    return means, stds, iterations_done, (fc_mean, fc_cov)
 
 
 def check_optimizer(optimizer: str) -> str:
@@ -273,9 +289,12 @@ class Var4DMethod(AssimilationMethod):
                                static_start=True, spinup=100, generator=generator).analysis
                 A = ens - ens.mean(1, keepdim=True)
                 ensemble_covs = A.transpose(1, 2) @ A / (self.hybrid_members - 1)
-            mean, std, self.iterations_done = run_var4d(
+            mean, std, self.iterations_done, (fc_mean, fc_cov) = run_var4d(
                 problem, B, window=self.window, shift=self.shift, optimizer=self.optimizer,
                 iterations=self.iterations, tolerance=self.tolerance,
                 ensemble_covs=ensemble_covs, hybrid_weight=self.hybrid_weight,
                 progress=progress)
-        return Estimate(mean=mean, std=std)
+        est = Estimate(mean=mean, std=std)
+        est.nis, est.nis_dof = gaussian_nis(fc_mean, fc_cov, problem.obs, problem.mask,
+                                            obs_error_variance(problem))
+        return est
