@@ -85,7 +85,7 @@ def ensemble_nis(forecasts: Tensor, obs: Tensor, mask: Tensor, obs_var: Tensor,
 
 
 def effective_sample_size(weights: Tensor) -> Tensor:
-    """``1 / sum_n w_n^2`` per cycle for normalised weights ``(T, N)``."""
+    """``1 / sum_n w_n^2`` of normalised weights ``(..., N)``: ``(...)``."""
     return 1.0 / weights.square().sum(-1)
 
 

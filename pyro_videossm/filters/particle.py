@@ -28,7 +28,7 @@ from pyro_videossm.assimilate import (
     Estimate,
     register_method,
 )
-from pyro_videossm.assimilate.consistency import ensemble_nis
+from pyro_videossm.assimilate.consistency import effective_sample_size, ensemble_nis
 from pyro_videossm.errors import InputError
 from pyro_videossm.filters.ensemble import obs_error_variance
 
@@ -65,11 +65,6 @@ def log_likelihood(
     else:
         raise InputError(f"particle filter: unknown observation noise {dist!r}")
     return per_component.sum(-1)
-
-
-def effective_sample_size(weights: Tensor) -> Tensor:
-    """``1 / sum(w^2)`` of normalised weights ``(..., N)``: ``(...)``."""
-    return 1.0 / weights.square().sum(-1)
 
 
 def systematic_resample(weights: Tensor, generator: torch.Generator | None = None) -> Tensor:
