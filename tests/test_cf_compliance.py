@@ -81,6 +81,7 @@ def test_checker_finds_errors(tmp_path):
     ("heat", ["--samples", "2", "--steps", "4", "--grid", "8"]),
     ("moving-digits", ["--clips", "2", "--frames", "3", "--canvas", "32"]),
     ("sprites", ["--characters", "1", "--frames", "2", "--size", "16"]),
+    ("eating", ["--clips", "1", "--seconds", "0.5", "--size", "32"]),
 ])
 def test_simulators_write_cf(tmp_path, kind, args):
     assert_cf(simulate(kind, tmp_path / f"{kind}.nc", *args), model_time=True)
