@@ -10,13 +10,17 @@ closures; solid: bite, dotted: chew)::
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from pyro_videossm.atomic import atomic_path
-from pyro_videossm.data.eating import FOODS, simulate_eating
-from pyro_videossm.metrics.audio import stft_magnitude
-from pyro_videossm.plots.figure import save_figure
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyro_videossm.atomic import atomic_path  # noqa: E402
+from pyro_videossm.data.eating import FOODS, simulate_eating  # noqa: E402
+from pyro_videossm.metrics.audio import stft_magnitude  # noqa: E402
+from pyro_videossm.plots.figure import save_figure  # noqa: E402
 
 
 def _to_palette(path: str) -> None:
