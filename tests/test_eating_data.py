@@ -28,6 +28,7 @@ from pyro_videossm.data.eating import (  # noqa: E402
 )
 from pyro_videossm.data.face_tracking import face_crops, track_face  # noqa: E402
 from pyro_videossm.data.video_files import (  # noqa: E402
+    mux_audio,
     read_video,
     resample_frames,
     write_mp4,
@@ -191,3 +192,17 @@ def test_no_face_and_no_video_stream_are_one_line_errors(tmp_path):
             read_video(bad)
         assert "\n" not in str(err.value)
     assert Path(wav).stat().st_size > 44  # a WAV header and samples
+
+
+def test_mux_copies_the_video_and_adds_the_sound(clips, tmp_path):
+    frames = clips["frames"].values[0].transpose(0, 2, 3, 1)
+    silent = write_mp4(tmp_path / "silent.mp4", frames, fps=25)
+    assert read_video(silent, with_audio=True).audio is None
+    sound = clips["audio"].values[0]
+    out = mux_audio(silent, sound, tmp_path / "with_sound.mp4")
+    back = read_video(out, with_audio=True)
+    np.testing.assert_array_equal(back.frames, read_video(silent).frames)  # stream copied
+    n = min(len(sound), len(back.audio))
+    assert n >= len(sound) - 1024 and np.corrcoef(sound[:n], back.audio[:n])[0, 1] > 0.99
+    with pytest.raises(InputError, match="overwrite"):
+        mux_audio(silent, sound, silent)

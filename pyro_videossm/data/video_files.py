@@ -6,9 +6,10 @@
   if asked for and present (mono, resampled by ffmpeg).
 - :func:`resample_frames`: nearest frame in time (as ffmpeg's ``fps`` filter does): output
   frame ``j`` (at ``j / fps_out`` s) is input frame ``floor(j * fps_in / fps_out + 0.5)``.
-- :func:`write_wav` (soundfile, 16-bit PCM by default) and :func:`write_mp4` (H.264 video,
-  AAC sound muxed in from a temporary WAV), both atomic: written beside the destination under
-  a temporary name, renamed when complete.
+- :func:`write_wav` (soundfile, 16-bit PCM by default), :func:`write_mp4` (H.264 video, AAC
+  sound muxed in from a temporary WAV) and :func:`mux_audio` (a video file's own video stream,
+  copied, with a new sound track), all atomic: written beside the destination under a
+  temporary name, renamed when complete.
 
 Bad files raise :class:`~pyro_videossm.errors.InputError` with one line: a missing file, a
 file ffmpeg cannot read, a file with no video stream, a video with no frames.
@@ -213,4 +214,29 @@ def write_mp4(path: str | os.PathLike, frames, fps: float = DEFAULT_FPS, audio=N
         for frame in video:
             writer.send(np.ascontiguousarray(frame))
         writer.close()
+    return path
+
+
+def mux_audio(video_path: str | os.PathLike, audio, path: str | os.PathLike,
+              sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+    """Write ``path``: the video stream of ``video_path`` (copied, not re-encoded) with
+    ``audio`` (mono, ``sample_rate``) as its sound track (AAC; any sound of the original is
+    dropped; the longer of the two is cut to the shorter). Atomic; ``path`` must differ from
+    ``video_path``."""
+    source = _existing(video_path)
+    path = Path(path)
+    if path.exists() and path.resolve() == source.resolve():
+        raise InputError(f"{path}: the output would overwrite the input video")
+    if "Video:" not in _probe_streams(source):
+        raise InputError(f"{source}: the file has no video stream")
+    with tempfile.TemporaryDirectory() as folder, atomic_path(path, suffix=path.suffix
+                                                              or ".mp4") as tmp:
+        wav = write_wav(Path(folder) / "sound.wav", audio, sample_rate)
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+               "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
+               "-shortest", str(tmp)]
+        out = subprocess.run(cmd, capture_output=True)
+        if out.returncode != 0:
+            msg = out.stderr.decode(errors="replace").strip().splitlines()
+            raise InputError(f"{path}: cannot write ({msg[-1] if msg else 'ffmpeg failed'})")
     return path
