@@ -57,6 +57,9 @@ def test_layout_dtypes_and_labels(clips):
     assert np.array_equal(np.isnan(t), k == -1) and np.all(np.isfinite(t[:, 0]))
     assert np.nanmin(t) >= 0 and np.nanmax(t) < 1.0
     assert ds["face_box"].shape == (2, 25, 4)
+    half = simulate_eating(1, seconds=0.5, size=32)  # 12.5 frames -> 12 frames, 7680 samples
+    assert half.sizes["time"] == 12 and half.sizes["sample"] == 12 * 640
+    assert half.attrs["seconds"] == 0.48
 
 
 def test_same_seed_same_clips_and_faces_from_disjoint_pools():

@@ -45,7 +45,8 @@ Dataset (in memory and on disk, :func:`simulate_eating`):
   ``seed``, ``n_train_faces``, ``n_faces``, ``foods``.
 
 ``time`` counts frames (frame ``i`` is shown at ``i / fps`` seconds), ``sample`` counts audio
-samples (``sample_rate / fps`` = 640 samples per frame).
+samples (``sample_rate / fps`` = 640 samples per frame; a clip is a whole number of frames,
+so ``sample`` has exactly 640 times as many entries as ``time``).
 """
 
 from __future__ import annotations
@@ -412,7 +413,8 @@ def _draw_face(cv: _Canvas, ident: dict, look: FoodLook, x: float, y: float, r: 
     cv.ellipse(x, my, w, h, ident["lips"] * 0.92, 0, 180, thickness=0.11 * r)
     if item is not None:
         below, scale = item
-        _draw_food(cv, look, x + 0.1 * r, my + 0.5 * h + below * r, r, scale)
+        top = my + h + 0.25 * look.size * r  # the item touches the lower lip
+        _draw_food(cv, look, x + 0.1 * r, top + below * r, r, scale)
 
 
 def render_clip(plan: ClipPlan, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -531,7 +533,8 @@ def simulate_eating(n_clips: int = 64, seconds: float = 2.0, size: int = 64, see
     """``n_clips`` procedural eating clips of ``seconds`` each (see the module doc).
 
     :param n_clips: number of clips.
-    :param seconds: clip length in seconds (0.5 to 10; the research used 2 to 4).
+    :param seconds: clip length in seconds (0.5 to 10; the research used 2 to 4), rounded to
+        whole frames (the ``seconds`` attribute holds the length used).
     :param size: frame side in pixels (even, >= 32).
     :param seed: random seed; the clips of ``split`` ``train`` and ``test`` with one seed are
         drawn from different streams (and their faces from disjoint pools).
@@ -543,7 +546,8 @@ def simulate_eating(n_clips: int = 64, seconds: float = 2.0, size: int = 64, see
         ``face_box``; attributes ``fps``, ``sample_rate``.
     """
     _check_options(n_clips, seconds, size, seed, split)
-    n_clips, size, seed, seconds = int(n_clips), int(size), int(seed), float(seconds)
+    n_clips, size, seed = int(n_clips), int(size), int(seed)
+    seconds = int(round(seconds * FPS)) / FPS  # whole frames: 640 audio samples each
     chosen = tuple(FOODS) if foods is None else tuple(foods)
     unknown = [f for f in chosen if f not in FOODS]
     if unknown or not chosen:
@@ -555,7 +559,7 @@ def simulate_eating(n_clips: int = 64, seconds: float = 2.0, size: int = 64, see
     plans = [plan_clip(rng, face=int(rng.choice(pool)), food=int(rng.choice(food_index)),
                        seconds=seconds) for _ in range(n_clips)]
     n_frames = int(round(seconds * FPS))
-    n_samples = int(round(seconds * SAMPLE_RATE))
+    n_samples = n_frames * (SAMPLE_RATE // FPS)
     frames = np.empty((n_clips, n_frames, 3, size, size), np.float32)
     opening = np.empty((n_clips, n_frames), np.float32)
     boxes = np.empty((n_clips, n_frames, 4), np.float32)
