@@ -26,7 +26,11 @@ from pyro_videossm.data.eating import (  # noqa: E402
     synthesize_audio,
     write_eating_mp4,
 )
-from pyro_videossm.data.face_tracking import face_crops, track_face  # noqa: E402
+from pyro_videossm.data.face_tracking import (  # noqa: E402
+    face_crops,
+    read_face_video,
+    track_face,
+)
 from pyro_videossm.data.video_files import (  # noqa: E402
     mux_audio,
     read_video,
@@ -141,8 +145,8 @@ def test_mp4_round_trip_keeps_the_face_and_the_sound(clips, tmp_path):
         assert video.audio is not None and len(video.audio) >= len(sound) - 1024
         n = min(len(sound), len(video.audio))
         assert np.corrcoef(sound[:n], video.audio[:n])[0, 1] > 0.99
-        crops = face_crops(video.frames, 48)
-        assert crops.detection_rate >= 0.95
+        crops = read_face_video(path, 48).face  # read again, cropped
+        assert crops.detection_rate >= 0.95 and crops.crops.shape == (25, 3, 48, 48)
         assert np.abs(crops.crops - in_memory[c]).mean() < 0.06
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip0.mp4", "clip1.mp4"]
 
@@ -176,6 +180,7 @@ def test_a_video_at_another_frame_rate_is_resampled(tmp_path):
     assert video.source_fps == 50 and video.fps == 25 and len(video.frames) == 10
     np.testing.assert_allclose(video.frames.mean(axis=(1, 2, 3)), levels[::2], atol=3)
     assert len(read_video(path, fps=None).frames) == 20
+    assert read_video(path, max_side=16).frames.shape == (10, 16, 16, 3)
 
 
 def test_no_face_and_no_video_stream_are_one_line_errors(tmp_path):

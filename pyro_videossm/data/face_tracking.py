@@ -14,7 +14,8 @@
   ``InputError("no face found in N frames")``.
 - :func:`crop_faces`: the boxes cut out and resized to ``size`` (OpenCV area averaging; a
   box reaching past the border repeats the edge pixels).
-- :func:`face_crops`: all three, ``(time, 3, size, size)`` float32 in [0, 1] for a model.
+- :func:`face_crops`: all three, ``(time, 3, size, size)`` float32 in [0, 1] for a model;
+  :func:`read_face_video`: the same from a video file (read, resampled to 25 fps, cropped).
 
 Frames are ``(time, y, x, 3)`` RGB, uint8 or float in [0, 1]. Boxes are ``(time, 4)``
 float32 ``x0, y0, x1, y1`` in pixels of the frames (``x1 - x0 == y1 - y0``).
@@ -204,3 +205,34 @@ def face_crops(frames, size: int, **track_options) -> FaceCrops:
     track = track_face(frames, **track_options)
     crops = crop_faces(frames, track.boxes, int(size))
     return FaceCrops(crops.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255), track)
+
+
+@dataclass
+class FaceVideo:
+    """A video file read for a face model: the frames ``(time, y, x, 3)`` uint8 at ``fps``,
+    the file's own rate, the face crops and track, and the file's sound if asked for."""
+
+    frames: np.ndarray
+    fps: float
+    source_fps: float
+    face: FaceCrops
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
+
+
+def read_face_video(path, size: int, *, fps: float = 25.0, with_audio: bool = False,
+                    sample_rate: int = 16000, max_side: int | None = 480,
+                    **track_options) -> FaceVideo:
+    """Read a video file (:func:`pyro_videossm.data.video_files.read_video`: resampled to
+    ``fps``, frames shrunk to a shorter side of at most ``max_side``) and crop its face to
+    ``size`` pixels (:func:`face_crops`).
+
+    :raises InputError: a bad file, no video stream, ``no face found in N frames``.
+    """
+    from pyro_videossm.data.video_files import read_video
+
+    clip = read_video(path, fps, with_audio=with_audio, sample_rate=sample_rate,
+                      max_side=max_side)
+    crops = face_crops(clip.frames, size, **track_options)
+    return FaceVideo(clip.frames, clip.fps, clip.source_fps, crops, clip.audio,
+                     clip.sample_rate)

@@ -17,6 +17,7 @@ file ffmpeg cannot read, a file with no video stream, a video with no frames.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
@@ -107,10 +108,13 @@ def read_audio_track(path: str | os.PathLike,
 
 def read_video(path: str | os.PathLike, fps: float | None = DEFAULT_FPS, *,
                with_audio: bool = False, sample_rate: int = DEFAULT_SAMPLE_RATE,
-               max_frames: int | None = None) -> VideoClip:
+               max_frames: int | None = None, max_side: int | None = None) -> VideoClip:
     """Read a video file: frames ``(time, y, x, 3)`` uint8 RGB at ``fps`` (None: the file's
     rate), and with ``with_audio`` its sound (mono, ``sample_rate``) if it has any.
 
+    :param max_frames: stop after this many frames of the file.
+    :param max_side: shrink larger frames while decoding (ffmpeg's area filter) so that their
+        shorter side is at most this many pixels (even sides), e.g. 360 for long HD videos.
     :raises InputError: a missing or unreadable file, no video stream, no frames.
     """
     import imageio_ffmpeg
@@ -121,9 +125,20 @@ def read_video(path: str | os.PathLike, fps: float | None = DEFAULT_FPS, *,
         if "Invalid data" in streams or "Stream #" not in streams:
             raise InputError(f"{path}: not a video file ffmpeg can read")
         raise InputError(f"{path}: the file has no video stream")
+    if max_side is not None and (int(max_side) != max_side or max_side < 16):
+        raise InputError(f"max_side must be a whole number >= 16, got {max_side}")
+    output_params = None
+    if max_side is not None:
+        m = int(max_side)
+        output_params = ["-vf", f"scale='if(lt(iw,ih),min(iw,{m}),-2)':"
+                                f"'if(lt(iw,ih),-2,min(ih,{m}))':flags=area"]
+    quiet = logging.getLogger("imageio_ffmpeg")  # it warns that we asked for smaller frames
+    level = quiet.level
     try:
-        gen = imageio_ffmpeg.read_frames(str(path))
+        quiet.setLevel(logging.ERROR)
+        gen = imageio_ffmpeg.read_frames(str(path), output_params=output_params)
         meta = next(gen)
+        quiet.setLevel(level)
         width, height = meta["size"]
         frames = []
         for raw in gen:
@@ -135,6 +150,8 @@ def read_video(path: str | os.PathLike, fps: float | None = DEFAULT_FPS, *,
         first = str(err).strip().splitlines()
         raise InputError(f"{path}: cannot read its video ({first[0] if first else err})"
                          ) from None
+    finally:
+        quiet.setLevel(level)
     if not frames:
         raise InputError(f"{path}: the video has no frames")
     source_fps = float(meta.get("fps") or 0.0)
