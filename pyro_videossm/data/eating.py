@@ -220,6 +220,8 @@ def plan_clip(rng: np.random.Generator, face: int, food: int, seconds: float) ->
     """Draw a clip's events, jaw amplitudes, placement, head motion and noise level."""
     period = 1.0 / rng.uniform(1.2, 2.6)
     closures = [rng.uniform(_EDGE, _EDGE + 0.9 * period)]
+    if seconds - _EDGE < closures[0] < seconds + 0.05:  # a short clip: unseen, after the end
+        closures[0] = seconds + 0.05 + rng.uniform(0, 0.1)
     first = max(period * rng.uniform(0.88, 1.12), closures[0] + 0.05)
     closures.insert(0, closures[0] - first)
     while closures[-1] < seconds:
