@@ -74,6 +74,13 @@ def _probe_streams(path: Path) -> str:
     return out.stderr
 
 
+def _has_stream(streams: str, kind: str) -> bool:
+    """Whether ffmpeg's description lists a ``kind`` (``Video``/``Audio``) stream (a cover
+    picture attached to a sound file is not a video)."""
+    return any("Stream #" in line and f"{kind}:" in line and "attached pic" not in line
+               for line in streams.splitlines())
+
+
 def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     """Frames ``(time, ...)`` at ``fps_in`` -> at ``fps_out`` by the nearest frame in time.
 
@@ -95,7 +102,7 @@ def read_audio_track(path: str | os.PathLike,
     """The file's sound as mono float32 at ``sample_rate`` (ffmpeg mixes and resamples), or
     None when it has no audio stream."""
     path = _existing(path)
-    if "Audio:" not in _probe_streams(path):
+    if not _has_stream(_probe_streams(path), "Audio"):
         return None
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn",
            "-ac", "1", "-ar", str(int(sample_rate)), "-f", "f32le", "-"]
@@ -121,7 +128,7 @@ def read_video(path: str | os.PathLike, fps: float | None = DEFAULT_FPS, *,
 
     path = _existing(path)
     streams = _probe_streams(path)
-    if "Video:" not in streams:
+    if not _has_stream(streams, "Video"):
         if "Invalid data" in streams or "Stream #" not in streams:
             raise InputError(f"{path}: not a video file ffmpeg can read")
         raise InputError(f"{path}: the file has no video stream")
@@ -244,7 +251,7 @@ def mux_audio(video_path: str | os.PathLike, audio, path: str | os.PathLike,
     path = Path(path)
     if path.exists() and path.resolve() == source.resolve():
         raise InputError(f"{path}: the output would overwrite the input video")
-    if "Video:" not in _probe_streams(source):
+    if not _has_stream(_probe_streams(source), "Video"):
         raise InputError(f"{source}: the file has no video stream")
     with tempfile.TemporaryDirectory() as folder, atomic_path(path, suffix=path.suffix
                                                               or ".mp4") as tmp:
