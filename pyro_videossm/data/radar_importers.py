@@ -131,6 +131,20 @@ def _pysteps_importer(name: str):
     return getattr(importers, name)
 
 
+def _centres(lo: float, hi: float, step: float, n: int, path: Path, what: str,
+             units: str) -> np.ndarray:
+    """Pixel centres, increasing, from the importer's bounds: the outer edges (``hi - lo =
+    n * step``) or, as some importers give them, the first and last centres (``(n - 1) *
+    step``)."""
+    span = hi - lo
+    if np.isclose(span, n * step, rtol=1e-6):
+        return lo + (np.arange(n) + 0.5) * step
+    if np.isclose(span, (n - 1) * step, rtol=1e-6):
+        return lo + np.arange(n) * step
+    raise InputError(f"{path}: the grid bounds ({lo:g} .. {hi:g} {units}) do not fit {n} "
+                     f"{what} of {step:g} {units}")
+
+
 def read_radar_file(path: str | os.PathLike, source: str, *,
                     time_format: str | None = None
                     ) -> tuple[np.datetime64, np.ndarray, RadarGrid, dict]:
@@ -157,7 +171,7 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
     except Exception as err:  # every importer fails its own way on a foreign file
         why = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise InputError(f"{path}: not a {source} radar file ({why})") from None
-    if not meta.get("projection"):
+    if not str(meta.get("projection") or "").strip():
         raise InputError(f"{path}: the file has no projection (the importer found no PROJ.4 "
                          "string)")
     unit = str(meta.get("unit", ""))
@@ -180,13 +194,11 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
     if units not in ("m", "km"):
         raise InputError(f"{path}: grid in {units!r}; only projected grids (m or km) are "
                          "supported")
-    x = x1 + (np.arange(cols) + 0.5) * dx
+    x = _centres(x1, x2, dx, cols, path, "columns", units)
+    y = _centres(y1, y2, dy, rows, path, "rows", units)
+    psy = dy
     if meta.get("yorigin", "upper") == "upper":  # first row at the top
-        y, psy = y2 - (np.arange(rows) + 0.5) * dy, -dy
-    else:
-        y, psy = y1 + (np.arange(rows) + 0.5) * dy, dy
-    if not (np.isclose(x[-1] + dx / 2, x2, rtol=1e-6, atol=1e-6 * abs(dx))):
-        raise InputError(f"{path}: the grid bounds do not fit {cols} columns of {dx:g} {units}")
+        y, psy = y[::-1], -dy
     grid = RadarGrid(x=x, y=y, pixel_size_x=dx, pixel_size_y=psy,
                      proj4=str(meta["projection"]), units=units)
     accutime = meta.get("accutime")

@@ -21,6 +21,9 @@ mm/h (identity scaling: the context must be rain rate, NaN = outside radar range
    from outside the grid are rain-free (0: ``outval`` of the extrapolation, the NaN that S-PROG
    and STEPS leave there).
 
+When the AR(``ar_order``) fit of a cascade level is not stationary (pysteps refuses it; a
+context that only translates does this), S-PROG and STEPS fall back to AR(1).
+
 Edge cases: a context whose frames used by the nowcast hold no pixel ``>= threshold`` gives a
 forecast of zeros (pysteps is not called); fewer context frames than the optical flow (or
 the AR model) needs raise a one-line :class:`~pyro_videossm.errors.InputError`.
@@ -196,6 +199,23 @@ class PystepsNowcast(Forecaster):
                                               "n_cascade_levels", "ar_order", "pixel_km",
                                               "timestep_minutes")}
 
+    def _stationary(self, run):
+        """``run(ar_order)``; when the cascade's AR(``ar_order``) fit is not stationary (a
+        context that only translates, e.g.), ``run(1)``, the AR(1) fit pysteps can always
+        make from lag-1 correlations below 1; InputError if that fails too."""
+        try:
+            return run(self.ar_order)
+        except RuntimeError as err:
+            if "nonstationary" not in str(err):
+                raise
+        try:
+            return run(1)
+        except RuntimeError as err:
+            if "nonstationary" not in str(err):
+                raise
+            raise InputError(f"{self.name}: no stationary AR model fits the context's "
+                             "cascade (perfectly correlated frames)") from None
+
     def _extrap_kwargs(self) -> dict[str, Any]:
         return {"outval": self.zerovalue}
 
@@ -230,10 +250,12 @@ class Sprog(PystepsNowcast):
     def nowcast(self, dbr, velocity, leads, members, seed):
         from pysteps import nowcasts
 
-        fc = nowcasts.get_method("sprog")(
-            dbr[-self.frames_used:], velocity, leads, n_cascade_levels=self.n_cascade_levels,
-            ar_order=self.ar_order, precip_thr=10.0 * np.log10(self.threshold))
-        return np.asarray(fc)[None]
+        def run(order: int):
+            return nowcasts.get_method("sprog")(
+                dbr[-(order + 1):], velocity, leads, n_cascade_levels=self.n_cascade_levels,
+                ar_order=order, precip_thr=10.0 * np.log10(self.threshold))
+
+        return np.asarray(self._stationary(run))[None]
 
 
 @register_forecaster
@@ -256,13 +278,16 @@ class Steps(PystepsNowcast):
         if pixel_km is None or minutes is None:
             raise InputError("steps needs the pixel size and time step: give pixel_km and "
                              "timestep_minutes, or a context with x in km and datetime times")
-        fc = nowcasts.get_method("steps")(
-            dbr[-self.frames_used:], velocity, leads, n_ens_members=members,
-            n_cascade_levels=self.n_cascade_levels, ar_order=self.ar_order,
-            precip_thr=10.0 * np.log10(self.threshold), kmperpixel=float(pixel_km),
-            timestep=float(minutes), noise_method="nonparametric", vel_pert_method="bps",
-            mask_method="incremental", seed=seed)
-        return np.asarray(fc)
+
+        def run(order: int):
+            return nowcasts.get_method("steps")(
+                dbr[-(order + 1):], velocity, leads, n_ens_members=members,
+                n_cascade_levels=self.n_cascade_levels, ar_order=order,
+                precip_thr=10.0 * np.log10(self.threshold), kmperpixel=float(pixel_km),
+                timestep=float(minutes), noise_method="nonparametric", vel_pert_method="bps",
+                mask_method="incremental", seed=seed)
+
+        return np.asarray(self._stationary(run))
 
 
 __all__ = ["MOTION_METHODS", "Extrapolation", "PystepsNowcast", "Sprog", "Steps",
