@@ -11,6 +11,11 @@ the accumulation), turns missing data into NaN, optionally crops and coarsens ea
     coords: time (datetime64, end of the accumulation), y, x (km, projection coordinates of
             the pixel centres, y decreasing northward-to-south as stored), crs (grid mapping)
 
+The stacking (crop, coarsen, sort by time, one grid, CF attributes) is :func:`stack_frames`,
+shared with the readers of other archives through pysteps
+(:mod:`pyro_videossm.data.radar_importers`); :func:`grid_mapping_attrs` turns a PROJ.4 string
+into CF grid-mapping attributes.
+
 Projection coordinates follow the ``geographic`` attributes: a pixel's upper-left corner is at
 ``x = (column + geo_column_offset) * geo_pixel_size_x``,
 ``y = (row + geo_row_offset) * geo_pixel_size_y`` (km, ``+proj=stere +lat_0=90 +lat_ts=60``).
