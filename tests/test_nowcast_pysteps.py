@@ -296,3 +296,19 @@ def test_calibration_plot_from_evaluate(tmp_path, capsys):
                  "--calibration-plot", str(png)]) == 0
     assert png.stat().st_size > 10_000
     assert "crps" in capsys.readouterr().out
+
+
+def test_albers_radar_and_its_steps_forecast_are_cf(tmp_path):
+    from test_cf_compliance import assert_cf
+
+    from pyro_videossm.data.conventions import write_netcdf
+
+    rng = np.random.default_rng(3)
+    files = [_bom_file(tmp_path / f"2_20200101_{hm}00.prcp-cscn.nc",
+                       rng.gamma(0.5, 0.6, (16, 16)).astype(np.float32))
+             for hm in ("0000", "0006", "0012")]
+    ds = load_radar(files, "bom")
+    assert_cf(write_netcdf(ds, tmp_path / "radar.nc"))
+    fc = get_forecaster("steps", n_cascade_levels=3).forecast(ds, 2, 3)
+    assert fc["crs"].attrs["grid_mapping_name"] == "albers_conical_equal_area"
+    assert_cf(write_netcdf(fc, tmp_path / "fc.nc"))
