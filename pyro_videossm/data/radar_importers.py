@@ -151,8 +151,6 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
     """One file of ``source`` through pysteps: ``(time, rain rate (rows, cols) mm/h float32
     with NaN, grid, metadata)``. One-line :class:`InputError` for a missing file, a file the
     importer cannot read, a field that is not precipitation, or no projection."""
-    from pysteps.utils.conversion import to_rainrate
-
     if source not in RADAR_SOURCES:
         raise InputError(f"unknown radar source {source!r} "
                          f"(sources: {', '.join(RADAR_SOURCES)})")
@@ -162,6 +160,7 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
         raise InputError(f"{path}: no such file")
     t = time_from_name(path.name, time_format or spec.fn_pattern)
     importer = _pysteps_importer(spec.importer)
+    from pysteps.utils.conversion import to_rainrate
     kwargs = dict(spec.kwargs)
     if spec.gzip_option:
         kwargs["gzipped"] = path.suffix == ".gz"
