@@ -14,7 +14,9 @@ Split: the time axis is cut into contiguous train / valid / test blocks
 blocks. The scaling (``--normalize``) is fitted on the training block only and shared by all
 models.
 
-Models (``--models``): ``persistence`` (untrained), ``convdmm``, ``convlstm``, ``dmm-flat``
+Models (``--models``): ``persistence`` and the pysteps baselines ``extrapolation``, ``sprog``,
+``steps`` (untrained; :mod:`pyro_videossm.forecast.pysteps_nowcasts`, ``--motion`` optical
+flow), ``convdmm``, ``convlstm``, ``dmm-flat``
 (:mod:`pyro_videossm.experiments.field_recipes`), ``spatrans`` and the sequence baselines
 ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`pyro_videossm.experiments.sequence_recipes`).
@@ -32,6 +34,13 @@ the ensemble CRPS. NaN (outside radar range) is left out.
     nice -n 10 python benchmarks/radar_forecast.py --results docs/RESULTS.md \\
         --strip docs/radar_forecast_strip.png      # the published run (strips *_convdmm.png, ...)
     python benchmarks/radar_forecast.py --quick --out /tmp/radar    # end-to-end check (tiny)
+
+    nice -n 10 python benchmarks/radar_forecast.py --models persistence extrapolation sprog \\
+        steps convlstm convdmm --section radar-pysteps --calibration docs/radar_calibration.png \\
+        --results docs/RESULTS.md          # the pysteps baselines (docs/nowcasting.md)
+
+``--calibration`` draws the ensembles' rank histograms, reliability diagrams and CRPS by lead
+(:func:`~pyro_videossm.experiments.radar_benchmark.calibration`).
 
 Writes ``OUT/radar_scores.csv`` (every model, lead and score), ``OUT/radar_summary.json``
 (settings, sizes, training histories and seconds) and, with ``--results``, the section between
@@ -58,7 +67,9 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.benchmark_sections import radar_section
 from pyro_videossm.experiments.field_recipes import FIELD_MODELS
 from pyro_videossm.experiments.radar_benchmark import (
+    PYSTEPS_MODELS,
     block_windows,
+    calibration,
     data_summary,
     radar_architectures,
     radar_field,
@@ -70,22 +81,24 @@ from pyro_videossm.experiments.radar_benchmark import (
 from pyro_videossm.experiments.sequence_recipes import SEQUENCE_MODELS
 
 BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
-ALL_MODELS = ("persistence", *FIELD_MODELS, *SEQUENCE_MODELS)
+ALL_MODELS = ("persistence", *PYSTEPS_MODELS, *FIELD_MODELS, *SEQUENCE_MODELS)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar" / "knmi_20100826"
 #: Settings that do not change what is trained.
 _NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
                  "reuse_models", "show_leads", "members", "threshold", "fss_scales", "threads",
-                 "device")
+                 "device", "section", "calibration", "motion")
 
 
-def write_section(path: Path, body: str, record: dict | None = None) -> None:
-    """Replace the radar section of ``path`` (append it if absent) with the shared writer,
-    touching nothing else; with ``record`` also store the run record it regenerates from."""
+def write_section(path: Path, body: str, record: dict | None = None,
+                  section: str = "radar") -> None:
+    """Replace section ``section`` of ``path`` (append it if absent) with the shared writer,
+    touching nothing else; with ``record`` also store the run record it regenerates from
+    (``benchmarks/results/radar/SECTION.json``)."""
     from pyro_videossm.experiments.results import record_path_for
     from pyro_videossm.experiments.results import write_section as write
 
-    write(path, "radar", body, record=record,
-          record_path=record_path_for(path, "benchmarks/results/radar/radar.json"))
+    write(path, section, body, record=record,
+          record_path=record_path_for(path, f"benchmarks/results/radar/{section}.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-models", action="store_true",
                    help="forecast with the model files already in OUT (from a run with the same "
                         "training settings) instead of training again")
+    p.add_argument("--motion", default="LK", choices=("LK", "darts", "proesmans", "vet"),
+                   help="optical flow of the pysteps baselines (default LK)")
+    p.add_argument("--calibration", type=Path,
+                   help="PNG: rank histograms, reliability diagrams and CRPS by lead of the "
+                        "ensemble models (their summaries go into the run summary)")
+    p.add_argument("--section", default="radar",
+                   help="results section (and record benchmarks/results/radar/SECTION.json) "
+                        "to write (default radar)")
+    p.add_argument("--title", help="heading of the section (default: the radar heading)")
     p.add_argument("--note", default="", help="line added under the tables")
     p.add_argument("--quick", action="store_true",
                    help="tiny crop, 2 epochs, tiny networks: an end-to-end check, not a result")
@@ -203,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
                                                          previous.get("total_seconds")),
                        training_run_load=previous.get("training_run_load",
                                                       previous.get("load_average")))
+    cal = calibration(forecasts, da, args.threshold, args.calibration)
+    if cal:
+        summary["calibration"] = cal
+        if args.calibration is not None:
+            print(f"wrote {args.calibration}", flush=True)
     (args.out / "radar_summary.json").write_text(json.dumps(summary, indent=1, default=str))
     strips = [] if args.strip is None else write_strips(
         forecasts, ds, args.strip_models, args.strip, len(inits) // 2)
@@ -219,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         args, summary=summary, rows=rows, init_times=[str(t_times[i]) for i in inits],
         scaling=data.scaling.describe(), command=cmd,
         strips=[(n, _rel(t, args.results)) for n, t in strips], reused=reused,
-        loads=(load0[0], load1[0]), total=total)
+        loads=(load0[0], load1[0]), total=total, title=args.title, calibration=cal,
+        calibration_figure=(None if args.calibration is None
+                            else _rel(args.calibration, args.results)))
     print(body)
     if args.results is not None:
         from pyro_videossm.experiments.records import data_fingerprint, make_record
@@ -230,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics={k: v for k, v in summary.items() if k not in ("settings",)},
             timings={"total_seconds": total,
                      "train_seconds": {n: m["train_seconds"]
-                                       for n, m in summary["models"].items()}}))
+                                       for n, m in summary["models"].items()}}),
+            section=args.section)
         print(f"updated {args.results}", file=sys.stderr)
     return 0
 

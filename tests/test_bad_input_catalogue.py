@@ -184,6 +184,16 @@ for _name, _options in WINDOWED.items():
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
         zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
 
+# the nowcasting family (pysteps): a real KNMI composite of tests/data (not a generated kind)
+_KNMI_FILE = str(Path(__file__).resolve().parent / "data" / "knmi_crop"
+                 / "RAD_NL25_RAP_5min_201008260300.h5")
+BASES[("convert-radar",)] = [Base(["convert-radar", "--source", "knmi", _KNMI_FILE,
+                                   "-o", "{out}/r.nc", "--no-progress"],
+                                  zero_ok=("--min-valid",))]
+BASES[("forecast",)].append(Base(["forecast", "{field}", "--model", "extrapolation",
+                                  "--context", "2", "--leads", "2", "-o", "{out}/f.nc",
+                                  "--no-progress"], skip=("numbers",)))
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"

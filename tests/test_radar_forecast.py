@@ -42,12 +42,20 @@ def test_end_to_end_on_real_radar(tmp_path):
     assert bench.main(["--quick", "--data", str(KNMI), "--split", *map(str, SPLIT),
                        "--out", str(tmp_path),
                        "--results", str(results), "--strip", str(strip),
+                       "--calibration", str(tmp_path / "calib.png"),
                        "--models", *models]) == 0
     scores = _scores(tmp_path / "radar_scores.csv")
     # every forecaster, trained, saved, reloaded and scored on real data: finite scores
     for m in models:
         assert np.isfinite(scores[(m, "mse")]).all() and np.isfinite(scores[(m, "crps")]).all()
-        assert (tmp_path / f"{m}.pt").exists() or m == "persistence"
+        assert (tmp_path / f"{m}.pt").exists() or m in ("persistence", *bench.PYSTEPS_MODELS)
+    # the ensembles' calibration: every scored pair in one rank, a PNG
+    import json
+
+    cal = json.loads((tmp_path / "radar_summary.json").read_text())["calibration"]
+    assert {"steps", "convdmm"} <= set(cal) and "extrapolation" not in cal
+    assert len(cal["steps"]["rank_counts"]) == 3 and sum(cal["steps"]["rank_counts"]) > 0
+    assert (tmp_path / "calib.png").stat().st_size > 10_000
 
     # persistence recomputed independently from the converted crop, pooled over test windows
     ds = xr.open_dataset(tmp_path / "knmi_crop.nc")

@@ -1,4 +1,6 @@
-"""``videossm evaluate forecast.nc --truth data.nc``: score forecast files per lead time.
+"""``videossm evaluate forecast.nc --truth data.nc``: score forecast files per lead time
+(``--calibration-plot calib.png``: the calibration figure of
+:mod:`pyro_videossm.plots.calibration`).
 
 :mod:`pyro_videossm.cli.evaluate` hands files whose ``product`` attribute is ``"forecast"``
 to :func:`evaluate_forecasts`; posterior files keep their own path.
@@ -7,6 +9,7 @@ to :func:`evaluate_forecasts`; posterior files keep their own path.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pyro_videossm.data.conventions import open_dataset
@@ -30,6 +33,9 @@ def add_forecast_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16],
                    help="FSS neighbourhood sizes in pixels (default 1 4 16)")
     g.add_argument("--data-range", type=float, help="SSIM data range (default: truth range)")
+    g.add_argument("--calibration-plot", dest="figure", type=Path,
+                   help="PNG: rank histogram, reliability diagram (at the first threshold, "
+                        "default 1) and CRPS by lead time of every forecast file")
 
 
 def evaluate_forecasts(args: argparse.Namespace) -> int:
@@ -38,7 +44,9 @@ def evaluate_forecasts(args: argparse.Namespace) -> int:
 
     paths = list(args.posteriors)
     truth = open_dataset(args.truth)
-    tables = []
+    if getattr(args, "figure", None) is not None and args.figure.suffix.lower() != ".png":
+        raise InputError(f"--calibration-plot {args.figure} must end in .png")
+    tables, summaries = [], []
     for path in paths:
         fc = toolkit_forecast_names(open_dataset(path))
         if fc.attrs.get("product") != "forecast":
@@ -54,5 +62,19 @@ def evaluate_forecasts(args: argparse.Namespace) -> int:
         if "sample" in fc.dims:
             head += f", {fc.sizes['sample']} samples"
         tables.append(f"{head}\n\n{scores_table(scores)}")
+        if getattr(args, "figure", None) is not None:
+            from pyro_videossm.metrics.calibration import calibration_summary
+            from pyro_videossm.metrics.fields import align_truth
+
+            thresholds = getattr(args, "thresholds", None) or [1.0]
+            summaries.append(calibration_summary(
+                fc, align_truth(fc, truth, getattr(args, "variable", None)),
+                threshold=float(thresholds[0])))
     print("\n\n".join(tables))
+    if summaries:
+        from pyro_videossm.plots.calibration import plot_calibration
+        from pyro_videossm.plots.figure import save_figure
+
+        save_figure(plot_calibration(summaries), args.figure)
+        print(f"wrote {args.figure}", file=sys.stderr)
     return 0

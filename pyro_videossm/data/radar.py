@@ -11,6 +11,11 @@ the accumulation), turns missing data into NaN, optionally crops and coarsens ea
     coords: time (datetime64, end of the accumulation), y, x (km, projection coordinates of
             the pixel centres, y decreasing northward-to-south as stored), crs (grid mapping)
 
+The stacking (crop, coarsen, sort by time, one grid, CF attributes) is :func:`stack_frames`,
+shared with the readers of other archives through pysteps
+(:mod:`pyro_videossm.data.radar_importers`); :func:`grid_mapping_attrs` turns a PROJ.4 string
+into CF grid-mapping attributes.
+
 Projection coordinates follow the ``geographic`` attributes: a pixel's upper-left corner is at
 ``x = (column + geo_column_offset) * geo_pixel_size_x``,
 ``y = (row + geo_row_offset) * geo_pixel_size_y`` (km, ``+proj=stere +lat_0=90 +lat_ts=60``).
@@ -18,9 +23,10 @@ Projection coordinates follow the ``geographic`` attributes: a pixel's upper-lef
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,30 +42,81 @@ from pyro_videossm.errors import InputError
 KNMI_PATTERN = "RAD_NL25_RAP_5min_*.h5"
 
 
+def grid_mapping_attrs(proj4: str) -> dict:
+    """CF grid-mapping attributes of a PROJ.4 string (``proj4_params`` keeps the string).
+
+    Polar stereographic (``+proj=stere``, the KNMI composites) is written out here; any other
+    projection goes through ``pyproj`` (``CRS.to_cf``; installed with the ``[nowcast]`` extra).
+    Ellipsoid axes given in km (``+a=6378.137``, as KNMI writes them) become metres for CF.
+    One-line :class:`InputError` for an empty string or one pyproj cannot read.
+    """
+    proj4 = str(proj4 or "").strip()
+    if not proj4:
+        raise InputError("the radar file has no projection (no PROJ.4 string in its metadata)")
+    p = dict(re.findall(r"\+(\w+)=([^\s]+)", proj4))
+    km_axes = "a" in p and float(p["a"]) < 1.0e5
+    if p.get("proj") == "stere":
+        attrs: dict = {"grid_mapping_name": "polar_stereographic",
+                       "straight_vertical_longitude_from_pole": float(p.get("lon_0", 0.0)),
+                       "latitude_of_projection_origin": float(p.get("lat_0", 90.0)),
+                       "standard_parallel": float(p.get("lat_ts", 60.0)),
+                       "false_easting": float(p.get("x_0", 0.0)),
+                       "false_northing": float(p.get("y_0", 0.0)),
+                       "proj4_params": proj4, "units_note": "coordinates in km"}
+        if "a" in p and "b" in p:  # CF wants metres
+            scale = 1000.0 if km_axes else 1.0
+            attrs["semi_major_axis"] = float(p["a"]) * scale
+            attrs["semi_minor_axis"] = float(p["b"]) * scale
+        return attrs
+    try:
+        import pyproj
+    except ImportError:
+        raise InputError("projection " + repr(proj4) + " needs pyproj: pip install "
+                         "'pyro-videossm[nowcast]'") from None
+    metric = proj4
+    if km_axes:
+        for k in ("a", "b"):
+            if k in p:
+                metric = re.sub(rf"\+{k}=[^\s]+", f"+{k}={float(p[k]) * 1000.0:g}", metric)
+    try:
+        cf = pyproj.CRS.from_proj4(metric).to_cf()
+    except pyproj.exceptions.CRSError as err:
+        raise InputError(f"unreadable projection {proj4!r} ({err})".splitlines()[0]) from None
+    attrs = {k: v for k, v in cf.items() if isinstance(v, (str, int, float))}
+    attrs.update(proj4_params=proj4, units_note="coordinates in km")
+    return attrs
+
+
 @dataclass(frozen=True)
-class KnmiGrid:
-    """The projection grid of a KNMI composite (pixel centres in km)."""
+class RadarGrid:
+    """The projection grid of a radar composite: pixel centres ``x`` (columns) and ``y``
+    (rows, in file order) and pixel sizes, in ``units`` (``km`` or ``m``), and its PROJ.4
+    string."""
 
     x: np.ndarray  # (columns,)
     y: np.ndarray  # (rows,)
     pixel_size_x: float
     pixel_size_y: float
     proj4: str
+    units: str = "km"
+
+    @property
+    def km_per_unit(self) -> float:
+        return {"km": 1.0, "m": 1.0e-3}[self.units]
+
+    def in_km(self) -> RadarGrid:
+        """The same grid with coordinates and pixel sizes in km."""
+        k = self.km_per_unit
+        return RadarGrid(self.x * k, self.y * k, self.pixel_size_x * k, self.pixel_size_y * k,
+                         self.proj4, "km")
 
     def crs_attrs(self) -> dict:
-        """CF grid-mapping attributes of the polar stereographic projection."""
-        p = dict(re.findall(r"\+(\w+)=([^\s]+)", self.proj4))
-        attrs = {"grid_mapping_name": "polar_stereographic",
-                 "straight_vertical_longitude_from_pole": float(p.get("lon_0", 0.0)),
-                 "latitude_of_projection_origin": float(p.get("lat_0", 90.0)),
-                 "standard_parallel": float(p.get("lat_ts", 60.0)),
-                 "false_easting": float(p.get("x_0", 0.0)),
-                 "false_northing": float(p.get("y_0", 0.0)),
-                 "proj4_params": self.proj4, "units_note": "coordinates in km"}
-        if "a" in p and "b" in p:  # proj4 gives km here (a=6378.137): CF wants metres
-            attrs["semi_major_axis"] = float(p["a"]) * 1000.0
-            attrs["semi_minor_axis"] = float(p["b"]) * 1000.0
-        return attrs
+        """CF grid-mapping attributes of the projection (:func:`grid_mapping_attrs`)."""
+        return grid_mapping_attrs(self.proj4)
+
+
+#: The KNMI reader's grid (the same class).
+KnmiGrid = RadarGrid
 
 
 def _attrs(group) -> dict:
@@ -87,7 +144,7 @@ def _calibration(cal: dict, path: Path) -> tuple[float, float, set[int]]:
     return gain, offset, missing or {65535}
 
 
-def read_knmi_file(path: str | os.PathLike) -> tuple[np.datetime64, np.ndarray, KnmiGrid, dict]:
+def read_knmi_file(path: str | os.PathLike) -> tuple[np.datetime64, np.ndarray, RadarGrid, dict]:
     """Read one composite: ``(valid time, rain rate (rows, cols) mm/h float32 with NaN, grid,
     metadata)``. One-line :class:`InputError` if the file is missing or not a KNMI composite."""
     import netCDF4
@@ -125,7 +182,7 @@ def read_knmi_file(path: str | os.PathLike) -> tuple[np.datetime64, np.ndarray, 
     rows, cols = raw.shape
     psx, psy = float(geo["geo_pixel_size_x"]), float(geo["geo_pixel_size_y"])
     col_off, row_off = float(geo["geo_column_offset"]), float(geo["geo_row_offset"])
-    grid = KnmiGrid(
+    grid = RadarGrid(
         x=(np.arange(cols) + 0.5 + col_off) * psx,
         y=(np.arange(rows) + 0.5 + row_off) * psy,
         pixel_size_x=psx, pixel_size_y=psy,
@@ -207,24 +264,56 @@ def load_knmi(
             coarsening).
         min_valid: blocks with a smaller valid fraction become NaN when coarsening.
     """
+    files = knmi_files(source)
+    ds = stack_frames(files, read_knmi_file, resolution_km=resolution_km, crop_x=crop_x,
+                      crop_y=crop_y, min_valid=min_valid, progress=progress, desc="knmi")
+    ds.attrs.update(title="KNMI radar rainfall composite, rain rate",
+                    institution="KNMI (Royal Netherlands Meteorological Institute)",
+                    source=f"{ds.attrs['source']} HDF5 converted by pyro-videossm {__version__}")
+    return ds
+
+
+#: A frame reader: path -> (valid time, rain rate (rows, cols) mm/h with NaN, grid, metadata
+#: with ``accumulation_minutes`` and ``product``).
+FrameReader = Callable[[Path], "tuple[np.datetime64, np.ndarray, RadarGrid, dict]"]
+
+
+def stack_frames(
+    files: Sequence[str | os.PathLike],
+    read_frame: FrameReader,
+    *,
+    resolution_km: float | None = None,
+    crop_x: Sequence[float] | None = None,
+    crop_y: Sequence[float] | None = None,
+    min_valid: float = 0.0,
+    progress: bool = False,
+    desc: str = "radar",
+) -> xr.Dataset:
+    """Read ``files`` one frame each with ``read_frame`` into ``rain_rate(time, y, x)``
+    (mm/h, coordinates in km; the module doc's layout), cropped (box in km, before
+    coarsening), coarsened to ``resolution_km`` (NaN-aware block mean) and sorted by time.
+    Every frame must share the first one's grid; two frames of one time are refused."""
     from tqdm.auto import tqdm
 
-    files = knmi_files(source)
+    files = [Path(f) for f in files]
+    if not files:
+        raise InputError("no input files")
     times, frames = [], []
-    grid0: KnmiGrid | None = None
+    grid0: RadarGrid | None = None
     factor = 1
     sy = sx = slice(None)
     meta0: dict = {}
-    for path in tqdm(files, disable=not progress, desc="knmi", unit="file"):
-        t, rate, grid, meta = read_knmi_file(path)
+    for path in tqdm(files, disable=not progress, desc=desc, unit="file"):
+        t, rate, grid, meta = read_frame(path)
+        grid = grid.in_km()
         if grid0 is None:
             grid0, meta0 = grid, meta
             sy, sx = _crop_slice(grid.y, crop_y, "y"), _crop_slice(grid.x, crop_x, "x")
             if resolution_km is not None:
                 ratio = float(resolution_km) / abs(grid.pixel_size_x)
                 factor = int(round(ratio))
-                if factor < 1 or abs(ratio - factor) > 1e-6 or abs(grid.pixel_size_x) != abs(
-                        grid.pixel_size_y):
+                if factor < 1 or abs(ratio - factor) > 1e-6 or not math.isclose(
+                        abs(grid.pixel_size_x), abs(grid.pixel_size_y), rel_tol=1e-9):
                     raise InputError(f"resolution {resolution_km} km is not a whole multiple of "
                                      f"the {abs(grid.pixel_size_x):g} km pixel")
         elif (grid.x.shape != grid0.x.shape or grid.y.shape != grid0.y.shape
@@ -241,23 +330,26 @@ def load_knmi(
     data = np.stack([frames[i] for i in order])
     x, y = _coarsen_coord(grid0.x[sx], factor), _coarsen_coord(grid0.y[sy], factor)
     pixel = abs(grid0.pixel_size_x) * factor
+    crs = grid0.crs_attrs()
+    kind = crs.get("grid_mapping_name", "projection").replace("_", " ")
+    minutes = meta0.get("accumulation_minutes")
+    cell = (f"time: mean (interval: {minutes:g} minutes)" if minutes else "time: point")
     return xr.Dataset(
         {"rain_rate": (("time", "y", "x"), data,
                        {"units": "mm/h", "long_name": "radar rain rate",
                         "standard_name": "rainfall_rate", "grid_mapping": "crs",
-                        "cell_methods": f"time: mean (interval: {meta0['accumulation_minutes']:g}"
-                                        " minutes)" + (" area: mean" if factor > 1 else "")}),
-         "crs": ((), np.int32(0), grid0.crs_attrs())},
-        coords={"time": ("time", t, {"long_name": "end of the accumulation period",
+                        "cell_methods": cell + (" area: mean" if factor > 1 else "")}),
+         "crs": ((), np.int32(0), crs)},
+        coords={"time": ("time", t, {"long_name": "end of the accumulation period"
+                                     if minutes else "valid time",
                                      "standard_name": "time", "axis": "T"}),
                 "y": ("y", y, {"units": "km", "standard_name": "projection_y_coordinate",
-                               "long_name": "y (polar stereographic)", "axis": "Y"}),
+                               "long_name": f"y ({kind})", "axis": "Y"}),
                 "x": ("x", x, {"units": "km", "standard_name": "projection_x_coordinate",
-                               "long_name": "x (polar stereographic)", "axis": "X"})},
+                               "long_name": f"x ({kind})", "axis": "X"})},
         attrs={"Conventions": CONVENTIONS,
-               "title": "KNMI radar rainfall composite, rain rate",
-               "institution": "KNMI (Royal Netherlands Meteorological Institute)",
-               "source": f"{meta0['product']} HDF5 converted by pyro-videossm {__version__}",
+               "title": "radar rain rate",
+               "source": str(meta0.get("product", "")),
                "pixel_size_km": pixel, "coarsening_factor": factor,
                "min_valid_fraction": float(min_valid), "files": len(files)},
     )

@@ -77,12 +77,21 @@ def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid
 def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mapping],
                   init_times: Sequence[str], scaling: str, command: str,
                   strips: Sequence[tuple[str, str]], reused: Sequence[str],
-                  loads: tuple[float, float], total: float) -> str:
+                  loads: tuple[float, float], total: float, title: str | None = None,
+                  calibration: Mapping[str, Any] | None = None,
+                  calibration_figure: str | None = None) -> str:
     """The ``radar`` section (``benchmarks/radar_forecast.py``): ``summary`` is the run
     summary (``frames``, ``grid``, ``time_step_minutes``, ``block_times``, ``windows``,
     ``models``, ...), ``rows`` the pooled scores per model, ``init_times`` the test windows'
-    initial times (ISO strings), ``strips`` ``(model, link)`` of the frame strips."""
-    from pyro_videossm.experiments.radar_benchmark import score_tables, training_table
+    initial times (ISO strings), ``strips`` ``(model, link)`` of the frame strips;
+    ``calibration`` the ensemble models' calibration summaries (and ``calibration_figure`` a
+    link to their PNG)."""
+    from pyro_videossm.experiments.radar_benchmark import (
+        PYSTEPS_MODELS,
+        calibration_table,
+        score_tables,
+        training_table,
+    )
 
     K, L = args.context, args.leads
     n_time, grid, nan_frac, wet = (summary["frames"], summary["grid"],
@@ -92,8 +101,9 @@ def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mappin
     load0, load1 = loads
     loaded = max(load0, load1) > 0.5 * (os.cpu_count() or 1)
     tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
+    pysteps = [n for n in rows if n in PYSTEPS_MODELS]
     return "\n".join([
-        "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
+        title or "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
         "",
         f"Command: `{command}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
         "",
@@ -118,11 +128,23 @@ def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mappin
         f"DMMs: {args.likelihood} likelihood, KL annealing over {args.anneal_epochs} epochs, "
         f"mean of {args.members} members; the others are point forecasts trained with the "
         "masked MSE. Scores pooled over the test windows (contingency counts and FSS sums "
-        "over all windows and pixels), per lead time.",
+        "over all windows and pixels), per lead time."
+        + (f" pysteps baselines ({', '.join(pysteps)}; `[nowcast]` extra), untrained, on "
+           f"each window's context in mm/h: dBR (threshold 0.1 mm/h), "
+           f"{getattr(args, 'motion', 'LK')} optical flow of the {K} context frames, "
+           "semi-Lagrangian extrapolation; S-PROG and STEPS with 6 cascade levels and AR(2); "
+           f"STEPS {args.members} members (nonparametric noise, motion perturbations), one "
+           "seed per window." if pysteps else ""),
         "",
         score_tables(rows, show, step_min, args.threshold, args.fss_scales,
                      args.resolution),
         "",
+        *([f"**Calibration of the ensembles** (pooled over the test windows and leads; rank "
+           f"histogram with values below {args.threshold / 10:g} mm/h tied, pairs where all "
+           f"are below left out; reliability of P(rain ≥ {args.threshold:g} mm/h) in 10 bins "
+           "of ≥ 10 pairs)", "", calibration_table(calibration), "",
+           *([f"![calibration]({calibration_figure})", ""] if calibration_figure else [])]
+          if calibration else []),
         f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
         f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
         f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "

@@ -25,6 +25,11 @@ import xarray as xr
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.windows import WindowData
 
+#: pysteps' nowcasts (:mod:`pyro_videossm.forecast.pysteps_nowcasts`; the ``[nowcast]`` extra)
+PYSTEPS_MODELS: tuple[str, ...] = ("extrapolation", "sprog", "steps")
+#: models the benchmark runs without training
+UNTRAINED: tuple[str, ...] = ("persistence", *PYSTEPS_MODELS)
+
 
 # -- data -----------------------------------------------------------------------------------
 def radar_field(data: str | os.PathLike, resolution: float, center: tuple[float, float],
@@ -144,7 +149,7 @@ def run_model(name: str, args, *, data: WindowData, da: xr.DataArray,
         train_model,
     )
     from pyro_videossm.experiments.recipe import plain_history
-    from pyro_videossm.forecast import Persistence, load_forecaster
+    from pyro_videossm.forecast import Persistence, get_forecaster, load_forecaster
     from pyro_videossm.infer import TrainConfig
 
     t1 = time.perf_counter()
@@ -154,6 +159,8 @@ def run_model(name: str, args, *, data: WindowData, da: xr.DataArray,
     reused = name in reusable and path.exists()
     if name == "persistence":
         forecaster = Persistence()
+    elif name in PYSTEPS_MODELS:  # untrained: optical flow + pysteps nowcast per window
+        forecaster = get_forecaster(name, motion=getattr(args, "motion", "LK"))
     else:
         torch.manual_seed(args.seed)
         if reused:
@@ -177,7 +184,7 @@ def run_model(name: str, args, *, data: WindowData, da: xr.DataArray,
         start=test_block.start + args.context, stop=test_block.stop, members=args.members,
         seed=args.seed, threshold=args.threshold, scales=args.fss_scales)
     entry = {
-        "train_seconds": seconds if name != "persistence" else 0.0,
+        "train_seconds": seconds if name not in UNTRAINED else 0.0,
         "forecast_seconds": time.perf_counter() - t2, "parameters": n_params,
         "architecture": architectures.get(name, {}), "history": plain_history(history),
         "members": int(forecasts[0].sizes["member"]),
@@ -202,6 +209,48 @@ def write_strips(forecasts: Mapping[str, Sequence[xr.Dataset]], truth: xr.Datase
                     target)
         out.append((name, target))
     return out
+
+
+def calibration(forecasts: Mapping[str, Sequence[xr.Dataset]], da: xr.DataArray,
+                threshold: float, figure: str | os.PathLike | None = None
+                ) -> dict[str, dict[str, Any]]:
+    """Rank histogram, reliability at ``threshold`` and CRPS per lead of every ensemble model
+    among ``forecasts`` (:func:`~pyro_videossm.metrics.calibration.calibration_summary`,
+    pooled over its test windows); with ``figure`` also the PNG of
+    :func:`~pyro_videossm.plots.calibration.plot_calibration`. Returns plain dicts per model."""
+    from pyro_videossm.metrics.calibration import calibration_summary
+    from pyro_videossm.metrics.fields import align_truth
+
+    summaries = []
+    for name, fcs in forecasts.items():
+        if not fcs or int(fcs[0].attrs.get("deterministic", 1)) or fcs[0].sizes["member"] < 2:
+            continue
+        s = calibration_summary(list(fcs), [align_truth(f, da) for f in fcs],
+                                threshold=threshold)
+        s.model = name
+        summaries.append(s)
+    if figure is not None and summaries:
+        from pyro_videossm.plots import save_figure
+        from pyro_videossm.plots.calibration import plot_calibration
+
+        save_figure(plot_calibration(summaries), figure)
+    return {s.model: s.to_dict() for s in summaries}
+
+
+def calibration_table(cal: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown: per ensemble model, the share of observations below all members and above
+    all members (each ``1 / (M + 1)`` if calibrated) and the largest reliability gap."""
+    lines = ["| model | members | obs below all members | obs above all members | expected "
+             "each | largest reliability gap |", "|---|---:|---:|---:|---:|---:|"]
+    for name, c in cal.items():
+        r = np.asarray(c["rank_counts"], dtype=float)
+        share = r / max(r.sum(), 1.0)
+        gap = np.abs(np.asarray(c["forecast_probability"], float)
+                     - np.asarray(c["observed_frequency"], float))
+        worst = f"{np.nanmax(gap):.3f}" if np.isfinite(gap).any() else "–"
+        lines.append(f"| {name} | {c['members']} | {share[0]:.3f} | {share[-1]:.3f} | "
+                     f"{1.0 / len(r):.3f} | {worst} |")
+    return "\n".join(lines)
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -241,8 +290,8 @@ def training_table(models: Mapping[str, Mapping[str, Any]]) -> str:
 
     for name, m in models.items():
         top = f"{m['max_mean_forecast']:.3g}"
-        if name == "persistence":
-            lines.append(f"| persistence | 0 | – | – | – | – | {top} |")
+        if name in UNTRAINED:
+            lines.append(f"| {name} | 0 | – | – | – | – | {top} |")
             continue
         h = m["history"][-1] if m["history"] else {}
         lines.append(f"| {name} | {m['parameters']:,} | {len(m['history'])} | "
@@ -262,6 +311,6 @@ def scores_csv(rows: Mapping[str, Mapping[str, np.ndarray]], threshold: float) -
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["block_windows", "data_summary", "radar_architectures", "radar_field",
-           "reusable_run", "run_model", "score_tables", "scores_csv", "training_table",
-           "write_strips"]
+__all__ = ["PYSTEPS_MODELS", "UNTRAINED", "block_windows", "calibration", "calibration_table",
+           "data_summary", "radar_architectures", "radar_field", "reusable_run", "run_model",
+           "score_tables", "scores_csv", "training_table", "write_strips"]

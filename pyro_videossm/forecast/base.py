@@ -59,6 +59,7 @@ BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.models.forecasters.spatiotemporal_transformer",
     "pyro_videossm.models.forecasters.sequence_baselines",
     "pyro_videossm.models.ssm.dmm_flat",
+    "pyro_videossm.forecast.pysteps_nowcasts",
 )
 
 #: name -> forecaster class: :func:`register_forecaster`, the modules above, the entry-point
