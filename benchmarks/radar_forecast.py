@@ -75,17 +75,19 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar"
 #: Settings that do not change what is trained.
 _NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
                  "reuse_models", "show_leads", "members", "threshold", "fss_scales", "threads",
-                 "device")
+                 "device", "section")
 
 
-def write_section(path: Path, body: str, record: dict | None = None) -> None:
-    """Replace the radar section of ``path`` (append it if absent) with the shared writer,
-    touching nothing else; with ``record`` also store the run record it regenerates from."""
+def write_section(path: Path, body: str, record: dict | None = None,
+                  section: str = "radar") -> None:
+    """Replace section ``section`` (default ``radar``) of ``path`` (append it if absent) with
+    the shared writer, touching nothing else; with ``record`` also store the run record it
+    regenerates from (``benchmarks/results/radar/SECTION.json``)."""
     from pyro_videossm.experiments.results import record_path_for
     from pyro_videossm.experiments.results import write_section as write
 
-    write(path, "radar", body, record=record,
-          record_path=record_path_for(path, "benchmarks/results/radar/radar.json"))
+    write(path, section, body, record=record,
+          record_path=record_path_for(path, f"benchmarks/results/radar/{section}.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="forecast with the model files already in OUT (from a run with the same "
                         "training settings) instead of training again")
     p.add_argument("--note", default="", help="line added under the tables")
+    p.add_argument("--section", default="radar",
+                   help="name of the section written into --results (default radar)")
     p.add_argument("--quick", action="store_true",
                    help="tiny crop, 2 epochs, tiny networks: an end-to-end check, not a result")
     p.add_argument("--progress", action="store_true")
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results is not None:
         from pyro_videossm.experiments.records import data_fingerprint, make_record
 
-        write_section(args.results, body, record=make_record(
+        write_section(args.results, body, section=args.section, record=make_record(
             "radar", command=cmd, options=summary["settings"],
             data=data_fingerprint([data_path]),
             metrics={k: v for k, v in summary.items() if k not in ("settings",)},

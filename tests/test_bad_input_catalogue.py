@@ -176,6 +176,9 @@ BASES: dict[tuple[str, ...], list[Base]] = {
                               outputs=("-o", "--checkpoint"),
                               names=(("--labels", "nosuchlabel"),))],
 }
+WINDOWED["advection-convdmm"] = ["--latent-channels", "2", "--hidden-channels", "4",
+                                 "--rnn-channels", "4", "--encoder-channels", "4", "--n-down",
+                                 "1"]
 for _name, _options in WINDOWED.items():
     BASES[("train", _name)] = [Base(
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],

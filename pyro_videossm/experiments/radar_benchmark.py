@@ -25,6 +25,9 @@ import xarray as xr
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.windows import WindowData
 
+#: the models trained with the ELBO (KL annealing applies)
+DMM_MODELS = ("convdmm", "dmm-flat", "advection-convdmm")
+
 
 # -- data -----------------------------------------------------------------------------------
 def radar_field(data: str | os.PathLike, resolution: float, center: tuple[float, float],
@@ -75,6 +78,8 @@ def radar_architectures(hidden: int, grid: tuple[int, int], likelihood: str = "g
         "convdmm": dict(latent_channels=8, hidden_channels=h, rnn_channels=h,
                         encoder_channels=h, n_down=2, **lik),
         "convlstm": dict(hidden_channels=[h, h], stem_channels=max(8, h // 2), input_clip=clip),
+        "advection-convdmm": dict(latent_channels=4, hidden_channels=h, rnn_channels=h,
+                                  encoder_channels=h, n_down=2, **lik),
         "dmm-flat": dict(latent_dim=32, hidden_dim=4 * h, rnn_dim=4 * h, conv_channels=h,
                          n_down=2, **lik),
         "spatrans": dict(patch=patch, d_model=4 * h, heads=4, encoder_layers=2,
@@ -162,7 +167,7 @@ def run_model(name: str, args, *, data: WindowData, da: xr.DataArray,
         else:
             config = TrainConfig(
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                anneal_epochs=args.anneal_epochs if name in ("convdmm", "dmm-flat") else 0,
+                anneal_epochs=args.anneal_epochs if name in DMM_MODELS else 0,
                 device=args.device, seed=args.seed, progress=args.progress)
             trained = train_model(name, architectures[name], data, config,
                                   context=args.context, leads=args.leads, seed=args.seed)
