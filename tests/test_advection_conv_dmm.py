@@ -45,15 +45,18 @@ def tiny(**overrides) -> AdvectionConvDMM:
     return AdvectionConvDMM(**{**options, **overrides})
 
 
-def test_semi_lagrangian_step_is_an_exact_integer_shift():
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_semi_lagrangian_step_is_an_exact_integer_shift(mode):
     field = torch.zeros(2, 3, 16, 20)
     field[:, :, 4:8, 5:9] = torch.rand(2, 3, 4, 4)
     flow = torch.zeros(2, 2, 16, 20)
     flow[0, 0], flow[0, 1] = 3.0, 2.0     # sequence 0: 3 px along x, 2 along y
     flow[1, 0], flow[1, 1] = -2.0, 1.0
-    out = semi_lagrangian_step(field, flow)
+    out = semi_lagrangian_step(field, flow, mode)
     torch.testing.assert_close(out[0], torch.roll(field[0], (2, 3), dims=(1, 2)))
     torch.testing.assert_close(out[1], torch.roll(field[1], (1, -2), dims=(1, 2)))
+    with pytest.raises(InputError, match="interpolation"):
+        semi_lagrangian_step(field, flow, "nearest-ish")
     # half a pixel: the mean of the two neighbours (bilinear); nothing flows in from outside
     half = semi_lagrangian_step(field[:1, :1], torch.tensor([0.5, 0.0]).reshape(1, 2, 1, 1)
                                 .expand(1, 2, 16, 20))

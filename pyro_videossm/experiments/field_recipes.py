@@ -116,6 +116,8 @@ class AdvectionConvDMMOptions(LikelihoodOptions):
     transform_threshold: float = option(0.0, "values below it count as 0 (model units)")
     cap_factor: float | None = option(2.0, "forecasts <= this times the context's maximum")
     max_change: float = option(0.5, "largest change per step of the learned correction")
+    interpolation: str = option("bicubic", "of the semi-Lagrangian step (bilinear blurs more)",
+                                choices=("bilinear", "bicubic"))
 
 
 @dataclass

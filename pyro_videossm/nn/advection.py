@@ -4,7 +4,9 @@ The flow convention is :mod:`pyro_videossm.data.optical_flow`'s: ``flow`` (pixel
 ``u`` along ``x``, channel 1 ``v`` along ``y``) moves a field one step forward by backward
 warping, ``next(x) = prev(x - flow(x))``. :func:`semi_lagrangian_step` does that step with
 ``torch.nn.functional.grid_sample`` (bilinear; departure points outside the grid read 0,
-i.e. nothing flows in from outside). :func:`context_motion` estimates one flow per sequence
+i.e. nothing flows in from outside; ``bicubic`` smooths less over many steps than
+``bilinear``, whose repeated interpolation blurs a field moving a fraction of a pixel per
+step). :func:`context_motion` estimates one flow per sequence
 from the last frames of a context with OpenCV (once per forecast or training batch, never per
 time step).
 """
@@ -18,11 +20,16 @@ from torch import Tensor
 
 from pyro_videossm.errors import InputError
 
+INTERPOLATIONS = ("bilinear", "bicubic")
 
-def semi_lagrangian_step(field: Tensor, flow: Tensor) -> Tensor:
+
+def semi_lagrangian_step(field: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """``field`` ``(N, C, H, W)`` moved one step by ``flow`` ``(N, 2, H, W)`` (pixels):
-    ``out(x) = field(x - flow(x))``, bilinear, 0 outside the grid. An integer flow shifts
-    exactly."""
+    ``out(x) = field(x - flow(x))``, interpolated (``mode``: ``bilinear`` or ``bicubic``),
+    0 outside the grid. An integer flow shifts exactly."""
+    if mode not in INTERPOLATIONS:
+        raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
+                         f"{mode!r}")
     if field.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
         raise InputError(f"expected field (N, C, H, W) and flow (N, 2, H, W), got "
                          f"{tuple(field.shape)} and {tuple(flow.shape)}")
@@ -34,7 +41,7 @@ def semi_lagrangian_step(field: Tensor, flow: Tensor) -> Tensor:
     dep_y = gy - flow[:, 1]
     # align_corners=True: -1 and 1 are the centres of the first and last pixels
     grid = torch.stack([2 * dep_x / max(W - 1, 1) - 1, 2 * dep_y / max(H - 1, 1) - 1], dim=-1)
-    return F.grid_sample(field, grid.expand(N, H, W, 2), mode="bilinear",
+    return F.grid_sample(field, grid.expand(N, H, W, 2), mode=mode,
                          padding_mode="zeros", align_corners=True)
 
 
@@ -62,4 +69,4 @@ def context_motion(frames: Tensor, frames_used: int = 3, method: str = "dis") ->
     return torch.as_tensor(out, dtype=frames.dtype, device=frames.device)
 
 
-__all__ = ["context_motion", "semi_lagrangian_step"]
+__all__ = ["INTERPOLATIONS", "context_motion", "semi_lagrangian_step"]

@@ -55,8 +55,9 @@ class AdvectionTransition(nn.Module):
 
     def __init__(self, channels: int, hidden_channels: int, kernel_size: int = 3,
                  max_change: float = 0.5, init_scale: float = 0.05,
-                 min_scale: float = 1e-3) -> None:
+                 min_scale: float = 1e-3, interpolation: str = "bilinear") -> None:
         super().__init__()
+        self.interpolation = interpolation
         self.hidden_channels = hidden_channels
         self.max_change = float(max_change)
         self.min_scale = min_scale
@@ -66,7 +67,7 @@ class AdvectionTransition(nn.Module):
                                 _inverse_softplus(init_scale - min_scale))
 
     def forward(self, z: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
-        a = semi_lagrangian_step(z, flow)
+        a = semi_lagrangian_step(z, flow, self.interpolation)
         hc, hs = torch.relu(self.to_hidden(a)).split(self.hidden_channels, dim=1)
         loc = a + self.max_change * torch.tanh(self.change_out(hc))
         return loc, F.softplus(self.scale_out(hs)) + self.min_scale
@@ -78,8 +79,9 @@ class AdvectionCombiner(nn.Module):
 
     def __init__(self, channels: int, summary_channels: int, hidden_channels: int,
                  kernel_size: int = 3, init_scale: float = 0.05,
-                 min_scale: float = 1e-3) -> None:
+                 min_scale: float = 1e-3, interpolation: str = "bilinear") -> None:
         super().__init__()
+        self.interpolation = interpolation
         self.min_scale = min_scale
         self.to_hidden = _conv(channels + 2 + summary_channels, hidden_channels, kernel_size)
         gain0 = torch.full((channels,), -4.0)
@@ -90,7 +92,7 @@ class AdvectionCombiner(nn.Module):
                                 _inverse_softplus(init_scale - min_scale))
 
     def forward(self, z_prev: Tensor, summary: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
-        a = semi_lagrangian_step(z_prev, flow)
+        a = semi_lagrangian_step(z_prev, flow, self.interpolation)
         y, m, s = summary[:, :1], summary[:, 1:2], summary[:, 2:]
         d = (y - a[:, :1]) * m
         f = torch.relu(self.to_hidden(torch.cat([a, d, m, s], dim=1)))

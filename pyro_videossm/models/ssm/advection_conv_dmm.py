@@ -55,7 +55,7 @@ from pyro_videossm.models.ssm.conv_dmm import (
     sample_markov_chain,
 )
 from pyro_videossm.models.ssm.pyro_names import register_module
-from pyro_videossm.nn.advection import context_motion
+from pyro_videossm.nn.advection import INTERPOLATIONS, context_motion
 from pyro_videossm.nn.advection_blocks import AdvectionCombiner, AdvectionTransition
 from pyro_videossm.nn.conv_blocks import ConvEncoder, pad_to_multiple
 from pyro_videossm.nn.convlstm import ConvLSTM
@@ -106,6 +106,7 @@ class AdvectionConvDMM(FieldDMM):
             (``None``: no cap).
         max_change: largest change per step of the learned correction (transformed units).
         init_scale: initial noise scale of the transition and the guide.
+        interpolation: of the semi-Lagrangian step, ``bilinear`` or ``bicubic`` (less blur).
         likelihood, obs_scale, df, init_obs_scale, input_clip: as for the ConvDMM.
     """
 
@@ -117,8 +118,8 @@ class AdvectionConvDMM(FieldDMM):
                  flow_frames: int = 3, transform: str = "log", transform_offset: float = 0.01,
                  transform_threshold: float = 0.0, cap_factor: float | None = 2.0,
                  max_change: float = 0.5, init_scale: float = 0.05,
-                 likelihood: str = "gaussian", obs_scale: float | None = None,
-                 df: float = 4.0, init_obs_scale: float = 0.1,
+                 interpolation: str = "bicubic", likelihood: str = "gaussian",
+                 obs_scale: float | None = None, df: float = 4.0, init_obs_scale: float = 0.1,
                  input_clip: tuple[float, float] | None = None) -> None:
         super().__init__(likelihood, obs_scale, df, init_obs_scale, input_clip)
         for key, v in (("latent_channels", latent_channels), ("hidden_channels", hidden_channels),
@@ -136,6 +137,9 @@ class AdvectionConvDMM(FieldDMM):
         if not max_change > 0 or not init_scale > 1e-3:
             raise InputError(f"max_change must be > 0 and init_scale > 0.001, got "
                              f"{max_change} and {init_scale}")
+        if interpolation not in INTERPOLATIONS:
+            raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
+                             f"{interpolation!r}")
         self.rain = RainTransform(transform, transform_offset, transform_threshold)
         self.config = dict(
             latent_channels=latent_channels, hidden_channels=hidden_channels,
@@ -145,17 +149,20 @@ class AdvectionConvDMM(FieldDMM):
             transform_offset=float(transform_offset),
             transform_threshold=float(transform_threshold),
             cap_factor=None if cap_factor is None else float(cap_factor),
-            max_change=float(max_change), init_scale=float(init_scale), likelihood=likelihood,
+            max_change=float(max_change), init_scale=float(init_scale),
+            interpolation=interpolation, likelihood=likelihood,
             obs_scale=obs_scale, df=float(df), init_obs_scale=init_obs_scale,
             input_clip=None if self.input_clip is None else list(self.input_clip))
         self.multiple = 2**n_down
         self.latent_channels = latent_channels
         self.trans = AdvectionTransition(latent_channels, hidden_channels, kernel_size,
-                                         max_change, init_scale)
+                                         max_change, init_scale,
+                                         interpolation=interpolation)
         self.encoder = ConvEncoder(2, encoder_channels, encoder_channels, n_down, kernel_size)
         self.rnn = ConvLSTM(encoder_channels, [rnn_channels], kernel_size, reverse=True)
         self.combiner = AdvectionCombiner(latent_channels, rnn_channels, hidden_channels,
-                                          kernel_size, init_scale)
+                                          kernel_size, init_scale,
+                                          interpolation=interpolation)
         self.z_0 = nn.Parameter(torch.zeros(latent_channels, 1, 1))
         self.z_q_0 = nn.Parameter(torch.zeros(latent_channels, 1, 1))
 
