@@ -12,10 +12,16 @@ from pyro_videossm.experiments import results as R
 from pyro_videossm.experiments.records import REPO
 
 
+def _results_files() -> list[str]:
+    """Every results file the records name (docs/RESULTS.md, docs/BENCHMARK_DAPPER.md and the
+    families' pages)."""
+    return sorted({"docs/RESULTS.md", "docs/BENCHMARK_DAPPER.md", *R.section_records()})
+
+
 def _copy_docs(tmp_path):
     (tmp_path / "docs").mkdir()
-    for name in ("RESULTS.md", "BENCHMARK_DAPPER.md"):
-        shutil.copy(REPO / "docs" / name, tmp_path / "docs" / name)
+    for name in _results_files():
+        shutil.copy(REPO / name, tmp_path / name)
     return tmp_path
 
 
@@ -28,8 +34,7 @@ def test_every_marked_section_has_records():
 
 def test_regenerating_on_a_copy_gives_the_committed_files(tmp_path):
     root = _copy_docs(tmp_path)
-    committed = {f: (root / f).read_bytes() for f in ("docs/RESULTS.md",
-                                                        "docs/BENCHMARK_DAPPER.md")}
+    committed = {f: (root / f).read_bytes() for f in _results_files()}
     # blank every section first, so the text can only come back from the records
     for file in committed:
         path = root / file
