@@ -226,3 +226,25 @@ def test_recipe_trains_resumes_and_forecasts_through_the_cli(tmp_path):
         v = fc["forecast"].values
         top = float(rain_dataset()["rain_rate"].max())
         assert np.nanmin(v) >= 0 and np.nanmax(v) <= 2 * top * (1 + 1e-5)
+
+
+def test_max_over_context_max_is_the_worst_window_ratio():
+    from pyro_videossm.experiments.forecast_benchmark import max_over_context_max
+
+    time = pd.date_range("2010-08-26", periods=6, freq="5min")
+    values = np.zeros((6, 2, 2))
+    values[1, 0, 0], values[3, 1, 1] = 2.0, 4.0           # context maxima
+    da = xr.DataArray(values, dims=("time", "y", "x"), coords={"time": time})
+
+    def fc(init, top):
+        f = np.zeros((2, 3, 2, 2))
+        f[1, 2, 0, 1] = top
+        return xr.Dataset({"forecast": (("lead_time", "member", "y", "x"), f)},
+                          coords={"init_time": time[init]})
+
+    # contexts of 2 frames: [1, 2] (max 2) and [2, 3] (max 4)
+    assert max_over_context_max([fc(2, 3.0), fc(3, 6.0)], da, 2) == pytest.approx(1.5)
+    assert max_over_context_max([fc(2, 1.0), fc(3, 10.0)], da, 2) == pytest.approx(2.5)
+    dry = xr.zeros_like(da)
+    assert max_over_context_max([fc(2, 0.0)], dry, 2) == 0.0
+    assert max_over_context_max([fc(2, 0.1)], dry, 2) == np.inf
