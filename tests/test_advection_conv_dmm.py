@@ -20,7 +20,12 @@ from pyro_videossm.models.ssm.advection_conv_dmm import (
 )
 from pyro_videossm.nn.advection import context_motion, semi_lagrangian_step
 from pyro_videossm.nn.advection_blocks import AdvectionTransition
-from pyro_videossm.nn.rain_transform import RainTransform, cap_forecast, context_cap
+from pyro_videossm.nn.rain_transform import (
+    CAP_MARGIN,
+    RainTransform,
+    cap_forecast,
+    context_cap,
+)
 
 pytest.importorskip("cv2")
 
@@ -126,7 +131,9 @@ def test_cap_and_non_negativity():
     ctx[1, 0, 0, 0] = -3.0                    # |value| for signed fields
     mask = torch.ones_like(ctx, dtype=torch.bool)
     cap = context_cap(ctx, mask, 2.0)
-    torch.testing.assert_close(cap, torch.tensor([1.0, 6.0]))
+    torch.testing.assert_close(cap, torch.tensor([1.0, 6.0]) * (1 - CAP_MARGIN))
+    assert (cap < torch.tensor([1.0, 6.0])).all()          # strictly under 2x after rounding
+    cap = torch.tensor([1.0, 6.0])
     frames = torch.tensor([-1.0, 0.3, 5.0, 9.0]).expand(2, 4)
     torch.testing.assert_close(cap_forecast(frames, cap, True),
                                torch.tensor([[0.0, 0.3, 1.0, 1.0], [0.0, 0.3, 5.0, 6.0]]))

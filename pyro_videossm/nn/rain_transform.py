@@ -11,8 +11,9 @@ offset and ``threshold`` the rain/no-rain threshold, both in model units. ``kind
 identity (fields that may be negative, e.g. temperatures).
 
 :func:`cap_forecast` clamps forecast values to ``cap_factor`` times the largest observed
-absolute value of the context (per sequence; ``[0, cap]`` for rain): an all-dry context
-forecasts zeros.
+absolute value of the context (per sequence; ``[0, cap]`` for rain), less a relative
+:data:`CAP_MARGIN` so that the capped values stay within the cap after a round trip through
+float32 and the unscaling: an all-dry context forecasts zeros.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from torch import Tensor
 from pyro_videossm.errors import InputError
 
 TRANSFORMS = ("log", "none")
+#: relative margin under the cap (float32 rounding of model units and their unscaling)
+CAP_MARGIN = 1e-6
 
 
 class RainTransform:
@@ -60,10 +63,10 @@ class RainTransform:
 
 
 def context_cap(context: Tensor, mask: Tensor, cap_factor: float) -> Tensor:
-    """``cap_factor`` times the largest observed ``|value|`` of each sequence of ``context``
-    ``(B, T, H, W)`` (0 where nothing is observed) -> ``(B,)``."""
+    """``cap_factor · (1 - CAP_MARGIN)`` times the largest observed ``|value|`` of each
+    sequence of ``context`` ``(B, T, H, W)`` (0 where nothing is observed) -> ``(B,)``."""
     observed = torch.where(mask.bool(), context.abs(), torch.zeros_like(context))
-    return cap_factor * observed.flatten(1).amax(dim=1)
+    return cap_factor * (1.0 - CAP_MARGIN) * observed.flatten(1).amax(dim=1)
 
 
 def cap_forecast(frames: Tensor, cap: Tensor, non_negative: bool) -> Tensor:
@@ -74,4 +77,4 @@ def cap_forecast(frames: Tensor, cap: Tensor, non_negative: bool) -> Tensor:
     return torch.maximum(torch.minimum(frames, c), low)
 
 
-__all__ = ["TRANSFORMS", "RainTransform", "cap_forecast", "context_cap"]
+__all__ = ["CAP_MARGIN", "TRANSFORMS", "RainTransform", "cap_forecast", "context_cap"]
