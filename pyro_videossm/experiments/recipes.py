@@ -1,7 +1,7 @@
 """The training recipes, by name: :data:`RECIPES` (``videossm train NAME`` lists them).
 
 Built in (imported on the first lookup): the field forecasters ``convdmm``, ``convlstm``,
-``dmm-flat`` (:mod:`~pyro_videossm.experiments.field_recipes`), the frame forecasters
+``dmm-flat``, ``advection-convdmm`` (:mod:`~pyro_videossm.experiments.field_recipes`), the frame forecasters
 ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`~pyro_videossm.experiments.sequence_recipes`) and the video models ``dsvae`` and
 ``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), and ``flow-animator``
