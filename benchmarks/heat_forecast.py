@@ -48,15 +48,17 @@ from pyro_videossm.experiments.forecast_benchmark import (
 from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_data, run_model
 from pyro_videossm.experiments.windows import build_windows
 
-MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence")
+MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence",
+          "advection-convdmm")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
 
 
 def write_results(path: Path, block: str, append: bool = False,
-                  record: dict | None = None) -> None:
+                  record: dict | None = None, section: str = "heat") -> None:
     """Replace the heat section of ``path`` (append it if absent), or with ``append`` add
     ``block`` after what is there, with the shared writer; with ``record`` also store the run
-    record (one per table: ``heat.json``, then ``heat_1.json``, ... for appended tables)."""
+    record (one per table: ``heat.json``, then ``heat_1.json``, ... for appended tables;
+    ``SECTION.json``, ``SECTION_1.json``, ... for another ``section``)."""
     from pyro_videossm.experiments.results import (
         record_path_for,
         section_body,
@@ -65,14 +67,14 @@ def write_results(path: Path, block: str, append: bool = False,
 
     part = 0
     if append and path.exists():
-        old = section_body(path.read_text(), "heat")
+        old = section_body(path.read_text(), section)
         part = 0 if old is None or not old.strip() else len(old.strip().split("\n\n### "))
-    name = "heat" if part == 0 else f"heat_{part}"
-    folder = record_path_for(path, "benchmarks/results/heat/heat.json").parent
+    name = section if part == 0 else f"{section}_{part}"
+    folder = record_path_for(path, f"benchmarks/results/heat/{section}.json").parent
     if record is not None and part == 0:  # a new first table: the appended ones are gone
-        for stale in folder.glob("heat_*.json"):
+        for stale in folder.glob(f"{section}_*.json"):
             stale.unlink()
-    write_section(path, "heat", block, append=append, record=record, part=part,
+    write_section(path, section, block, append=append, record=record, part=part,
                   record_path=record_path_for(path, f"benchmarks/results/heat/{name}.json"))
 
 
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="add the table after the heat block's content instead of replacing it")
     p.add_argument("--title", default="Heat diffusion: forecast MSE against the noise-free truth")
     p.add_argument("--note", default="", help="line added under the table (e.g. the load)")
+    p.add_argument("--section", default="heat",
+                   help="name of the section written into --results (default heat)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         from pyro_videossm.experiments.records import make_record
 
-        write_results(args.results, block, append=args.append, record=make_record(
+        record = make_record(
             "heat", command=cmd, options=summary["settings"],
             data={"simulated": "heat_data(train seed 1, test seed 2)"},
             metrics={"mse_per_lead": {n: list(map(float, r)) for n, r in rows.items()},
                      "models": summary["models"]},
-            timings={n: m.get("train_seconds") for n, m in summary["models"].items()}))
+            timings={n: m.get("train_seconds") for n, m in summary["models"].items()})
+        write_results(args.results, block, append=args.append, section=args.section,
+                      record=record)
     return 0
 
 

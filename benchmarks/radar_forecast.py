@@ -253,14 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.results is not None:
         from pyro_videossm.experiments.records import data_fingerprint, make_record
 
-        write_section(args.results, body, record=make_record(
+        write_section(args.results, body, section=args.section, record=make_record(
             "radar", command=cmd, options=summary["settings"],
             data=data_fingerprint([data_path]),
             metrics={k: v for k, v in summary.items() if k not in ("settings",)},
             timings={"total_seconds": total,
                      "train_seconds": {n: m["train_seconds"]
-                                       for n, m in summary["models"].items()}}),
-            section=args.section)
+                                       for n, m in summary["models"].items()}}))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
 

@@ -178,6 +178,9 @@ BASES: dict[tuple[str, ...], list[Base]] = {
 }
 BASES[("simulate", "eating")] = [Base(["simulate", "eating", "--clips", "1", "--seconds", "0.5",
                                        "--size", "32", "-o", "{out}/x.nc", "--no-progress"])]
+WINDOWED["advection-convdmm"] = ["--latent-channels", "2", "--hidden-channels", "4",
+                                 "--rnn-channels", "4", "--encoder-channels", "4", "--n-down",
+                                 "1"]
 for _name, _options in WINDOWED.items():
     BASES[("train", _name)] = [Base(
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],

@@ -17,6 +17,7 @@ RESULTS_FILES = tuple(sorted(set(R.section_records()) | {"docs/RESULTS.md",
                                                          "docs/BENCHMARK_DAPPER.md"}))
 
 
+
 def _copy_docs(tmp_path):
     (tmp_path / "docs").mkdir()
     for file in RESULTS_FILES:

@@ -148,6 +148,8 @@ def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mappin
         f"**Training** (losses: negative ELBO per frame for the DMMs, MSE in model units for "
         f"the others; max forecast: largest value of the (ensemble-mean) forecast over the test "
         f"windows; the truth's over the test block: {summary['truth_test_max']:.3g} mm/h; "
+        "max / context max: the largest value of any member over the largest value of its "
+        "window's context, worst window; "
         "wall-clock seconds on one torch thread"
         + (", measured under load from other jobs: not comparable" if loaded else "") + ")",
         "",

@@ -1,4 +1,5 @@
-"""Recipes ``convdmm``, ``convlstm`` and ``dmm-flat``: field forecasters on 2D frames.
+"""Recipes ``convdmm``, ``convlstm``, ``dmm-flat`` and ``advection-convdmm``: field forecasters
+on 2D frames.
 
 They train on windows of ``context + leads`` frames of a field ``VAR(time, y, x)`` or
 ``VAR(sample, time, y, x)`` (NaN = missing, masked), cut by
@@ -7,6 +8,9 @@ They train on windows of ``context + leads`` frames of a field ``VAR(time, y, x)
 * ``convdmm``: convolutional deep Markov model (:class:`~pyro_videossm.models.ssm.ConvDMM`),
   ELBO on whole windows (KL annealing with ``anneal_epochs``);
 * ``dmm-flat``: DMM with one latent vector per frame (:mod:`pyro_videossm.models.ssm.dmm_flat`);
+* ``advection-convdmm``: ConvDMM whose latent fields are advected by the context's optical flow
+  and modelled in a log-transformed space, forecasts capped
+  (:mod:`pyro_videossm.models.ssm.advection_conv_dmm`);
 * ``convlstm``: ConvLSTM encoder–forecaster, masked MSE of the ``leads`` frames after the
   ``context`` (:mod:`pyro_videossm.models.forecasters.convlstm`).
 
@@ -29,7 +33,7 @@ from pyro_videossm.experiments.recipes import RECIPES
 from pyro_videossm.experiments.windowed import WindowOptions, option, train_windowed
 from pyro_videossm.experiments.windows import WindowData
 
-FIELD_MODELS = ("convdmm", "convlstm", "dmm-flat")
+FIELD_MODELS = ("convdmm", "convlstm", "dmm-flat", "advection-convdmm")
 #: TrainConfig defaults of the field recipes
 TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 16, "lr": 1e-3}
 
@@ -93,6 +97,30 @@ class FlatDMMOptions(LikelihoodOptions):
 
 
 @dataclass
+class AdvectionConvDMMOptions(LikelihoodOptions):
+    """Options of the ``advection-convdmm`` recipe: each field is a constructor argument of
+    :class:`~pyro_videossm.models.ssm.advection_conv_dmm.AdvectionConvDMM`."""
+
+    latent_channels: int = option(4, "C of z (channel 0: the field, transformed)")
+    hidden_channels: int = option(16, "transition-correction/guide-step channels")
+    rnn_channels: int = option(16, "guide ConvLSTM channels")
+    encoder_channels: int = option(16, "guide encoder channels")
+    n_down: int = option(2, "stride-2 downsamplings of the guide's encoder")
+    motion: str = option("optical_flow", "motion field: OpenCV flow of the context, or none",
+                         choices=("optical_flow", "none"))
+    flow_method: str = option("dis", "OpenCV optical-flow method", choices=("dis", "farneback"))
+    flow_frames: int = option(3, "frames the flow is estimated from (>= 2)")
+    transform: str = option("log", "space the field is modelled in: log (rain) or none",
+                            choices=("log", "none"))
+    transform_offset: float = option(0.01, "offset c of the log transform (model units)")
+    transform_threshold: float = option(0.0, "values below it count as 0 (model units)")
+    cap_factor: float | None = option(2.0, "forecasts <= this times the context's maximum")
+    max_change: float = option(0.5, "largest change per step of the learned correction")
+    interpolation: str = option("bicubic", "of the semi-Lagrangian step (bilinear blurs more)",
+                                choices=("bilinear", "bicubic"))
+
+
+@dataclass
 class ConvLSTMOptions(FieldOptions):
     hidden_channels: list[int] = option([32, 32], "ConvLSTM channels per layer, finest first")
     stem_channels: int = option(16, "stem/head channels")
@@ -116,6 +144,10 @@ def build_module(name: str, architecture: dict[str, Any], grid: tuple[int, int])
         from pyro_videossm.models.ssm.conv_dmm import ConvDMM
 
         return ConvDMM(**architecture)
+    if name == "advection-convdmm":
+        from pyro_videossm.models.ssm.advection_conv_dmm import AdvectionConvDMM
+
+        return AdvectionConvDMM(**architecture)
     if name == "dmm-flat":
         from pyro_videossm.models.ssm.dmm_flat import DMMFlat
 
@@ -181,3 +213,6 @@ CONVLSTM = _recipe("convlstm", "ConvLSTM encoder-forecaster for 2D fields (MSE, 
                                "deterministic)", ConvLSTMOptions)
 DMM_FLAT = _recipe("dmm-flat", "deep Markov model on flattened frames (vector latent)",
                    FlatDMMOptions)
+ADVECTION_CONVDMM = _recipe("advection-convdmm", "ConvDMM advected by the context's optical "
+                                                 "flow, log-transformed rain, capped forecasts "
+                                                 "(nowcasting)", AdvectionConvDMMOptions)

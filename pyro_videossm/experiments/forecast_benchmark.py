@@ -192,6 +192,23 @@ def max_mean_forecast(forecasts: Sequence[xr.Dataset]) -> float:
     return float(max(np.nanmax(f["forecast"].mean("member").values) for f in forecasts))
 
 
+def max_over_context_max(forecasts: Sequence[xr.Dataset], data: xr.DataArray,
+                         context: int) -> float:
+    """The largest ratio, over ``forecasts``, of a forecast's maximum (any member, lead or
+    pixel) to the largest value of its context in ``data(time, y, x)`` (the ``context``
+    frames up to its ``init_time``); 0 for a zero forecast of a dry context, inf for rain
+    forecast from a dry one."""
+    worst = 0.0
+    times = data["time"].values
+    for f in forecasts:
+        end = int(np.searchsorted(times, f["init_time"].values)) + 1
+        ctx = float(np.nanmax(data.isel(time=slice(max(0, end - context), end)).values))
+        top = float(np.nanmax(f["forecast"].values))
+        worst = max(worst, top / ctx if ctx > 0 else (np.inf if top > 0 else 0.0))
+    return worst
+
+
 __all__ = ["TRAINABLE", "SeedPerWindow", "TrainedModel", "build_model", "max_mean_forecast",
+           "max_over_context_max",
            "model_objective", "per_lead_csv", "per_lead_scores", "pooled_window_scores",
            "threshold_metrics", "train_model"]

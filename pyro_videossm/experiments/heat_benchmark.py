@@ -42,7 +42,8 @@ def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
 def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim: int,
                        likelihood: str, df: float,
                        input_clip: Sequence[float] | None = None) -> dict[str, dict]:
-    """Constructor options of ``convdmm``, ``convlstm`` and ``dmm-flat``."""
+    """Constructor options of ``convdmm``, ``convlstm``, ``dmm-flat`` and
+    ``advection-convdmm`` (no motion, no transform: diffusion is its learned correction)."""
     clip = list(input_clip) if input_clip else None
     lik = dict(likelihood=likelihood, df=df, input_clip=clip)
     h = hidden_channels
@@ -51,6 +52,9 @@ def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim
                         rnn_channels=h, encoder_channels=h, n_down=2, **lik),
         "convlstm": dict(hidden_channels=[max(8, h // 2), h], stem_channels=max(8, h // 2),
                          input_clip=clip),
+        "advection-convdmm": dict(latent_channels=4, hidden_channels=max(8, h // 4),
+                                  rnn_channels=max(8, h // 2), encoder_channels=max(8, h // 2),
+                                  n_down=2, motion="none", transform="none", **lik),
         "dmm-flat": dict(latent_dim=latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
                          conv_channels=max(8, h // 2), n_down=2, **lik),
     }

@@ -1,8 +1,8 @@
 """The training recipes, by name: :data:`RECIPES` (``videossm train NAME`` lists them).
 
 Built in (imported on the first lookup): the field forecasters ``convdmm``, ``convlstm``,
-``dmm-flat`` (:mod:`~pyro_videossm.experiments.field_recipes`), the frame forecasters
-``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
+``dmm-flat``, ``advection-convdmm`` (:mod:`~pyro_videossm.experiments.field_recipes`), the
+frame forecasters ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`~pyro_videossm.experiments.sequence_recipes`) and the video models ``dsvae`` and
 ``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), and ``flow-animator``
 (:mod:`~pyro_videossm.experiments.animation_recipe`). Other packages add recipes through

@@ -60,6 +60,7 @@ BUILTIN_FORECASTER_MODULES: tuple[str, ...] = (
     "pyro_videossm.models.forecasters.sequence_baselines",
     "pyro_videossm.models.ssm.dmm_flat",
     "pyro_videossm.forecast.pysteps_nowcasts",
+    "pyro_videossm.models.ssm.advection_conv_dmm",
 )
 
 #: name -> forecaster class: :func:`register_forecaster`, the modules above, the entry-point
