@@ -182,6 +182,10 @@ for _name, _options in WINDOWED.items():
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
         zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
 
+BASES[("simulate", "sprites-zero-shot")] = [Base(
+    ["simulate", "sprites-zero-shot", "--size", "8", "--frames", "2", "--characters", "2",
+     "-o", "{out}/x.nc", "--no-progress"])]
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"
