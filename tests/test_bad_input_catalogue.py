@@ -186,6 +186,10 @@ BASES[("simulate", "sprites-zero-shot")] = [Base(
     ["simulate", "sprites-zero-shot", "--size", "8", "--frames", "2", "--characters", "2",
      "-o", "{out}/x.nc", "--no-progress"])]
 
+BASES[("simulate", "shapes-rgbd")] = [Base(
+    ["simulate", "shapes-rgbd", "--clips", "2", "--frames", "2", "--size", "8",
+     "-o", "{out}/x.nc", "--no-progress"], zero_ok=("--test-fraction",))]
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"

@@ -153,3 +153,19 @@ SIMULATORS.register(Simulator(
     ),
     defaults={"lazy": True},
 ))
+
+SIMULATORS.register(Simulator(
+    "shapes-rgbd",
+    "pyro_videossm.data.shapes_rgbd:make_shapes_rgbd",
+    help="ray-cast 3D scenes (sphere, cube, cylinder, torus) with exact depth: 7 actions x 4 "
+         "shapes x 6 colours, frames + depth (16 frames, 64x64; 32x32 for CPU)",
+    options=(
+        Option("clips", "number of clips (default 256)", int),
+        Option("frames", "frames per clip (default 16)", int),
+        Option("size", "frame side in pixels (default 64; 32 for the CPU configuration)", int),
+        Option("seed", "random seed (default 0)", int),
+        Option("max_objects", "1: the main object only; 2: a still second object in about "
+               "half the clips (default 2)", int, choices=(1, 2)),
+        Option("test_fraction", "fraction of the clips marked split = 1 (default 0.25)", float),
+    ),
+))
