@@ -146,3 +146,14 @@ def zero_shot_sprites(*, size: int = 64, frames: int = 8, characters: int | None
     return zero_shot_splits(make_zero_shot_sprites(size=size, frames=frames,
                                                    characters=characters, seed=seed,
                                                    attribute=attribute))
+
+
+def mark_unseen(ds: xr.Dataset, attribute: str = DEFAULT_ATTRIBUTE) -> xr.Dataset:
+    """``ds`` with the ``unseen`` variable computed from its ``motion`` and ``attribute`` labels
+    (e.g. generated clips labelled with their conditions, before scoring them seen/unseen)."""
+    _check_attribute(attribute)
+    for name in (ACTION_LABEL, attribute):
+        if name not in ds.data_vars:
+            raise InputError(f"missing label variable {name!r} to tell unseen combinations")
+    flags = unseen_mask(ds[ACTION_LABEL].values, ds[attribute].values)
+    return ds.assign(unseen=_unseen_variable(flags, attribute))
