@@ -171,3 +171,25 @@ def test_mark_unseen_follows_the_rule():
     # walk_front + red unseen; cast_left (4) with green: (1 + 1 + 2) % 3 = 1 -> seen;
     # slash_right (8) with green: (1 + 2 + 4) % 3 = 1 -> seen
     assert list(mark_unseen(ds)["unseen"].values) == [1, 0, 0, 0]
+
+
+def test_generated_clips_format_round_trip(tmp_path):
+    from pyro_videossm.data.generated_clips import generated_clips
+    from pyro_videossm.data.shapes_rgbd import ACTIONS, COLOURS, depth_tensor, depth_to_unit
+    from pyro_videossm.evaluation.generation import condition_labels, unseen_flags
+
+    frames = torch.rand(3, 2, 3, 8, 8)
+    depth = 2 + 10 * torch.rand(3, 2, 8, 8)
+    ds = generated_clips(frames, {"action": [0, 6, 2], "colour": [5, 0, 1]},
+                         {"action": ACTIONS, "colour": COLOURS}, depth=depth,
+                         unseen=[True, False, True], model="test")
+    write_netcdf(ds, tmp_path / "g.nc")
+    back = open_dataset(tmp_path / "g.nc").load()
+    assert back["action"].attrs["flag_meanings"].split() == list(ACTIONS)
+    assert list(unseen_flags(back).numpy()) == [True, False, True]
+    np.testing.assert_allclose(depth_tensor(back)[:, :, 0].numpy(),
+                               depth_to_unit(depth.numpy()), rtol=1e-6)
+    judge = Judge({"action": 7, "shape": 4, "colour": 6}, 3, 8)
+    assert condition_labels(back, judge) == ["action", "colour"]
+    with pytest.raises(InputError, match="condition 'action' must be 3 class indices"):
+        generated_clips(frames, {"action": [0, 7, 1]}, {"action": ACTIONS})
