@@ -167,10 +167,10 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=1344, help="shapes-rgbd clips (default 1344)")
     p.add_argument("--size", type=int, default=32, help="shapes-rgbd frame side (default 32)")
     p.add_argument("--sprite-size", type=int, default=32, help="sprite frame side (default 32)")
-    p.add_argument("--sprite-characters", type=int, default=300,
-                   help="sprite characters, train and test (default 300)")
-    p.add_argument("--judge-epochs", type=int, default=8, help="judge epochs (default 8)")
-    p.add_argument("--depth-epochs", type=int, default=6, help="depth epochs (default 6)")
+    p.add_argument("--sprite-characters", type=int, default=600,
+                   help="sprite characters, train and test (default 600)")
+    p.add_argument("--judge-epochs", type=int, default=10, help="judge epochs (default 10)")
+    p.add_argument("--depth-epochs", type=int, default=3, help="depth epochs (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("/tmp/video_referees"))
     p.add_argument("--quick", action="store_true", help="tiny settings (end-to-end check)")
