@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.disentangle",
     "pyro_videossm.cli.animate",
     "pyro_videossm.cli.convert_radar",
+    "pyro_videossm.cli.evaluate_generation",
 )
 
 
