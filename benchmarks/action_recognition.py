@@ -125,8 +125,10 @@ def run_one(kind, dsvae, x_train, y_train, x_test, y_test, fraction, seed, args,
         rec = Recognizer.from_dsvae(dsvae, n_classes, head_hidden=args.head_hidden,
                                     label=args.label, class_names=names)
         standardise_latents(rec, x_train)
-    else:
-        a = dsvae.architecture()
+    else:  # the DSVAE's frame-encoder widths (the options' when no DSVAE is needed)
+        a = (dsvae.architecture() if dsvae is not None else
+             {"channels": x_train.shape[2], "size": x_train.shape[3],
+              "feature_dim": args.feature_dim, "conv_channels": args.conv_channels})
         rec = Recognizer(n_classes, a["channels"], a["size"], kind="supervised",
                          label=args.label, class_names=names, feature_dim=a["feature_dim"],
                          conv_channels=a["conv_channels"], head_hidden=args.head_hidden)
@@ -307,8 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     x_train, y_train = frames_tensor(train), labels_tensor(train, [args.label], "", k)[args.label]
     x_test, y_test = frames_tensor(test), labels_tensor(test, [args.label], "", k)[args.label]
     names = class_names(train, args.label, k[args.label])
-    dsvae, dsvae_info = get_dsvae(args, x_train, log)
-    if args.dsvae is None:
+    if args.models == ["supervised"] and args.dsvae is None:  # the baseline needs no DSVAE
+        dsvae, dsvae_info = None, {"note": "no DSVAE: the CNN+GRU used --conv-channels "
+                                           f"{args.conv_channels} --feature-dim "
+                                           f"{args.feature_dim}"}
+    else:
+        dsvae, dsvae_info = get_dsvae(args, x_train, log)
+    if args.dsvae is None and dsvae is not None:
         dsvae_info["command"] = command_line(argv) + " (this run)"
     data = (data_fingerprint([args.data]) if args.data is not None else
             data_fingerprint(simulate={"sprites": args.size, "seed": args.seed_data}))
