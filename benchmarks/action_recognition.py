@@ -23,9 +23,10 @@ characters never seen in training), or ``--data`` written by ``videossm simulate
    (Adam, ``--lr``), whatever the fraction. Accuracy on all test clips.
 
 Each (model, seed) writes a run record ``<name>_<model>_seed<s>.json`` under ``--records``
-as soon as it is done; ``--table`` (no training) averages every record of the folder (mean
-± standard error over seeds) into the ``action_recognition_<name>`` section of ``--results``
-(default docs/action_recognition.md) with its own record, so the table regenerates with
+as soon as it is done (``..._f<fractions>.json`` for other ``--fractions``); ``--table`` (no
+training) averages every record of the folder (mean ± standard error over seeds) into the
+``action_recognition_<name>`` section of ``--results`` (default docs/action_recognition.md)
+with its own record, so the table regenerates with
 ``python benchmarks/results_tables.py``.
 
     nice -n 10 python benchmarks/action_recognition.py --dsvae dsvae.pt --seeds 0 1 2
@@ -106,6 +107,13 @@ def get_dsvae(args, x_train, log):
                           "final_loss_per_frame": history[-1]["train_loss"]}
 
 
+def fraction_tag(args) -> str:
+    """``""`` for the default fractions, else ``_f0.001-0.5``: records of other fractions
+    sit beside the default ones."""
+    default = [0.01, 0.1, 1.0]
+    return "" if args.fractions == default else "_f" + "-".join(f"{f:g}" for f in args.fractions)
+
+
 def run_one(kind, dsvae, x_train, y_train, x_test, y_test, fraction, seed, args, names):
     """Train one recognizer on the stratified ``fraction`` of the labels; its scores."""
     from pyro_videossm.data.label_subsets import stratified_subset
@@ -155,7 +163,7 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
     rows, summary = [], {}
     first = records[0]
     n_train = first["metrics"]["training_clips"]
-    header = ["model"] + [f"{f:.0%} labels ({_n_labelled(records, f)} clips)"
+    header = ["model"] + [f"{f * 100:g} % labels ({_n_labelled(records, f)} clips)"
                           for f in fractions] + ["seeds", "train min per run (mean)"]
     for kind, title in MODELS.items():
         mine = [r for r in records if r["metrics"]["model"] == kind]
@@ -342,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                 timings={"train_seconds": sum(r["train_seconds"] for r in runs)},
                 load_at_end=list(os.getloadavg()))
             record["machine"] = {"note": "shared, loaded", **record["machine"]}
-            write_record(args.records / f"{args.name}_{kind}_seed{seed}.json", record)
-            log(f"wrote {args.records / f'{args.name}_{kind}_seed{seed}.json'}")
+            path = args.records / f"{args.name}_{kind}_seed{seed}{fraction_tag(args)}.json"
+            write_record(path, record)
+            log(f"wrote {path}")
     log("done")
     return 0
 
