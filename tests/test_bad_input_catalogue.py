@@ -193,6 +193,28 @@ BASES[("recognize",)] = [Base(["recognize", "{video}", "--model", "{recognizer_m
                                "-o", "{out}/p.nc"],
                               extra=(("output-suffix", ["-o", "{out}/p.txt"]),))]
 
+BASES[("simulate", "sprites-zero-shot")] = [Base(
+    ["simulate", "sprites-zero-shot", "--size", "8", "--frames", "2", "--characters", "2",
+     "-o", "{out}/x.nc", "--no-progress"])]
+
+BASES[("simulate", "shapes-rgbd")] = [Base(
+    ["simulate", "shapes-rgbd", "--clips", "2", "--frames", "2", "--size", "8",
+     "-o", "{out}/x.nc", "--no-progress"], zero_ok=("--test-fraction",))]
+
+BASES[("train", "video-judge")] = [Base(
+    ["train", "video-judge", "{video}", "-o", "{out}/m.pt", "--epochs", "1", "--conv-channels",
+     "2", "--hidden-dim", "4", "--feature-dim", "4", "--no-progress"],
+    outputs=("-o", "--checkpoint"),
+    names=(("--labels", "nosuchlabel"), ("--frame-labels", "nosuchlabel")))]
+BASES[("train", "depth-estimator")] = [Base(
+    ["train", "depth-estimator", "{rgbd}", "-o", "{out}/m.pt", "--epochs", "1", "--width", "2",
+     "--no-progress"], outputs=("-o", "--checkpoint"))]
+BASES[("evaluate-generation",)] = [Base(
+    ["evaluate-generation", "{video}", "--judge", "{judge_model}", "--min-judge-accuracy", "0",
+     "--batch-size", "2", "--json", "{out}/s.json"],
+    outputs=("--json",), zero_ok=("--min-judge-accuracy",),
+    extra=(("untrusted-judge", ["--min-judge-accuracy", "0.9"]),))]
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"
@@ -242,7 +264,7 @@ class _RunsCode:
 
 def _main_variable(kind: str, ds: xr.Dataset) -> str:
     return {"chaotic": "obs", "posterior": "mean", "forecast": "forecast",
-            "video": "frames", "clouds": "frames"}.get(kind, "obs")
+            "video": "frames", "clouds": "frames", "rgbd": "frames"}.get(kind, "obs")
 
 
 def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> None:
@@ -312,12 +334,15 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
           ["simulate", "clouds", "--clips", "4", "--frames", "3", "--size", "8",
            "-o", f["clouds"], "--no-progress"],
           ["train", "flow-animator", f["clouds"], "-o", f["animator_model"], *TINY_ANIMATOR,
-           "--no-progress"],
-          ["train", "recognizer", f["video"], "--dsvae", f["dsvae_model"], "-o",
-           f["recognizer_model"], "--steps", "2", "--head-hidden", "4", "--no-progress"]]
+           "--no-progress"]]
+    f["rgbd"] = d / "shapes.nc"
+    ok.append(["simulate", "shapes-rgbd", "--clips", "4", "--frames", "3", "--size", "8",
+               "-o", f["rgbd"], "--no-progress"])
+    ok.append(["train", "recognizer", f["video"], "--dsvae", f["dsvae_model"], "-o",
+               f["recognizer_model"], "--steps", "2", "--head-hidden", "4", "--no-progress"])
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
-    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds"):
+    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd"):
         ds = xr.load_dataset(f[kind])
         for case in DATA_CASES:
             path = d / f"{kind}.{case}.nc"
