@@ -3,8 +3,9 @@ from scratch, with 1 %, 10 % and 100 % of the training labels.
 
 Data: procedural sprites (:func:`pyro_videossm.data.sprites.make_sprites`, ``--size`` 32, 8
 frames, the literature split: 9000 training clips of 1000 characters, 2664 test clips of 296
-characters never seen in training), or ``--data`` written by ``videossm simulate sprites
---split all``. The label is ``--label`` (default ``motion``, 9 classes).
+characters never seen in training), or every clip of each split (``split`` 0/1) of ``--data``
+(``videossm simulate sprites --split all``, ``videossm simulate shapes-rgbd``). The label is
+``--label`` (default ``motion``, 9 classes; ``action`` for shapes-rgbd, with ``--name``).
 
 1. **DSVAE pretraining, without labels** (shared by every seed and fraction): ``--dsvae`` reads
    a model file of ``videossm train dsvae``; without it one is trained here on all training
@@ -68,10 +69,18 @@ def command_line(argv: list[str] | None) -> str:
 
 
 def get_clips(args, log):
+    """Training and test clips: every clip of each split of ``--data``, else simulated
+    sprites."""
+    from pyro_videossm.data.conventions import open_dataset
+    from pyro_videossm.data.sprites import select_split
     from pyro_videossm.experiments.video_benchmark import sprite_clips
 
-    train, test = sprite_clips(args.size, args.train_characters, args.test_characters,
-                               args.seed_data, args.data)
+    if args.data is not None:
+        ds = open_dataset(args.data)
+        train, test = select_split(ds, "train").load(), select_split(ds, "test").load()
+    else:
+        train, test = sprite_clips(args.size, args.train_characters, args.test_characters,
+                                   args.seed_data)
     log(f"data: {train.sizes['clip']} training, {test.sizes['clip']} test clips "
         f"{train.sizes['x']}x{train.sizes['x']}")
     return train, test
