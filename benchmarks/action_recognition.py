@@ -194,16 +194,18 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
         seeds = sorted({r["metrics"]["seed"] for r in mine})
         cells += [" ".join(map(str, seeds)), f"{np.mean(minutes):.1f}" if minutes else ""]
         rows.append(cells)
-    ds = first["metrics"]["dsvae"]
+    ds = next((r["metrics"]["dsvae"] for r in records if r["metrics"]["model"] == "latent"),
+              first["metrics"]["dsvae"])
     arch = ds.get("architecture", {})
     tc = ds.get("train_config") or {}
     opts = first["options"]
     lines = [
         f"## Few-label action recognition on {name}",
         "",
-        f"Commands: `{first['metrics'].get('dsvae_command', '')}` (DSVAE pretraining, no "
-        f"labels), then `{first['command']}` for each seed/model, then "
-        "`python benchmarks/action_recognition.py --table`. Machine: shared, loaded "
+        f"Commands: `{_dsvae_command(records)}` (DSVAE pretraining, no labels), then "
+        + ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in records))
+        + ", then `python benchmarks/action_recognition.py --table"
+        + (f" --name {name}`" if name != "sprites" else "`") + ". Machine: shared, loaded "
         f"({first['machine'].get('cpus')} cores shared by several jobs, torch threads "
         f"{first.get('threads')}); times are not quiet-machine times.",
         "",
@@ -224,6 +226,11 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
         render_markdown(header, rows),
     ]
     return "\n".join(lines), summary
+
+
+def _dsvae_command(records: list[dict]) -> str:
+    return next((r["metrics"]["dsvae_command"] for r in records
+                 if r["metrics"].get("dsvae_command")), "")
 
 
 def _n_labelled(records: list[dict], f: float) -> int:
