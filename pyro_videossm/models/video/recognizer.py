@@ -195,8 +195,14 @@ def epochs_for_steps(steps: int, n_labelled: int, batch_size: int) -> int:
 def standardise_latents(rec: Recognizer, frames: Tensor, batch_size: int = 256) -> None:
     """Set ``z_mean``/``z_std`` of a latent recognizer from the latents of ``frames``
     (unlabelled clips ``(N, T, C, S, S)``; every frame of every clip counts)."""
-    z = rec.batched(rec.latents, frames, batch_size)
-    flat = z.reshape(-1, z.shape[-1])
+    set_standardisation(rec, rec.batched(rec.latents, frames, batch_size))
+
+
+@torch.no_grad()
+def set_standardisation(rec: Recognizer, z: Tensor) -> None:
+    """``z_mean``/``z_std`` from latents ``z (N, T, Z)`` already computed
+    (:meth:`Recognizer.latents`)."""
+    flat = z.reshape(-1, z.shape[-1]).to(rec.z_mean)
     rec.z_mean.copy_(flat.mean(0))
     rec.z_std.copy_(flat.std(0).clamp_min(1e-6))
 
