@@ -202,7 +202,9 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
             m, se = mean_se(accs)
             summary.setdefault(kind, {})[f"{f:g}"] = {"mean": m, "se": se, "n": len(accs),
                                                       "values": accs}
-            cells.append(f"{m:.1%} ± {se:.1%}" if len(accs) > 1 else f"{m:.1%}")
+            cell = f"{m:.1%} ± {se:.1%}" if len(accs) > 1 else f"{m:.1%}"
+            n_seeds = len({r["metrics"]["seed"] for r in mine})
+            cells.append(cell if len(accs) == n_seeds else f"{cell} ({len(accs)} seeds)")
         seeds = sorted({r["metrics"]["seed"] for r in mine})
         cells += [" ".join(map(str, seeds)), f"{np.mean(minutes):.1f}" if minutes else ""]
         rows.append(cells)
