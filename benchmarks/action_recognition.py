@@ -204,7 +204,8 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
                                                       "values": accs}
             cell = f"{m:.1%} ± {se:.1%}" if len(accs) > 1 else f"{m:.1%}"
             n_seeds = len({r["metrics"]["seed"] for r in mine})
-            cells.append(cell if len(accs) == n_seeds else f"{cell} ({len(accs)} seeds)")
+            plural = "s" if len(accs) > 1 else ""
+            cells.append(cell if len(accs) == n_seeds else f"{cell} ({len(accs)} seed{plural})")
         seeds = sorted({r["metrics"]["seed"] for r in mine})
         cells += [" ".join(map(str, seeds)), f"{np.mean(minutes):.1f}" if minutes else ""]
         rows.append(cells)
