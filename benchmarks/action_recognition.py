@@ -215,7 +215,7 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
     tc = ds.get("train_config") or {}
     opts = first["options"]
     lines = [
-        f"## Few-label action recognition on {name}",
+        f"### Few-label action recognition on {name}",
         "",
         f"Commands: `{_dsvae_command(records)}` (DSVAE pretraining, no labels), then "
         + ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in records))
