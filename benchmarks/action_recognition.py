@@ -225,8 +225,10 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
         f"{first.get('threads')}); times are not quiet-machine times.",
         "",
         f"{n_train} training clips (the DSVAE saw all of them, without labels), "
-        f"{first['metrics']['test_clips']} test clips of characters never seen in training; "
-        f"label `{opts.get('label')}`. DSVAE: one pretraining shared by every seed and "
+        f"{first['metrics']['test_clips']} test clips "
+        + ("of characters never seen in training; " if name == "sprites" else
+           "(`split == 1`, scenes drawn independently of the training ones); ")
+        + f"label `{opts.get('label')}`. DSVAE: one pretraining shared by every seed and "
         f"fraction ({tc.get('epochs')} epochs of {tc.get('batch_size')} clips, f "
         f"{arch.get('static_dim')}, z_t {arch.get('dynamic_dim')}, conv width "
         f"{arch.get('conv_channels')}, features {arch.get('feature_dim')}, dynamic encoder "
