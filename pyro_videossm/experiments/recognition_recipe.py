@@ -36,7 +36,7 @@ class RecognizerOptions:
     label: str = option("motion", "label variable to recognise")
     label_fraction: float = option(1.0, "fraction of the training clips whose label is used, "
                                         "per class (0 < f <= 1)")
-    steps: int = option(600, "optimiser steps (the same budget for every fraction and kind)")
+    steps: int = option(500, "optimiser steps (the same budget for every fraction and kind)")
     head_hidden: int = option(64, "width of the GRU head")
     feature_dim: int = option(128, "frame-feature size of the CNN (--supervised)")
     conv_channels: int = option(32, "channels of the first convolution (--supervised)")
