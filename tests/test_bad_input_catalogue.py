@@ -186,6 +186,17 @@ for _name, _options in WINDOWED.items():
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
         zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
+BASES[("train", "recognizer")] = [Base(
+    ["train", "recognizer", "{video}", "--dsvae", "{dsvae_model}", "-o", "{out}/m.pt",
+     "--steps", "2", "--head-hidden", "4", "--label-fraction", "0.5", "--no-progress"],
+    outputs=("-o", "--checkpoint"), names=(("--label", "nosuchlabel"),),
+    extra=(("fraction-above-1", ["--label-fraction", "1.5"]),)), Base(
+    ["train", "recognizer", "{video}", "--supervised", "-o", "{out}/m.pt", "--steps", "2",
+     "--head-hidden", "4", "--conv-channels", "2", "--feature-dim", "4", "--no-progress"],
+    skip=("numbers",))]
+BASES[("recognize",)] = [Base(["recognize", "{video}", "--model", "{recognizer_model}",
+                               "-o", "{out}/p.nc"],
+                              extra=(("output-suffix", ["-o", "{out}/p.txt"]),))]
 
 # the nowcasting family (pysteps): a real KNMI composite of tests/data (not a generated kind)
 _KNMI_FILE = str(Path(__file__).resolve().parent / "data" / "knmi_crop"
@@ -302,7 +313,7 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
 
 OTHER_KIND = {"dsvae_model": "convlstm_model", "judge_model": "dsvae_model",
               "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model",
-              "animator_model": "dsvae_model"}
+              "animator_model": "dsvae_model", "recognizer_model": "dsvae_model"}
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +326,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                                ("forecast", "fc.nc"), ("dsvae_model", "dsvae.pt"),
                                ("judge_model", "judge.pt"), ("convlstm_model", "convlstm.pt"),
                                ("dmm_model", "dmm.pt"), ("clouds", "clouds.nc"),
-                               ("animator_model", "animator.pt"))}
+                               ("animator_model", "animator.pt"),
+                               ("recognizer_model", "recognizer.pt"))}
     ok = [["simulate", "lorenz63", "--cycles", "30", "-o", f["chaotic"], "--no-progress"],
           ["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
            "-o", f["field"], "--no-progress"],
@@ -340,6 +352,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     f["rgbd"] = d / "shapes.nc"
     ok.append(["simulate", "shapes-rgbd", "--clips", "4", "--frames", "3", "--size", "8",
                "-o", f["rgbd"], "--no-progress"])
+    ok.append(["train", "recognizer", f["video"], "--dsvae", f["dsvae_model"], "-o",
+               f["recognizer_model"], "--steps", "2", "--head-hidden", "4", "--no-progress"])
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
     for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd"):
