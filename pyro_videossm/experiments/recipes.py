@@ -4,8 +4,9 @@ Built in (imported on the first lookup): the field forecasters ``convdmm``, ``co
 ``dmm-flat`` (:mod:`~pyro_videossm.experiments.field_recipes`), the frame forecasters
 ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`~pyro_videossm.experiments.sequence_recipes`) and the video models ``dsvae`` and
-``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), and ``flow-animator``
-(:mod:`~pyro_videossm.experiments.animation_recipe`). Other packages add recipes through
+``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), ``flow-animator``
+(:mod:`~pyro_videossm.experiments.animation_recipe`) and ``eating-sounds``
+(:mod:`~pyro_videossm.experiments.eating_recipe`). Other packages add recipes through
 the entry-point group ``pyro_videossm.recipes``; a :class:`~pyro_videossm.experiments.recipe.
 Recipe` can also be registered at run time (``RECIPES.register(recipe)``, or
 :func:`pyro_videossm.cli.train.register_trainer` for a command-line-only trainer).
@@ -26,6 +27,7 @@ RECIPES: Registry[Recipe] = Registry("recipe", builtins=(
     "pyro_videossm.experiments.field_recipes",
     "pyro_videossm.experiments.video_recipes",
     "pyro_videossm.experiments.animation_recipe",
+    "pyro_videossm.experiments.eating_recipe",
 ))
 
 __all__ = ["RECIPES", "Recipe", "TrainingRun"]

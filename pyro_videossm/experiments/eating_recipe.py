@@ -1,0 +1,337 @@
+"""Recipe ``eating-sounds``: the sound of eating from silent video (issue 17).
+
+Data: a file of ``videossm simulate eating`` (or any Dataset with ``frames(clip, time,
+channel, y, x)`` at 25 fps, ``audio(clip, sample)`` at 16 kHz and ``food(clip)``); training
+uses the clips with ``split == 0`` when there is a ``split`` variable (the test faces are
+never seen). Each clip becomes a batch item (:func:`eating_batch`):
+
+* ``crops (N, T, C, S, S)`` uint8: the face found by OpenCV's Haar cascade and tracked
+  (``crop="face"``; :func:`face_crops`) or the whole frame (``crop="frame"``), resized to
+  ``S``×``S`` (``--crop-size``);
+* ``log_spec (N, 4T, 257)``: the log-amplitude STFT of the audio
+  (:mod:`pyro_videossm.models.audio.spectrogram`; 4 spectrogram frames per video frame);
+* ``frame_mask (N, T)``, ``spec_mask (N, 4T)``: valid frames (clips shorter than the file's
+  longest are NaN-padded).
+
+The model (:class:`~pyro_videossm.models.audio.sound_model.VideoToSpectrogram`, Laplace
+likelihood with a learned scale) is fitted by the shared :class:`~pyro_videossm.infer.Trainer`
+through :class:`~pyro_videossm.infer.SVIObjective` (progress, checkpoints, resume); the last
+``valid_fraction`` of the training clips validate. The model file (name ``eating-sounds``)
+holds the network, the spectrogram and crop settings. :func:`sonify_frames` turns frames of
+any frame rate into a waveform with a trained model file (what ``videossm sonify`` runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.recipe import Recipe, TrainingRun, fmt_loss, plain_history, say
+from pyro_videossm.experiments.recipes import RECIPES
+from pyro_videossm.experiments.windowed import option
+
+MODEL_NAME = "eating-sounds"
+#: The food classes of ``videossm simulate eating``, in label order.
+FOOD_CLASSES = ("crispy", "crunchy", "soft", "chewy", "slurpy")
+
+
+@dataclass
+class EatingSoundsOptions:
+    crop: str = option("face", "what the encoder sees: the tracked face (OpenCV Haar cascade) "
+                               "or the whole frame", choices=("face", "frame"))
+    crop_size: int = option(32, "side of the square crops, pixels")
+    channels: int = option(16, "channels of the per-frame CNN's first convolution")
+    hidden: int = option(64, "feature size of the visual encoder")
+    init_scale: float = option(1.0, "initial Laplace scale of the log-amplitude")
+    valid_fraction: float = option(0.1, "last training clips held out for validation")
+    patience: int | None = option(None, "stop after this many epochs without validation "
+                                        "improvement")
+
+
+# -- data ---------------------------------------------------------------------------------
+def open_eating(data, where: str = "data") -> xr.Dataset:
+    """The Dataset of a path (or the Dataset itself), checked for ``frames`` and ``audio``."""
+    from pyro_videossm.data.conventions import open_dataset
+
+    ds = data if isinstance(data, xr.Dataset) else open_dataset(data)
+    for name, dims in (("frames", ("clip", "time", "channel", "y", "x")),
+                       ("audio", ("clip", "sample"))):
+        if name not in ds.data_vars:
+            raise InputError(f"{where}: no variable {name!r} (has: {', '.join(ds.data_vars)})")
+        if tuple(ds[name].dims) != dims:
+            raise InputError(f"{where}: {name} must be ({', '.join(dims)}), got "
+                             f"{ds[name].dims}")
+    return ds
+
+
+def select_faces(ds: xr.Dataset, split: str) -> xr.Dataset:
+    """Clips of ``split`` (``train``: ``split == 0``, ``test``: 1); all without ``split``."""
+    from pyro_videossm.data.sprites import select_split
+
+    return select_split(ds, split)
+
+
+def food_labels(ds: xr.Dataset) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(labels (N,) int64, class names)`` of ``food(clip)``: integer flags with CF
+    ``flag_meanings``, or class names (ordered as :data:`FOOD_CLASSES` when they are among
+    them, else sorted)."""
+    if "food" not in ds.data_vars and "food" not in ds.coords:
+        raise InputError("data: no variable 'food' (the food class of each clip)")
+    food = ds["food"]
+    values = np.asarray(food.values)
+    if values.dtype.kind in "iu":
+        meanings = food.attrs.get("flag_meanings")
+        names = tuple(meanings.split()) if meanings else FOOD_CLASSES
+        flags = np.asarray(food.attrs.get("flag_values", np.arange(len(names))))
+        lookup = {int(f): i for i, f in enumerate(flags)}
+        if not set(values.tolist()) <= set(lookup):
+            raise InputError(f"data: food flags {sorted(set(values.tolist()))} outside "
+                             f"{sorted(lookup)}")
+        return np.array([lookup[int(v)] for v in values], np.int64), names
+    strings = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    names = (FOOD_CLASSES if set(strings) <= set(FOOD_CLASSES)
+             else tuple(sorted(set(strings))))
+    return np.array([names.index(s) for s in strings], np.int64), names
+
+
+def clip_frames(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(frames (N, T, C, H, W) float32 in [0, 1] with NaN -> 0, frame_mask (N, T))``; a
+    frame is valid when none of its pixels is NaN; uint8 frames are divided by 255."""
+    raw = ds["frames"].values
+    x = raw.astype(np.float32) / (255.0 if raw.dtype == np.uint8 else 1.0)
+    mask = ~np.isnan(x).any(axis=(2, 3, 4))
+    if not mask.any():
+        raise InputError("data: every frame has NaN pixels")
+    return np.nan_to_num(x), mask
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """``(..., C, H, W)`` float in [0, 1] -> ``(..., C, size, size)`` uint8 (area average)."""
+    x = torch.as_tensor(np.ascontiguousarray(frames, np.float32))
+    lead = x.shape[:-3]
+    y = torch.nn.functional.interpolate(x.reshape(-1, *x.shape[-3:]), size=(size, size),
+                                        mode="area" if min(x.shape[-2:]) >= size else "bilinear")
+    return (y.clamp(0, 1) * 255).round().to(torch.uint8).reshape(*lead, *y.shape[1:]).numpy()
+
+
+def face_crops(frames: np.ndarray, size: int, where: str = "video") -> tuple[np.ndarray, float]:
+    """Tracked face crops ``(T, C, size, size)`` uint8 of one clip's frames ``(T, C, H, W)``
+    in [0, 1], and the fraction of frames in which the Haar cascade found the face (the track
+    fills the others). Raises :class:`InputError` ("no face found in N frames") when the face
+    is found in none."""
+    from pyro_videossm.data.face_tracking import track_face
+
+    boxes, found = track_face(frames, where=where)
+    crops = np.empty((frames.shape[0], frames.shape[1], size, size), np.uint8)
+    for t, (x0, y0, w, h) in enumerate(np.asarray(boxes, int)):
+        crops[t] = resize_frames(frames[t][:, y0:y0 + h, x0:x0 + w], size)
+    return crops, float(np.mean(found))
+
+
+def visual_input(frames: np.ndarray, frame_mask: np.ndarray, crop: str, size: int,
+                 where: str = "data") -> tuple[np.ndarray, float]:
+    """Crops ``(N, T, C, S, S)`` uint8 of frames ``(N, T, C, H, W)`` (only the valid frames of
+    each clip are tracked) and the mean fraction of frames with a detected face (1 for
+    ``crop="frame"``)."""
+    if crop == "frame":
+        return resize_frames(frames, size), 1.0
+    if crop != "face":
+        raise InputError(f"crop must be face or frame, got {crop!r}")
+    out = np.zeros((*frames.shape[:3], size, size), np.uint8)
+    rates = []
+    for i in range(frames.shape[0]):
+        t = int(frame_mask[i].sum())
+        out[i, :t], rate = face_crops(frames[i, :t], size, where=f"{where} clip {i}")
+        rates.append(rate)
+    return out, float(np.mean(rates))
+
+
+def clip_audio(ds: xr.Dataset) -> np.ndarray:
+    """``audio (N, S)`` float32 (NaN kept: padding of shorter clips)."""
+    return np.asarray(ds["audio"].values, np.float32)
+
+
+def eating_batch(ds: xr.Dataset, settings, crop: str = "face", size: int = 32,
+                 where: str = "data") -> tuple[dict[str, torch.Tensor], float]:
+    """The batch of the module docstring (``label`` too when the data have ``food``) and the
+    face detection rate."""
+    from pyro_videossm.models.audio.spectrogram import log_spectrogram
+
+    frames, frame_mask = clip_frames(ds)
+    crops, rate = visual_input(frames, frame_mask, crop, size, where)
+    r = settings.frames_per_video_frame
+    k = frames.shape[1] * r
+    spec = log_spectrogram(clip_audio(ds), settings, frames=k)
+    batch = {"crops": torch.from_numpy(crops), "frame_mask": torch.from_numpy(frame_mask),
+             "log_spec": torch.from_numpy(spec),
+             "spec_mask": torch.from_numpy(np.repeat(frame_mask, r, axis=1))}
+    if "food" in ds.data_vars or "food" in ds.coords:
+        batch["label"] = torch.from_numpy(food_labels(ds)[0])
+    return batch, rate
+
+
+def check_rates(ds: xr.Dataset, settings, where: str) -> None:
+    """Refuse a file whose ``fps`` / ``sample_rate`` attributes differ from ``settings``."""
+    for key, want in (("fps", settings.fps), ("sample_rate", settings.sample_rate)):
+        for holder in (ds.attrs, ds["frames"].attrs if key == "fps" else ds["audio"].attrs):
+            if key in holder and not np.isclose(float(holder[key]), float(want)):
+                raise InputError(f"{where}: {key} {holder[key]} differs from the model's "
+                                 f"{want:g}")
+
+
+# -- model file ---------------------------------------------------------------------------
+def save_eating_model(model, path, *, settings, crop: str, crop_size: int,
+                      classes: tuple[str, ...], extra=None) -> None:
+    from pyro_videossm.infer import save_model_file
+
+    save_model_file(path, MODEL_NAME, {"model": dict(model.config),
+                                       "spectrogram": settings.to_dict(), "crop": crop,
+                                       "crop_size": int(crop_size), "classes": list(classes)},
+                    model.state_dict(), extra)
+
+
+def load_eating_model(path):
+    """``(model, config, settings)`` of a model file of this recipe; another kind of model
+    file is refused with one line."""
+    from pyro_videossm.infer import load_model_file
+    from pyro_videossm.infer.model_file import rebuild_module
+    from pyro_videossm.models.audio.sound_model import VideoToSpectrogram
+    from pyro_videossm.models.audio.spectrogram import SpectrogramSettings
+
+    content = load_model_file(path, expected_name=MODEL_NAME)
+    config = dict(content["config"])
+    model = rebuild_module(VideoToSpectrogram, {"config": config["model"],
+                                                "state_dict": content["state_dict"]},
+                           f"model file {path}")
+    return model.eval(), config, SpectrogramSettings(**config["spectrogram"])
+
+
+# -- the run ------------------------------------------------------------------------------
+def split_valid(batch: dict[str, torch.Tensor], fraction: float):
+    n = next(iter(batch.values())).shape[0]
+    n_valid = 0 if fraction == 0 or n < 2 else max(1, round(fraction * n))
+    train = {k: v[: n - n_valid] for k, v in batch.items()}
+    valid = {k: v[n - n_valid:] for k, v in batch.items()} if n_valid else None
+    return train, valid
+
+
+def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 3):
+    from pyro_videossm.models.audio.sound_model import VideoToSpectrogram
+    from pyro_videossm.models.audio.spectrogram import SpectrogramSettings
+
+    settings = settings if settings is not None else SpectrogramSettings()
+
+    return VideoToSpectrogram(n_freq=settings.n_freq, in_channels=in_channels,
+                              channels=options.channels, hidden=options.hidden,
+                              upsample=settings.frames_per_video_frame,
+                              init_scale=options.init_scale, silence=settings.silence)
+
+
+def _objective(module, options):
+    from pyro_videossm.infer import SVIObjective
+
+    return SVIObjective(module)
+
+
+def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[dict]:
+    from pyro_videossm.infer import Trainer
+    from pyro_videossm.models.audio.spectrogram import SpectrogramSettings
+
+    where = run.data_label
+    if not 0 <= options.valid_fraction < 1:
+        raise InputError(f"valid fraction must be in [0, 1), got {options.valid_fraction}")
+    settings = SpectrogramSettings()
+    ds = open_eating(run.data, where)
+    check_rates(ds, settings, where)
+    train_ds = select_faces(ds, "train")
+    if train_ds.sizes["clip"] == 0:
+        raise InputError(f"{where}: no training clips (split == 0)")
+    train_ds = train_ds.load()
+    classes = food_labels(train_ds)[1] if "food" in train_ds.variables else FOOD_CLASSES
+    batch, rate = eating_batch(train_ds, settings, options.crop, options.crop_size, where)
+    batch.pop("label", None)
+    train, valid = split_valid(batch, options.valid_fraction)
+    torch.manual_seed(run.seed)
+    model = build_model(options, settings, in_channels=batch["crops"].shape[2])
+    m = train["spec_mask"]
+    model.set_mean_spectrum(train["log_spec"][m].mean(0))
+    config = run.config(**EATING_SOUNDS.defaults, patience=options.patience)
+    n_valid = 0 if valid is None else valid["crops"].shape[0]
+    announce = (f"{MODEL_NAME}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+                f"{train['crops'].shape[0]} training and {n_valid} validation clips of "
+                f"{batch['crops'].shape[1]} frames, {options.crop} crops "
+                f"{options.crop_size}x{options.crop_size}"
+                + (f" (face found in {rate:.1%} of frames)" if options.crop == "face" else ""))
+    trainer = Trainer(_objective(model, options), config)
+    history = trainer.fit(train, valid, resume=run.resume, announce=announce)
+    if run.output is not None:
+        save_eating_model(model.cpu(), run.output, settings=settings, crop=options.crop,
+                          crop_size=options.crop_size, classes=classes, extra={
+                              "history": plain_history(history), "data": where,
+                              "face_detection_rate": rate, "train_config": config.to_dict()})
+        last = history[-1] if history else {}
+        say(f"wrote {run.output} ({len(history)} epochs, train loss "
+            f"{fmt_loss(last.get('train_loss'))}, valid loss "
+            f"{fmt_loss(last.get('valid_loss'))} per value)")
+    return history
+
+
+# -- sonifying ----------------------------------------------------------------------------
+def resample_frames(frames: np.ndarray, fps: float, target_fps: float) -> np.ndarray:
+    """Frames ``(T, ...)`` at ``fps`` resampled to ``target_fps`` by taking, for each new
+    frame time ``j / target_fps``, the frame shown at that time (nearest earlier frame)."""
+    if np.isclose(fps, target_fps):
+        return frames
+    if not fps > 0:
+        raise InputError(f"frame rate must be positive, got {fps}")
+    duration = frames.shape[0] / fps
+    n = max(1, int(np.floor(duration * target_fps + 1e-9)))
+    idx = np.minimum(np.floor(np.arange(n) / target_fps * fps + 1e-9).astype(int),
+                     frames.shape[0] - 1)
+    return frames[idx]
+
+
+def predict_spectrograms(model, crops: np.ndarray, frame_mask: np.ndarray,
+                         batch_size: int = 16) -> np.ndarray:
+    """The model's median log-spectrograms ``(N, K, F)`` of crops ``(N, T, C, S, S)``."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, crops.shape[0], batch_size):
+            out.append(model(torch.from_numpy(crops[i:i + batch_size]),
+                             torch.from_numpy(frame_mask[i:i + batch_size])).numpy())
+    return np.concatenate(out)
+
+
+def sonify_frames(model_path, frames: np.ndarray, fps: float, where: str = "video",
+                  n_iter: int = 32) -> tuple[np.ndarray, dict]:
+    """Waveform ``(S,)`` float32 at the model's sample rate for one clip's frames
+    ``(T, C, H, W)`` in [0, 1] at ``fps`` (resampled to the model's frame rate), and what
+    happened: ``{"frames", "fps", "face_detection_rate", "sample_rate"}``."""
+    from pyro_videossm.models.audio.spectrogram import griffin_lim
+
+    model, config, settings = load_eating_model(model_path)
+    frames = resample_frames(np.asarray(frames, np.float32), fps, settings.fps)
+    if frames.shape[1] != model.config["in_channels"]:
+        raise InputError(f"{where}: frames have {frames.shape[1]} channels, the model "
+                         f"{model.config['in_channels']}")
+    mask = np.ones((1, frames.shape[0]), bool)
+    crops, rate = visual_input(frames[None], mask, config["crop"], config["crop_size"], where)
+    spec = predict_spectrograms(model, crops, mask)[0]
+    audio = griffin_lim(spec, settings, length=frames.shape[0] * settings.samples_per_video_frame,
+                        n_iter=n_iter)
+    return audio, {"frames": int(frames.shape[0]), "fps": float(fps),
+                   "face_detection_rate": rate, "sample_rate": settings.sample_rate}
+
+
+EATING_SOUNDS = RECIPES.register(Recipe(
+    name=MODEL_NAME,
+    help="sound of eating from silent video: face crops -> log-amplitude spectrogram "
+         "(CNN + temporal convolutions, Laplace likelihood; Griffin-Lim waveform)",
+    options=EatingSoundsOptions, train=train_eating_sounds,
+    build=lambda options, data: build_model(options),
+    objective=_objective,
+    defaults={"epochs": 15, "batch_size": 8, "lr": 2e-3}))

@@ -1,0 +1,98 @@
+"""Sound from silent video: :class:`VideoToSpectrogram`.
+
+The visual encoder (:class:`~pyro_videossm.models.audio.visual_encoder.VisualEncoder`) maps
+face crops ``(N, T, C, S, S)`` to features ``(N, K, hidden)`` at the spectrogram rate
+(``K = upsample * T``); a 1×1 convolution maps each to the location of the log-amplitude
+spectrogram ``mu (N, K, F)``. The generative model is a Laplace likelihood with a learned
+scale per frequency bin ``b_f = softplus(rho_f) + 1e-3``:
+
+    p(y | crops) = prod_{n, k, f : mask[n, k]} Laplace(y[n, k, f]; mu[n, k, f], b_f)
+                 = prod (2 b_f)^-1 exp(-|y - mu| / b_f)
+
+so maximum likelihood is a scale-weighted L1 regression whose optimum ``mu`` is the
+conditional median. There is no latent variable: the ``guide`` is empty and the ELBO of
+:class:`~pyro_videossm.infer.SVIObjective` is the log-likelihood (the networks and ``rho``
+are fitted by maximum likelihood through the toolkit's trainer). :meth:`forward` gives
+``mu`` (the median, used to make the waveform); :meth:`sample` draws a spectrogram.
+
+Batch (``dict[str, Tensor]``): ``crops (N, T, C, S, S)`` uint8 or float,
+``frame_mask (N, T)`` bool, ``log_spec (N, K, F)`` and ``spec_mask (N, K)`` bool.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pyro_videossm.models.audio.visual_encoder import VisualEncoder
+from pyro_videossm.models.ssm.pyro_names import register_module, unique_pyro_name
+
+
+class VideoToSpectrogram(nn.Module):
+    """Module docstring. ``config`` rebuilds it: ``VideoToSpectrogram(**config)``."""
+
+    def __init__(self, n_freq: int = 257, in_channels: int = 3, channels: int = 16,
+                 hidden: int = 64, upsample: int = 4, init_scale: float = 1.0,
+                 silence: float = -9.2) -> None:
+        super().__init__()
+        self.config = {"n_freq": n_freq, "in_channels": in_channels, "channels": channels,
+                       "hidden": hidden, "upsample": upsample, "init_scale": init_scale,
+                       "silence": silence}
+        self.encoder = VisualEncoder(in_channels, channels, hidden, upsample)
+        self.head = nn.Conv1d(hidden, n_freq, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.constant_(self.head.bias, silence)
+        # softplus(rho) + 1e-3 = init_scale
+        self.scale_raw = nn.Parameter(torch.full((n_freq,), float(
+            torch.log(torch.expm1(torch.tensor(max(init_scale - 1e-3, 1e-4)))))))
+        self.pyro_name = unique_pyro_name("video_to_spectrogram")
+
+    def set_mean_spectrum(self, spectrum: Tensor) -> None:
+        """Start the output at a mean log-spectrum ``(F,)`` (of the training audio)."""
+        with torch.no_grad():
+            self.head.bias.copy_(torch.as_tensor(spectrum, dtype=self.head.bias.dtype))
+
+    @property
+    def scale(self) -> Tensor:
+        """The Laplace scale per frequency bin ``(F,)``."""
+        return F.softplus(self.scale_raw) + 1e-3
+
+    def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """The median log-amplitude spectrogram ``(N, K, F)``."""
+        h = self.encoder(crops, frame_mask)
+        return self.head(h.transpose(1, 2)).transpose(1, 2)
+
+    def distribution(self, batch: dict[str, Tensor]) -> dist.Distribution:
+        """``Laplace(mu, b)`` over ``(N, K, F)``, masked to the valid frames, batch ``(N,)``."""
+        loc = self(batch["crops"], batch.get("frame_mask"))
+        mask = batch.get("spec_mask")
+        base = dist.Laplace(loc, self.scale.expand_as(loc))
+        if mask is not None:
+            base = base.mask(mask.bool()[..., None])
+        return base.to_event(2)
+
+    def model(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
+        register_module(self.pyro_name, self)
+        d = self.distribution(batch)
+        with pyro.plate("clips", batch["crops"].shape[0]):
+            pyro.sample("log_spec", d, obs=batch["log_spec"])
+
+    def guide(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
+        """No latent variable: nothing to infer (module docstring)."""
+
+    def normalizer(self, batch: dict[str, Tensor]) -> Tensor:
+        """Observed values of the batch: the loss is reported per spectrogram value."""
+        mask = batch.get("spec_mask")
+        n_freq = batch["log_spec"].shape[-1]
+        if mask is None:
+            return torch.tensor(float(batch["log_spec"][..., 0].numel() * n_freq))
+        return mask.sum().float() * n_freq
+
+    @torch.no_grad()
+    def sample(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """A draw ``(N, K, F)`` of the Laplace model."""
+        loc = self(crops, frame_mask)
+        return dist.Laplace(loc, self.scale.expand_as(loc)).sample()
