@@ -257,8 +257,9 @@ def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[
     train, valid = split_valid(batch, options.valid_fraction)
     torch.manual_seed(run.seed)
     model = build_model(options, settings, in_channels=batch["crops"].shape[2])
-    m = train["spec_mask"]
-    model.set_mean_spectrum(train["log_spec"][m].mean(0))
+    values = train["log_spec"][train["spec_mask"]]  # (valid frames, F)
+    mean = values.mean(0)
+    model.set_mean_spectrum(mean, (values - mean).abs().mean(0))
     config = run.config(**EATING_SOUNDS.defaults, patience=options.patience)
     n_valid = 0 if valid is None else valid["crops"].shape[0]
     announce = (f"{MODEL_NAME}: {sum(p.numel() for p in model.parameters()):,} parameters, "
@@ -324,7 +325,40 @@ def sonify_frames(model_path, frames: np.ndarray, fps: float, where: str = "vide
     audio = griffin_lim(spec, settings, length=frames.shape[0] * settings.samples_per_video_frame,
                         n_iter=n_iter)
     return audio, {"frames": int(frames.shape[0]), "fps": float(fps),
-                   "face_detection_rate": rate, "sample_rate": settings.sample_rate}
+                   "face_detection_rate": rate, "sample_rate": settings.sample_rate,
+                   "crop": config["crop"], "model_fps": settings.fps, "video": frames}
+
+
+def read_clip_frames(path, clip: int = 0) -> tuple[np.ndarray, float]:
+    """``(frames (T, C, H, W) float32 in [0, 1], fps)`` of a video file (imageio-ffmpeg) or
+    of clip ``clip`` of a netCDF file of ``videossm simulate eating`` (its valid frames)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):
+        ds = open_eating(path, str(path))
+        n = ds.sizes["clip"]
+        if not -n <= clip < n:
+            raise InputError(f"{path}: no clip {clip} (it has {n})")
+        one = ds.isel(clip=[clip]).load()
+        frames, mask = clip_frames(one)
+        fps = float(ds.attrs.get("fps", ds["frames"].attrs.get("fps", 25.0)))
+        return frames[0, mask[0]], fps
+    from pyro_videossm.data.video_files import read_video
+
+    frames, fps = read_video(path)
+    return frames, fps
+
+
+def write_sonified(path, audio: np.ndarray, info: dict, mux=None) -> None:
+    """Write the waveform as WAV (soundfile) and, with ``mux``, the frames of ``info["video"]``
+    at the model's frame rate with the waveform as an MP4 (imageio-ffmpeg); atomically."""
+    from pyro_videossm.data.video_files import write_mp4, write_wav
+
+    write_wav(path, audio, info["sample_rate"])
+    if mux is not None:
+        write_mp4(mux, info["video"], info["model_fps"], audio=audio,
+                  sample_rate=info["sample_rate"])
 
 
 EATING_SOUNDS = RECIPES.register(Recipe(

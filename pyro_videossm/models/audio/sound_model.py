@@ -50,10 +50,15 @@ class VideoToSpectrogram(nn.Module):
             torch.log(torch.expm1(torch.tensor(max(init_scale - 1e-3, 1e-4)))))))
         self.pyro_name = unique_pyro_name("video_to_spectrogram")
 
-    def set_mean_spectrum(self, spectrum: Tensor) -> None:
-        """Start the output at a mean log-spectrum ``(F,)`` (of the training audio)."""
+    def set_mean_spectrum(self, spectrum: Tensor, scale: Tensor | None = None) -> None:
+        """Start at a constant prediction: the mean log-spectrum ``(F,)`` (of the training
+        audio) and, if given, the Laplace scale ``(F,)`` (e.g. the mean absolute deviation
+        from it)."""
         with torch.no_grad():
             self.head.bias.copy_(torch.as_tensor(spectrum, dtype=self.head.bias.dtype))
+            if scale is not None:
+                b = torch.as_tensor(scale, dtype=self.scale_raw.dtype).clamp(min=2e-3) - 1e-3
+                self.scale_raw.copy_(b + torch.log(-torch.expm1(-b)))  # softplus^-1
 
     @property
     def scale(self) -> Tensor:

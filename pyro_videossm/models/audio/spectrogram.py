@@ -98,7 +98,8 @@ def griffin_lim(log_spec: np.ndarray, settings: SpectrogramSettings = Spectrogra
     frames = 1 + length // settings.hop  # librosa's centred frames of `length` samples
     log_spec = np.concatenate([log_spec[:frames], np.full(
         (max(0, frames - log_spec.shape[0]), log_spec.shape[1]), settings.silence)])
-    magnitude = np.clip(np.exp(log_spec) - settings.floor, 0.0, None).T
+    magnitude = np.where(log_spec <= settings.silence + 1e-9, 0.0,
+                         np.clip(np.exp(log_spec) - settings.floor, 0.0, None)).T
     if not magnitude.any():
         return np.zeros(length, np.float32)
     audio = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=settings.hop,
