@@ -54,17 +54,25 @@ class EatingSoundsOptions:
 
 # -- data ---------------------------------------------------------------------------------
 def open_eating(data, where: str = "data") -> xr.Dataset:
-    """The Dataset of a path (or the Dataset itself), checked for ``frames`` and ``audio``."""
-    from pyro_videossm.data.conventions import open_dataset
+    """The Dataset of a path (or the Dataset itself), checked: ``frames(clip, time, channel,
+    y, x)`` and ``audio(clip, sample)`` present, at least 2 frames in increasing time order,
+    no infinite value."""
+    from pyro_videossm.data.conventions import (
+        open_dataset,
+        require_increasing_time,
+        require_variable,
+    )
 
     ds = data if isinstance(data, xr.Dataset) else open_dataset(data)
-    for name, dims in (("frames", ("clip", "time", "channel", "y", "x")),
-                       ("audio", ("clip", "sample"))):
-        if name not in ds.data_vars:
-            raise InputError(f"{where}: no variable {name!r} (has: {', '.join(ds.data_vars)})")
-        if tuple(ds[name].dims) != dims:
-            raise InputError(f"{where}: {name} must be ({', '.join(dims)}), got "
-                             f"{ds[name].dims}")
+    require_variable(ds, "frames", ("clip", "time", "channel", "y", "x"), where)
+    require_variable(ds, "audio", ("clip", "sample"), where)
+    if "time" in ds.coords:
+        require_increasing_time(ds, "time", where)
+    if ds.sizes["time"] < 2:
+        raise InputError(f"{where}: clips need at least 2 frames, got {ds.sizes['time']}")
+    for name in ("frames", "audio"):
+        if np.isinf(ds[name].values).any():
+            raise InputError(f"{where}: {name} has infinite values")
     return ds
 
 
