@@ -176,6 +176,8 @@ BASES: dict[tuple[str, ...], list[Base]] = {
                               outputs=("-o", "--checkpoint"),
                               names=(("--labels", "nosuchlabel"),))],
 }
+BASES[("simulate", "eating")] = [Base(["simulate", "eating", "--clips", "1", "--seconds", "0.5",
+                                       "--size", "32", "-o", "{out}/x.nc", "--no-progress"])]
 for _name, _options in WINDOWED.items():
     BASES[("train", _name)] = [Base(
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],

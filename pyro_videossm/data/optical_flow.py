@@ -1,4 +1,4 @@
-"""Optical flow of frames by OpenCV (the ``[video]`` extra: ``opencv-python-headless``).
+"""Optical flow of frames by OpenCV (the ``[video]`` extra: ``opencv-contrib-python-headless``).
 
 The flow follows the convention of :mod:`pyro_videossm.data.clouds`: ``flow(x)`` (pixels,
 components ``u`` along ``x``, ``v`` along ``y``) moves ``prev`` into ``next`` by backward
@@ -24,7 +24,7 @@ def _cv2():
         import cv2
     except ImportError:
         raise InputError("optical flow needs OpenCV: pip install 'pyro-videossm[video]' "
-                         "(opencv-python-headless)") from None
+                         "(opencv-contrib-python-headless)") from None
     return cv2
 
 

@@ -2,8 +2,8 @@
 
 ``lorenz63`` and ``lorenz96`` (the standard assimilation benchmark settings, with their
 parameters as named options), ``chaotic`` (any system: ``--system NAME|module:Class``),
-``heat``, ``moving-digits``, ``sprites`` and ``clouds``. The data modules are imported on the
-first call.
+``heat``, ``moving-digits``, ``sprites``, ``clouds`` and ``eating``. The data modules are
+imported on the first call.
 """
 
 from __future__ import annotations
@@ -133,5 +133,20 @@ SIMULATORS.register(Simulator(
         Option("divergence", "std of the divergence rate, per frame (default 0.01)", float),
         Option("growth", "growth/decay amplitude per frame (0: pure advection; default 0.03)",
                float),
+    ),
+))
+
+SIMULATORS.register(Simulator(
+    "eating",
+    "pyro_videossm.data.eating:simulate_eating",
+    help="procedural eating clips: a rendered face chewing food (25 fps RGB) with the sound of "
+         "its bites and chews (16 kHz), food class, face id, event times",
+    options=(
+        Option("n_clips", "number of clips (default 64)", int, flag="--clips"),
+        Option("seconds", "clip length in seconds, 0.5 to 10 (default 2)", float),
+        Option("size", "frame side in pixels, even, >= 32 (default 64)", int),
+        Option("split", "faces of the training pool (ids 0-799) or of the disjoint test pool "
+               "(800-999) (default train)", choices=("train", "test")),
+        Option("seed", "random seed (default 0)", int),
     ),
 ))
