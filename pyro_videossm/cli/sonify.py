@@ -40,6 +40,8 @@ def run(args) -> int:
         write_sonified,
     )
 
+    if args.iterations < 1:
+        raise InputError(f"--iterations {args.iterations} is out of range (must be > 0)")
     if args.output.suffix.lower() != ".wav":
         raise InputError(f"output {args.output} must be a .wav file")
     if args.mux is not None and args.mux.suffix.lower() != ".mp4":

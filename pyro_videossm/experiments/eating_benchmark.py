@@ -109,21 +109,26 @@ def score_audio(true_audio: np.ndarray, generated: np.ndarray, labels: np.ndarra
     """Scores of generated waveforms ``(N, S)`` against the true ones: mean (and standard
     error over clips) log-spectral distance and onset F1, median absolute offset (ms), judge
     accuracy."""
-    from pyro_videossm.metrics.audio import audio_video_offset, log_spectral_distance, onset_f1
+    from pyro_videossm.metrics.audio import (
+        audio_onset_f1,
+        log_spectral_distance,
+        median_abs_offset_ms,
+        onset_offset,
+    )
     from pyro_videossm.models.audio.spectrogram import log_spectrogram
 
     sr = settings.sample_rate
     true_audio = np.nan_to_num(true_audio[:, : generated.shape[1]])
-    lsd = np.array([log_spectral_distance(t, g, sr) for t, g in zip(true_audio, generated)])
-    f1 = np.array([onset_f1(t, g, sr) for t, g in zip(true_audio, generated)])
-    offset = np.array([audio_video_offset(t, g, sr) for t, g in zip(true_audio, generated)])
+    lsd = np.array([log_spectral_distance(g, t) for t, g in zip(true_audio, generated)])
+    f1 = np.array([audio_onset_f1(g, t, sr).f1 for t, g in zip(true_audio, generated)])
+    offset = [onset_offset(g, t, sr) for t, g in zip(true_audio, generated)]
     specs = log_spectrogram(generated, settings)
     predicted = judge_predictions(judge, specs, np.ones(specs.shape[:2], bool))
     n = len(generated)
     return {"lsd": float(lsd.mean()), "lsd_se": float(lsd.std(ddof=1) / np.sqrt(n)) if n > 1
             else 0.0, "onset_f1": float(f1.mean()),
             "onset_f1_se": float(f1.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
-            "median_abs_offset_ms": float(np.median(np.abs(offset)) * 1000.0),
+            "median_abs_offset_ms": float(median_abs_offset_ms(offset)),
             "class_accuracy": float(np.mean(predicted == labels)), "clips": n}
 
 

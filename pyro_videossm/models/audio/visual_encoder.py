@@ -3,8 +3,10 @@
 :class:`VisualEncoder`: crops ``(N, T, C, S, S)`` (uint8 0–255 or float 0–1) and a frame
 mask ``(N, T)`` -> features ``(N, T * upsample, hidden)``:
 
-1. a per-frame CNN (three stride-2 3×3 convolutions, ``channels``, ``2 channels``,
-   ``4 channels``, global average pooling, a linear map to ``hidden``);
+1. a per-frame CNN on the crop and its difference from the previous crop (the motion: the
+   still face cancels, the moving jaw stays), three stride-2 3×3 convolutions (``channels``,
+   ``2 channels``, ``4 channels``, group normalisation, ReLU), global average pooling and a
+   linear map to ``hidden``;
 2. the clip's mean feature over its valid frames appended to every frame (what stays the
    same in a clip: the food, the face), then two temporal 1D convolutions (kernel 5, centred:
    each frame sees the motion two frames before and after it);
@@ -13,6 +15,8 @@ mask ``(N, T)`` -> features ``(N, T * upsample, hidden)``:
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -32,9 +36,9 @@ class FrameCNN(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(in_channels, c, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(4, c), c), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(4, 2 * c), 2 * c), nn.ReLU(),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.GroupNorm(4, 4 * c), nn.ReLU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * c, hidden), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -48,7 +52,7 @@ class VisualEncoder(nn.Module):
                  upsample: int = 4) -> None:
         super().__init__()
         self.upsample = upsample
-        self.frame_cnn = FrameCNN(in_channels, channels, hidden)
+        self.frame_cnn = FrameCNN(2 * in_channels, channels, hidden)
         self.temporal = nn.Sequential(
             nn.Conv1d(2 * hidden, hidden, 5, padding=2), nn.ReLU(),
             nn.Conv1d(hidden, hidden, 5, padding=2), nn.ReLU())
@@ -58,9 +62,12 @@ class VisualEncoder(nn.Module):
                                     nn.ReLU())
 
     def frame_features(self, crops: Tensor) -> Tensor:
-        """``(N, T, C, S, S)`` -> per-frame features ``(N, T, hidden)``."""
+        """``(N, T, C, S, S)`` -> per-frame features ``(N, T, hidden)`` of each crop and its
+        difference from the previous one (zero at the first frame)."""
         n, t = crops.shape[:2]
-        x = crops_as_float(crops).flatten(0, 1)
+        x = crops_as_float(crops)
+        motion = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+        x = torch.cat([x, motion], dim=2).flatten(0, 1)
         return self.frame_cnn(x).reshape(n, t, -1)
 
     def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
