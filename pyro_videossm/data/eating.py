@@ -285,6 +285,9 @@ def _food_item(plan: ClipPlan, t: float) -> tuple[float, float] | None:
 # ----------------------------------------------------------------------------------------------
 
 _SHIFT = 4  # OpenCV sub-pixel bits
+# the face box: centred this many face half-widths below the face centre, this half-side
+# (forehead to below the chin: the mouth and the food brought to it)
+_BOX_DOWN, _BOX_HALF = 0.25, 1.45
 
 
 class _Canvas:
@@ -427,8 +430,8 @@ def render_clip(plan: ClipPlan, size: int) -> tuple[np.ndarray, np.ndarray, np.n
         cv = _Canvas(size * _SUPERSAMPLE, plan.background)
         _draw_face(cv, ident, look, x, y, r, float(opening[i]), _food_item(plan, t[i]))
         frames[i] = cv.downsampled(size)
-        half = 1.25 * r
-        boxes[i] = np.array([x - half, y + 0.1 * r - half, x + half, y + 0.1 * r + half]) * size
+        half, cy = _BOX_HALF * r, y + _BOX_DOWN * r
+        boxes[i] = np.array([x - half, cy - half, x + half, cy + half]) * size
     return frames, opening.astype(np.float32), boxes
 
 
@@ -625,3 +628,43 @@ def simulate_eating(n_clips: int = 64, seconds: float = 2.0, size: int = 64, see
         "foods": " ".join(FOODS),
     })
     return ds
+
+
+def write_eating_mp4(ds: xr.Dataset, clip: int, path, *, audio=None, scale: int = 4):
+    """Write clip ``clip`` of an eating Dataset as an MP4 with its sound (or ``audio``, e.g. a
+    generated track, mono at the Dataset's sample rate), frames enlarged ``scale`` times;
+    atomically. Returns the path."""
+    from pyro_videossm.data.video_files import write_mp4
+
+    for name in ("frames", "audio"):
+        if name not in ds.data_vars:
+            raise InputError(f"not an eating Dataset: no variable {name!r}")
+    if not 0 <= int(clip) < ds.sizes["clip"]:
+        raise InputError(f"clip must be in 0..{ds.sizes['clip'] - 1}, got {clip}")
+    frames = ds["frames"].isel(clip=int(clip)).transpose("time", "y", "x", "channel").values
+    sound = ds["audio"].isel(clip=int(clip)).values if audio is None else audio
+    return write_mp4(path, frames, float(ds.attrs.get("fps", FPS)), sound,
+                     int(ds.attrs.get("sample_rate", SAMPLE_RATE)), scale=scale)
+
+
+def eating_face_crops(ds: xr.Dataset, size: int, *, track: bool = False) -> np.ndarray:
+    """Face crops of every clip, ``(clip, time, 3, size, size)`` float32 in [0, 1].
+
+    ``track=False`` cuts the true ``face_box`` (no detection: fast, exact); ``track=True``
+    finds and tracks the face with the Haar cascade, as the path from a video file does
+    (:func:`pyro_videossm.data.face_tracking.face_crops`).
+    """
+    from pyro_videossm.data.face_tracking import crop_faces, face_crops
+
+    if "frames" not in ds.data_vars or (not track and "face_box" not in ds.data_vars):
+        raise InputError("not an eating Dataset: needs 'frames'"
+                         + ("" if track else " and 'face_box'"))
+    frames = ds["frames"].transpose("clip", "time", "y", "x", "channel").values
+    out = np.empty((len(frames), frames.shape[1], 3, int(size), int(size)), np.float32)
+    for c, clip in enumerate(frames):
+        if track:
+            out[c] = face_crops(clip, size).crops
+        else:
+            crops = crop_faces(clip, ds["face_box"].values[c], int(size))
+            out[c] = crops.transpose(0, 3, 1, 2) / np.float32(255)
+    return out
