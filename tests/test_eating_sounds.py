@@ -16,7 +16,6 @@ from pyro_videossm.experiments.eating_recipe import (
     EATING_SOUNDS,
     eating_batch,
     load_eating_model,
-    resample_frames,
 )
 from pyro_videossm.experiments.recipe import TrainingRun
 from pyro_videossm.models.audio.baselines import (
@@ -136,10 +135,63 @@ def test_batch_and_baselines():
     assert nearest_training_clip(feats, feats[[3, 1]]).tolist() == [3, 1]
 
 
-def test_frame_rate_resampling():
-    frames = np.arange(30)[:, None].astype(np.float32)  # 1 s at 30 fps
-    out = resample_frames(frames, 30.0, 25.0)
-    assert out.shape[0] == 25
-    # frame j of the output is the one shown at j / 25 s
-    assert out[:, 0].tolist() == [math.floor(j * 30 / 25 + 1e-9) for j in range(25)]
-    assert resample_frames(frames, 25.0, 25.0) is frames
+# -- videossm sonify ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sonify_files(tmp_path_factory):
+    """A tiny eating file, an MP4 of its first clip and a tiny model trained on mouth crops."""
+    from pyro_videossm.data.eating import simulate_eating, write_eating_mp4
+
+    d = tmp_path_factory.mktemp("sonify")
+    ds = simulate_eating(n_clips=2, seconds=0.6, size=64, seed=3)
+    files = {"nc": d / "eating.nc", "mp4": d / "clip.mp4", "model": d / "m.pt"}
+    ds.to_netcdf(files["nc"])
+    write_eating_mp4(ds, 0, files["mp4"], scale=1)
+    EATING_SOUNDS.fit(TrainingRun(ds, files["model"], epochs=1, batch_size=2, progress=False),
+                      EATING_SOUNDS.make_options(crop_size=16, channels=4, hidden=8,
+                                                 valid_fraction=0.0))
+    return files
+
+
+def _sonify(argv, capsys):
+    from pyro_videossm.cli import main
+
+    status = main(["sonify", *map(str, argv)])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def test_sonify_netcdf_and_mp4(sonify_files, tmp_path, capsys):
+    import soundfile
+
+    out = tmp_path / "a.wav"
+    status, _ = _sonify([sonify_files["nc"], "--model", sonify_files["model"], "-o", out,
+                         "--iterations", "4"], capsys)
+    assert status == 0
+    audio, sr = soundfile.read(out)
+    assert sr == 16000 and audio.shape == (15 * 640,)  # 0.6 s at 25 fps = 15 frames
+    mux = tmp_path / "m.mp4"
+    status, lines = _sonify([sonify_files["mp4"], "--model", sonify_files["model"], "-o",
+                             tmp_path / "b.wav", "--mux", mux, "--iterations", "4"], capsys)
+    assert status == 0 and mux.stat().st_size > 0
+    assert "face found in" in lines[-1]
+
+
+def test_sonify_refuses_bad_input_with_one_line(sonify_files, tmp_path, capsys):
+    from pyro_videossm.data.video_files import write_mp4, write_wav
+    from pyro_videossm.infer import save_model_file
+
+    other = tmp_path / "other.pt"
+    save_model_file(other, "dmm", {}, {})
+    sound = write_wav(tmp_path / "sound.wav", np.zeros(1600, np.float32))
+    blank = write_mp4(tmp_path / "blank.mp4", np.full((6, 64, 64, 3), 128, np.uint8))
+    model = sonify_files["model"]
+    cases = {
+        "holds a 'dmm' model": [sonify_files["nc"], "--model", other, "-o", tmp_path / "x.wav"],
+        "no video stream": [sound, "--model", model, "-o", tmp_path / "x.wav"],
+        "no face found in 6 frames": [blank, "--model", model, "-o", tmp_path / "x.wav"],
+        "would overwrite the input": [sonify_files["mp4"], "--model", model, "-o",
+                                      tmp_path / "x.wav", "--mux", sonify_files["mp4"]],
+    }
+    for message, argv in cases.items():
+        status, lines = _sonify(argv, capsys)
+        assert status == 2 and len(lines) == 1 and message in lines[0], (message, lines)
+    assert not (tmp_path / "x.wav").exists()

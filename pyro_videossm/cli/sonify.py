@@ -54,6 +54,6 @@ def run(args) -> int:
     say(f"wrote {args.output} ({audio.shape[0] / info['sample_rate']:.2f} s from "
         f"{info['frames']} frames at {info['fps']:g} fps"
         + (f", face found in {info['face_detection_rate']:.0%} of frames"
-           if info.get("crop") == "face" else "") + ")"
+           if info.get("crop") != "frame" else "") + ")"
         + (f" and {args.mux}" if args.mux is not None else ""))
     return 0

@@ -5,9 +5,10 @@ channel, y, x)`` at 25 fps, ``audio(clip, sample)`` at 16 kHz and ``food(clip)``
 uses the clips with ``split == 0`` when there is a ``split`` variable (the test faces are
 never seen). Each clip becomes a batch item (:func:`eating_batch`):
 
-* ``crops (N, T, C, S, S)`` uint8: the face found by OpenCV's Haar cascade and tracked
-  (``crop="face"``; :func:`face_crops`) or the whole frame (``crop="frame"``), resized to
-  ``S``×``S`` (``--crop-size``);
+* ``crops (N, T, C, S, S)`` uint8: the lower half of the face found by OpenCV's Haar cascade
+  and tracked (``crop="mouth"``, the default: jaw, lips and the food at the mouth), the whole
+  face (``crop="face"``; :func:`tracked_crops`) or the whole frame (``crop="frame"``),
+  resized to ``S``×``S`` (``--crop-size``);
 * ``log_spec (N, 4T, 257)``: the log-amplitude STFT of the audio
   (:mod:`pyro_videossm.models.audio.spectrogram`; 4 spectrogram frames per video frame);
 * ``frame_mask (N, T)``, ``spec_mask (N, 4T)``: valid frames (clips shorter than the file's
@@ -41,8 +42,9 @@ FOOD_CLASSES = ("crispy", "crunchy", "soft", "chewy", "slurpy")
 
 @dataclass
 class EatingSoundsOptions:
-    crop: str = option("face", "what the encoder sees: the tracked face (OpenCV Haar cascade) "
-                               "or the whole frame", choices=("face", "frame"))
+    crop: str = option("mouth", "what the encoder sees: the lower part of the tracked face "
+                                "(OpenCV Haar cascade), the whole face or the whole frame",
+                       choices=("mouth", "face", "frame"))
     crop_size: int = option(32, "side of the square crops, pixels")
     channels: int = option(16, "channels of the per-frame CNN's first convolution")
     hidden: int = option(64, "feature size of the visual encoder")
@@ -126,34 +128,73 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return (y.clamp(0, 1) * 255).round().to(torch.uint8).reshape(*lead, *y.shape[1:]).numpy()
 
 
-def face_crops(frames: np.ndarray, size: int, where: str = "video") -> tuple[np.ndarray, float]:
-    """Tracked face crops ``(T, C, size, size)`` uint8 of one clip's frames ``(T, C, H, W)``
-    in [0, 1], and the fraction of frames in which the Haar cascade found the face (the track
-    fills the others). Raises :class:`InputError` ("no face found in N frames") when the face
-    is found in none."""
+#: Part of the tracked face box each crop keeps, as fractions ``(x0, y0, x1, y1)`` of the box.
+REGIONS = {"face": (0.0, 0.0, 1.0, 1.0), "mouth": (0.15, 0.5, 0.85, 1.0)}
+
+
+def crop_boxes(frames: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Boxes ``(T, 4)`` (``x0, y0, x1, y1`` pixels, any aspect) cut out of frames
+    ``(T, C, H, W)`` in [0, 1] and resized to ``size``×``size``: ``(T, C, size, size)`` uint8
+    (OpenCV area averaging; edge pixels repeated past the border)."""
+    import cv2
+
+    video = np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    h, w = video.shape[1:3]
+    out = np.empty((len(video), size, size, video.shape[-1]), np.uint8)
+    for i, (frame, box) in enumerate(zip(video, np.asarray(boxes, np.float64))):
+        x0, y0 = int(np.floor(box[0] + 0.5)), int(np.floor(box[1] + 0.5))
+        x1 = max(x0 + 1, int(np.floor(box[2] + 0.5)))
+        y1 = max(y0 + 1, int(np.floor(box[3] + 0.5)))
+        pad = max(0, -x0, -y0, x1 - w, y1 - h)
+        if pad:
+            frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        patch = np.ascontiguousarray(frame[y0 + pad:y1 + pad, x0 + pad:x1 + pad])
+        small = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA
+                           if min(patch.shape[:2]) >= size else cv2.INTER_LINEAR)
+        out[i] = small.reshape(size, size, -1)
+    return out.transpose(0, 3, 1, 2)
+
+
+def tracked_crops(frames: np.ndarray, size: int, region: str = "mouth",
+                  where: str = "video") -> tuple[np.ndarray, float]:
+    """Crops ``(T, C, size, size)`` uint8 of one clip's frames ``(T, C, H, W)`` in [0, 1]:
+    the face found by OpenCV's Haar cascade and tracked
+    (:func:`pyro_videossm.data.face_tracking.track_face`), cut to ``region`` of its box
+    (:data:`REGIONS`); and the fraction of frames where the cascade found the face. No face in
+    any frame: ``InputError("<where>: no face found in N frames")``."""
     from pyro_videossm.data.face_tracking import track_face
 
-    boxes, found = track_face(frames, where=where)
-    crops = np.empty((frames.shape[0], frames.shape[1], size, size), np.uint8)
-    for t, (x0, y0, w, h) in enumerate(np.asarray(boxes, int)):
-        crops[t] = resize_frames(frames[t][:, y0:y0 + h, x0:x0 + w], size)
-    return crops, float(np.mean(found))
+    if frames.shape[1] != 3:
+        raise InputError(f"{where}: face tracking needs RGB frames, got {frames.shape[1]} "
+                         "channels")
+    try:
+        track = track_face(frames.transpose(0, 2, 3, 1))
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
+    b = track.boxes.astype(np.float64)
+    w, h = b[:, 2:3] - b[:, 0:1], b[:, 3:4] - b[:, 1:2]
+    f = np.asarray(REGIONS[region])
+    boxes = np.concatenate([b[:, :1] + f[0] * w, b[:, 1:2] + f[1] * h,
+                            b[:, :1] + f[2] * w, b[:, 1:2] + f[3] * h], axis=1)
+    return crop_boxes(frames, boxes, size), track.detection_rate
 
 
 def visual_input(frames: np.ndarray, frame_mask: np.ndarray, crop: str, size: int,
                  where: str = "data") -> tuple[np.ndarray, float]:
-    """Crops ``(N, T, C, S, S)`` uint8 of frames ``(N, T, C, H, W)`` (only the valid frames of
-    each clip are tracked) and the mean fraction of frames with a detected face (1 for
-    ``crop="frame"``)."""
+    """Crops ``(N, T, C, S, S)`` uint8 of frames ``(N, T, C, H, W)`` (``crop``: ``mouth`` or
+    ``face`` of the tracked face, :func:`tracked_crops`, only the valid frames of each clip;
+    ``frame``: the whole frame) and the mean fraction of frames where the face was found
+    (1 for ``crop="frame"``)."""
     if crop == "frame":
         return resize_frames(frames, size), 1.0
-    if crop != "face":
-        raise InputError(f"crop must be face or frame, got {crop!r}")
+    if crop not in REGIONS:
+        raise InputError(f"crop must be mouth, face or frame, got {crop!r}")
     out = np.zeros((*frames.shape[:3], size, size), np.uint8)
     rates = []
     for i in range(frames.shape[0]):
         t = int(frame_mask[i].sum())
-        out[i, :t], rate = face_crops(frames[i, :t], size, where=f"{where} clip {i}")
+        out[i, :t], rate = tracked_crops(frames[i, :t], size, crop,
+                                         where if frames.shape[0] == 1 else f"{where} clip {i}")
         rates.append(rate)
     return out, float(np.mean(rates))
 
@@ -274,7 +315,7 @@ def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[
                 f"{train['crops'].shape[0]} training and {n_valid} validation clips of "
                 f"{batch['crops'].shape[1]} frames, {options.crop} crops "
                 f"{options.crop_size}x{options.crop_size}"
-                + (f" (face found in {rate:.1%} of frames)" if options.crop == "face" else ""))
+                + (f" (face found in {rate:.1%} of frames)" if options.crop != "frame" else ""))
     trainer = Trainer(_objective(model, options), config)
     history = trainer.fit(train, valid, resume=run.resume, announce=announce)
     if run.output is not None:
@@ -290,20 +331,6 @@ def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[
 
 
 # -- sonifying ----------------------------------------------------------------------------
-def resample_frames(frames: np.ndarray, fps: float, target_fps: float) -> np.ndarray:
-    """Frames ``(T, ...)`` at ``fps`` resampled to ``target_fps`` by taking, for each new
-    frame time ``j / target_fps``, the frame shown at that time (nearest earlier frame)."""
-    if np.isclose(fps, target_fps):
-        return frames
-    if not fps > 0:
-        raise InputError(f"frame rate must be positive, got {fps}")
-    duration = frames.shape[0] / fps
-    n = max(1, int(np.floor(duration * target_fps + 1e-9)))
-    idx = np.minimum(np.floor(np.arange(n) / target_fps * fps + 1e-9).astype(int),
-                     frames.shape[0] - 1)
-    return frames[idx]
-
-
 def predict_spectrograms(model, crops: np.ndarray, frame_mask: np.ndarray,
                          batch_size: int = 16) -> np.ndarray:
     """The model's median log-spectrograms ``(N, K, F)`` of crops ``(N, T, C, S, S)``."""
@@ -318,8 +345,10 @@ def predict_spectrograms(model, crops: np.ndarray, frame_mask: np.ndarray,
 def sonify_frames(model_path, frames: np.ndarray, fps: float, where: str = "video",
                   n_iter: int = 32) -> tuple[np.ndarray, dict]:
     """Waveform ``(S,)`` float32 at the model's sample rate for one clip's frames
-    ``(T, C, H, W)`` in [0, 1] at ``fps`` (resampled to the model's frame rate), and what
+    ``(T, C, H, W)`` in [0, 1] at ``fps`` (resampled to the model's frame rate by the nearest
+    frame in time, :func:`pyro_videossm.data.video_files.resample_frames`), and what
     happened: ``{"frames", "fps", "face_detection_rate", "sample_rate"}``."""
+    from pyro_videossm.data.video_files import resample_frames
     from pyro_videossm.models.audio.spectrogram import griffin_lim
 
     model, config, settings = load_eating_model(model_path)
@@ -354,8 +383,8 @@ def read_clip_frames(path, clip: int = 0) -> tuple[np.ndarray, float]:
         return frames[0, mask[0]], fps
     from pyro_videossm.data.video_files import read_video
 
-    frames, fps = read_video(path)
-    return frames, fps
+    clip = read_video(path, fps=None)
+    return clip.frames.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255), clip.fps
 
 
 def write_sonified(path, audio: np.ndarray, info: dict, mux=None) -> None:
@@ -365,7 +394,7 @@ def write_sonified(path, audio: np.ndarray, info: dict, mux=None) -> None:
 
     write_wav(path, audio, info["sample_rate"])
     if mux is not None:
-        write_mp4(mux, info["video"], info["model_fps"], audio=audio,
+        write_mp4(mux, info["video"].transpose(0, 2, 3, 1), info["model_fps"], audio=audio,
                   sample_rate=info["sample_rate"])
 
 

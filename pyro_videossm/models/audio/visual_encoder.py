@@ -35,10 +35,13 @@ class FrameCNN(nn.Module):
     def __init__(self, in_channels: int = 3, channels: int = 16, hidden: int = 64) -> None:
         super().__init__()
         c = channels
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, stride=2, padding=1),
+                    nn.GroupNorm(math.gcd(4, cout), cout), nn.ReLU()]
+
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, c, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(4, c), c), nn.ReLU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(4, 2 * c), 2 * c), nn.ReLU(),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.GroupNorm(4, 4 * c), nn.ReLU(),
+            *block(in_channels, c), *block(c, 2 * c), *block(2 * c, 4 * c),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * c, hidden), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
