@@ -107,8 +107,8 @@ def generate_audio(model_path, train_ds, test_ds, *, n_iter: int = 32
 def score_audio(true_audio: np.ndarray, generated: np.ndarray, labels: np.ndarray, judge,
                 settings) -> dict[str, float]:
     """Scores of generated waveforms ``(N, S)`` against the true ones: mean (and standard
-    error over clips) log-spectral distance and onset F1, median absolute offset (ms), judge
-    accuracy."""
+    error over clips) log-spectral distance and onset F1, median absolute offset (ms; None when
+    every generated waveform is silent), judge accuracy."""
     from pyro_videossm.metrics.audio import (
         audio_onset_f1,
         log_spectral_distance,
@@ -121,14 +121,15 @@ def score_audio(true_audio: np.ndarray, generated: np.ndarray, labels: np.ndarra
     true_audio = np.nan_to_num(true_audio[:, : generated.shape[1]])
     lsd = np.array([log_spectral_distance(g, t) for t, g in zip(true_audio, generated)])
     f1 = np.array([audio_onset_f1(g, t, sr).f1 for t, g in zip(true_audio, generated)])
-    offset = [onset_offset(g, t, sr) for t, g in zip(true_audio, generated)]
+    # the offset of a silent answer is undefined (its onset envelope is constant)
+    offset = [onset_offset(g, t, sr) for t, g in zip(true_audio, generated) if np.any(g)]
     specs = log_spectrogram(generated, settings)
     predicted = judge_predictions(judge, specs, np.ones(specs.shape[:2], bool))
     n = len(generated)
     return {"lsd": float(lsd.mean()), "lsd_se": float(lsd.std(ddof=1) / np.sqrt(n)) if n > 1
             else 0.0, "onset_f1": float(f1.mean()),
             "onset_f1_se": float(f1.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0,
-            "median_abs_offset_ms": float(median_abs_offset_ms(offset)),
+            "median_abs_offset_ms": float(median_abs_offset_ms(offset)) if offset else None,
             "class_accuracy": float(np.mean(predicted == labels)), "clips": n}
 
 

@@ -405,4 +405,4 @@ EATING_SOUNDS = RECIPES.register(Recipe(
     options=EatingSoundsOptions, train=train_eating_sounds,
     build=lambda options, data: build_model(options),
     objective=_objective,
-    defaults={"epochs": 15, "batch_size": 8, "lr": 2e-3}))
+    defaults={"epochs": 25, "batch_size": 8, "lr": 2e-3}))
