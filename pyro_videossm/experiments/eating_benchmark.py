@@ -150,3 +150,37 @@ def evaluate_eating(model_path, train_ds, test_ds, judge, *, n_iter: int = 32
     scores["real"] = score_audio(true, np.nan_to_num(true[:, : audio["model"].shape[1]]),
                                  labels, judge, settings)
     return scores, audio, extras
+
+
+def round_trip(model_path, test_ds, clips: int, folder, *, n_iter: int = 32) -> dict:
+    """The real-input path against the in-memory one on the first ``clips`` test clips: each
+    clip is written as an MP4 with its sound (:func:`~pyro_videossm.data.eating.
+    write_eating_mp4`), read back (imageio-ffmpeg), its face tracked and sonified
+    (:func:`~pyro_videossm.experiments.eating_recipe.sonify_frames`); the same clip's frames
+    in memory are sonified too. Returns the face detection rate on the files and the mean
+    onset F1 and log-spectral distance of both paths against the real audio."""
+    from pathlib import Path
+
+    from pyro_videossm.data.eating import write_eating_mp4
+    from pyro_videossm.experiments.eating_recipe import read_clip_frames, sonify_frames
+    from pyro_videossm.metrics.audio import audio_onset_f1, log_spectral_distance
+
+    rows = {"file": [], "memory": []}
+    rates = []
+    for i in range(min(clips, test_ds.sizes["clip"])):
+        mp4 = write_eating_mp4(test_ds, i, Path(folder) / f"clip{i}.mp4", scale=1)
+        frames, fps = read_clip_frames(mp4)
+        true = np.nan_to_num(test_ds["audio"].values[i])
+        from_file, info = sonify_frames(model_path, frames, fps, n_iter=n_iter)
+        rates.append(info["face_detection_rate"])
+        memory, _ = sonify_frames(model_path, test_ds["frames"].values[i],
+                                  float(test_ds.attrs.get("fps", 25.0)), n_iter=n_iter)
+        for name, wave in (("file", from_file), ("memory", memory)):
+            n = min(len(wave), len(true))
+            rows[name].append((audio_onset_f1(wave[:n], true[:n]).f1,
+                               log_spectral_distance(wave[:n], true[:n])))
+    out = {"clips": len(rates), "face_detection_rate": float(np.mean(rates))}
+    for name, values in rows.items():
+        v = np.asarray(values)
+        out[f"{name}_onset_f1"], out[f"{name}_lsd"] = float(v[:, 0].mean()), float(v[:, 1].mean())
+    return out

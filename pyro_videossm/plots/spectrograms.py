@@ -14,10 +14,12 @@ from pyro_videossm.plots.figure import save_figure
 
 def plot_spectrograms(rows: dict[str, np.ndarray], path: str | os.PathLike, *,
                       frames_per_second: float = 100.0, max_hz: float = 8000.0,
-                      events: np.ndarray | None = None, title: str | None = None) -> Path:
+                      events: np.ndarray | None = None, title: str | None = None,
+                      dpi: int = 72) -> Path:
     """Write a PNG: each entry of ``rows`` (name -> log-amplitude spectrogram ``(K, F)``, bins
     ``0 .. max_hz``) is one panel, time in seconds across, frequency up, one shared colour
-    scale; ``events`` (seconds) are drawn as dashed lines on every panel."""
+    scale; ``events`` (seconds) are drawn as dashed lines on every panel; ``dpi`` keeps the
+    file small (noise compresses badly)."""
     if not rows:
         raise InputError("nothing to draw")
     vmax = max(float(np.nanmax(s)) for s in rows.values())
@@ -36,4 +38,4 @@ def plot_spectrograms(rows: dict[str, np.ndarray], path: str | os.PathLike, *,
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="log amplitude", shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=dpi)
