@@ -261,6 +261,8 @@ def load_eating_model(path):
 
 # -- the run ------------------------------------------------------------------------------
 def split_valid(batch: dict[str, torch.Tensor], fraction: float):
+    """``(train, valid)``: the last ``fraction`` of the items (at least one when
+    ``fraction > 0`` and there are two or more) validate; ``valid`` is None without any."""
     n = next(iter(batch.values())).shape[0]
     n_valid = 0 if fraction == 0 or n < 2 else max(1, round(fraction * n))
     train = {k: v[: n - n_valid] for k, v in batch.items()}
@@ -273,7 +275,6 @@ def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 
     from pyro_videossm.models.audio.spectrogram import SpectrogramSettings
 
     settings = settings if settings is not None else SpectrogramSettings()
-
     return VideoToSpectrogram(n_freq=settings.n_freq, in_channels=in_channels,
                               channels=options.channels, hidden=options.hidden,
                               upsample=settings.frames_per_video_frame,
