@@ -49,6 +49,8 @@ class EatingSoundsOptions:
     channels: int = option(16, "channels of the per-frame CNN's first convolution")
     hidden: int = option(64, "feature size of the visual encoder")
     init_scale: float = option(1.0, "initial Laplace scale of the log-amplitude")
+    no_food_head: bool = option(False, "do not tell the food class from the video (the "
+                                       "training clips' labels) nor condition the sound on it")
     valid_fraction: float = option(0.1, "last training clips held out for validation")
     patience: int | None = option(None, "stop after this many epochs without validation "
                                         "improvement")
@@ -270,7 +272,8 @@ def split_valid(batch: dict[str, torch.Tensor], fraction: float):
     return train, valid
 
 
-def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 3):
+def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 3,
+                n_classes: int = 0):
     from pyro_videossm.models.audio.sound_model import VideoToSpectrogram
     from pyro_videossm.models.audio.spectrogram import SpectrogramSettings
 
@@ -278,7 +281,8 @@ def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 
     return VideoToSpectrogram(n_freq=settings.n_freq, in_channels=in_channels,
                               channels=options.channels, hidden=options.hidden,
                               upsample=settings.frames_per_video_frame,
-                              init_scale=options.init_scale, silence=settings.silence)
+                              init_scale=options.init_scale, silence=settings.silence,
+                              n_classes=n_classes)
 
 
 def _objective(module, options):
@@ -303,10 +307,12 @@ def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[
     train_ds = train_ds.load()
     classes = food_labels(train_ds)[1] if "food" in train_ds.variables else FOOD_CLASSES
     batch, rate = eating_batch(train_ds, settings, options.crop, options.crop_size, where)
-    batch.pop("label", None)
+    if options.no_food_head:
+        batch.pop("label", None)
     train, valid = split_valid(batch, options.valid_fraction)
     torch.manual_seed(run.seed)
-    model = build_model(options, settings, in_channels=batch["crops"].shape[2])
+    model = build_model(options, settings, in_channels=batch["crops"].shape[2],
+                        n_classes=len(classes) if "label" in batch else 0)
     values = train["log_spec"][train["spec_mask"]]  # (valid frames, F)
     mean = values.mean(0)
     model.set_mean_spectrum(mean, (values - mean).abs().mean(0))

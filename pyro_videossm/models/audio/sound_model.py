@@ -10,13 +10,19 @@ scale per frequency bin ``b_f = softplus(rho_f) + 1e-3``:
                  = prod (2 b_f)^-1 exp(-|y - mu| / b_f)
 
 so maximum likelihood is a scale-weighted L1 regression whose optimum ``mu`` is the
-conditional median. There is no latent variable: the ``guide`` is empty and the ELBO of
-:class:`~pyro_videossm.infer.SVIObjective` is the log-likelihood (the networks and ``rho``
-are fitted by maximum likelihood through the toolkit's trainer). :meth:`forward` gives
-``mu`` (the median, used to make the waveform); :meth:`sample` draws a spectrogram.
+conditional median. With ``n_classes > 0`` the model also tells the food class from the
+clip's mean visual feature, ``food ~ Categorical(logits = W c)`` (observed when the batch has
+``label``), and the class probabilities modulate the features before the output layer
+(FiLM: ``h (1 + gamma(p)) + beta(p)``), so that the spectrum of the sound can follow the
+food seen. There is no latent variable: the ``guide`` is empty and the ELBO of
+:class:`~pyro_videossm.infer.SVIObjective` is the log-likelihood of the spectrogram (plus the
+food label's), maximised over the networks and ``rho`` through the toolkit's trainer.
+:meth:`forward` gives ``mu`` (the median, used to make the waveform); :meth:`sample` draws
+a spectrogram.
 
 Batch (``dict[str, Tensor]``): ``crops (N, T, C, S, S)`` uint8 or float,
-``frame_mask (N, T)`` bool, ``log_spec (N, K, F)`` and ``spec_mask (N, K)`` bool.
+``frame_mask (N, T)`` bool, ``log_spec (N, K, F)``, ``spec_mask (N, K)`` bool and
+optionally ``label (N,)`` int64 (the food class).
 """
 
 from __future__ import annotations
@@ -36,12 +42,18 @@ class VideoToSpectrogram(nn.Module):
 
     def __init__(self, n_freq: int = 257, in_channels: int = 3, channels: int = 16,
                  hidden: int = 64, upsample: int = 4, init_scale: float = 1.0,
-                 silence: float = -9.2) -> None:
+                 silence: float = -9.2, n_classes: int = 0) -> None:
         super().__init__()
         self.config = {"n_freq": n_freq, "in_channels": in_channels, "channels": channels,
                        "hidden": hidden, "upsample": upsample, "init_scale": init_scale,
-                       "silence": silence}
+                       "silence": silence, "n_classes": n_classes}
         self.encoder = VisualEncoder(in_channels, channels, hidden, upsample)
+        self.n_classes = n_classes
+        if n_classes:
+            self.food_head = nn.Linear(hidden, n_classes)
+            self.film = nn.Linear(n_classes, 2 * hidden)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         self.head = nn.Conv1d(hidden, n_freq, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, silence)
@@ -65,14 +77,25 @@ class VideoToSpectrogram(nn.Module):
         """The Laplace scale per frequency bin ``(F,)``."""
         return F.softplus(self.scale_raw) + 1e-3
 
+    def predict(self, crops: Tensor, frame_mask: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None]:
+        """``(mu (N, K, F), food logits (N, n_classes) or None)``."""
+        h, clip = self.encoder.encode(crops, frame_mask)
+        logits = None
+        if self.n_classes:
+            logits = self.food_head(clip)
+            gamma, beta = self.film(torch.softmax(logits, -1)).chunk(2, dim=-1)
+            h = h * (1 + gamma[:, None]) + beta[:, None]
+        return self.head(h.transpose(1, 2)).transpose(1, 2), logits
+
     def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
         """The median log-amplitude spectrogram ``(N, K, F)``."""
-        h = self.encoder(crops, frame_mask)
-        return self.head(h.transpose(1, 2)).transpose(1, 2)
+        return self.predict(crops, frame_mask)[0]
 
-    def distribution(self, batch: dict[str, Tensor]) -> dist.Distribution:
+    def distribution(self, batch: dict[str, Tensor], loc: Tensor | None = None
+                     ) -> dist.Distribution:
         """``Laplace(mu, b)`` over ``(N, K, F)``, masked to the valid frames, batch ``(N,)``."""
-        loc = self(batch["crops"], batch.get("frame_mask"))
+        loc = self(batch["crops"], batch.get("frame_mask")) if loc is None else loc
         mask = batch.get("spec_mask")
         base = dist.Laplace(loc, self.scale.expand_as(loc))
         if mask is not None:
@@ -81,9 +104,12 @@ class VideoToSpectrogram(nn.Module):
 
     def model(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
         register_module(self.pyro_name, self)
-        d = self.distribution(batch)
+        loc, logits = self.predict(batch["crops"], batch.get("frame_mask"))
+        d = self.distribution(batch, loc)
         with pyro.plate("clips", batch["crops"].shape[0]):
             pyro.sample("log_spec", d, obs=batch["log_spec"])
+            if logits is not None and "label" in batch:
+                pyro.sample("food", dist.Categorical(logits=logits), obs=batch["label"])
 
     def guide(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
         """No latent variable: nothing to infer (module docstring)."""

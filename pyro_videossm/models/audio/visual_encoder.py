@@ -73,7 +73,10 @@ class VisualEncoder(nn.Module):
         x = torch.cat([x, motion], dim=2).flatten(0, 1)
         return self.frame_cnn(x).reshape(n, t, -1)
 
-    def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+    def encode(self, crops: Tensor, frame_mask: Tensor | None = None
+               ) -> tuple[Tensor, Tensor]:
+        """``(features (N, T * upsample, hidden), clip feature (N, hidden))``: the clip
+        feature is the mean frame feature over the valid frames."""
         n, t = crops.shape[:2]
         mask = (torch.ones(n, t, dtype=torch.bool, device=crops.device) if frame_mask is None
                 else frame_mask.bool())
@@ -82,4 +85,7 @@ class VisualEncoder(nn.Module):
         h = torch.cat([h, clip_mean[:, None].expand_as(h)], dim=-1).transpose(1, 2)
         h = self.temporal(h)
         h = self.up(h)[..., : t * self.upsample]
-        return self.refine(h).transpose(1, 2)
+        return self.refine(h).transpose(1, 2), clip_mean
+
+    def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        return self.encode(crops, frame_mask)[0]
