@@ -78,6 +78,16 @@ def test_likelihood_is_the_masked_laplace_density():
     assert torch.allclose(got, want, rtol=1e-5)
     # and the initial scale is the one asked for
     assert torch.allclose(VideoToSpectrogram(init_scale=0.7).scale, torch.tensor(0.7))
+    # with a food head: the food label is a Categorical site on the head's logits, and the
+    # spectrogram site keeps the same Laplace form around the conditioned mean
+    pyro.clear_param_store()
+    with_food = VideoToSpectrogram(channels=4, hidden=8, n_classes=5)
+    b["label"] = torch.tensor([1, 4])
+    trace = pyro.poutine.trace(with_food.model).get_trace(b)
+    loc, logits = with_food.predict(b["crops"], b["frame_mask"])
+    got = trace.nodes["food"]["fn"].log_prob(b["label"])
+    assert torch.allclose(got, torch.log_softmax(logits, -1)[[0, 1], [1, 4]])
+    assert torch.allclose(trace.nodes["log_spec"]["fn"].base_dist.base_dist.loc, loc)
 
 
 def test_training_lowers_the_loss_and_the_file_loads_weights_only(tmp_path):
