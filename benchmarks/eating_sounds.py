@@ -179,7 +179,7 @@ def main(argv=None) -> int:
                    f"{trip['file_onset_f1']:.3f} from the files against "
                    f"{trip['memory_onset_f1']:.3f} in memory, LSD {trip['file_lsd']:.2f} "
                    f"against {trip['memory_lsd']:.2f} dB.")
-        write_section(DOC, "eating-sounds", body + "\n\n" + summary, append=True,
+        write_section(DOC, "eating-sounds", body + "\n\n" + summary,
                       header="# Eating sounds from silent video\n\n", record=record,
                       record_path=RECORD)
         print(f"wrote {RECORD.relative_to(ROOT)}, {DOC.relative_to(ROOT)}, "
