@@ -181,6 +181,14 @@ BASES[("simulate", "eating")] = [Base(["simulate", "eating", "--clips", "1", "--
 WINDOWED["advection-convdmm"] = ["--latent-channels", "2", "--hidden-channels", "4",
                                  "--rnn-channels", "4", "--encoder-channels", "4", "--n-down",
                                  "1"]
+TINY_EATING = ["--crop", "frame", "--crop-size", "8", "--channels", "4", "--hidden", "4",
+               "--epochs", "1", "--batch-size", "2", "--no-progress"]
+BASES[("train", "eating-sounds")] = [Base(["train", "eating-sounds", "{eating}", "-o",
+                                           "{out}/m.pt", *TINY_EATING],
+                                          outputs=("-o", "--checkpoint"),
+                                          zero_ok=("--valid-fraction",))]
+BASES[("sonify",)] = [Base(["sonify", "{eating}", "--model", "{eating_model}", "-o",
+                            "{out}/s.wav", "--iterations", "2"], outputs=("-o", "--mux"))]
 for _name, _options in WINDOWED.items():
     BASES[("train", _name)] = [Base(
         ["train", _name, "{field}", "-o", "{out}/m.pt", *TINY_FIELD, *_options],
@@ -278,7 +286,8 @@ class _RunsCode:
 
 def _main_variable(kind: str, ds: xr.Dataset) -> str:
     return {"chaotic": "obs", "posterior": "mean", "forecast": "forecast",
-            "video": "frames", "clouds": "frames", "rgbd": "frames"}.get(kind, "obs")
+            "video": "frames", "clouds": "frames", "rgbd": "frames",
+            "eating": "frames"}.get(kind, "obs")
 
 
 def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> None:
@@ -313,7 +322,8 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
 
 OTHER_KIND = {"dsvae_model": "convlstm_model", "judge_model": "dsvae_model",
               "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model",
-              "animator_model": "dsvae_model", "recognizer_model": "dsvae_model"}
+              "animator_model": "dsvae_model", "recognizer_model": "dsvae_model",
+              "eating_model": "animator_model"}
 
 
 @pytest.fixture(scope="module")
@@ -354,9 +364,14 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                "-o", f["rgbd"], "--no-progress"])
     ok.append(["train", "recognizer", f["video"], "--dsvae", f["dsvae_model"], "-o",
                f["recognizer_model"], "--steps", "2", "--head-hidden", "4", "--no-progress"])
+    f.update(eating=d / "eating.nc", eating_model=d / "eating.pt")
+    ok += [["simulate", "eating", "--clips", "2", "--seconds", "0.5", "--size", "32", "-o",
+            f["eating"], "--no-progress"],
+           ["train", "eating-sounds", f["eating"], "-o", f["eating_model"], *TINY_EATING]]
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
-    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd"):
+    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd",
+                 "eating"):
         ds = xr.load_dataset(f[kind])
         for case in DATA_CASES:
             path = d / f"{kind}.{case}.nc"

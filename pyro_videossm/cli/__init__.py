@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.convert_radar",
     "pyro_videossm.cli.evaluate_generation",
     "pyro_videossm.cli.recognize",
+    "pyro_videossm.cli.sonify",
 )
 
 

@@ -7,8 +7,9 @@ frame forecasters ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2se
 ``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), ``flow-animator``
 (:mod:`~pyro_videossm.experiments.animation_recipe`), the referees of generated clips
 ``video-judge`` and ``depth-estimator``
-(:mod:`~pyro_videossm.experiments.video_evaluation_recipes`), and ``recognizer``
-(:mod:`~pyro_videossm.experiments.recognition_recipe`). Other packages add recipes through
+(:mod:`~pyro_videossm.experiments.video_evaluation_recipes`), ``recognizer``
+(:mod:`~pyro_videossm.experiments.recognition_recipe`) and ``eating-sounds``
+(:mod:`~pyro_videossm.experiments.eating_recipe`). Other packages add recipes through
 the entry-point group ``pyro_videossm.recipes``; a :class:`~pyro_videossm.experiments.recipe.
 Recipe` can also be registered at run time (``RECIPES.register(recipe)``, or
 :func:`pyro_videossm.cli.train.register_trainer` for a command-line-only trainer).
@@ -31,6 +32,7 @@ RECIPES: Registry[Recipe] = Registry("recipe", builtins=(
     "pyro_videossm.experiments.animation_recipe",
     "pyro_videossm.experiments.video_evaluation_recipes",
     "pyro_videossm.experiments.recognition_recipe",
+    "pyro_videossm.experiments.eating_recipe",
 ))
 
 __all__ = ["RECIPES", "Recipe", "TrainingRun"]

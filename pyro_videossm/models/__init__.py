@@ -4,7 +4,8 @@
   and the DMM as an assimilation method;
 - :mod:`~pyro_videossm.models.forecasters`: neural field forecasters (ConvLSTM,
   spatiotemporal transformer, sequence baselines);
-- :mod:`~pyro_videossm.models.video`: video models (disentangled sequential VAE).
+- :mod:`~pyro_videossm.models.video`: video models (disentangled sequential VAE);
+- :mod:`~pyro_videossm.models.audio`: sound from silent video (eating sounds).
 """
 
 from pyro_videossm.models.forecasters.convlstm import ConvLSTMEncoderForecaster

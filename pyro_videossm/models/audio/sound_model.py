@@ -1,0 +1,129 @@
+"""Sound from silent video: :class:`VideoToSpectrogram`.
+
+The visual encoder (:class:`~pyro_videossm.models.audio.visual_encoder.VisualEncoder`) maps
+face crops ``(N, T, C, S, S)`` to features ``(N, K, hidden)`` at the spectrogram rate
+(``K = upsample * T``); a 1×1 convolution maps each to the location of the log-amplitude
+spectrogram ``mu (N, K, F)``. The generative model is a Laplace likelihood with a learned
+scale per frequency bin ``b_f = softplus(rho_f) + 1e-3``:
+
+    p(y | crops) = prod_{n, k, f : mask[n, k]} Laplace(y[n, k, f]; mu[n, k, f], b_f)
+                 = prod (2 b_f)^-1 exp(-|y - mu| / b_f)
+
+so maximum likelihood is a scale-weighted L1 regression whose optimum ``mu`` is the
+conditional median. With ``n_classes > 0`` the model also tells the food class from the
+clip's mean visual feature, ``food ~ Categorical(logits = W c)`` (observed when the batch has
+``label``), and the class probabilities modulate the features before the output layer
+(FiLM: ``h (1 + gamma(p)) + beta(p)``), so that the spectrum of the sound can follow the
+food seen. There is no latent variable: the ``guide`` is empty and the ELBO of
+:class:`~pyro_videossm.infer.SVIObjective` is the log-likelihood of the spectrogram (plus the
+food label's), maximised over the networks and ``rho`` through the toolkit's trainer.
+:meth:`forward` gives ``mu`` (the median, used to make the waveform); :meth:`sample` draws
+a spectrogram.
+
+Batch (``dict[str, Tensor]``): ``crops (N, T, C, S, S)`` uint8 or float,
+``frame_mask (N, T)`` bool, ``log_spec (N, K, F)``, ``spec_mask (N, K)`` bool and
+optionally ``label (N,)`` int64 (the food class).
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pyro_videossm.models.audio.visual_encoder import VisualEncoder
+from pyro_videossm.models.ssm.pyro_names import register_module, unique_pyro_name
+
+
+class VideoToSpectrogram(nn.Module):
+    """Module docstring. ``config`` rebuilds it: ``VideoToSpectrogram(**config)``."""
+
+    def __init__(self, n_freq: int = 257, in_channels: int = 3, channels: int = 16,
+                 hidden: int = 64, upsample: int = 4, init_scale: float = 1.0,
+                 silence: float = -9.2, n_classes: int = 0) -> None:
+        super().__init__()
+        self.config = {"n_freq": n_freq, "in_channels": in_channels, "channels": channels,
+                       "hidden": hidden, "upsample": upsample, "init_scale": init_scale,
+                       "silence": silence, "n_classes": n_classes}
+        self.encoder = VisualEncoder(in_channels, channels, hidden, upsample)
+        self.n_classes = n_classes
+        if n_classes:
+            self.food_head = nn.Linear(hidden, n_classes)
+            self.film = nn.Linear(n_classes, 2 * hidden)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+        self.head = nn.Conv1d(hidden, n_freq, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.constant_(self.head.bias, silence)
+        # softplus(rho) + 1e-3 = init_scale
+        self.scale_raw = nn.Parameter(torch.full((n_freq,), float(
+            torch.log(torch.expm1(torch.tensor(max(init_scale - 1e-3, 1e-4)))))))
+        self.pyro_name = unique_pyro_name("video_to_spectrogram")
+
+    def set_mean_spectrum(self, spectrum: Tensor, scale: Tensor | None = None) -> None:
+        """Start at a constant prediction: the mean log-spectrum ``(F,)`` (of the training
+        audio) and, if given, the Laplace scale ``(F,)`` (e.g. the mean absolute deviation
+        from it)."""
+        with torch.no_grad():
+            self.head.bias.copy_(torch.as_tensor(spectrum, dtype=self.head.bias.dtype))
+            if scale is not None:
+                b = torch.as_tensor(scale, dtype=self.scale_raw.dtype).clamp(min=2e-3) - 1e-3
+                self.scale_raw.copy_(b + torch.log(-torch.expm1(-b)))  # softplus^-1
+
+    @property
+    def scale(self) -> Tensor:
+        """The Laplace scale per frequency bin ``(F,)``."""
+        return F.softplus(self.scale_raw) + 1e-3
+
+    def predict(self, crops: Tensor, frame_mask: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None]:
+        """``(mu (N, K, F), food logits (N, n_classes) or None)``."""
+        h, clip = self.encoder.encode(crops, frame_mask)
+        logits = None
+        if self.n_classes:
+            logits = self.food_head(clip)
+            gamma, beta = self.film(torch.softmax(logits, -1)).chunk(2, dim=-1)
+            h = h * (1 + gamma[:, None]) + beta[:, None]
+        return self.head(h.transpose(1, 2)).transpose(1, 2), logits
+
+    def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """The median log-amplitude spectrogram ``(N, K, F)``."""
+        return self.predict(crops, frame_mask)[0]
+
+    def distribution(self, batch: dict[str, Tensor], loc: Tensor | None = None
+                     ) -> dist.Distribution:
+        """``Laplace(mu, b)`` over ``(N, K, F)``, masked to the valid frames, batch ``(N,)``."""
+        loc = self(batch["crops"], batch.get("frame_mask")) if loc is None else loc
+        mask = batch.get("spec_mask")
+        base = dist.Laplace(loc, self.scale.expand_as(loc))
+        if mask is not None:
+            base = base.mask(mask.bool()[..., None])
+        return base.to_event(2)
+
+    def model(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
+        register_module(self.pyro_name, self)
+        loc, logits = self.predict(batch["crops"], batch.get("frame_mask"))
+        d = self.distribution(batch, loc)
+        with pyro.plate("clips", batch["crops"].shape[0]):
+            pyro.sample("log_spec", d, obs=batch["log_spec"])
+            if logits is not None and "label" in batch:
+                pyro.sample("food", dist.Categorical(logits=logits), obs=batch["label"])
+
+    def guide(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> None:
+        """No latent variable: nothing to infer (module docstring)."""
+
+    def normalizer(self, batch: dict[str, Tensor]) -> Tensor:
+        """Observed values of the batch: the loss is reported per spectrogram value."""
+        mask = batch.get("spec_mask")
+        n_freq = batch["log_spec"].shape[-1]
+        if mask is None:
+            return torch.tensor(float(batch["log_spec"][..., 0].numel() * n_freq))
+        return mask.sum().float() * n_freq
+
+    @torch.no_grad()
+    def sample(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """A draw ``(N, K, F)`` of the Laplace model."""
+        loc = self(crops, frame_mask)
+        return dist.Laplace(loc, self.scale.expand_as(loc)).sample()
