@@ -223,3 +223,43 @@ def test_write_docs_stores_the_run_record(tmp_path):
     text = docs.read_text()
     sections = section_records([tmp_path / "docs" / "assimilation" / "results"])
     assert regenerate_text(text, next(iter(sections.values()))) == text
+
+
+class RecordsPhysics(AssimilationMethod):
+    """Returns the observations and records the forecast system it was given."""
+
+    name = "test_records_physics"
+    seen: list = []
+
+    def run(self, problem, *, generator, progress=False):
+        RecordsPhysics.seen.append(problem.system.parameters_dict())
+        return Estimate(mean=problem.obs, std=problem.obs_noise_std.expand_as(problem.obs))
+
+
+def test_known_system_reaches_every_method_and_relative_bounds(tmp_path, learned_method):
+    """Model error: ``known_system`` is the physics every method gets; a relative bound is
+    a factor times the best classical row's mean RMSE."""
+    register_method(RecordsPhysics)
+    try:
+        RecordsPhysics.seen.clear()
+        Path(tmp_path / "scale.txt").write_text("1.0")
+        model = TrainedModel(str(tmp_path / "scale.txt"))
+        setting = Setting(
+            name="model_error", title="t", description="d",
+            simulate={"system": "lorenz63", "steps_per_obs": 25, "obs_noise_std": 2.0**0.5},
+            known_system={"system": "lorenz63", "rho": 24.0}, cycles=30, burn_in=5,
+            methods=(
+                MethodEntry("obs", RecordsPhysics.name),
+                MethodEntry("learned, half", learned_method, model=model, relative_bound=0.5),
+                MethodEntry("learned, twice", learned_method, model=model, relative_bound=2.0),
+            ))
+        rows = {r["label"]: r for r in summarize(
+            run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None))}
+        assert RecordsPhysics.seen and RecordsPhysics.seen[0]["rho"] == 24.0
+        best = rows["obs"]["rmse"]  # the only classical row; the learned rows score the same
+        assert rows["learned, half"]["bound"] == pytest.approx(0.5 * best)
+        assert rows["learned, half"]["status"] == "FAIL"
+        assert rows["learned, twice"]["status"] == "PASS"
+        assert "best classical row (obs" in rows["learned, twice"]["bound_text"]
+    finally:
+        METHODS.unregister(RecordsPhysics.name)
