@@ -263,3 +263,27 @@ def test_known_system_reaches_every_method_and_relative_bounds(tmp_path, learned
         assert "best classical row (obs" in rows["learned, twice"]["bound_text"]
     finally:
         METHODS.unregister(RecordsPhysics.name)
+
+
+HARDER = ("lorenz63_x_only", "lorenz63_sparse", "lorenz63_rho24", "lorenz63_student_t",
+          "lorenz96_every2", "lorenz96_every4", "lorenz96_f7")
+
+
+@pytest.mark.parametrize("name", HARDER)
+def test_harder_settings_name_registered_methods_and_a_dmm_recipe(name):
+    from pyro_videossm.assimilate import available_methods
+    from pyro_videossm.dynamics import make_system
+    from pyro_videossm.registry import import_object
+
+    setting = load_setting(name)
+    assert {e.method for e in setting.methods} <= set(available_methods())
+    learned = [e for e in setting.methods if e.model is not None]
+    assert len(learned) == 1 and learned[0].relative_bound is not None
+    assert callable(import_object(learned[0].model.recipe, kind="training recipe"))
+    assert learned[0].model.options["setting"] == name
+    if setting.known_system:
+        known = dict(setting.known_system)
+        system = make_system(known.pop("system"), **known)
+        truth = make_system(setting.simulate["system"], **{
+            k: v for k, v in setting.simulate.items() if k in ("n", "forcing")})
+        assert system.parameters_dict() != truth.parameters_dict()
