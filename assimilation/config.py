@@ -53,6 +53,9 @@ class MethodEntry:
         bound: the time-averaged RMSE (mean over seeds) we must reach; None = no bound.
         model: the trained model a learned method needs (None for classical methods).
         note: shown under the table.
+        relative_bound: a bound relative to the best classical row of the same run: PASS when
+            the mean RMSE is at most ``relative_bound`` times the lowest mean RMSE of the rows
+            without a ``model`` (e.g. 0.5: "at most half the best classical method's").
     """
 
     label: str
@@ -63,6 +66,7 @@ class MethodEntry:
     bound: float | None = None
     model: TrainedModel | None = None
     note: str = ""
+    relative_bound: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class Setting:
         methods: the rows.
         cycles: default number of cycles.
         burn_in: cycles dropped before averaging scores.
+        known_system: the physics the methods are given when it differs from the truth's
+            (model error): ``{"system": name, **parameters}``, passed to every method as
+            ``system=`` / ``system_parameters=``; learned rows' recipes train with it too.
     """
 
     name: str
@@ -87,3 +94,4 @@ class Setting:
     methods: tuple[MethodEntry, ...]
     cycles: int = 1000
     burn_in: int = 100
+    known_system: dict[str, Any] | None = None

@@ -223,3 +223,67 @@ def test_write_docs_stores_the_run_record(tmp_path):
     text = docs.read_text()
     sections = section_records([tmp_path / "docs" / "assimilation" / "results"])
     assert regenerate_text(text, next(iter(sections.values()))) == text
+
+
+class RecordsPhysics(AssimilationMethod):
+    """Returns the observations and records the forecast system it was given."""
+
+    name = "test_records_physics"
+    seen: list = []
+
+    def run(self, problem, *, generator, progress=False):
+        RecordsPhysics.seen.append(problem.system.parameters_dict())
+        return Estimate(mean=problem.obs, std=problem.obs_noise_std.expand_as(problem.obs))
+
+
+def test_known_system_reaches_every_method_and_relative_bounds(tmp_path, learned_method):
+    """Model error: ``known_system`` is the physics every method gets; a relative bound is
+    a factor times the best classical row's mean RMSE."""
+    register_method(RecordsPhysics)
+    try:
+        RecordsPhysics.seen.clear()
+        Path(tmp_path / "scale.txt").write_text("1.0")
+        model = TrainedModel(str(tmp_path / "scale.txt"))
+        setting = Setting(
+            name="model_error", title="t", description="d",
+            simulate={"system": "lorenz63", "steps_per_obs": 25, "obs_noise_std": 2.0**0.5},
+            known_system={"system": "lorenz63", "rho": 24.0}, cycles=30, burn_in=5,
+            methods=(
+                MethodEntry("obs", RecordsPhysics.name),
+                MethodEntry("learned, half", learned_method, model=model, relative_bound=0.5),
+                MethodEntry("learned, twice", learned_method, model=model, relative_bound=2.0),
+            ))
+        rows = {r["label"]: r for r in summarize(
+            run_setting(setting, seeds=[0], workdir=tmp_path, log=lambda s: None))}
+        assert RecordsPhysics.seen and RecordsPhysics.seen[0]["rho"] == 24.0
+        best = rows["obs"]["rmse"]  # the only classical row; the learned rows score the same
+        assert rows["learned, half"]["bound"] == pytest.approx(0.5 * best)
+        assert rows["learned, half"]["status"] == "FAIL"
+        assert rows["learned, twice"]["status"] == "PASS"
+        assert "best classical row (obs" in rows["learned, twice"]["bound_text"]
+    finally:
+        METHODS.unregister(RecordsPhysics.name)
+
+
+HARDER = ("lorenz63_x_only", "lorenz63_sparse", "lorenz63_rho24", "lorenz63_student_t",
+          "lorenz96_every2", "lorenz96_every4", "lorenz96_f7")
+
+
+@pytest.mark.parametrize("name", HARDER)
+def test_harder_settings_name_registered_methods_and_a_dmm_recipe(name):
+    from pyro_videossm.assimilate import available_methods
+    from pyro_videossm.dynamics import make_system
+    from pyro_videossm.registry import import_object
+
+    setting = load_setting(name)
+    assert {e.method for e in setting.methods} <= set(available_methods())
+    learned = [e for e in setting.methods if e.model is not None]
+    assert len(learned) == 1 and learned[0].relative_bound is not None
+    assert callable(import_object(learned[0].model.recipe, kind="training recipe"))
+    assert learned[0].model.options["setting"] == name
+    if setting.known_system:
+        known = dict(setting.known_system)
+        system = make_system(known.pop("system"), **known)
+        truth = make_system(setting.simulate["system"], **{
+            k: v for k, v in setting.simulate.items() if k in ("n", "forcing")})
+        assert system.parameters_dict() != truth.parameters_dict()

@@ -170,8 +170,9 @@ def test_bad_likelihood_option():
 
 def test_dmm_student_t_likelihood(tmp_path):
     """The DMM's heavy-tailed likelihood: the model's log-density is Student-t's and the model
-    file keeps it. Its guide still sends Gaussian observation messages, so a gross outlier is
-    refused in one line at assimilation time, as with the Gaussian likelihood."""
+    file keeps it. Assimilation then reweights the guide's observation messages (Student-t with
+    the model's degrees of freedom), so a gross outlier is taken; asked for Gaussian
+    messages, it is refused in one line naming the cycle."""
     from pyro_videossm.experiments.dmm import HybridDMMOptions, train_hybrid_dmm
     from pyro_videossm.models import load_dmm
     from pyro_videossm.nn.dmm_blocks import StudentTLikelihood
@@ -192,5 +193,8 @@ def test_dmm_student_t_likelihood(tmp_path):
     assert np.isfinite(post["mean"].values).all()
     bad = obs.copy(deep=True)
     bad["obs"][50, 0] = 1e4
+    robust = assimilate(bad, "dmm", model=str(path), samples=8)
+    assert '"obs_likelihood": "student_t"' in robust.attrs["method_options"]
+    assert abs(float(robust["mean"][50, 0] - post["mean"][50, 0])) < 3.0
     with pytest.raises(InputError, match="cycle 50"):
-        assimilate(bad, "dmm", model=str(path), samples=8)
+        assimilate(bad, "dmm", model=str(path), samples=8, obs_likelihood="gaussian")

@@ -390,15 +390,21 @@ class GainCombiner(nn.Module):
                              else torch.as_tensor(z_scale, dtype=torch.float32).clone())
 
     def prepare(self, h: Tensor, x: Tensor | None = None, obs_mask: Tensor | None = None,
-                obs_scale: Tensor | None = None) -> Tensor:
+                obs_scale: Tensor | None = None, obs_weight: Tensor | None = None,
+                centre: Tensor | None = None) -> Tensor:
         """``h (B, T, H) -> ctx (B, T, 3Z + R)``: the message in information form (``p b``,
         ``p``), the spread's log-factor and the RNN's share of the residual's hidden layer;
-        with ``obs_message`` also ``x, obs_mask (B, T, Z)`` and ``obs_scale (Z,)``."""
+        with ``obs_message`` also ``x, obs_mask (B, T, Z)`` and ``obs_scale (Z,)``, and for
+        robust inference ``obs_weight (B, T, Z)`` (the observation's variance is
+        ``obs_scale^2 / obs_weight``) and ``centre (B, T, Z)`` (where the learned message
+        is centred instead of ``x``: the pseudo-observations)."""
         g = self.hidden(h)
         if self.obs_message:
             p_obs = obs_mask.to(g.dtype) / obs_scale**2
+            if obs_weight is not None:
+                p_obs = p_obs * obs_weight
             p_ref = obs_scale.pow(-2).mean()
-            base = torch.where(obs_mask, x, self.z_loc)
+            base = torch.where(obs_mask, x if centre is None else centre, self.z_loc)
         else:
             p_ref = self.z_scale.pow(-2)
             base = self.z_loc

@@ -34,7 +34,9 @@ as in Pyro's ``examples/dmm.py``; both give the same ELBO for the same draws.
 
 Batches are dicts of tensors: ``x (B, T, X)`` (0 where missing), optional ``mask (B, T, X)``
 bool (False: missing, contributes nothing) and ``lengths (B,)`` (ragged sequences; steps at or
-after ``lengths`` contribute nothing). KL annealing scales the ``z`` sites by
+after ``lengths`` contribute nothing). Robust inference adds ``obs_weight`` and
+``x_pseudo`` (both ``(B, T, X)``, read by the guide only; see
+:mod:`~pyro_videossm.models.ssm.robust_guide`). KL annealing scales the ``z`` sites by
 ``annealing_factor`` (``poutine.scale``) in model and guide.
 
 Model files: :mod:`pyro_videossm.models.ssm.dmm_file` (``save_dmm``, ``load_dmm``).
@@ -91,7 +93,10 @@ def on_valid_steps(fn: Callable[[Tensor], Any], z: Tensor, mask: Tensor | None,
 
 @dataclass
 class DMMBatch:
-    """A checked batch: ``x (B, T, X)`` or None, ``obs_mask (B, T, X)``, ``time_mask (B, T)``."""
+    """A checked batch: ``x (B, T, X)`` or None, ``obs_mask (B, T, X)``, ``time_mask (B, T)``;
+    for robust inference (:mod:`~pyro_videossm.models.ssm.robust_guide`) also the IRLS
+    weights ``obs_weight (B, T, X)`` of the observations and the pseudo-observations
+    ``x_pseudo (B, T, X)`` that the guide's learned parts read instead of ``x``."""
 
     x: Tensor | None
     obs_mask: Tensor
@@ -99,6 +104,8 @@ class DMMBatch:
     lengths: Tensor | None
     B: int
     T: int
+    obs_weight: Tensor | None = None
+    x_pseudo: Tensor | None = None
 
 
 def make_likelihood(kind: str, x_dim: int, obs_scale: float | list[float] = 1.0,
@@ -170,7 +177,14 @@ class DMMModel(nn.Module):
             obs_mask = obs_mask & component_mask
         if x is not None:
             x = torch.where(obs_mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
-        return DMMBatch(x, obs_mask, time_mask, lengths, B, T)
+        robust = [batch.get(key) for key in ("obs_weight", "x_pseudo")]
+        for key, value in zip(("obs_weight", "x_pseudo"), robust):
+            if value is not None and (x is None or value.shape != x.shape):
+                raise InputError(f"'{key}' needs 'x' and its shape {(B, T, X)}, got "
+                                 f"{tuple(value.shape)}")
+        if robust[1] is not None:
+            robust[1] = torch.where(obs_mask, robust[1], torch.zeros_like(robust[1]))
+        return DMMBatch(x, obs_mask, time_mask, lengths, B, T, *robust)
 
     def normalizer(self, batch: dict[str, Tensor]) -> float:
         """Number of (sequence, time step) pairs in the batch: losses are reported per step."""

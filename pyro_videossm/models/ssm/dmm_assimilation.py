@@ -15,7 +15,15 @@ cut into overlapping windows as long as the training windows, all assimilated in
 and each cycle is taken from the window that suits it best; default: the training window
 stored in the model file, else the whole record in one sequence), ``stride`` (cycles between
 window starts; default half a window, so each cycle is at least a quarter window from the
-ends of the window it is taken from). A guide trained on short
+ends of the window it is taken from), ``obs_likelihood`` (``"gaussian"``, ``"huber"`` or
+``"student_t"``; default: the model's own, Student-t for a model trained with
+``--likelihood student_t``), ``robust_param`` (Huber's ``c``, default 1.345, or Student-t's
+degrees of freedom, default the model's ``obs_df``, else the data's, else 4) and
+``robust_iterations`` (reweighting passes, default 3): heavy-tailed observations by
+iteratively reweighted observation messages
+(:mod:`~pyro_videossm.models.ssm.robust_guide`), so that a few gross outliers barely move
+the posterior; with the Gaussian likelihood an observation more than 50 climatological
+standard deviations away is refused in one line naming its cycle. A guide trained on short
 windows has only learned to track the truth that long; applied to a record of thousands of
 cycles in one piece its draws can drift away from the truth.
 
@@ -36,9 +44,11 @@ from pyro_videossm.assimilate.estimate import Estimate
 from pyro_videossm.assimilate.method import AssimilationMethod, register_method
 from pyro_videossm.assimilate.problem import AssimilationProblem
 from pyro_videossm.errors import InputError
+from pyro_videossm.filters.robust import check_likelihood, default_param
 from pyro_videossm.models.ssm.dmm import DMM
 from pyro_videossm.models.ssm.dmm_file import load_dmm
-from pyro_videossm.nn.dmm_blocks import BernoulliLikelihood
+from pyro_videossm.models.ssm.robust_guide import robust_posterior_draws
+from pyro_videossm.nn.dmm_blocks import BernoulliLikelihood, StudentTLikelihood
 
 _KIND = {"smoothing": "smoother", "meanfield": "smoother", "filtering": "filter"}
 
@@ -53,7 +63,9 @@ class DMMAssimilation(AssimilationMethod):
     needs_settings = False  # the trained model holds its dynamics and noise
 
     def __init__(self, model: str | Path | DMM | None = None, guide: str | None = None,
-                 samples: int = 200, window: int | None = None, stride: int | None = None):
+                 samples: int = 200, window: int | None = None, stride: int | None = None,
+                 obs_likelihood: str | None = None, robust_param: float | None = None,
+                 robust_iterations: int = 3):
         if model is None:
             raise InputError("method 'dmm' needs the option model=PATH "
                              "(a model file written by 'videossm train dmm')")
@@ -79,6 +91,18 @@ class DMMAssimilation(AssimilationMethod):
                              f"{guide}')")
         self.guide = trained
         self.kind = _KIND[trained]
+        likelihood = self._dmm.likelihood
+        if obs_likelihood is None:  # the model's own
+            obs_likelihood = ("student_t" if isinstance(likelihood, StudentTLikelihood)
+                              else "gaussian")
+        self.obs_likelihood, self.robust_param = check_likelihood(obs_likelihood, robust_param)
+        if self.obs_likelihood != "gaussian" and isinstance(likelihood, BernoulliLikelihood):
+            raise InputError(f"method 'dmm': obs_likelihood={self.obs_likelihood!r} needs a "
+                             "model with Gaussian or Student-t observations, not Bernoulli")
+        if int(robust_iterations) < 1:
+            raise InputError(f"method 'dmm': robust_iterations must be >= 1, "
+                             f"got {robust_iterations}")
+        self.robust_iterations = int(robust_iterations)
 
     def _trained_guide(self) -> str:
         if self.model is None:  # given a DMM
@@ -93,6 +117,9 @@ class DMMAssimilation(AssimilationMethod):
             raise InputError(f"model file {self.model}: unknown guide {guide!r}")
         return guide
 
+    def accepts_outliers(self, problem: AssimilationProblem) -> bool:
+        return self.obs_likelihood != "gaussian" or super().accepts_outliers(problem)
+
     def load(self, device: torch.device | str = "cpu") -> DMM:
         """The trained DMM (given, or read from ``model`` at construction), on ``device``."""
         return self._dmm.to(device)
@@ -106,7 +133,12 @@ class DMMAssimilation(AssimilationMethod):
         W = T if self.window is None or self.window >= T else self.window
         starts = window_starts(T, W, self.kind, self.stride)
         batch = window_batch(x, mask, starts, W)
-        z = dmm.sample_posterior(batch, self.samples, generator=generator)  # (S, n, W, Z)
+        model_df = getattr(dmm.likelihood, "df", 0.0)
+        param = default_param(self.obs_likelihood, self.robust_param,
+                              float(model_df) or problem.obs_noise_df)
+        z, _ = robust_posterior_draws(dmm, batch, self.samples,  # (S, n, W, Z)
+                                      obs_likelihood=self.obs_likelihood, param=param,
+                                      iterations=self.robust_iterations, generator=generator)
         with torch.no_grad():
             states = dmm.emitter(z)  # hybrid: the state itself; neural: E[x_t | z_t]
             if isinstance(dmm.likelihood, BernoulliLikelihood):

@@ -103,10 +103,14 @@ class DMMGuide(nn.Module):
     def guide_context(self, data: DMMBatch) -> Tensor:
         """RNN over the observations and the combiner's precomputation: ``(B, T, C)``."""
         x = data.x if data.x is not None else data.obs_mask.float()
-        h = self.encoder(x, data.obs_mask, data.lengths)
+        # robust inference: the learned parts read the pseudo-observations, the observation's
+        # own message keeps x with its variance divided by the IRLS weight
+        seen = x if data.x_pseudo is None else data.x_pseudo
+        h = self.encoder(seen, data.obs_mask, data.lengths)
         if getattr(self.combiner, "obs_message", False):
             return self.combiner.prepare(h, x, data.obs_mask,
-                                         self.model.likelihood.log_scale.exp())
+                                         self.model.likelihood.log_scale.exp(),
+                                         obs_weight=data.obs_weight, centre=seen)
         return self.combiner.prepare(h)
 
     def guide_step_fn(self, ctx: Tensor, factor: Tensor | None = None,
@@ -375,12 +379,13 @@ class SmootherGuide(SmoothingGuide):
             precision, information = combiner.observation_messages(base)
             factor = combiner.log_prior_precision_factor.exp()
             eps = 1e-3 * combiner.z_scale
-            if data.x is not None and bool(data.obs_mask.all()):
-                path = data.x  # every component observed: start at the observations
+            seen = data.x if data.x_pseudo is None else data.x_pseudo
+            if seen is not None and bool(data.obs_mask.all()):
+                path = seen  # every component observed: start at the observations
             else:
                 path = self.guide_mean_path(combiner.with_messages(base))
-                if data.x is not None:
-                    path = torch.where(data.obs_mask, data.x, path)
+                if seen is not None:
+                    path = torch.where(data.obs_mask, seen, path)
             obs_var = self.model.likelihood.log_scale.exp().pow(2).mean()
             K = combiner.smoother_iterations
             for k in range(K):
