@@ -383,3 +383,31 @@ def test_trained_parameters_hold_param_store_sites_as_parameters():
     reg = LinearRegression(2)
     named, _ = LossObjective(reg, mse_loss).trained_parameters(regression_data(8), 1.0)
     assert list(named) == ["linear.weight", "linear.bias"]
+
+
+class FactorisationFailsAt(SVIObjective):
+    """Raises ``torch.linalg.LinAlgError`` at step ``fail_at``, as a guide whose covariance
+    lost positive definiteness does inside a Cholesky factorisation."""
+
+    def __init__(self, module, fail_at):
+        super().__init__(module, Trace_ELBO())
+        self.fail_at, self.calls = fail_at, 0
+
+    def loss_and_grads(self, batch, annealing_factor):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            torch.linalg.cholesky(-torch.eye(2))
+        return super().loss_and_grads(batch, annealing_factor)
+
+
+def test_a_failed_factorisation_stops_training_in_one_line(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    config = TrainConfig(epochs=3, batch_size=10, checkpoint_path=str(path), checkpoint_every=3,
+                         progress=False, log_every=4)
+    objective = FactorisationFailsAt(ConjugateGaussian(), fail_at=5)
+    with pytest.raises(TrainingDiverged) as info:
+        Trainer(objective, config).fit({"x": conjugate_data(40)})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("training diverged: a numerical failure (")
+    assert "at step 5 (epoch 2, batch 1)" in message and "(step 4) is kept" in message

@@ -213,7 +213,11 @@ class Trainer:
             for b, batch in enumerate(train.iterate(order, self.batch_pos, self._loader_seed()),
                                       start=self.batch_pos):
                 factor = annealing_factor(cfg, self.epoch, b, n_batches)
-                loss, params = self._step(batch, factor)
+                try:
+                    loss, params = self._step(batch, factor)
+                except torch.linalg.LinAlgError as err:  # e.g. a covariance lost definiteness
+                    self._diverged(self.step + 1, self.epoch, b,
+                                   f"a numerical failure ({str(err).splitlines()[0]})")
                 norm = obj.normalizer(batch)
                 if not isinstance(loss, torch.Tensor) and not math.isfinite(loss):
                     self._diverged(self.step + 1, self.epoch, b, loss)
@@ -274,7 +278,7 @@ class Trainer:
         if bar is not None and not bar.disable and interval_norm:
             bar.set_postfix(loss=f"{interval_loss / interval_norm:.4g}")
 
-    def _diverged(self, step: int, epoch: int, batch: int, value: float) -> None:
+    def _diverged(self, step: int, epoch: int, batch: int, value: float | str) -> None:
         where = f"step {step} (epoch {epoch + 1}, batch {batch + 1})"
         if self.config.checkpoint_path is None:
             kept = "no checkpoint was being written"
@@ -283,7 +287,8 @@ class Trainer:
         else:
             kept = (f"the last good checkpoint {self.config.checkpoint_path} "
                     f"(step {self.last_checkpoint_step}) is kept")
-        raise TrainingDiverged(f"training diverged: loss is {value} at {where}; {kept}")
+        what = value if isinstance(value, str) else f"loss is {value}"
+        raise TrainingDiverged(f"training diverged: {what} at {where}; {kept}") from None
 
     def _validate(self, valid: BatchSource | None) -> float | None:
         if valid is None:
