@@ -4,11 +4,13 @@ Built in (imported on the first lookup): the field forecasters ``convdmm``, ``co
 ``dmm-flat`` (:mod:`~pyro_videossm.experiments.field_recipes`), the frame forecasters
 ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`~pyro_videossm.experiments.sequence_recipes`) and the video models ``dsvae`` and
-``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), and ``flow-animator``
-(:mod:`~pyro_videossm.experiments.animation_recipe`). Other packages add recipes through
-the entry-point group ``pyro_videossm.recipes``; a :class:`~pyro_videossm.experiments.recipe.
-Recipe` can also be registered at run time (``RECIPES.register(recipe)``, or
-:func:`pyro_videossm.cli.train.register_trainer` for a command-line-only trainer).
+``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), ``flow-animator``
+(:mod:`~pyro_videossm.experiments.animation_recipe`) and the video GANs ``mocogan``,
+``cmocogan``, ``dcvgan`` (:mod:`~pyro_videossm.experiments.video_gan_recipes`). Other
+packages add recipes through the entry-point group ``pyro_videossm.recipes``; a
+:class:`~pyro_videossm.experiments.recipe.Recipe` can also be registered at run time
+(``RECIPES.register(recipe)``, or :func:`pyro_videossm.cli.train.register_trainer` for a
+command-line-only trainer).
 
     >>> from pyro_videossm.experiments.recipes import RECIPES, TrainingRun
     >>> recipe = RECIPES["convlstm"]
@@ -26,6 +28,7 @@ RECIPES: Registry[Recipe] = Registry("recipe", builtins=(
     "pyro_videossm.experiments.field_recipes",
     "pyro_videossm.experiments.video_recipes",
     "pyro_videossm.experiments.animation_recipe",
+    "pyro_videossm.experiments.video_gan_recipes",
 ))
 
 __all__ = ["RECIPES", "Recipe", "TrainingRun"]
