@@ -182,6 +182,22 @@ for _name, _options in WINDOWED.items():
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
         zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
 
+# video GANs (train mocogan|cmocogan|dcvgan, generate)
+TINY_GAN = ["--epochs", "1", "--batch-size", "4", "--content-dim", "2", "--motion-dim", "2",
+            "--noise-dim", "2", "--gen-channels", "2", "--disc-channels", "2", "--no-progress"]
+for _name, _data in (("mocogan", "{video}"), ("cmocogan", "{video}"), ("dcvgan", "{rgbd}")):
+    BASES[("train", _name)] = [Base(
+        ["train", _name, _data, "-o", "{out}/m.pt", *TINY_GAN], outputs=("-o", "--checkpoint"),
+        names=(("--depth-variable", "nosuchvariable"),) if _name == "dcvgan" else
+        (("--action-label", "nosuchlabel"), ("--content-label", "nosuchlabel"))
+        if _name == "cmocogan" else ())]
+BASES[("generate",)] = [Base(["generate", "--model", "{cmocogan_model}", "--action", "walk_front",
+                              "--content", "red", "-n", "2", "-o", "{out}/g.nc"],
+                             outputs=("-o", "--gif", "--mp4"),
+                             names=(("--action", "nosuchaction"),
+                                    ("--content", "nosuchcontent")),
+                             extra=(("fps-0", ["--fps", "0"]),))]
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"
@@ -231,7 +247,7 @@ class _RunsCode:
 
 def _main_variable(kind: str, ds: xr.Dataset) -> str:
     return {"chaotic": "obs", "posterior": "mean", "forecast": "forecast",
-            "video": "frames", "clouds": "frames"}.get(kind, "obs")
+            "video": "frames", "clouds": "frames", "rgbd": "frames"}.get(kind, "obs")
 
 
 def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> None:
@@ -266,7 +282,7 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
 
 OTHER_KIND = {"dsvae_model": "convlstm_model", "judge_model": "dsvae_model",
               "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model",
-              "animator_model": "dsvae_model"}
+              "animator_model": "dsvae_model", "cmocogan_model": "dsvae_model"}
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +295,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                                ("forecast", "fc.nc"), ("dsvae_model", "dsvae.pt"),
                                ("judge_model", "judge.pt"), ("convlstm_model", "convlstm.pt"),
                                ("dmm_model", "dmm.pt"), ("clouds", "clouds.nc"),
-                               ("animator_model", "animator.pt"))}
+                               ("animator_model", "animator.pt"), ("rgbd", "rgbd.nc"),
+                               ("cmocogan_model", "cmocogan.pt"))}
     ok = [["simulate", "lorenz63", "--cycles", "30", "-o", f["chaotic"], "--no-progress"],
           ["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
            "-o", f["field"], "--no-progress"],
@@ -303,7 +320,13 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
            "--no-progress"]]
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
-    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds"):
+    video = xr.load_dataset(f["video"])  # an RGB-D file: the sprites with a made-up depth
+    write_netcdf(video.assign(depth=(("clip", "time", "y", "x"),
+                                     1.0 + video["frames"].mean("channel").values,
+                                     {"long_name": "depth", "units": "m"})), f["rgbd"])
+    assert _call(["train", "cmocogan", str(f["video"]), "-o", str(f["cmocogan_model"]),
+                  *TINY_GAN]) == 0
+    for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd"):
         ds = xr.load_dataset(f[kind])
         for case in DATA_CASES:
             path = d / f"{kind}.{case}.nc"
