@@ -92,8 +92,9 @@ def prepare(work: Path, args) -> dict:
 
     judge, extra = load_judge(judge_path)
     judge_info = {"real_test_accuracy": extra["test_accuracy"]}
-    return {"all": all_path, "seen": seen_path, "judge": judge, "judge_path": judge_path,
-            "judge_info": judge_info, "timings": timings}
+    n_seen = open_dataset(seen_path).sizes["clip"]
+    return {"all": all_path, "seen": seen_path, "n_seen": n_seen, "judge": judge,
+            "judge_path": judge_path, "judge_info": judge_info, "timings": timings}
 
 
 def score(model: Path, judge, per_pair: int, seed: int) -> tuple[dict, dict]:
@@ -131,14 +132,59 @@ def grids(samples: dict, frames_stride: int = 1) -> None:
                             title=f"conditional MoCoGAN, {part} (motion, top) pairs")
 
 
+def zero_shot_table() -> str:
+    """The markdown table of the stored zero-shot records (mean +- s.e. over seeds; one seed:
+    the binomial s.e. over the generated clips)."""
+    from pyro_videossm.experiments.records import read_records
+
+    runs: dict[str, list[dict]] = {}
+    for rec in read_records(RESULTS):
+        if rec.get("name", "").startswith("zero_shot_") and "seen_motion_accuracy" in rec.get(
+                "metrics", {}):
+            runs.setdefault(rec["name"].removeprefix("zero_shot_"), []).append(rec)
+    lines = ["| model | seeds | epochs | train min | seen motion | seen top | "
+             "unseen motion | unseen top |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    names = {"disentangled": "cmocogan (disentangled)",
+             "baseline": "cmocogan --no-disentangling (baseline)"}
+    for variant in ("disentangled", "baseline"):
+        recs = runs.get(variant, [])
+        if not recs:
+            continue
+        cells = []
+        for key in ("seen_motion", "seen_top", "unseen_motion", "unseen_top"):
+            v = np.array([r["metrics"][f"{key}_accuracy"] for r in recs])
+            se = (v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1
+                  else recs[0]["metrics"][f"{key}_se"])
+            cells.append(f"{100 * v.mean():.1f} ± {100 * se:.1f} %")
+        minutes = np.mean([r["timings"]["train_seconds"] for r in recs]) / 60
+        lines.append(f"| {names[variant]} | {len(recs)} | {recs[0]['epochs']} | "
+                     f"{minutes:.1f} | " + " | ".join(cells) + " |")
+    judge = next(iter(runs.values()))[0]["metrics"]["judge_real_test_accuracy"]
+    lines += ["", f"Judge on real test clips: motion {100 * judge['motion']:.1f} %, top "
+                  f"{100 * judge['top']:.1f} %. Machine: shared, loaded (2 cores, about 8 jobs);"
+                  " minutes are wall clock."]
+    return "\n".join(lines)
+
+
+def write_table() -> None:
+    from pyro_videossm.experiments.results import write_section
+
+    body = zero_shot_table()
+    write_section(DOCS / "video_generation.md", "video_generation:zero_shot", body,
+                  record=make_record("zero_shot_table", command="python benchmarks/"
+                                     "video_generation.py --table"),
+                  record_path=RESULTS / "zero_shot_table.json")
+    print(body)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", choices=("disentangled", "baseline"), default="disentangled")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--characters", type=int, default=400)
-    p.add_argument("--test-characters", type=int, default=50)
+    p.add_argument("--characters", type=int, default=200)
+    p.add_argument("--test-characters", type=int, default=30)
     p.add_argument("--judge-epochs", type=int, default=3)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -147,7 +193,12 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/video_generation"))
     p.add_argument("--quick", action="store_true", help="tiny sizes: an end-to-end check")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--table", action="store_true", help="only rewrite the docs table from the "
+                                                         "stored records")
     args = p.parse_args(argv)
+    if args.table:
+        write_table()
+        return 0
     if args.quick:
         args.size, args.frames, args.characters, args.test_characters = 8, 3, 6, 2
         args.judge_epochs, args.epochs, args.per_pair, args.channels = 1, 1, 2, 4
@@ -164,7 +215,9 @@ def main(argv=None) -> int:
     metrics, samples = score(model, prep["judge"], args.per_pair, args.seed)
     score_seconds = time.perf_counter() - t0
     metrics.update({"judge_" + k: v for k, v in prep["judge_info"].items()},
-                   final_g_loss=history[-1]["g_loss"], final_d_loss=history[-1]["d_loss"])
+                   final_g_loss=history[-1]["g_loss"], final_d_loss=history[-1]["d_loss"],
+                   training_clips=prep["n_seen"],
+                   steps=len(history) * -(-prep["n_seen"] // 32))
     for part in ("seen", "unseen"):
         print(f"{args.variant} {part}: motion {metrics[f'{part}_motion_accuracy']:.1%}, "
               f"top {metrics[f'{part}_top_accuracy']:.1%}")
