@@ -182,6 +182,28 @@ for _name, _options in WINDOWED.items():
         outputs=("-o", "--checkpoint"), names=(("--variable", "nosuchvariable"),),
         zero_ok=("--anneal-epochs", "--min-anneal", "--valid-fraction", "--n-down"))]
 
+BASES[("simulate", "sprites-zero-shot")] = [Base(
+    ["simulate", "sprites-zero-shot", "--size", "8", "--frames", "2", "--characters", "2",
+     "-o", "{out}/x.nc", "--no-progress"])]
+
+BASES[("simulate", "shapes-rgbd")] = [Base(
+    ["simulate", "shapes-rgbd", "--clips", "2", "--frames", "2", "--size", "8",
+     "-o", "{out}/x.nc", "--no-progress"], zero_ok=("--test-fraction",))]
+
+BASES[("train", "video-judge")] = [Base(
+    ["train", "video-judge", "{video}", "-o", "{out}/m.pt", "--epochs", "1", "--conv-channels",
+     "2", "--hidden-dim", "4", "--feature-dim", "4", "--no-progress"],
+    outputs=("-o", "--checkpoint"),
+    names=(("--labels", "nosuchlabel"), ("--frame-labels", "nosuchlabel")))]
+BASES[("train", "depth-estimator")] = [Base(
+    ["train", "depth-estimator", "{rgbd}", "-o", "{out}/m.pt", "--epochs", "1", "--width", "2",
+     "--no-progress"], outputs=("-o", "--checkpoint"))]
+BASES[("evaluate-generation",)] = [Base(
+    ["evaluate-generation", "{video}", "--judge", "{judge_model}", "--min-judge-accuracy", "0",
+     "--batch-size", "2", "--json", "{out}/s.json"],
+    outputs=("--json",), zero_ok=("--min-judge-accuracy",),
+    extra=(("untrusted-judge", ["--min-judge-accuracy", "0.9"]),))]
+
 # video GANs (train mocogan|cmocogan|dcvgan, generate)
 TINY_GAN = ["--epochs", "1", "--batch-size", "4", "--content-dim", "2", "--motion-dim", "2",
             "--noise-dim", "2", "--gen-channels", "2", "--disc-channels", "2", "--no-progress"]
@@ -295,7 +317,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                                ("forecast", "fc.nc"), ("dsvae_model", "dsvae.pt"),
                                ("judge_model", "judge.pt"), ("convlstm_model", "convlstm.pt"),
                                ("dmm_model", "dmm.pt"), ("clouds", "clouds.nc"),
-                               ("animator_model", "animator.pt"), ("rgbd", "rgbd.nc"),
+                               ("animator_model", "animator.pt"),
                                ("cmocogan_model", "cmocogan.pt"))}
     ok = [["simulate", "lorenz63", "--cycles", "30", "-o", f["chaotic"], "--no-progress"],
           ["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
@@ -318,12 +340,11 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
            "-o", f["clouds"], "--no-progress"],
           ["train", "flow-animator", f["clouds"], "-o", f["animator_model"], *TINY_ANIMATOR,
            "--no-progress"]]
+    f["rgbd"] = d / "shapes.nc"
+    ok.append(["simulate", "shapes-rgbd", "--clips", "4", "--frames", "3", "--size", "8",
+               "-o", f["rgbd"], "--no-progress"])
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
-    video = xr.load_dataset(f["video"])  # an RGB-D file: the sprites with a made-up depth
-    write_netcdf(video.assign(depth=(("clip", "time", "y", "x"),
-                                     1.0 + video["frames"].mean("channel").values,
-                                     {"long_name": "depth", "units": "m"})), f["rgbd"])
     assert _call(["train", "cmocogan", str(f["video"]), "-o", str(f["cmocogan_model"]),
                   *TINY_GAN]) == 0
     for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd"):

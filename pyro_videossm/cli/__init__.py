@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.forecast",
     "pyro_videossm.cli.disentangle",
     "pyro_videossm.cli.animate",
+    "pyro_videossm.cli.evaluate_generation",
     "pyro_videossm.cli.generate",
 )
 

@@ -361,11 +361,19 @@ def make_sprites(split: str = "train", *, size: int = 64, frames: int = 8,
     dask array drawn ``chunk`` clips at a time when computed or written (the full 64 x 64 set
     is 4.6 GB as float32), otherwise they are drawn now, also in chunks.
     """
+    ds = sprite_labels(split, characters=characters, seed=seed)
+    return add_sprite_frames(ds, size=size, frames=frames, lazy=lazy, chunk=chunk)
+
+
+def add_sprite_frames(ds: xr.Dataset, *, size: int = 64, frames: int = 8, lazy: bool = False,
+                      chunk: int = 64) -> xr.Dataset:
+    """``ds`` (labels as made by :func:`sprite_labels`, possibly a subset of its clips) with
+    the drawn ``frames(clip, time, channel, y, x)`` added (see :func:`make_sprites`)."""
     if size < 4:
         raise InputError(f"size must be >= 4, got {size}")
     if frames < 2:
         raise InputError(f"frames must be >= 2, got {frames}")
-    ds = sprite_labels(split, characters=characters, seed=seed)
+    ds = ds.copy()
     factors = np.stack([ds[k].values for k in STATIC_FACTORS], axis=1).astype(np.int64)
     action, direction = ds["action"].values.astype(np.int64), ds["direction"].values.astype(
         np.int64)

@@ -2,8 +2,8 @@
 
 ``lorenz63`` and ``lorenz96`` (the standard assimilation benchmark settings, with their
 parameters as named options), ``chaotic`` (any system: ``--system NAME|module:Class``),
-``heat``, ``moving-digits``, ``sprites`` and ``clouds``. The data modules are imported on the
-first call.
+``heat``, ``moving-digits``, ``sprites``, ``clouds``, ``sprites-zero-shot`` and
+``shapes-rgbd``. The data modules are imported on the first call.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pyro_videossm.data.simulators import (
     Simulator,
     system_simulator,
 )
-from pyro_videossm.data.sprites import N_CHARACTERS, N_TRAIN_CHARACTERS, SPLITS
+from pyro_videossm.data.sprites import N_CHARACTERS, N_TRAIN_CHARACTERS, SPLITS, STATIC_FACTORS
 
 _s63, _s96 = STANDARD_SETTINGS["lorenz63"], STANDARD_SETTINGS["lorenz96"]
 
@@ -133,5 +133,39 @@ SIMULATORS.register(Simulator(
         Option("divergence", "std of the divergence rate, per frame (default 0.01)", float),
         Option("growth", "growth/decay amplitude per frame (0: pure advection; default 0.03)",
                float),
+    ),
+))
+
+SIMULATORS.register(Simulator(
+    "sprites-zero-shot",
+    "pyro_videossm.data.sprites_zero_shot:make_zero_shot_sprites",
+    help="procedural sprites with a zero-shot split: 18 of the 54 (motion, top colour) pairs "
+         "never in training (variables split and unseen)",
+    options=(
+        Option("size", "frame side in pixels (default 64)", int),
+        Option("frames", "frames per clip (default 8)", int),
+        Option("characters", "keep only the first N characters of the shuffled split "
+               "(1000:296 train:test)", int),
+        Option("seed", "seed of the character shuffle (default 0; the unseen pairs are fixed)",
+               int),
+        Option("attribute", "character attribute paired with the motion (default top)",
+               choices=tuple(STATIC_FACTORS)),
+    ),
+    defaults={"lazy": True},
+))
+
+SIMULATORS.register(Simulator(
+    "shapes-rgbd",
+    "pyro_videossm.data.shapes_rgbd:make_shapes_rgbd",
+    help="ray-cast 3D scenes (sphere, cube, cylinder, torus) with exact depth: 7 actions x 4 "
+         "shapes x 6 colours, frames + depth (16 frames, 64x64; 32x32 for CPU)",
+    options=(
+        Option("clips", "number of clips (default 256)", int),
+        Option("frames", "frames per clip (default 16)", int),
+        Option("size", "frame side in pixels (default 64; 32 for the CPU configuration)", int),
+        Option("seed", "random seed (default 0)", int),
+        Option("max_objects", "1: the main object only; 2: a still second object in about "
+               "half the clips (default 2)", int, choices=(1, 2)),
+        Option("test_fraction", "fraction of the clips marked split = 1 (default 0.25)", float),
     ),
 ))

@@ -3,7 +3,11 @@
 :class:`Judge` is a frame encoder (the DSVAE's
 :class:`~pyro_videossm.models.video.dsvae.FrameEncoder`
 architecture, separate weights) followed by a bidirectional LSTM over the frame features and
-one linear head per label (``motion`` and each static factor for the sprites). It is trained
+one linear head per label (``motion`` and each static factor for the sprites). Optional
+*frame heads* (``frame_labels``, content labels such as a colour or a shape) classify every
+frame from its encoder features alone, which is what content stability over a clip is measured
+with; the encoder features (per frame) and the LSTM summary (per clip) are the feature spaces
+of the judge's Fréchet distances (:mod:`pyro_videossm.evaluation.frechet`). It is trained
 on real training clips with the shared :class:`~pyro_videossm.infer.Trainer` (summed
 cross-entropies, :class:`~pyro_videossm.infer.LossObjective`) and must reach
 :data:`MIN_MOTION_ACCURACY` on real test clips before its verdicts on generated clips are
@@ -13,7 +17,7 @@ trusted (:func:`check_trusted` raises :class:`UntrustedJudgeError` otherwise).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,36 +76,64 @@ class Judge(nn.Module):
         labels: ``{name: number of classes}`` (order kept), e.g. ``{"motion": 9, "skin": 6}``.
         channels, size: frame shape.
         feature_dim, hidden_dim, conv_channels: network widths.
+        frame_labels: labels (among ``labels``) also predicted from every single frame
+            (content labels, constant over a clip); none by default.
     """
 
     def __init__(self, labels: Mapping[str, int], channels: int = 3, size: int = 64, *,
-                 feature_dim: int = 128, hidden_dim: int = 128, conv_channels: int = 32):
+                 feature_dim: int = 128, hidden_dim: int = 128, conv_channels: int = 32,
+                 frame_labels: Sequence[str] = ()):
         super().__init__()
         if not labels:
             raise InputError("the judge needs at least one label")
         self.labels = {str(k): int(v) for k, v in labels.items()}
+        self.frame_labels = [str(k) for k in frame_labels]
+        unknown = [k for k in self.frame_labels if k not in self.labels]
+        if unknown:
+            raise InputError(f"frame label {unknown[0]!r} is not one of the judge's labels "
+                             f"({', '.join(self.labels)})")
         self._config = dict(labels=dict(self.labels), channels=int(channels), size=int(size),
                             feature_dim=int(feature_dim), hidden_dim=int(hidden_dim),
                             conv_channels=int(conv_channels))
+        if self.frame_labels:  # judges without frame heads keep their old configuration
+            self._config["frame_labels"] = list(self.frame_labels)
         self.channels, self.size = int(channels), int(size)
         self.encoder = FrameEncoder(channels, size, feature_dim, conv_channels)
         self.lstm = nn.LSTM(feature_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.heads = nn.ModuleDict({k: nn.Linear(2 * hidden_dim, v)
                                     for k, v in self.labels.items()})
+        if self.frame_labels:
+            self.frame_heads = nn.ModuleDict({k: nn.Linear(feature_dim, self.labels[k])
+                                              for k in self.frame_labels})
 
     def architecture(self) -> dict[str, Any]:
         """Constructor arguments: ``Judge(**architecture())`` rebuilds it."""
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._config.items()}
 
-    def forward(self, frames: Tensor) -> dict[str, Tensor]:
+    def features(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Frame features ``(B, T, feature_dim)`` (the encoder's) and clip features
+        ``(B, 2 hidden_dim)`` (the LSTM summary the clip heads read) of ``frames (B, T, C,
+        S, S)``."""
         x = as_float_frames(frames)
         if x.dim() != 5 or tuple(x.shape[2:]) != (self.channels, self.size, self.size):
             raise InputError(f"the judge expects frames (B, T, {self.channels}, {self.size}, "
                              f"{self.size}), got {tuple(x.shape)}")
-        h, _ = self.lstm(self.encoder(x))
+        e = self.encoder(x)
+        h, _ = self.lstm(e)
         # forward state at the last frame, backward state at the first frame
         H = h.shape[-1] // 2
-        summary = torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1)
+        return e, torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1)
+
+    def outputs(self, frames: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Clip logits ``{label: (B, K)}`` and frame logits ``{frame label: (B, T, K)}``."""
+        e, summary = self.features(frames)
+        clip = {k: head(summary) for k, head in self.heads.items()}
+        frame = ({k: head(e) for k, head in self.frame_heads.items()}
+                 if self.frame_labels else {})
+        return clip, frame
+
+    def forward(self, frames: Tensor) -> dict[str, Tensor]:
+        _, summary = self.features(frames)
         return {k: head(summary) for k, head in self.heads.items()}
 
     @torch.no_grad()
@@ -119,19 +151,47 @@ class Judge(nn.Module):
         return {k: torch.cat(v) if v else torch.zeros(0, self.labels[k]) for k, v in out.items()}
 
 
+    @torch.no_grad()
+    def predict_frames_proba(self, frames: Tensor, batch_size: int = 256) -> dict[str, Tensor]:
+        """Per-frame class probabilities ``{frame label: (N, T, K)}`` of the frame heads."""
+        if not self.frame_labels:
+            raise InputError("the judge has no frame heads (train it with frame labels, e.g. "
+                             "videossm train video-judge)")
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out: dict[str, list[Tensor]] = {k: [] for k in self.frame_labels}
+        for s in range(0, frames.shape[0], batch_size):
+            _, logits = self.outputs(frames[s:s + batch_size].to(device))
+            for k, v in logits.items():
+                out[k].append(torch.softmax(v, -1).cpu())
+        self.train(was)
+        return {k: torch.cat(v) for k, v in out.items()}
+
+
 def judge_loss(judge: Judge, batch: dict[str, Tensor]) -> Tensor:
-    """Sum over labels of the mean cross-entropy (a :class:`LossObjective` loss)."""
-    logits = judge(batch["frames"])
-    return sum(F.cross_entropy(v, batch[k]) for k, v in logits.items())
+    """Sum over labels of the mean cross-entropy (a :class:`LossObjective` loss), frame heads
+    included (each frame labelled with its clip's label)."""
+    if not judge.frame_labels:
+        logits = judge(batch["frames"])
+        return sum(F.cross_entropy(v, batch[k]) for k, v in logits.items())
+    clip, frame = judge.outputs(batch["frames"])
+    loss = sum(F.cross_entropy(v, batch[k]) for k, v in clip.items())
+    for k, v in frame.items():
+        target = batch[k][:, None].expand(v.shape[:2])
+        loss = loss + F.cross_entropy(v.flatten(0, 1), target.flatten())
+    return loss
 
 
 def train_judge(ds: xr.Dataset, labels: list[str] | None = None, *, epochs: int = 5,
                 batch_size: int = 32, lr: float = 1e-3, feature_dim: int = 128,
                 hidden_dim: int = 128, conv_channels: int = 32, device: str = "cpu",
-                seed: int = 0, progress: bool = False) -> tuple[Judge, list[dict]]:
+                seed: int = 0, progress: bool = False, frame_labels: Sequence[str] = ()
+                ) -> tuple[Judge, list[dict]]:
     """Train a :class:`Judge` on the clips of ``ds`` (all of them: pass training clips).
 
-    ``labels`` defaults to every integer label on ``clip`` except ``split``/``character``.
+    ``labels`` defaults to every integer label on ``clip`` except ``split``/``character``;
+    ``frame_labels`` (among them) get frame heads too.
     Returns the judge and the trainer's history.
     """
     classes = label_classes(ds, labels)
@@ -141,7 +201,8 @@ def train_judge(ds: xr.Dataset, labels: list[str] | None = None, *, epochs: int 
     y = labels_tensor(ds, list(classes), "judge training data", classes)
     torch.manual_seed(seed)
     judge = Judge(classes, x.shape[2], x.shape[3], feature_dim=feature_dim,
-                  hidden_dim=hidden_dim, conv_channels=conv_channels)
+                  hidden_dim=hidden_dim, conv_channels=conv_channels,
+                  frame_labels=frame_labels)
     if x.shape[3] != x.shape[4]:
         raise InputError(f"frames must be square, got {x.shape[3]}x{x.shape[4]}")
     data = {"frames": compact_frames(x), **y}

@@ -5,7 +5,9 @@ Built in (imported on the first lookup): the field forecasters ``convdmm``, ``co
 ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2seq-attn``
 (:mod:`~pyro_videossm.experiments.sequence_recipes`) and the video models ``dsvae`` and
 ``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), ``flow-animator``
-(:mod:`~pyro_videossm.experiments.animation_recipe`) and the video GANs ``mocogan``,
+(:mod:`~pyro_videossm.experiments.animation_recipe`), the referees of generated clips
+``video-judge`` and ``depth-estimator``
+(:mod:`~pyro_videossm.experiments.video_evaluation_recipes`) and the video GANs ``mocogan``,
 ``cmocogan``, ``dcvgan`` (:mod:`~pyro_videossm.experiments.video_gan_recipes`). Other
 packages add recipes through the entry-point group ``pyro_videossm.recipes``; a
 :class:`~pyro_videossm.experiments.recipe.Recipe` can also be registered at run time
@@ -28,6 +30,7 @@ RECIPES: Registry[Recipe] = Registry("recipe", builtins=(
     "pyro_videossm.experiments.field_recipes",
     "pyro_videossm.experiments.video_recipes",
     "pyro_videossm.experiments.animation_recipe",
+    "pyro_videossm.experiments.video_evaluation_recipes",
     "pyro_videossm.experiments.video_gan_recipes",
 ))
 
