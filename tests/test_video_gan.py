@@ -139,9 +139,9 @@ def test_conditional_generation_respects_the_label_set(models):
     assert ds["frames"].dims == ("clip", "time", "channel", "y", "x")
     assert ds["frames"].shape == (5, 3, 3, 8, 8)
     assert (ds["motion"].values == 0).all() and (ds["top"].values == 1).all()
-    assert (ds["seen"].values == 0).all()  # motion 0 with top 1 was left out of training
+    assert (ds["unseen"].values == 1).all()  # motion 0 with top 1 was left out of training
     assert ds["motion"].attrs["flag_meanings"].split() == list(MOTIONS)
-    assert (generate_clips(models["cmocogan"], 2, action=0, content="red")["seen"] == 1).all()
+    assert (generate_clips(models["cmocogan"], 2, action=0, content="red")["unseen"] == 0).all()
     free = generate_clips(models["cmocogan"], 40, seed=1)
     assert set(free["motion"].values) <= set(range(9)) and len(set(free["top"].values)) > 1
     with pytest.raises(InputError, match="valid: red, green, blue, yellow, purple, cyan"):

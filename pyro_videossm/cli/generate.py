@@ -3,7 +3,7 @@
 
 The netCDF has the format of the training clips (``frames(clip, time, channel, y, x)``, plus
 ``depth(clip, time, y, x)`` and the action/content labels where the model has them, and
-``seen``: whether the pair was among the training clips), so the judges that score real clips
+``unseen``: 1 where the pair was not among the training clips), so the judges that score real clips
 score generated ones. ``--action``/``--content`` take a value name of the model's label (or
 its index); omitted, each clip draws one. ``--gif``/``--mp4`` show the first clips tiled.
 """

@@ -323,7 +323,8 @@ def generate_clips(path, n: int, *, action: str | int | None = None,
     training clips: ``frames(clip, time, channel, y, x)`` in [0, 1], ``depth(clip, time, y,
     x)`` in the training file's units for models with depth, and for conditional models the
     action and content labels (named as in the training file, with its attributes) and
-    ``seen`` (1 where the pair was in the training clips).
+    ``unseen`` (1 where the pair was not among the training clips, as in
+    :mod:`pyro_videossm.data.sprites_zero_shot`).
 
     ``action``/``content``: a value name or index of the model's condition; omitted, each
     clip draws one uniformly. Both are refused for unconditional models.
@@ -382,12 +383,12 @@ def clips_dataset(clips: np.ndarray, meta: dict, labels: dict[str, np.ndarray],
         data[cond["label"]] = (("clip",), labels[key].astype(np.int8), attrs_)
     if conditions:
         seen = {tuple(p) for p in meta.get("seen_pairs", [])}
-        flags = np.array([(int(a), int(c)) in seen for a, c in zip(labels["action"],
-                                                                 labels["content"])], np.int8)
-        data["seen"] = (("clip",), flags, {
-            "long_name": "the (action, content) pair was among the training clips",
+        flags = np.array([(int(a), int(c)) not in seen for a, c in zip(labels["action"],
+                                                                     labels["content"])], np.int8)
+        data["unseen"] = (("clip",), flags, {
+            "long_name": "(action, content) combination never shown in training",
             "units": "1", "flag_values": np.array([0, 1], np.int8),
-            "flag_meanings": "unseen seen"})
+            "flag_meanings": "seen unseen"})
     ds = xr.Dataset(data, coords={"clip": np.arange(n), "time": np.arange(t),
                                   "channel": names, "y": np.arange(s), "x": np.arange(s)})
     ds["time"].attrs.update({"long_name": "frame index", "units": "1"})
