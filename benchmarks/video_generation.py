@@ -68,18 +68,30 @@ def prepare_sprites(work: Path, args) -> dict:
     clips the judge learns and is checked on), the zero-shot training file (training
     characters, seen pairs), the judge; cached in ``work``."""
     work.mkdir(parents=True, exist_ok=True)
+    render = args.render_size or args.size
     tag = f"s{args.size}_f{args.frames}_c{args.characters}"
-    all_path, train_path = work / f"sprites_{tag}.nc", work / f"sprites_{tag}_zero_shot.nc"
-    judge_path = work / f"judge_{tag}_j{args.judge_epochs}.pt"
+    rendered = work / f"sprites_s{render}_f{args.frames}_c{args.characters}.nc"
+    all_path = work / f"sprites_{tag}{'' if render == args.size else f'_from{render}'}.nc"
+    train_path = all_path.with_name(all_path.stem + "_zero_shot.nc")
+    judge_path = all_path.with_name(f"judge_{all_path.stem}_j{args.judge_epochs}.pt")
     timings = {}
-    if not train_path.exists():
+    if not rendered.exists():
         t0 = time.perf_counter()
-        ds = mark_unseen(make_sprites("all", size=args.size, frames=args.frames,
-                                      characters=args.characters), "top")
+        write_netcdf(mark_unseen(make_sprites("all", size=render, frames=args.frames,
+                                              characters=args.characters), "top"), rendered)
+        timings["data_seconds"] = time.perf_counter() - t0
+    if not train_path.exists():
+        ds = open_dataset(rendered).load()
+        if "unseen" not in ds.data_vars:
+            ds = mark_unseen(ds, "top")
+        if render != args.size:  # box-filter the rendered frames down (anti-aliased)
+            f = render // args.size
+            frames = ds["frames"].coarsen(y=f, x=f).mean()
+            ds = ds.drop_vars("frames").drop_dims(("y", "x")).assign(
+                frames=frames.assign_coords(y=np.arange(args.size), x=np.arange(args.size)))
         write_netcdf(ds, all_path)
         keep = (ds["split"].values == 0) & (ds["unseen"].values == 0)
         write_netcdf(ds.isel(clip=np.flatnonzero(keep)), train_path)
-        timings["data_seconds"] = time.perf_counter() - t0
     if not judge_path.exists():
         t0 = time.perf_counter()
         judge = RECIPES["video-judge"]
@@ -255,11 +267,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", choices=tuple(VARIANTS), default="disentangled")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--size", type=int, default=16)
+    p.add_argument("--render-size", type=int, default=32,
+                   help="sprites are drawn at this size, then box-filtered down to --size")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--characters", type=int, default=230,
                    help="sprites characters (train : test = 1000 : 296)")
-    p.add_argument("--rgbd-clips", type=int, default=1024, help="shapes-rgbd clips (1/4 test)")
+    p.add_argument("--rgbd-clips", type=int, default=512, help="shapes-rgbd clips (1/4 test)")
     p.add_argument("--judge-epochs", type=int, default=15)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -280,6 +294,7 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.size, args.frames, args.characters, args.rgbd_clips = 8, 3, 14, 24
+        args.render_size = 16
         args.judge_epochs, args.epochs, args.per_pair, args.channels = 1, 1, 1, 4
         args.clips = 8
     torch.set_num_threads(1)
