@@ -25,7 +25,7 @@ generated colour against the generated depth, mean absolute error in world units
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant baseline
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
-    python benchmarks/video_generation.py --table       # docs tables from the stored records
+    python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
     python benchmarks/video_generation.py --quick --no-write --variant dcvgan   # a check
 
 Writes ``benchmarks/results/video_generation/<variant>_seed<S>.json`` and, for the
@@ -256,7 +256,12 @@ def write_table() -> None:
     from pyro_videossm.experiments.results import write_section
 
     body = tables()
-    write_section(DOCS / "video_generation.md", "video_generation:results", body,
+    path = DOCS / "RESULTS.md"
+    if "<!-- BEGIN video_generation -->" not in path.read_text(encoding="utf-8"):
+        with open(path, "a", encoding="utf-8") as f:  # the heading, once
+            f.write("\n## Video generation: zero-shot sprites and depth (GANs)\n\n"
+                    "Setting and reading: [Video generation](video_generation.md).\n\n")
+    write_section(path, "video_generation", body,
                   record=make_record("video_generation_table", command="python benchmarks/"
                                      "video_generation.py --table"),
                   record_path=RESULTS / "table.json")
