@@ -58,7 +58,7 @@ class VideoGANOptions:
     gen_channels: int = option(16, "channels of the frame generator's finest level")
     disc_channels: int = option(16, "channels of the critics' first convolution")
     gan_loss: str = option("hinge", "adversarial loss", choices=("hinge", "nonsaturating"))
-    lr_discriminator: float | None = option(None, "critic learning rate (default: --lr)")
+    lr_discriminator: float = option(2e-4, "critic learning rate (--lr is the generator's)")
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.99, "decay of the generator's exponential moving average")
     depth_variable: str = option("depth", "depth variable (clip, time, y, x) of RGB-D files")
@@ -215,7 +215,7 @@ def _gan_config(run: TrainingRun, options: VideoGANOptions, defaults: dict):
     return GANConfig(epochs=run.epochs if run.epochs is not None else defaults["epochs"],
                      batch_size=run.batch_size if run.batch_size is not None
                      else defaults["batch_size"],
-                     lr_generator=lr, lr_discriminator=options.lr_discriminator or lr,
+                     lr_generator=lr, lr_discriminator=options.lr_discriminator,
                      d_steps=options.d_steps, ema_decay=options.ema_decay,
                      checkpoint_path=None if run.checkpoint is None else str(run.checkpoint),
                      device=run.device, seed=run.seed, progress=run.progress)
@@ -419,7 +419,7 @@ def _recipe(kind: str, help: str, options: type, epochs: int) -> Recipe:
     return RECIPES.register(Recipe(
         name=kind, help=help, options=options,
         train=lambda run, opts: train_video_gan(kind, run, opts),
-        defaults={"epochs": epochs, "batch_size": 32, "lr": 2e-4}))
+        defaults={"epochs": epochs, "batch_size": 32, "lr": 1e-3}))
 
 
 MOCOGAN = _recipe("mocogan", "MoCoGAN: content code + recurrent motion codes, image and video "
