@@ -207,13 +207,15 @@ def tables() -> str:
     """The markdown tables of the stored records (mean ± s.e. over seeds where several)."""
     from pyro_videossm.experiments.records import read_records
 
-    runs: dict[str, list[dict]] = {}
+    runs: dict[tuple[str, int], list[dict]] = {}
     for rec in read_records(RESULTS):
         name = rec.get("name", "")
         if name.startswith("video_generation_") and "section" not in rec:
-            runs.setdefault(name.removeprefix("video_generation_"), []).append(rec)
+            key = (name.removeprefix("video_generation_"), rec["epochs"])
+            runs.setdefault(key, []).append(rec)
+    epochs = sorted({e for _, e in runs})
     out = []
-    zero = [v for v in ("disentangled", "baseline") if v in runs]
+    zero = [(v, e) for e in epochs for v in ("disentangled", "baseline") if (v, e) in runs]
     if zero:
         out += ["| model | seeds | epochs | train min | seen motion % | seen top % | "
                 "unseen motion % | unseen top % | unseen joint % | judge-FVD |",
@@ -221,7 +223,7 @@ def tables() -> str:
         for v in zero:
             recs = runs[v]
             minutes = np.mean([r["timings"]["train_seconds"] for r in recs]) / 60
-            out.append(f"| {VARIANTS[v][3]} | {len(recs)} | {recs[0]['epochs']} | "
+            out.append(f"| {VARIANTS[v[0]][3]} | {len(recs)} | {recs[0]['epochs']} | "
                        f"{minutes:.1f} | " + " | ".join(
                            _cell(recs, k, 100) for k in (
                                "seen_motion_accuracy", "seen_top_accuracy",
@@ -230,7 +232,7 @@ def tables() -> str:
         judge = runs[zero[0]][0]["metrics"]["judge_real_test_accuracy"]
         out += ["", "Judge on real test clips: " + ", ".join(
             f"{k} {100 * judge[k]:.1f} %" for k in ("motion", "top")) + "."]
-    depth = [v for v in ("dcvgan", "mocogan-depth") if v in runs]
+    depth = [(v, e) for e in epochs for v in ("dcvgan", "mocogan-depth") if (v, e) in runs]
     if depth:
         if out:
             out.append("")
@@ -239,7 +241,7 @@ def tables() -> str:
         for v in depth:
             recs = runs[v]
             minutes = np.mean([r["timings"]["train_seconds"] for r in recs]) / 60
-            out.append(f"| {VARIANTS[v][3]} | {len(recs)} | {recs[0]['epochs']} | "
+            out.append(f"| {VARIANTS[v[0]][3]} | {len(recs)} | {recs[0]['epochs']} | "
                        f"{minutes:.1f} | {_cell(recs, 'judge_fvd')} | "
                        f"{_cell(recs, 'judge_fid')} | "
                        f"{_cell(recs, 'depth_consistency_mae', digits=3)} |")
