@@ -28,9 +28,10 @@ generated colour against the generated depth, mean absolute error in world units
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
     python benchmarks/video_generation.py --quick --no-write --variant dcvgan   # a check
 
-Writes ``benchmarks/results/video_generation/<variant>_seed<S>.json`` and, for the
-disentangled variant, the grids ``docs/video_generation_seen.png`` and
-``docs/video_generation_unseen.png`` (unless ``--no-write``). Data, judges and the depth
+Writes ``benchmarks/results/video_generation/<variant>_seed<S>.json`` (unless
+``--no-write``); ``--grids-only`` draws ``docs/video_generation_seen.png`` and
+``docs/video_generation_unseen.png`` from a stored disentangled model (the docs' grids:
+``--variant disentangled --epochs 24 --seed 10 --grids-only``). Data, judges and the depth
 estimator are cached in ``--work`` (default ``/tmp/video_generation``), shared by the runs.
 """
 
@@ -296,6 +297,9 @@ def main(argv=None) -> int:
     p.add_argument("--rescore", action="store_true",
                    help="score the stored model of this variant and seed again (e.g. with a "
                         "better-trained judge), keeping its record's training time")
+    p.add_argument("--grids-only", action="store_true",
+                   help="only draw the docs grids from the stored disentangled model of this "
+                        "seed (generated clips as scored)")
     p.add_argument("--table", action="store_true", help="only rewrite the docs tables from the "
                                                          "stored records")
     args = p.parse_args(argv)
@@ -321,6 +325,9 @@ def main(argv=None) -> int:
     options = recipe.make_options(gen_channels=args.channels, disc_channels=args.channels,
                                   lr_discriminator=args.lr_discriminator, **extra_options)
     record_path = RESULTS / f"{args.variant}_seed{args.seed}.json"
+    if args.grids_only:
+        grids(generate_per_pair(model, args.per_pair, args.seed))
+        return 0
     if args.rescore:
         from pyro_videossm.experiments.records import read_record
         from pyro_videossm.infer import load_model_file
@@ -376,8 +383,6 @@ def main(argv=None) -> int:
                                   "score_seconds": score_seconds, **prep["timings"]},
         epochs=len(history), machine_note="shared, loaded")
     write_record(record_path, record)
-    if args.variant == "disentangled" and args.seed == 0:
-        grids(ds)
     return 0
 
 
