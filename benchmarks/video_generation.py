@@ -253,8 +253,8 @@ def tables() -> str:
               "(world units)."]
     out += ["", "Per model: 540 generated sprites clips (360 of seen pairs, 180 unseen) or 256 "
                 "shapes-rgbd clips; with several seeds, mean ± s.e. over seeds. Machine: "
-                "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, 2 to 5 "
-                "for the 24- and 32-epoch runs); minutes are wall clock."]
+                "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, "
+                "2 to 5 for the 24- and 32-epoch runs); minutes are wall clock."]
     return "\n".join(out)
 
 
