@@ -11,25 +11,28 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.experiments import results as R
 from pyro_videossm.experiments.records import REPO
 
+#: The docs files with sections regenerated from run records.
+DOCS_WITH_RECORDS = ("RESULTS.md", "BENCHMARK_DAPPER.md", "video_generation.md")
+
 
 def _copy_docs(tmp_path):
     (tmp_path / "docs").mkdir()
-    for name in ("RESULTS.md", "BENCHMARK_DAPPER.md"):
+    for name in DOCS_WITH_RECORDS:
         shutil.copy(REPO / "docs" / name, tmp_path / "docs" / name)
     return tmp_path
 
 
 def test_every_marked_section_has_records():
     found = R.section_records()
-    for file in ("docs/RESULTS.md", "docs/BENCHMARK_DAPPER.md"):
+    for file in (f"docs/{name}" for name in DOCS_WITH_RECORDS):
         names = R.section_names((REPO / file).read_text())
         assert names and set(names) <= set(found[file])
 
 
 def test_regenerating_on_a_copy_gives_the_committed_files(tmp_path):
     root = _copy_docs(tmp_path)
-    committed = {f: (root / f).read_bytes() for f in ("docs/RESULTS.md",
-                                                        "docs/BENCHMARK_DAPPER.md")}
+    committed = {f: (root / f).read_bytes() for f in (f"docs/{name}"
+                                                        for name in DOCS_WITH_RECORDS)}
     # blank every section first, so the text can only come back from the records
     for file in committed:
         path = root / file
