@@ -237,6 +237,22 @@ BASES[("evaluate-generation",)] = [Base(
     outputs=("--json",), zero_ok=("--min-judge-accuracy",),
     extra=(("untrusted-judge", ["--min-judge-accuracy", "0.9"]),))]
 
+# video GANs (train mocogan|cmocogan|dcvgan, generate)
+TINY_GAN = ["--epochs", "1", "--batch-size", "4", "--content-dim", "2", "--motion-dim", "2",
+            "--noise-dim", "2", "--gen-channels", "2", "--disc-channels", "2", "--no-progress"]
+for _name, _data in (("mocogan", "{video}"), ("cmocogan", "{video}"), ("dcvgan", "{rgbd}")):
+    BASES[("train", _name)] = [Base(
+        ["train", _name, _data, "-o", "{out}/m.pt", *TINY_GAN], outputs=("-o", "--checkpoint"),
+        names=(("--depth-variable", "nosuchvariable"),) if _name == "dcvgan" else
+        (("--action-label", "nosuchlabel"), ("--content-label", "nosuchlabel"))
+        if _name == "cmocogan" else ())]
+BASES[("generate",)] = [Base(["generate", "--model", "{cmocogan_model}", "--action", "walk_front",
+                              "--content", "red", "-n", "2", "-o", "{out}/g.nc"],
+                             outputs=("-o", "--gif", "--mp4"),
+                             names=(("--action", "nosuchaction"),
+                                    ("--content", "nosuchcontent")),
+                             extra=(("fps-0", ["--fps", "0"]),))]
+
 #: option names that are counts, sizes or rates: 0 and -1 are refused
 COUNT_WORDS = re.compile(
     r"(epochs|members|^--lr|batch|dim|channels|frames|cycles|^--n$|samples|steps|grid|size|"
@@ -323,7 +339,8 @@ def _bad_data(kind: str, ds: xr.Dataset, case: str, path: Path, good: Path) -> N
 OTHER_KIND = {"dsvae_model": "convlstm_model", "judge_model": "dsvae_model",
               "convlstm_model": "dsvae_model", "dmm_model": "convlstm_model",
               "animator_model": "dsvae_model", "recognizer_model": "dsvae_model",
-              "eating_model": "animator_model"}
+              "eating_model": "animator_model",
+              "cmocogan_model": "dsvae_model"}
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +354,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
                                ("judge_model", "judge.pt"), ("convlstm_model", "convlstm.pt"),
                                ("dmm_model", "dmm.pt"), ("clouds", "clouds.nc"),
                                ("animator_model", "animator.pt"),
-                               ("recognizer_model", "recognizer.pt"))}
+                               ("recognizer_model", "recognizer.pt"),
+                               ("cmocogan_model", "cmocogan.pt"))}
     ok = [["simulate", "lorenz63", "--cycles", "30", "-o", f["chaotic"], "--no-progress"],
           ["simulate", "heat", "--samples", "2", "--steps", "12", "--grid", "8",
            "-o", f["field"], "--no-progress"],
@@ -370,6 +388,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
            ["train", "eating-sounds", f["eating"], "-o", f["eating_model"], *TINY_EATING]]
     for argv in ok:
         assert _call([str(a) for a in argv]) == 0, argv
+    assert _call(["train", "cmocogan", str(f["video"]), "-o", str(f["cmocogan_model"]),
+                  *TINY_GAN]) == 0
     for kind in ("chaotic", "field", "video", "posterior", "forecast", "clouds", "rgbd",
                  "eating"):
         ds = xr.load_dataset(f[kind])

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pyro_videossm.cli.evaluate_generation",
     "pyro_videossm.cli.recognize",
     "pyro_videossm.cli.sonify",
+    "pyro_videossm.cli.generate",
 )
 
 

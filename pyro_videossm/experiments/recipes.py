@@ -7,7 +7,8 @@ frame forecasters ``spatrans``, ``transformer``, ``lstm``, ``seq2seq``, ``seq2se
 ``judge`` (:mod:`~pyro_videossm.experiments.video_recipes`), ``flow-animator``
 (:mod:`~pyro_videossm.experiments.animation_recipe`), the referees of generated clips
 ``video-judge`` and ``depth-estimator``
-(:mod:`~pyro_videossm.experiments.video_evaluation_recipes`), ``recognizer``
+(:mod:`~pyro_videossm.experiments.video_evaluation_recipes`), the video GANs ``mocogan``,
+``cmocogan``, ``dcvgan`` (:mod:`~pyro_videossm.experiments.video_gan_recipes`), ``recognizer``
 (:mod:`~pyro_videossm.experiments.recognition_recipe`) and ``eating-sounds``
 (:mod:`~pyro_videossm.experiments.eating_recipe`). Other packages add recipes through
 the entry-point group ``pyro_videossm.recipes``; a :class:`~pyro_videossm.experiments.recipe.
@@ -33,6 +34,7 @@ RECIPES: Registry[Recipe] = Registry("recipe", builtins=(
     "pyro_videossm.experiments.video_evaluation_recipes",
     "pyro_videossm.experiments.recognition_recipe",
     "pyro_videossm.experiments.eating_recipe",
+    "pyro_videossm.experiments.video_gan_recipes",
 ))
 
 __all__ = ["RECIPES", "Recipe", "TrainingRun"]

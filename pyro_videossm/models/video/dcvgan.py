@@ -1,0 +1,56 @@
+"""DCVGAN (Nakahira & Kawamoto 2019): a depth video first, then colour from depth.
+
+Generator (:class:`DCVGANGenerator`): a MoCoGAN generator of one channel makes the depth clip
+``(N, T, 1, S, S)`` (content code + recurrent motion codes); a per-frame translator
+(:class:`~pyro_videossm.nn.gan_blocks.DepthToColour`, a U-Net) turns every depth frame and
+one colour code per clip (the colour noise, ``N(0, I)``, shared by the clip's frames) into a
+colour frame. The output is the colour-depth clip ``(N, T, 4, S, S)``: channels red, green,
+blue, depth (depth scaled to [0, 1]).
+
+The critics are MoCoGAN's (:class:`~pyro_videossm.models.video.mocogan.MoCoGANDiscriminator`
+with 4 channels): the image critic scores colour-depth frame pairs, the video critic
+colour-depth clips; the objective is
+:class:`~pyro_videossm.models.video.mocogan.MoCoGANObjective`. The same critics and objective
+with a plain 4-channel MoCoGAN generator give the "MoCoGAN generating a depth channel"
+baseline, so the two differ only in the generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pyro_videossm.models.video.mocogan import MoCoGANGenerator
+from pyro_videossm.nn.gan_blocks import DepthToColour
+
+
+class DCVGANGenerator(nn.Module):
+    """Colour-depth clips ``(N, T, 4, S, S)`` from noise (module doc): ``forward(n)``."""
+
+    def __init__(self, size: int = 32, frames: int = 8, *, content_dim: int = 32,
+                 motion_dim: int = 16, noise_dim: int = 8, gen_channels: int = 16,
+                 colour_dim: int = 8, translator_channels: int = 16,
+                 translator_levels: int = 2) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = dict(
+            size=size, frames=frames, content_dim=content_dim, motion_dim=motion_dim,
+            noise_dim=noise_dim, gen_channels=gen_channels, colour_dim=colour_dim,
+            translator_channels=translator_channels, translator_levels=translator_levels)
+        self.channels, self.size, self.frames = 4, size, frames
+        self.n_actions = self.n_contents = 0
+        self.colour_dim = colour_dim
+        self.depth = MoCoGANGenerator(1, size, frames, content_dim=content_dim,
+                                      motion_dim=motion_dim, noise_dim=noise_dim,
+                                      gen_channels=gen_channels)
+        self.translator = DepthToColour(colour_dim, translator_channels, translator_levels)
+
+    def forward(self, n: int, action: Tensor | None = None, content: Tensor | None = None
+                ) -> Tensor:
+        depth = self.depth(n, action, content)  # (N, T, 1, S, S)
+        t = depth.shape[1]
+        code = torch.randn(n, self.colour_dim, device=depth.device)
+        colour = self.translator(depth.flatten(0, 1), code.repeat_interleave(t, dim=0))
+        colour = colour.reshape(n, t, 3, self.size, self.size)
+        return torch.cat([colour, depth], dim=2)

@@ -1,0 +1,217 @@
+"""Video GANs (MoCoGAN, conditional MoCoGAN, DCVGAN), their recipes and ``videossm generate``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch.nn.utils import parametrize
+
+from pyro_videossm.cli import main
+from pyro_videossm.data.conventions import write_netcdf
+from pyro_videossm.data.sprites import MOTIONS, STATIC_FACTORS, make_sprites
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.recipe import TrainingRun
+from pyro_videossm.experiments.recipes import RECIPES
+from pyro_videossm.experiments.video_gan_recipes import generate_clips, load_video_gan
+from pyro_videossm.models.video.dcvgan import DCVGANGenerator
+from pyro_videossm.models.video.mocogan import (
+    MoCoGANDiscriminator,
+    MoCoGANGenerator,
+    MoCoGANObjective,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+TINY = dict(content_dim=4, motion_dim=4, noise_dim=2, gen_channels=4, disc_channels=4)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Sprites 8x8, 3 frames, with a depth variable (an RGB-D fixture), pairs of motion 0 with
+    top != 0 left out (unseen)."""
+    d = tmp_path_factory.mktemp("clips")
+    ds = make_sprites("train", size=8, frames=3, characters=4)
+    ds["depth"] = (("clip", "time", "y", "x"),
+                   (2.0 + ds["frames"].mean("channel").values).astype(np.float32),
+                   {"long_name": "distance to the camera", "units": "m"})
+    keep = ~((ds["motion"].values == 0) & (ds["top"].values != 0))
+    path = d / "rgbd.nc"
+    write_netcdf(ds.isel(clip=np.flatnonzero(keep)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(clips, tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    out = {}
+    for kind, extra in (("cmocogan", {}), ("dcvgan", {}), ("mocogan", {"depth": True})):
+        recipe = RECIPES[kind]
+        out[kind] = d / f"{kind}.pt"
+        recipe.fit(TrainingRun(clips, out[kind], epochs=1, batch_size=8, progress=False),
+                   recipe.make_options(**TINY, **extra))
+    return out
+
+
+def test_shapes_and_ranges():
+    torch.manual_seed(0)
+    g = MoCoGANGenerator(3, 16, 5, n_actions=3, n_contents=2, **{
+        k: v for k, v in TINY.items() if k != "disc_channels"})
+    x = g(2, torch.tensor([0, 2]), torch.tensor([1, 0]))
+    assert x.shape == (2, 5, 3, 16, 16) and 0 < float(x.min()) and float(x.max()) < 1
+    dc = DCVGANGenerator(16, 4, content_dim=4, motion_dim=4, noise_dim=2, gen_channels=4)
+    assert dc(3).shape == (3, 4, 4, 16, 16)
+    d = MoCoGANDiscriminator(3, 16, 5, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True)
+    video, image, vl, il = d(x, {"action": torch.tensor([0, 2]), "content": torch.tensor([1, 0])})
+    assert video.shape == (2,) and image.shape == (2, 5)
+    assert vl["action"].shape == (2, 3) and vl["content"].shape == (2, 2)
+    assert il["content"].shape == (10, 2) and "action" not in il
+    with pytest.raises(InputError, match="frame size"):
+        MoCoGANGenerator(3, 12, 4)
+    with pytest.raises(InputError, match="needs 2 action labels"):
+        g(2, None, torch.tensor([1, 0]))
+
+
+def test_every_critic_weight_is_spectrally_normalised():
+    d = MoCoGANDiscriminator(4, 32, 8, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True)
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d,
+                                                       torch.nn.Embedding))]
+    assert len(layers) == 3 + 3 + 3  # 3 image convs, 3 video convs, 3 projection embeddings
+    assert all(parametrize.is_parametrized(m, "weight") for m in layers)
+    assert parametrize.is_parametrized(d.video_head.linear, "weight")
+    assert parametrize.is_parametrized(d.image_head.linear, "weight")
+
+
+def _motion_codes(g, action, content):
+    codes = []
+    handle = g.motion.register_forward_hook(lambda m, i, o: codes.append(o))
+    torch.manual_seed(3)
+    frames = g(2, action, content)
+    handle.remove()
+    return codes[0], frames
+
+
+def test_separate_routing_keeps_content_out_of_the_motion_codes():
+    g = MoCoGANGenerator(3, 8, 4, n_actions=3, n_contents=4, routing="separate",
+                         **{k: v for k, v in TINY.items() if k != "disc_channels"}).eval()
+    a = torch.tensor([1, 2])
+    m1, x1 = _motion_codes(g, a, torch.tensor([0, 0]))
+    m2, x2 = _motion_codes(g, a, torch.tensor([3, 1]))
+    assert torch.equal(m1, m2) and not torch.allclose(x1, x2)
+    m3, _ = _motion_codes(g, torch.tensor([0, 0]), torch.tensor([0, 0]))
+    assert not torch.allclose(m1, m3)
+    joint = MoCoGANGenerator(3, 8, 4, n_actions=3, n_contents=4, routing="joint",
+                             **{k: v for k, v in TINY.items() if k != "disc_channels"}).eval()
+    j1, _ = _motion_codes(joint, a, torch.tensor([0, 0]))
+    j2, _ = _motion_codes(joint, a, torch.tensor([3, 1]))
+    assert not torch.allclose(j1, j2)
+
+
+def test_auxiliary_losses_are_the_cross_entropies_on_top_of_the_adversarial_ones():
+    torch.manual_seed(0)
+    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
+    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw)
+    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True).eval()  # eval: no power iteration per call
+    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 0]),
+             "content": torch.tensor([1, 0, 1, 1])}
+    with_aux = MoCoGANObjective(g, d, aux_weight=2.0, conditions="seen",
+                                condition_names=("action", "content"))
+    without = MoCoGANObjective(g, d, aux_weight=0.0, conditions="seen",
+                               condition_names=("action", "content"))
+    torch.manual_seed(1)
+    loss_a, logs_a = with_aux.discriminator_loss(batch)
+    torch.manual_seed(1)
+    loss_b, logs_b = without.discriminator_loss(batch)
+    _, _, vl, il = d(batch["frames"], {k: batch[k] for k in ("action", "content")})
+    ce = (torch.nn.functional.cross_entropy(vl["action"], batch["action"])
+          + torch.nn.functional.cross_entropy(vl["content"], batch["content"])
+          + torch.nn.functional.cross_entropy(il["content"],
+                                              batch["content"].repeat_interleave(3)))
+    assert float(loss_a - loss_b) == pytest.approx(2.0 * float(ce), rel=1e-5)
+    assert float(logs_a["d_aux"]) == pytest.approx(float(ce), rel=1e-5)
+
+
+def test_conditional_generation_respects_the_label_set(models):
+    ds = generate_clips(models["cmocogan"], 5, action="walk_front", content="green")
+    assert ds["frames"].dims == ("clip", "time", "channel", "y", "x")
+    assert ds["frames"].shape == (5, 3, 3, 8, 8)
+    assert (ds["motion"].values == 0).all() and (ds["top"].values == 1).all()
+    assert (ds["unseen"].values == 1).all()  # motion 0 with top 1 was left out of training
+    assert ds["motion"].attrs["flag_meanings"].split() == list(MOTIONS)
+    assert (generate_clips(models["cmocogan"], 2, action=0, content="red")["unseen"] == 0).all()
+    free = generate_clips(models["cmocogan"], 40, seed=1)
+    assert set(free["motion"].values) <= set(range(9)) and len(set(free["top"].values)) > 1
+    with pytest.raises(InputError, match="valid: red, green, blue, yellow, purple, cyan"):
+        generate_clips(models["cmocogan"], 2, content="magenta")
+    with pytest.raises(InputError, match="unconditional"):
+        generate_clips(models["mocogan"], 2, action="walk_front")
+    assert len(STATIC_FACTORS["top"]) == 6
+
+
+def test_depth_models_write_depth_in_the_training_units(models, clips):
+    real = xr.open_dataset(clips)
+    lo, hi = float(real["depth"].min()), float(real["depth"].max())
+    for kind in ("dcvgan", "mocogan"):
+        ds = generate_clips(models[kind], 3)
+        assert ds["frames"].shape == (3, 3, 3, 8, 8)
+        assert ds["depth"].dims == ("clip", "time", "y", "x")
+        assert ds["depth"].attrs["units"] == "m"
+        assert lo <= float(ds["depth"].min()) and float(ds["depth"].max()) <= hi
+        assert list(ds["channel"].values) == ["red", "green", "blue"]
+    kind, gen, _ = load_video_gan(models["dcvgan"])
+    assert kind == "dcvgan" and isinstance(gen, DCVGANGenerator)
+
+
+def test_resume_of_a_recipe_is_bit_exact(clips, tmp_path):
+    recipe = RECIPES["cmocogan"]
+    options = recipe.make_options(**TINY)
+    straight, resumed, ckpt = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "ck.pt"
+    recipe.fit(TrainingRun(clips, straight, epochs=2, batch_size=16, progress=False), options)
+    recipe.fit(TrainingRun(clips, None, epochs=1, batch_size=16, checkpoint=ckpt,
+                           progress=False), options)
+    recipe.fit(TrainingRun(clips, resumed, epochs=2, batch_size=16, checkpoint=ckpt,
+                           resume=True, progress=False), options)
+    a = torch.load(straight, weights_only=True)["state_dict"]
+    b = torch.load(resumed, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _one_line(argv, capsys):
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    return status, err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-n", "0"], "-n must be >= 1"),
+    (["--action", "dance"], "valid: walk_front, walk_left"),
+    (["--content", "9"], "valid: red, green"),
+])
+def test_generate_bad_input_is_one_line(models, tmp_path, capsys, extra, message):
+    out = tmp_path / "g.nc"
+    status, err = _one_line(["generate", "--model", models["cmocogan"], "-o", out, *extra],
+                            capsys)
+    assert status == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_generate_refuses_another_kind_of_model(models, clips, tmp_path, capsys):
+    judge = tmp_path / "judge.pt"
+    assert main(["train", "judge", str(clips), "-o", str(judge), "--epochs", "1",
+                 "--conv-channels", "2", "--hidden-dim", "4", "--no-progress"]) == 0
+    status, err = _one_line(["generate", "--model", judge, "-o", tmp_path / "g.nc"], capsys)
+    assert status == 2 and len(err) == 1 and "not a video generator" in err[0]
+
+
+def test_generate_writes_netcdf_gif_and_mp4(models, tmp_path, capsys):
+    out, gif, mp4 = tmp_path / "g.nc", tmp_path / "g.gif", tmp_path / "g.mp4"
+    assert main(["generate", "--model", str(models["dcvgan"]), "-n", "3", "-o", str(out),
+                 "--gif", str(gif)]) == 0
+    assert xr.open_dataset(out).sizes["clip"] == 3 and gif.stat().st_size > 0
+    assert main(["generate", "--model", str(models["cmocogan"]), "-n", "2", "--action",
+                 "slash_left", "-o", str(out), "--mp4", str(mp4)]) == 0
+    assert mp4.read_bytes()[4:8] == b"ftyp"
