@@ -38,12 +38,13 @@ import torch
 from pyro_videossm.errors import InputError
 
 #: per size: Lorenz-63 cycles, heat (samples, steps, grid), digits (clips, frames, canvas),
-#: sprites (characters, size), window of the assimilation DMM
+#: sprites (characters, size), shapes-rgbd (clips, frames, size), eating (clips, seconds,
+#: size), window of the assimilation DMM
 SIZES = {
     "full": {"cycles": 1000, "heat": (8, 20, 32), "digits": (16, 20, 64), "sprites": (2, 64),
-             "members": 16},
+             "rgbd": (16, 16, 64), "eating": (8, 2.0, 64), "members": 16},
     "quick": {"cycles": 120, "heat": (2, 12, 16), "digits": (2, 12, 32), "sprites": (1, 32),
-              "members": 2},
+              "rgbd": (4, 4, 16), "eating": (2, 0.5, 32), "members": 2},
 }
 #: small options of each recipe (the rest at their defaults): fast, but the real code paths
 RECIPE_OPTIONS = {
@@ -61,10 +62,21 @@ RECIPE_OPTIONS = {
     "dsvae": {"static_dim": 8, "dynamic_dim": 4, "hidden_dim": 32, "feature_dim": 32,
               "conv_channels": 8},
     "judge": {"conv_channels": 8, "hidden_dim": 32},
+    "advection-convdmm": {"context": 4, "leads": 4, "stride": 4, "latent_channels": 4,
+                          "hidden_channels": 8, "rnn_channels": 8, "encoder_channels": 8},
+    "video-judge": {"conv_channels": 8, "hidden_dim": 32, "feature_dim": 32},
+    "mocogan": {"gen_channels": 8, "disc_channels": 8},
+    "cmocogan": {"gen_channels": 8, "disc_channels": 8},
+    "dcvgan": {"gen_channels": 8, "disc_channels": 8, "translator_channels": 8},
+    "depth-estimator": {"width": 8},
+    "eating-sounds": {"channels": 8, "hidden": 16, "crop_size": 16},
+    "recognizer": {"steps": 1, "head_hidden": 16},  # on the DSVAE's latents (dsvae.pt below)
 }
 #: which data set each family of recipes trains on
-FIELD_RECIPES = ("convdmm", "convlstm", "dmm-flat")
-VIDEO_RECIPES = ("dsvae", "judge")
+FIELD_RECIPES = ("convdmm", "convlstm", "dmm-flat", "advection-convdmm")
+VIDEO_RECIPES = ("dsvae", "judge", "video-judge", "mocogan", "cmocogan", "recognizer")
+RGBD_RECIPES = ("dcvgan", "depth-estimator")
+SOUND_RECIPES = ("eating-sounds",)
 BATCH = 4096  # larger than any window count here: one step per epoch
 
 
@@ -115,6 +127,8 @@ def make_data(folder: Path, size: dict) -> dict[str, Path]:
     samples, steps, grid = size["heat"]
     clips, frames, canvas = size["digits"]
     characters, side = size["sprites"]
+    rgbd_clips, rgbd_frames, rgbd_side = size["rgbd"]
+    eating_clips, seconds, eating_side = size["eating"]
     sets = {
         "lorenz63": simulate_dataset("lorenz63", cycles=size["cycles"], seed=1),
         "lorenz63_test": simulate_dataset("lorenz63", cycles=size["cycles"], seed=2),
@@ -122,6 +136,10 @@ def make_data(folder: Path, size: dict) -> dict[str, Path]:
         "digits": simulate_dataset("moving-digits", n_clips=clips, n_frames=frames,
                                    canvas=canvas, seed=0),
         "sprites": simulate_dataset("sprites", characters=characters, size=side),
+        "rgbd": simulate_dataset("shapes-rgbd", clips=rgbd_clips, frames=rgbd_frames,
+                                 size=rgbd_side, seed=0),
+        "eating": simulate_dataset("eating", n_clips=eating_clips, seconds=seconds,
+                                   size=eating_side, seed=0),
     }
     return {name: write_netcdf(ds, folder / f"{name}.nc") for name, ds in sets.items()}
 
@@ -150,10 +168,13 @@ def run(device: str, quick: bool, folder: Path) -> Smoke:
         if recipe.train is None:
             continue
         source = ("heat" if name in FIELD_RECIPES else "sprites" if name in VIDEO_RECIPES
+                  else "rgbd" if name in RGBD_RECIPES else "eating" if name in SOUND_RECIPES
                   else "digits")
         training = TrainingRun(data[source], folder / f"{name}.pt", epochs=1, batch_size=BATCH,
                                device=device, progress=False)
-        options = RECIPE_OPTIONS.get(name, {})
+        options = dict(RECIPE_OPTIONS.get(name, {}))
+        if name == "recognizer":
+            options["dsvae"] = str(folder / "dsvae.pt")
         smoke.step(f"{name}: 1 step", lambda r=recipe, t=training, o=options: r.fit(
             t, r.make_options(**o)))
     test = load_observations(data["lorenz63_test"])
