@@ -312,3 +312,16 @@ def test_albers_radar_and_its_steps_forecast_are_cf(tmp_path):
     fc = get_forecaster("steps", n_cascade_levels=3).forecast(ds, 2, 3)
     assert fc["crs"].attrs["grid_mapping_name"] == "albers_conical_equal_area"
     assert_cf(write_netcdf(fc, tmp_path / "fc.nc"))
+
+
+def test_pysteps_is_imported_without_its_banner_on_standard_output():
+    """pysteps prints its configuration file's path when first imported; a command's standard
+    output carries its results, so the toolkit's import keeps it quiet."""
+    import subprocess
+    import sys
+
+    code = ("from pyro_videossm.data.pysteps_module import import_pysteps; "
+            "m = import_pysteps('test'); import sys; print(m.__name__, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout == "" and done.stderr.strip().endswith("pysteps")

@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from pyro_videossm import __version__
+from pyro_videossm.data.pysteps_module import import_pysteps
 from pyro_videossm.data.radar import RadarGrid, stack_frames
 from pyro_videossm.errors import InputError
 
@@ -123,11 +124,9 @@ def radar_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def _pysteps_importer(name: str):
-    try:
-        from pysteps.io import importers
-    except ImportError:
-        raise InputError("convert-radar needs pysteps: pip install 'pyro-videossm[nowcast]'") \
-            from None
+    import_pysteps("convert-radar")
+    from pysteps.io import importers
+
     return getattr(importers, name)
 
 

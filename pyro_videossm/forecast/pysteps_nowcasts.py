@@ -45,6 +45,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from pyro_videossm.data.pysteps_module import import_pysteps
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.errors import InputError
 from pyro_videossm.forecast.base import Forecaster, register_forecaster, select_field
@@ -55,12 +56,7 @@ MOTION_METHODS: dict[str, int] = {"LK": 2, "darts": 6, "proesmans": 2, "vet": 2}
 
 def require_pysteps():
     """The ``pysteps`` module; one-line InputError when the ``[nowcast]`` extra is missing."""
-    try:
-        import pysteps
-    except ImportError:
-        raise InputError("the pysteps forecasters need pysteps: pip install "
-                         "'pyro-videossm[nowcast]'") from None
-    return pysteps
+    return import_pysteps("the pysteps forecasters")
 
 
 def to_dbr(rain: np.ndarray, threshold: float, zerovalue: float) -> np.ndarray:
