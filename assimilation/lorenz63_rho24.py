@@ -8,8 +8,8 @@ simulation (seed 1001; the budget of the ``l63_rho24`` experiment of
 ``assimilation/dmm_experiments.py``: 40 epochs, lr 0.01 decaying by 0.944). Issue 13's target:
 DMM <= 0.5 x the best classical method with tuned inflation.
 
-Runs recorded here are shorter than the issue's judged protocol (1000 cycles x >= 5 seeds):
-see docs/HARDER_SETTINGS.md.
+Recorded at the issue's judged protocol (5 seeds x 1000 cycles, burn-in 100): see
+docs/HARDER_SETTINGS.md.
 """
 
 from assimilation.config import MethodEntry, Setting, TrainedModel

@@ -6,8 +6,8 @@ with F = 8; every method forecasts with F = 7 (``known_system``). The classical 
 absorb the model error through inflation (a grid that brackets each family's best); the
 hybrid DMM learns a correction on top of the F = 7 physics from its own simulation (seed 1001).
 
-Runs recorded here are shorter than the issue's judged protocol (1000 cycles x >= 5 seeds):
-see docs/HARDER_SETTINGS.md.
+Recorded at the issue's judged protocol (5 seeds x 1000 cycles, burn-in 100): see
+docs/HARDER_SETTINGS.md.
 """
 
 from assimilation.config import MethodEntry, Setting, TrainedModel
