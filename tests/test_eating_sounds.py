@@ -88,6 +88,14 @@ def test_likelihood_is_the_masked_laplace_density():
     got = trace.nodes["food"]["fn"].log_prob(b["label"])
     assert torch.allclose(got, torch.log_softmax(logits, -1)[[0, 1], [1, 4]])
     assert torch.allclose(trace.nodes["log_spec"]["fn"].base_dist.base_dist.loc, loc)
+    # the label weighs food_weight times the clip's number of observed spectrogram values
+    with_food.food_weight = 0.5
+    trace = pyro.poutine.trace(with_food.model).get_trace(b)
+    want = 0.5 * b["spec_mask"].sum(1).float() * b["log_spec"].shape[-1]
+    assert torch.allclose(torch.as_tensor(trace.nodes["food"]["scale"]), want)
+    trace.compute_log_prob()
+    assert torch.allclose(trace.nodes["food"]["log_prob_sum"],
+                          (want * torch.log_softmax(logits, -1)[[0, 1], [1, 4]]).sum())
 
 
 def test_training_lowers_the_loss_and_the_file_loads_weights_only(tmp_path):
