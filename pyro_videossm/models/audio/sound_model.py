@@ -19,7 +19,9 @@ values (one label against ~50 000 spectrogram values, unweighted, left the head 
 and the class probabilities modulate the features before the output layer
 (FiLM: ``h (1 + gamma(p)) + beta(p)``) and add a class spectrum to the location,
 ``mu += p E`` (``E (n_classes, F)``, started at each class's mean log-spectrum less the mean
-of all), so that the spectrum of the sound follows the food seen. There is no latent
+of all) and a class-mixed output layer, ``mu[k] += sum_c p_c W_c h[k]`` (``W (n_classes, F,
+hidden)``, started at zero), so that the spectrum of the sound, during events too, follows
+the food seen. There is no latent
 variable: the ``guide`` is empty and the ELBO of
 :class:`~pyro_videossm.infer.SVIObjective` is the log-likelihood of the spectrogram (plus the
 food label's), maximised over the networks and ``rho`` through the toolkit's trainer.
@@ -70,6 +72,9 @@ class VideoToSpectrogram(nn.Module):
             nn.init.zeros_(self.film.bias)
             # the log-spectrum of each class relative to the mean one (set_class_spectra)
             self.class_spectrum = nn.Parameter(torch.zeros(n_classes, n_freq))
+            # a class-specific output layer added to the shared one (starts at zero): the
+            # spectrum of an event, not only the clip's average, follows the food
+            self.class_head = nn.Parameter(torch.zeros(n_classes, n_freq, hidden))
         self.head = nn.Conv1d(hidden, n_freq, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, silence)
@@ -128,7 +133,9 @@ class VideoToSpectrogram(nn.Module):
             h = h * (1 + gamma[:, None]) + beta[:, None]
         mu = self.head(h.transpose(1, 2)).transpose(1, 2)
         if self.n_classes:
-            mu = mu + (torch.softmax(logits, -1) @ self.class_spectrum)[:, None]
+            p = torch.softmax(logits, -1)
+            mu = mu + (p @ self.class_spectrum)[:, None] + torch.einsum(
+                "nkh,nfh->nkf", h, torch.einsum("nc,cfh->nfh", p, self.class_head))
         return mu, logits
 
     def forward(self, crops: Tensor, frame_mask: Tensor | None = None) -> Tensor:
