@@ -80,6 +80,20 @@ def targets(scores: dict) -> dict:
             "lsd_below_retrieval": m["lsd"] < scores["retrieval"]["lsd"]}
 
 
+def food_head_accuracy(model_path, test) -> float | None:
+    """Fraction of the test clips whose food class the model's food head reads from the
+    video (None without a food head)."""
+    from pyro_videossm.experiments.eating_recipe import load_eating_model
+
+    net, config, settings = load_eating_model(model_path)
+    if not net.n_classes:
+        return None
+    batch, _ = eating_batch(test, settings, config["crop"], config["crop_size"])
+    with torch.no_grad():
+        logits = net.predict(batch["crops"], batch["frame_mask"])[1]
+    return float((logits.argmax(-1) == batch["label"]).float().mean())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-clips", type=int, default=160)
@@ -130,12 +144,14 @@ def main(argv=None) -> int:
                                                 n_iter=args.griffin_lim_iterations)
         trip = round_trip(model, test, args.round_trip_clips, tmp,
                           n_iter=args.griffin_lim_iterations)
+        head_accuracy = food_head_accuracy(model, test)
         eval_seconds = time.perf_counter() - t0
     body = table(scores)
     checks = targets(scores)
     print(body)
     print("targets:", checks)
     print(f"face found in {extras['face_detection_rate']:.1%} of test frames")
+    print("food head accuracy on the test clips:", head_accuracy)
     print("MP4 round trip:", trip)
     if not args.no_write:
         from pyro_videossm.data.video_files import write_wav
@@ -160,6 +176,7 @@ def main(argv=None) -> int:
                   for k, d in data.items()},
             metrics={"scores": scores, "targets": checks,
                      "face_detection_rate": extras["face_detection_rate"],
+                     "food_head_accuracy": head_accuracy,
                      "round_trip": trip,
                      "learning_curve": [{k: h.get(k) for k in ("epoch", "train_loss",
                                                                "valid_loss")}
@@ -171,7 +188,11 @@ def main(argv=None) -> int:
         summary = (f"Measured by `{command}` ({args.train_clips} training and "
                    f"{args.test_clips} test clips of {args.seconds:g} s, {args.epochs} epochs; "
                    f"unseen faces; mean ± s.e. over test clips; face found in "
-                   f"{extras['face_detection_rate']:.1%} of test frames). Targets met: "
+                   f"{extras['face_detection_rate']:.1%} of test frames"
+                   + ("" if head_accuracy is None else
+                      f"; the food head names the food of {head_accuracy:.1%} of the test "
+                      "clips from the video")
+                   + "). Targets met: "
                    + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in checks.items()) + "."
                    f"\n\nReal-input path, the first {trip['clips']} test clips written as MP4 "
                    f"and sonified from the files: face found in "

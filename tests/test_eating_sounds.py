@@ -88,6 +88,31 @@ def test_likelihood_is_the_masked_laplace_density():
     got = trace.nodes["food"]["fn"].log_prob(b["label"])
     assert torch.allclose(got, torch.log_softmax(logits, -1)[[0, 1], [1, 4]])
     assert torch.allclose(trace.nodes["log_spec"]["fn"].base_dist.base_dist.loc, loc)
+    # the location: the shared output layer on the FiLM-ed features, plus the class spectrum
+    # and the class-mixed output layer, both weighted by the class probabilities
+    with torch.no_grad():
+        with_food.class_spectrum.normal_(0, 1.0)
+        with_food.class_head.normal_(0, 0.1)
+        with_food.film.weight.normal_(0, 0.1)
+        loc, logits = with_food.predict(b["crops"], b["frame_mask"])
+        h, clip = with_food.encoder.encode(b["crops"], b["frame_mask"])
+        p = torch.softmax(logits, -1)
+        gamma, beta = with_food.film(p).chunk(2, dim=-1)
+        h = h * (1 + gamma[:, None]) + beta[:, None]
+        want_loc = with_food.head(h.transpose(1, 2)).transpose(1, 2)
+        for n in range(2):
+            for c in range(5):
+                want_loc[n] += p[n, c] * (with_food.class_spectrum[c]
+                                          + h[n] @ with_food.class_head[c].T)
+    assert torch.allclose(loc, want_loc, atol=1e-5)
+    # the label weighs food_weight times the clip's number of observed spectrogram values
+    with_food.food_weight = 0.5
+    trace = pyro.poutine.trace(with_food.model).get_trace(b)
+    want = 0.5 * b["spec_mask"].sum(1).float() * b["log_spec"].shape[-1]
+    assert torch.allclose(torch.as_tensor(trace.nodes["food"]["scale"]), want)
+    trace.compute_log_prob()
+    assert torch.allclose(trace.nodes["food"]["log_prob_sum"],
+                          (want * torch.log_softmax(logits, -1)[[0, 1], [1, 4]]).sum())
 
 
 def test_training_lowers_the_loss_and_the_file_loads_weights_only(tmp_path):

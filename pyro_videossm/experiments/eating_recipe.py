@@ -51,6 +51,8 @@ class EatingSoundsOptions:
     init_scale: float = option(1.0, "initial Laplace scale of the log-amplitude")
     no_food_head: bool = option(False, "do not tell the food class from the video (the "
                                        "training clips' labels) nor condition the sound on it")
+    food_weight: float = option(0.1, "weight of a clip's food label in the likelihood, in "
+                                     "units of the clip's spectrogram (1: as much as it)")
     valid_fraction: float = option(0.1, "last training clips held out for validation")
     patience: int | None = option(None, "stop after this many epochs without validation "
                                         "improvement")
@@ -282,7 +284,7 @@ def build_model(options: EatingSoundsOptions, settings=None, in_channels: int = 
                               channels=options.channels, hidden=options.hidden,
                               upsample=settings.frames_per_video_frame,
                               init_scale=options.init_scale, silence=settings.silence,
-                              n_classes=n_classes)
+                              n_classes=n_classes, food_weight=options.food_weight)
 
 
 def _objective(module, options):
@@ -316,6 +318,9 @@ def train_eating_sounds(run: TrainingRun, options: EatingSoundsOptions) -> list[
     values = train["log_spec"][train["spec_mask"]]  # (valid frames, F)
     mean = values.mean(0)
     model.set_mean_spectrum(mean, (values - mean).abs().mean(0))
+    model.set_appearance_statistics(train["crops"], train["frame_mask"])
+    if "label" in train:
+        model.set_class_spectra(train["log_spec"], train["spec_mask"], train["label"])
     config = run.config(**EATING_SOUNDS.defaults, patience=options.patience)
     n_valid = 0 if valid is None else valid["crops"].shape[0]
     announce = (f"{MODEL_NAME}: {sum(p.numel() for p in model.parameters()):,} parameters, "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -27,6 +28,23 @@ def crops_as_float(crops: Tensor) -> Tensor:
     if crops.dtype == torch.uint8:
         return crops.float() / 255.0
     return torch.nan_to_num(crops.float())
+
+
+def clip_appearance(crops: Tensor, frame_mask: Tensor | None = None, side: int = 8) -> Tensor:
+    """What a clip's crops look like over time: the per-pixel mean, maximum and standard
+    deviation over the valid frames of the crops average-pooled to ``side x side``;
+    ``(N, T, C, S, S)`` -> ``(N, 3 C side^2)``. The food shows here (its colour between the
+    teeth, the bitten item at the lower lip in a few frames: the maximum keeps it), which the
+    motion-driven frame features average away."""
+    n, t, c = crops.shape[:3]
+    x = F.adaptive_avg_pool2d(crops_as_float(crops).flatten(0, 1), side).reshape(n, t, -1)
+    mask = (torch.ones(n, t, dtype=torch.bool, device=crops.device) if frame_mask is None
+            else frame_mask.bool())[..., None]
+    count = mask.sum(1).clamp(min=1)
+    mean = (x * mask).sum(1) / count
+    std = ((((x - mean[:, None]) * mask) ** 2).sum(1) / count).sqrt()
+    peak = torch.where(mask, x, torch.zeros_like(x)).amax(1)  # crops are >= 0
+    return torch.cat([mean, peak, std], dim=-1)
 
 
 class FrameCNN(nn.Module):
