@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,13 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# numba (under librosa and pysteps) caches compiled functions beside the installed package;
+# two test workers compiling the same function at once can leave a damaged cache there that
+# crashes every later process (seen on a fresh CI venv: a segmentation fault in
+# librosa.util.peak_pick). Each worker, and the notebooks and commands it starts, gets its own
+# cache folder.
+os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(
+    prefix=f"numba-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
 
 #: Data shipped beside the repo (absent in a user's fresh clone: tests that need it skip).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
