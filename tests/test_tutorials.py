@@ -22,6 +22,10 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("VIDEOSSM_TUTORIAL_FAST", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel compiles numba's functions (librosa, pysteps) afresh: on a fresh CI venv a
+    # cache written by another test process crashed the kernel (segmentation fault in
+    # librosa.util.peak_pick), which no single-process run reproduces
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba_cache"))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
