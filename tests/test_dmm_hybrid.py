@@ -5,10 +5,11 @@ from __future__ import annotations
 import pyro
 import pytest
 import torch
+from toy_models import Rotation
 
 from pyro_videossm.assimilate import assimilate, get_method
 from pyro_videossm.data import simulate, write_netcdf
-from pyro_videossm.dynamics import Lorenz63, ODESystem
+from pyro_videossm.dynamics import Lorenz63
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer import TrainConfig
 from pyro_videossm.metrics.posterior import rmse
@@ -164,30 +165,12 @@ def test_windowed_assimilation_picks_each_cycle_from_a_fitting_window(l63):
     assert rmse(windowed["mean"], whole["mean"], burn_in=10) < 0.5 * noise
 
 
-class _Rotation(ODESystem):
-    """A linear system (harmonic oscillator): RK4 over an interval is a linear map."""
-
-    name = "rotation"
-    component_names = ("a", "b")
-    default_dt = 0.1
-
-    def drift(self, x):
-        a, b = x.unbind(-1)
-        return torch.stack([b, -a], -1)
-
-    def parameters_dict(self):
-        return {}
-
-    def initial_state(self):
-        return torch.tensor([1.0, 0.0])
-
-
 def test_smoother_guide_is_the_exact_posterior_of_a_linear_gaussian_model():
     """With a linear transition and no learned parts, the guide with backward messages is
     p(z_{1:T} | x_{1:T}) itself: log q(z) - log p(x, z) = -log p(x) for every z."""
-    obs = simulate(_Rotation(), cycles=12, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=0)
+    obs = simulate(Rotation(), cycles=12, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=0)
     obs["obs"][4:6, 1] = float("nan")  # some missing observations
-    dmm = hybrid_dmm(obs, system=_Rotation(), rnn_dim=4, correction_hidden=(),
+    dmm = hybrid_dmm(obs, system=Rotation(), rnn_dim=4, correction_hidden=(),
                      transition_scale=0.3, smoother_iterations=1)
     with torch.no_grad():  # switch the RNN's message off: physics and observations only
         dmm.combiner.lin_precision.weight.zero_()
@@ -231,8 +214,8 @@ def test_full_covariance_guide_kl_matches_the_gaussian_formula():
 
     from pyro_videossm.data import to_tensor_and_mask
 
-    obs = simulate(_Rotation(), cycles=8, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=1)
-    dmm = hybrid_dmm(obs, system=_Rotation(), rnn_dim=4, correction_hidden=(),
+    obs = simulate(Rotation(), cycles=8, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=1)
+    dmm = hybrid_dmm(obs, system=Rotation(), rnn_dim=4, correction_hidden=(),
                      transition_scale=0.3, smoother_iterations=2)
     x, m = to_tensor_and_mask(obs["obs"].values)
     data = dmm.unpack({"x": x[None].expand(3, -1, -1), "mask": m[None].expand(3, -1, -1)})

@@ -5,32 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toy_models import Rotation
 
 from pyro_videossm.assimilate import assimilate
 from pyro_videossm.data import simulate, to_tensor_and_mask
-from pyro_videossm.dynamics import ODESystem
 from pyro_videossm.errors import InputError
 from pyro_videossm.metrics import rmse
 from pyro_videossm.models.ssm.hybrid import hybrid_dmm
 from pyro_videossm.models.ssm.robust_guide import irls_weights
-
-
-class _Rotation(ODESystem):
-    """A linear system (harmonic oscillator): RK4 over an interval is a linear map."""
-
-    name = "rotation"
-    component_names = ("a", "b")
-    default_dt = 0.1
-
-    def drift(self, x):
-        a, b = x.unbind(-1)
-        return torch.stack([b, -a], -1)
-
-    def parameters_dict(self):
-        return {}
-
-    def initial_state(self):
-        return torch.tensor([1.0, 0.0])
 
 
 def test_irls_weights_closed_form():
@@ -58,8 +40,8 @@ def test_weighted_message_is_the_exact_posterior_with_variance_divided_by_the_we
     """Linear-Gaussian model, RNN message off: the smoother guide with IRLS weights ``w`` is
     the exact posterior of the model whose noise variance is ``r^2 / w``; the
     pseudo-observations (read by the learned parts only) change nothing there."""
-    obs = simulate(_Rotation(), cycles=10, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=0)
-    dmm = hybrid_dmm(obs, system=_Rotation(), rnn_dim=4, correction_hidden=(),
+    obs = simulate(Rotation(), cycles=10, dt=0.1, steps_per_obs=3, obs_noise_std=0.5, seed=0)
+    dmm = hybrid_dmm(obs, system=Rotation(), rnn_dim=4, correction_hidden=(),
                      transition_scale=0.3, smoother_iterations=1)
     with torch.no_grad():
         dmm.combiner.lin_precision.weight.zero_()

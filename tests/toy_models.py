@@ -13,6 +13,8 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from pyro_videossm.dynamics.base import ODESystem
+
 
 class ConjugateGaussian(nn.Module):
     """Per-item latent ``z ~ N(0, I)``, observation ``x | z ~ N(z, s^2 I)``; ``x (B, D)``.
@@ -99,3 +101,21 @@ class LinearRegression(nn.Module):
 def mse_loss(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean squared error of ``module(batch["x"])`` against ``batch["y"]`` (B, 1)."""
     return ((module(batch["x"]) - batch["y"]) ** 2).mean()
+
+
+class Rotation(ODESystem):
+    """A linear system (harmonic oscillator): RK4 over an interval is a linear map."""
+
+    name = "rotation"
+    component_names = ("a", "b")
+    default_dt = 0.1
+
+    def drift(self, x):
+        a, b = x.unbind(-1)
+        return torch.stack([b, -a], -1)
+
+    def parameters_dict(self):
+        return {}
+
+    def initial_state(self):
+        return torch.tensor([1.0, 0.0])
