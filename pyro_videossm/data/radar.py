@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,19 +55,22 @@ def grid_mapping_attrs(proj4: str) -> dict:
     if not proj4:
         raise InputError("the radar file has no projection (no PROJ.4 string in its metadata)")
     p = dict(re.findall(r"\+(\w+)=([^\s]+)", proj4))
-    km_axes = "a" in p and float(p["a"]) < 1.0e5
+    km_axes = "a" in p and _proj_number(p["a"], proj4) < 1.0e5
     if p.get("proj") == "stere":
+        def num(key: str, default: float) -> float:
+            return _proj_number(p[key], proj4) if key in p else default
+
         attrs: dict = {"grid_mapping_name": "polar_stereographic",
-                       "straight_vertical_longitude_from_pole": float(p.get("lon_0", 0.0)),
-                       "latitude_of_projection_origin": float(p.get("lat_0", 90.0)),
-                       "standard_parallel": float(p.get("lat_ts", 60.0)),
-                       "false_easting": float(p.get("x_0", 0.0)),
-                       "false_northing": float(p.get("y_0", 0.0)),
+                       "straight_vertical_longitude_from_pole": num("lon_0", 0.0),
+                       "latitude_of_projection_origin": num("lat_0", 90.0),
+                       "standard_parallel": num("lat_ts", 60.0),
+                       "false_easting": num("x_0", 0.0),
+                       "false_northing": num("y_0", 0.0),
                        "proj4_params": proj4, "units_note": "coordinates in km"}
         if "a" in p and "b" in p:  # CF wants metres
             scale = 1000.0 if km_axes else 1.0
-            attrs["semi_major_axis"] = float(p["a"]) * scale
-            attrs["semi_minor_axis"] = float(p["b"]) * scale
+            attrs["semi_major_axis"] = _proj_number(p["a"], proj4) * scale
+            attrs["semi_minor_axis"] = _proj_number(p["b"], proj4) * scale
         return attrs
     try:
         import pyproj
@@ -77,14 +81,28 @@ def grid_mapping_attrs(proj4: str) -> dict:
     if km_axes:
         for k in ("a", "b"):
             if k in p:
-                metric = re.sub(rf"\+{k}=[^\s]+", f"+{k}={float(p[k]) * 1000.0:g}", metric)
+                metric = re.sub(rf"\+{k}=[^\s]+",
+                                f"+{k}={_proj_number(p[k], proj4) * 1000.0:g}", metric)
     try:
-        cf = pyproj.CRS.from_proj4(metric).to_cf()
+        with warnings.catch_warnings():  # e.g. "parameter lost in conversion to CF"
+            warnings.simplefilter("ignore", UserWarning)
+            cf = pyproj.CRS.from_proj4(metric).to_cf()
     except pyproj.exceptions.CRSError as err:
         raise InputError(f"unreadable projection {proj4!r} ({err})".splitlines()[0]) from None
     attrs = {k: v for k, v in cf.items() if isinstance(v, (str, int, float))}
     attrs.update(proj4_params=proj4, units_note="coordinates in km")
     return attrs
+
+
+def _proj_number(value: str, proj4: str) -> float:
+    """A PROJ.4 parameter's number; angles may carry a hemisphere (``25E``, ``60N``; ``S`` and
+    ``W`` negative), as FMI's composites write them."""
+    v = str(value).strip()
+    sign = -1.0 if v[-1:].upper() in ("S", "W") else 1.0
+    try:
+        return sign * float(v[:-1] if v[-1:].upper() in ("N", "E", "S", "W") else v)
+    except ValueError:
+        raise InputError(f"unreadable number {value!r} in the projection {proj4!r}") from None
 
 
 @dataclass(frozen=True)

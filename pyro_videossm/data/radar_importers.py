@@ -23,7 +23,7 @@ import contextlib
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,13 +49,51 @@ class RadarSource:
     description: str = ""
     #: the importer takes ``gzipped=`` (set from the file name's ``.gz``)
     gzip_option: bool = False
+    #: ``path -> (importer keyword arguments read from the file, factor on its values)``:
+    #: what the importer would otherwise assume (KNMI: the accumulation period and gain)
+    file_options: Callable[[Path], tuple[dict[str, Any], float]] | None = None
+
+
+def knmi_file_options(path: Path) -> tuple[dict[str, Any], float]:
+    """A KNMI composite's accumulation period (minutes, ``overview/product_datetime_start``
+    to ``_end``) and the factor from pysteps' fixed ``0.01 mm`` per count to the file's
+    calibration (``GEO = gain * PV + offset``; an offset other than 0 is refused). pysteps
+    assumes a 5-minute period and a gain of 0.01; the file says which."""
+    from pyro_videossm.data.radar import _calibration, _parse_time
+
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            over = dict(f["overview"].attrs)
+            cal = dict(f["image1"]["calibration"].attrs)
+    except (OSError, KeyError):
+        return {}, 1.0  # not a KNMI file: the importer says so
+
+    def text(v) -> str:
+        v = np.asarray(v).ravel()[0] if np.asarray(v).ndim else np.asarray(v).item()
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    gain, offset, _ = _calibration({k: text(v) for k, v in cal.items()}, path)
+    if offset != 0.0:
+        raise InputError(f"{path}: calibration offset {offset:g} (pysteps reads 0.01 * PV)")
+    out: dict[str, Any] = {}
+    if "product_datetime_start" in over and "product_datetime_end" in over:
+        start, end = (_parse_time(text(over[k]), path)
+                      for k in ("product_datetime_start", "product_datetime_end"))
+        minutes = float((end - start) / np.timedelta64(1, "m"))
+        if not minutes > 0:
+            raise InputError(f"{path}: accumulation period is not positive")
+        out["accutime"] = minutes
+    return out, gain / 0.01
 
 
 #: The formats ``videossm convert-radar --source`` reads (pysteps' example-data settings).
 RADAR_SOURCES: dict[str, RadarSource] = {
     "knmi": RadarSource("import_knmi_hdf5", "RAD_NL25_RAP_5min_%Y%m%d%H%M",
                         {"qty": "ACRR", "accutime": 5.0},
-                        "KNMI (Netherlands) HDF5 5-minute accumulation composites"),
+                        "KNMI (Netherlands) HDF5 accumulation composites",
+                        file_options=knmi_file_options),
     "fmi": RadarSource("import_fmi_pgm", "%Y%m%d%H%M_fmi.radar.composite.lowest_FIN_SUOMI1", {},
                        "FMI (Finland) PGM reflectivity composites", gzip_option=True),
     "bom": RadarSource("import_bom_rf3", "2_%Y%m%d_%H%M00.prcp-cscn", {},
@@ -163,11 +201,17 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
     kwargs = dict(spec.kwargs)
     if spec.gzip_option:
         kwargs["gzipped"] = path.suffix == ".gz"
+    scale = 1.0
+    if spec.file_options is not None:
+        extra, scale = spec.file_options(path)
+        kwargs.update(extra)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             precip, _, meta = importer(str(path), **kwargs)
     except Exception as err:  # every importer fails its own way on a foreign file
         why = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        if "projdef" in why:  # ODIM: no projection in the file's ``where`` group
+            raise InputError(f"{path}: the file has no projection (no where/projdef)") from None
         raise InputError(f"{path}: not a {source} radar file ({why})") from None
     if not str(meta.get("projection") or "").strip():
         raise InputError(f"{path}: the file has no projection (the importer found no PROJ.4 "
@@ -175,11 +219,18 @@ def read_radar_file(path: str | os.PathLike, source: str, *,
     unit = str(meta.get("unit", ""))
     if unit not in ("mm/h", "mm", "dBZ"):
         raise InputError(f"{path}: the field is in {unit!r}, not rain (mm/h, mm or dBZ)")
+    values = np.asarray(precip, dtype=np.float64) * scale
+    zero_level = meta.get("zerovalue")  # the importer's no-echo value (before conversion)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            rate, meta = to_rainrate(np.asarray(precip, dtype=np.float64), dict(meta))
+            rate, meta = to_rainrate(values, dict(meta))
     except (ValueError, KeyError) as err:
         raise InputError(f"{path}: cannot convert the field to rain rate ({err})") from None
+    if unit == "dBZ":
+        # pysteps zeroes values below the smallest one above the importer's zero value (the
+        # no-echo level); a frame holding only that level (all dry) is zeroed here too
+        if zero_level is not None and np.isfinite(zero_level):
+            rate[values <= float(zero_level)] = 0.0
     rate = np.where(np.isfinite(rate), rate, np.nan).astype(np.float32)
     rows, cols = rate.shape
     try:
