@@ -49,6 +49,7 @@ from pyro_videossm.data.forecast_names import FORECAST_STANDARD_NAMES as CF_NAME
 from pyro_videossm.data.scaling import FieldScaling
 from pyro_videossm.data.selection import SAMPLE_DIMS, select_field  # noqa: F401 (re-export)
 from pyro_videossm.errors import InputError
+from pyro_videossm.forecast.dry_context import dry_contexts
 from pyro_videossm.registry import Registry
 
 #: Modules whose import registers the built-in forecasters (loaded on first lookup).
@@ -155,6 +156,30 @@ class Forecaster(ABC):
             values = values[None]
         if np.isnan(values).all():
             raise InputError(f"variable {da.name!r}: the context is all missing")
+        check_times(da)
+        self.check_context_length(values.shape[1])
+        # a rain-rate context without rain forecasts zeros (forecast/dry_context.py)
+        wet = np.nonzero(~dry_contexts(da, values))[0]
+        m = 1 if self.deterministic else members
+        fc = np.zeros((values.shape[0], leads, m, *values.shape[-2:]))
+        if wet.size:
+            fc[wet] = self._predict_scaled(values[wet], leads, members, seed, batch_size)
+        if lead_dim is None:
+            fc = fc[0]
+        return forecast_dataset(
+            fc, da, model=self.name, deterministic=self.deterministic, seed=seed,
+            scaling=self.scaling, options=self.options(),
+        )
+
+    def check_context_length(self, frames: int) -> None:
+        """Raise a one-line InputError when ``frames`` context frames are too few for this
+        forecaster (e.g. for its optical flow); any number >= 1 by default."""
+        return None
+
+    def _predict_scaled(self, values: np.ndarray, leads: int, members: int, seed: int,
+                        batch_size: int | None) -> np.ndarray:
+        """``values`` ``(S, T, H, W)`` physical units (NaN missing) -> scaled, :meth:`predict`
+        in batches, unscaled: ``(S, leads, M, H, W)``."""
         with np.errstate(invalid="ignore", divide="ignore"):
             scaled = np.asarray(self.scaling.forward(values), dtype=np.float64)
         mask_np = ~np.isnan(scaled)
@@ -171,13 +196,7 @@ class Forecaster(ABC):
                                    leads, members, generator=generator)
                 outs.append(self._check_output(out, x[i:i + step].shape, leads, members)
                             .detach().to("cpu", torch.float64))
-        fc = self.scaling.inverse(torch.cat(outs).numpy())
-        if lead_dim is None:
-            fc = fc[0]
-        return forecast_dataset(
-            fc, da, model=self.name, deterministic=self.deterministic, seed=seed,
-            scaling=self.scaling, options=self.options(),
-        )
+        return self.scaling.inverse(torch.cat(outs).numpy())
 
     def _check_output(self, out: Tensor, shape: torch.Size, leads: int, members: int) -> Tensor:
         b, _, h, w = shape
@@ -188,6 +207,23 @@ class Forecaster(ABC):
                 f"expected {(b, leads, m, h, w)}"
             )
         return out
+
+
+def check_times(da: xr.DataArray) -> None:
+    """One-line InputError when ``da``'s ``time`` coordinate (dates or numbers) is not strictly
+    increasing: a duplicate time, or frames out of order."""
+    if "time" not in da.coords or da["time"].ndim != 1 or da.sizes.get("time", 0) < 2:
+        return
+    t = np.asarray(da["time"].values)
+    if not (np.issubdtype(t.dtype, np.datetime64) or np.issubdtype(t.dtype, np.number)):
+        return
+    d = np.diff(t)
+    zero = np.zeros((), dtype=d.dtype)
+    if (d <= zero).any():
+        i = int(np.nonzero(d <= zero)[0][0])
+        what = "a duplicate time" if d[i] == zero else "times out of order"
+        raise InputError(f"variable {da.name!r}: {what} at {t[i + 1]} (time must increase "
+                         "strictly)")
 
 
 def _check_counts(leads: int, members: int) -> tuple[int, int]:

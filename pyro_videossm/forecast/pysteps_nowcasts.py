@@ -144,16 +144,19 @@ class PystepsNowcast(Forecaster):
         """Context frames needed: the optical flow's and the nowcast's."""
         return max(MOTION_METHODS[self.motion], self.frames_used)
 
+    def check_context_length(self, frames: int) -> None:
+        """One-line InputError with fewer frames than :meth:`min_context`."""
+        need = self.min_context()
+        if frames < need:
+            raise InputError(f"{self.name} needs at least {need} context frames ({self.motion} "
+                             f"optical flow: {MOTION_METHODS[self.motion]}, the nowcast: "
+                             f"{self.frames_used}), got {frames}")
+
     # -- tensors ---------------------------------------------------------------------------
     def predict(self, context: Tensor, mask: Tensor, leads: int, members: int = 1, *,
                 generator: torch.Generator | None = None) -> Tensor:
         """``(B, T, H, W)`` rain rate (mm/h) and mask -> ``(B, leads, M, H, W)`` mm/h."""
-        t = context.shape[1]
-        need = self.min_context()
-        if t < need:
-            raise InputError(f"{self.name} needs at least {need} context frames ({self.motion} "
-                             f"optical flow: {MOTION_METHODS[self.motion]}, the nowcast: "
-                             f"{self.frames_used}), got {t}")
+        self.check_context_length(context.shape[1])
         m = 1 if self.deterministic else int(members)
         rain = context.detach().cpu().double().numpy().copy()
         rain[~mask.cpu().numpy()] = np.nan

@@ -307,5 +307,10 @@ class AdvectionConvDMMForecaster(FieldDMMForecaster):
     name = "advection-convdmm"
     module_class = AdvectionConvDMM
 
+    def check_context_length(self, frames: int) -> None:
+        """The context's optical flow needs 2 frames (one-line InputError)."""
+        if self.module.config["motion"] != "none" and frames < 2:
+            raise InputError(f"the optical flow needs at least 2 context frames, got {frames}")
+
 
 __all__ = ["AdvectionConvDMM", "AdvectionConvDMMForecaster", "ConditionedChainPrior"]
