@@ -67,10 +67,13 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.benchmark_sections import radar_section
 from pyro_videossm.experiments.field_recipes import FIELD_MODELS
 from pyro_videossm.experiments.radar_benchmark import (
+    KNMI_PRESET,
     PYSTEPS_MODELS,
     block_windows,
     calibration,
     data_summary,
+    fss_pixels,
+    pixel_km,
     radar_architectures,
     radar_field,
     reusable_run,
@@ -82,11 +85,13 @@ from pyro_videossm.experiments.sequence_recipes import SEQUENCE_MODELS
 
 BEGIN, END = "<!-- BEGIN radar -->", "<!-- END radar -->"
 ALL_MODELS = ("persistence", *PYSTEPS_MODELS, *FIELD_MODELS, *SEQUENCE_MODELS)
+#: the archive formats of --source (kept here so that --help works without pysteps)
+RADAR_SOURCE_NAMES = ("knmi", "fmi", "bom", "opera", "mch")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "radar" / "knmi_20100826"
 #: Settings that do not change what is trained.
 _NOT_TRAINING = ("models", "out", "results", "strip", "strip_models", "note", "progress",
                  "reuse_models", "show_leads", "members", "threshold", "fss_scales", "threads",
-                 "device", "section", "calibration", "motion")
+                 "device", "section", "calibration", "motion", "fss_km", "source")
 
 
 def write_section(path: Path, body: str, record: dict | None = None,
@@ -103,15 +108,24 @@ def write_section(path: Path, body: str, record: dict | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of KNMI composites")
+    p.add_argument("--data", type=Path, nargs="+", default=[DEFAULT_DATA],
+                   help="folder or files of --source composites, or a netCDF file written by "
+                        "videossm convert-radar (default: the KNMI day beside the repo)")
+    p.add_argument("--source", default="knmi", choices=RADAR_SOURCE_NAMES,
+                   help="archive format of --data files (default knmi)")
+    p.add_argument("--time-format",
+                   help="file-name time pattern (default: the source's, see convert-radar)")
     p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
-    p.add_argument("--resolution", type=float, default=4.0, help="pixel size in km (default 4)")
-    p.add_argument("--box-km", type=float, default=320.0,
-                   help="side of the square crop in km (default 320: 80 x 80 px at 4 km)")
-    p.add_argument("--center-x", type=float, default=370.0,
-                   help="crop centre x in km (default 370: centre of the radar range)")
-    p.add_argument("--center-y", type=float, default=-4080.0,
-                   help="crop centre y in km (default -4080)")
+    p.add_argument("--resolution", type=float,
+                   help="pixel size in km (default: 4 for knmi, else the data's pixel)")
+    p.add_argument("--box-km", type=float,
+                   help="side of the square crop in km (default: 320 for knmi, i.e. 80 x 80 px "
+                        "at 4 km; else the whole grid)")
+    p.add_argument("--center-x", type=float,
+                   help="crop centre x in km (default: 370 for knmi, the centre of the radar "
+                        "range; else the grid's centre)")
+    p.add_argument("--center-y", type=float,
+                   help="crop centre y in km (default: -4080 for knmi; else the grid's centre)")
     p.add_argument("--frames", type=int, help="use only the first FRAMES files")
     p.add_argument("--split", type=float, nargs=3, default=(0.5, 0.2, 0.3),
                    metavar=("TRAIN", "VALID", "TEST"),
@@ -131,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input-clip", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="clamp the encoders' input (model units)")
     p.add_argument("--threshold", type=float, default=1.0, help="CSI/FSS threshold, mm/h")
-    p.add_argument("--fss-scales", type=int, nargs="+", default=[1, 4],
-                   help="FSS neighbourhoods in pixels (default 1 4: 4 and 16 km at 4 km)")
+    p.add_argument("--fss-km", type=float, nargs="+",
+                   help="FSS neighbourhoods in km, turned into pixels of the data's grid "
+                        "(default: one pixel and 16 km)")
+    p.add_argument("--fss-scales", type=int, nargs="+",
+                   help="FSS neighbourhoods in pixels (overrides --fss-km)")
     p.add_argument("--show-leads", type=int, nargs="+", default=[1, 3, 6, 9, 12])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -161,8 +178,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="tiny crop, 2 epochs, tiny networks: an end-to-end check, not a result")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
+    if args.source == "knmi":
+        for key, value in KNMI_PRESET.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
     if args.quick:
-        args.box_km, args.epochs, args.hidden, args.members = 96.0, 1, 4, 2
+        if args.source == "knmi":
+            args.box_km = 96.0
+        args.epochs, args.hidden, args.members = 1, 4, 2
         args.leads, args.context, args.frames = 3, 3, args.frames or 40
         args.show_leads = [1, 3]
     torch.set_num_threads(args.threads)
@@ -172,9 +195,21 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
 
     # -- data ---------------------------------------------------------------------------
-    ds = radar_field(args.data, args.resolution, (args.center_x, args.center_y), args.box_km,
-                     args.frames)
-    data_path = args.out / "knmi_crop.nc"
+    if args.source != "knmi" and args.data == [DEFAULT_DATA]:
+        raise SystemExit(f"--source {args.source}: give --data")
+    center = (None if args.center_x is None and args.center_y is None
+              else (args.center_x, args.center_y))
+    try:
+        ds = radar_field(args.data if len(args.data) > 1 else args.data[0], args.resolution,
+                         center, args.box_km, args.frames, source=args.source,
+                         time_format=args.time_format)
+        px_km = pixel_km(ds)
+        if args.fss_scales is None:
+            args.fss_scales = fss_pixels(args.fss_km or [px_km, 16.0], px_km)
+    except InputError as err:
+        raise SystemExit(str(err)) from None
+    args.resolution = px_km  # the pixel the models see (the data's own when not given)
+    data_path = args.out / f"{args.source}_crop.nc"
     write_netcdf(ds, data_path)
     da = ds["rain_rate"]
     blocks = chronological_split(da.sizes["time"], tuple(args.split))
@@ -186,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     data = block_windows(da, blocks, K, L, args.normalize, units="mm/h")
     t_times = da["time"].values
     summary: dict[str, Any] = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: _plain(v) for k, v in vars(args).items()},
         **data_summary(da, blocks, data, len(inits), args.threshold)}
     grid = summary["grid"]
-    print(f"data: {summary['frames']} frames {grid[0]}x{grid[1]} at {args.resolution:g} km "
+    print(f"data: {summary['frames']} frames {grid[0]}x{grid[1]} at {args.resolution:g} km, "
+          f"every {summary['time_step_minutes']:g} min "
           f"({100 * summary['outside_range_fraction']:.1f}% outside radar range, "
           f"{100 * summary['wet_fraction']:.1f}% of pixels >= {args.threshold:g} mm/h); "
           f"windows train {data.n_train}, valid {data.n_valid}, test {len(inits)}; scaling "
@@ -262,6 +298,13 @@ def main(argv: list[str] | None = None) -> int:
                                        for n, m in summary["models"].items()}}))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
+
+
+def _plain(v: Any) -> Any:
+    """A setting as JSON: paths as strings, a one-path list as its path."""
+    if isinstance(v, list) and v and all(isinstance(e, Path) for e in v):
+        return str(v[0]) if len(v) == 1 else [str(e) for e in v]
+    return str(v) if isinstance(v, Path) else v
 
 
 def _rel(target: Path, results: Path | None) -> str:

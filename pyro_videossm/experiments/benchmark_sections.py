@@ -102,15 +102,29 @@ def radar_section(args, *, summary: Mapping[str, Any], rows: Mapping[str, Mappin
     loaded = max(load0, load1) > 0.5 * (os.cpu_count() or 1)
     tb = {k: summary["block_times"][k] for k in ("train", "valid", "test")}
     pysteps = [n for n in rows if n in PYSTEPS_MODELS]
+    source = getattr(args, "source", "knmi")
+    if source == "knmi":
+        data = (f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} "
+                f"min) → rain rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km "
+                f"square around the radar range's centre (x = {args.center_x:g}, y = "
+                f"{args.center_y:g} km, polar stereographic) and block-averaged to "
+                f"{args.resolution:g} km")
+    else:
+        where = ("the whole grid" if args.box_km is None else
+                 f"cut to a {args.box_km:g} km square around "
+                 + ("the grid's centre" if args.center_x is None else
+                    f"x = {args.center_x:g}, y = {args.center_y:g} km"))
+        data = (f"Data: {n_time} `{source}` radar frames ({tb['train'][0]} – {tb['test'][1]} "
+                f"UTC, every {step_min:g} min) → rain rate in mm/h through pysteps' importer "
+                f"(`videossm convert-radar --source {source}`), {where}, pixels of "
+                f"{args.resolution:g} km")
     return "\n".join([
-        title or "## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)",
+        title or ("## Real radar: KNMI composites, 26 Aug 2010 (nowcasting)" if source == "knmi"
+                  else f"## Radar nowcasting: {source} composites"),
         "",
         f"Command: `{command}` (`nice -n 10`; {_dt.date.today().isoformat()}).",
         "",
-        f"Data: {n_time} KNMI radar composites (00:00–07:35 UTC, every {step_min:g} min) → rain "
-        f"rate in mm/h with `load_knmi`, cropped to a {args.box_km:g} km square around the "
-        f"radar range's centre (x = {args.center_x:g}, y = {args.center_y:g} km, polar "
-        f"stereographic) and block-averaged to {args.resolution:g} km: {grid[0]} × {grid[1]} "
+        f"{data}: {grid[0]} × {grid[1]} "
         f"pixels, {100 * nan_frac:.1f} % outside radar range (NaN, masked in training and "
         f"left out of the scores), {100 * wet:.1f} % of the valid pixels ≥ "
         f"{args.threshold:g} mm/h. Chronological blocks: train {tb['train'][0][11:]}–"

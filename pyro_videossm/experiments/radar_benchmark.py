@@ -1,7 +1,10 @@
 """The radar nowcasting benchmark's data, model sizes and tables (KNMI composites).
 
-* :func:`radar_field`: ``rain_rate(time, y, x)`` mm/h on a square crop, coarsened
-  (:func:`~pyro_videossm.data.radar.load_knmi`);
+* :func:`radar_field`: ``rain_rate(time, y, x)`` mm/h on a square crop, coarsened, from any
+  radar source (:func:`~pyro_videossm.data.radar.load_knmi`,
+  :func:`~pyro_videossm.data.radar_importers.load_radar`) or a ``convert-radar`` netCDF;
+  pixel size and time step from the data (:func:`pixel_km`, :func:`check_regular_times`,
+  :func:`fss_pixels` for FSS windows given in km);
 * :func:`block_windows`: training and validation windows cut inside contiguous time blocks
   (:func:`~pyro_videossm.data.fields.chronological_split`), scaled with a scaling fitted on the
   training block only, as a :class:`~pyro_videossm.experiments.windows.WindowData`;
@@ -34,19 +37,154 @@ DMM_MODELS = ("convdmm", "dmm-flat", "advection-convdmm")
 
 
 # -- data -----------------------------------------------------------------------------------
-def radar_field(data: str | os.PathLike, resolution: float, center: tuple[float, float],
-                box_km: float, frames: int | None = None) -> xr.Dataset:
-    """``rain_rate(time, y, x)`` mm/h on a ``box_km`` square around ``center`` (x, y km),
-    coarsened to ``resolution`` km (first ``frames`` files only, if given)."""
-    from pyro_videossm.data.radar import knmi_files, load_knmi
+#: The published KNMI run's crop and pixel (``benchmarks/radar_forecast.py`` defaults for
+#: ``--source knmi``): 320 km around the radar range's centre, 4 km pixels. Other sources
+#: default to the whole grid at its own pixel size.
+KNMI_PRESET: dict[str, float] = {"resolution": 4.0, "box_km": 320.0, "center_x": 370.0,
+                                 "center_y": -4080.0}
 
-    files = knmi_files(data)
-    if frames is not None:
-        files = files[:frames]
-    half = box_km / 2.0
-    cx, cy = center
-    return load_knmi(files, resolution_km=resolution, crop_x=(cx - half, cx + half),
-                     crop_y=(cy - half, cy + half))
+
+def radar_field(data: str | os.PathLike | Sequence[str | os.PathLike],
+                resolution: float | None = None, center: tuple[float, float] | None = None,
+                box_km: float | None = None, frames: int | None = None, *,
+                source: str = "knmi", time_format: str | None = None) -> xr.Dataset:
+    """``rain_rate(time, y, x)`` mm/h of radar ``data`` on a ``box_km`` square around
+    ``center`` (x, y km; default: the grid's centre; no ``box_km``: the whole grid),
+    coarsened to ``resolution`` km (default: the file's pixel), first ``frames`` frames only
+    if given.
+
+    ``data``: a folder or files of ``source`` (``knmi`` through
+    :func:`~pyro_videossm.data.radar.load_knmi`, the others through pysteps,
+    :func:`~pyro_videossm.data.radar_importers.load_radar`), or a netCDF file written by
+    ``videossm convert-radar``. The pixel size and time step come from the data; the times
+    must be evenly spaced and increasing (one-line :class:`InputError` otherwise)."""
+    paths = [Path(data)] if isinstance(data, (str, os.PathLike)) else [Path(d) for d in data]
+    if len(paths) == 1 and paths[0].suffix in (".nc", ".nc4") and paths[0].is_file():
+        ds = _converted(paths[0], frames)
+        ds = crop_and_coarsen(ds, center, box_km, resolution)
+    else:
+        if source == "knmi":
+            from pyro_videossm.data.radar import knmi_files, load_knmi
+
+            files = knmi_files(paths[0] if len(paths) == 1 else paths)
+        else:
+            from pyro_videossm.data.radar_importers import load_radar, radar_files
+
+            files = radar_files(paths)
+        if frames is not None:
+            files = files[:frames]
+        if center is None:  # the grid's centre: read whole, crop after
+            crop_x = crop_y = None
+        else:
+            half = (box_km if box_km is not None else math.inf) / 2.0
+            crop_x = (center[0] - half, center[0] + half)
+            crop_y = (center[1] - half, center[1] + half)
+        if source == "knmi":
+            ds = load_knmi(files, crop_x=crop_x, crop_y=crop_y,
+                           resolution_km=None if center is None else resolution)
+        else:
+            ds = load_radar(files, source, crop_x=crop_x, crop_y=crop_y, time_format=time_format,
+                            resolution_km=None if center is None else resolution)
+        if center is None:
+            ds = crop_and_coarsen(ds, None, box_km, resolution)
+    check_regular_times(ds["rain_rate"])
+    return ds
+
+
+def _converted(path: Path, frames: int | None) -> xr.Dataset:
+    """A ``convert-radar`` netCDF, loaded (first ``frames`` times)."""
+    try:
+        with xr.open_dataset(path) as f:
+            ds = f.load()
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a netCDF file ({err})".splitlines()[0]) from None
+    if "rain_rate" not in ds or ds["rain_rate"].dims != ("time", "y", "x"):
+        raise InputError(f"{path}: no rain_rate(time, y, x) (write it with videossm "
+                         "convert-radar)")
+    return ds.isel(time=slice(None, frames))
+
+
+def pixel_km(ds: xr.Dataset) -> float:
+    """The pixel size in km: the ``pixel_size_km`` attribute the radar readers write, else
+    the ``x`` coordinate's spacing (units km or m)."""
+    if "pixel_size_km" in ds.attrs:
+        return float(ds.attrs["pixel_size_km"])
+    x = ds["x"]
+    if x.size < 2:
+        raise InputError("the radar grid has fewer than 2 columns")
+    scale = {"km": 1.0, "m": 1e-3}.get(str(x.attrs.get("units", "km")).strip())
+    if scale is None:
+        raise InputError(f"x in {x.attrs.get('units')!r}: projection coordinates in km or m "
+                         "expected")
+    return abs(float(x.values[1] - x.values[0])) * scale
+
+
+def crop_and_coarsen(ds: xr.Dataset, center: tuple[float, float] | None,
+                     box_km: float | None, resolution: float | None) -> xr.Dataset:
+    """``ds`` (``rain_rate(time, y, x)``, x/y in km) cut to a ``box_km`` square around
+    ``center`` (default: the grid's centre; no ``box_km``: uncut) and block-averaged
+    (NaN-aware) to ``resolution`` km, a whole multiple of the pixel."""
+    from pyro_videossm.data.radar import coarsen_block_mean
+
+    if box_km is not None:
+        x, y = ds["x"].values, ds["y"].values
+        cx, cy = center if center is not None else ((x.min() + x.max()) / 2,
+                                                    (y.min() + y.max()) / 2)
+        half = box_km / 2.0
+        keep_x = (x >= cx - half) & (x <= cx + half)
+        keep_y = (y >= cy - half) & (y <= cy + half)
+        if not keep_x.any() or not keep_y.any():
+            raise InputError(f"the {box_km:g} km box around ({cx:g}, {cy:g}) km misses the grid")
+        ds = ds.isel(x=np.nonzero(keep_x)[0], y=np.nonzero(keep_y)[0])
+    px = pixel_km(ds)
+    if resolution is None or math.isclose(resolution, px, rel_tol=1e-6):
+        return ds.assign_attrs(pixel_size_km=px)
+    ratio = resolution / px
+    factor = int(round(ratio))
+    if factor < 1 or abs(ratio - factor) > 1e-6:
+        raise InputError(f"resolution {resolution:g} km is not a whole multiple of the "
+                         f"{px:g} km pixel")
+    r = ds["rain_rate"]
+    values = coarsen_block_mean(r.values, factor)
+    h, w = values.shape[-2:]
+    coords = {c: ds[c].values[: n * factor].reshape(n, factor).mean(axis=1)
+              for c, n in (("y", h), ("x", w))}
+    out = ds.isel(y=slice(0, h * factor, factor), x=slice(0, w * factor, factor))
+    out = out.assign_coords(y=("y", coords["y"], ds["y"].attrs),
+                            x=("x", coords["x"], ds["x"].attrs))
+    out["rain_rate"] = (r.dims, values, r.attrs)
+    return out.assign_attrs(pixel_size_km=px * factor,
+                            coarsening_factor=int(ds.attrs.get("coarsening_factor", 1)) * factor)
+
+
+def check_regular_times(da: xr.DataArray) -> None:
+    """One-line InputError unless ``da``'s times increase by one constant step (a missing,
+    duplicate or misordered frame would put windows across a gap)."""
+    t = np.asarray(da["time"].values)
+    if t.size < 2:
+        raise InputError(f"{t.size} radar frame(s): a benchmark needs a time series")
+    d = np.diff(t)
+    if (d <= np.zeros((), d.dtype)).any():
+        i = int(np.nonzero(d <= np.zeros((), d.dtype))[0][0])
+        raise InputError(f"radar times not increasing at {t[i + 1]} (duplicate or out of "
+                         "order)")
+    if (d != d[0]).any():
+        i = int(np.nonzero(d != d[0])[0][0])
+        raise InputError(f"radar times not evenly spaced: {t[i]} to {t[i + 1]} after steps of "
+                         f"{d[0].astype('timedelta64[s]') if d.dtype.kind == 'm' else d[0]}")
+
+
+def fss_pixels(fss_km: Sequence[float], px_km: float) -> list[int]:
+    """FSS neighbourhood sizes in pixels for sizes in km on a ``px_km`` grid (nearest whole
+    number of pixels, at least 1; duplicates dropped, in order)."""
+    out: list[int] = []
+    for km in fss_km:
+        if not km > 0:
+            raise InputError(f"FSS scale must be > 0 km, got {km}")
+        n = max(1, int(round(km / px_km)))
+        if n not in out:
+            out.append(n)
+    return out
 
 
 def block_windows(da: xr.DataArray, blocks: Mapping[str, slice], context: int, leads: int,
@@ -320,6 +458,7 @@ def scores_csv(rows: Mapping[str, Mapping[str, np.ndarray]], threshold: float) -
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["PYSTEPS_MODELS", "UNTRAINED", "block_windows", "calibration", "calibration_table",
-           "data_summary", "radar_architectures", "radar_field", "reusable_run", "run_model",
-           "score_tables", "scores_csv", "training_table", "write_strips"]
+__all__ = ["KNMI_PRESET", "PYSTEPS_MODELS", "UNTRAINED", "block_windows", "calibration",
+           "calibration_table", "check_regular_times", "crop_and_coarsen", "data_summary",
+           "fss_pixels", "pixel_km", "radar_architectures", "radar_field", "reusable_run",
+           "run_model", "score_tables", "scores_csv", "training_table", "write_strips"]

@@ -156,7 +156,6 @@ class Forecaster(ABC):
             values = values[None]
         if np.isnan(values).all():
             raise InputError(f"variable {da.name!r}: the context is all missing")
-        check_times(da)
         self.check_context_length(values.shape[1])
         # a rain-rate context without rain forecasts zeros (forecast/dry_context.py)
         wet = np.nonzero(~dry_contexts(da, values))[0]
@@ -207,23 +206,6 @@ class Forecaster(ABC):
                 f"expected {(b, leads, m, h, w)}"
             )
         return out
-
-
-def check_times(da: xr.DataArray) -> None:
-    """One-line InputError when ``da``'s ``time`` coordinate (dates or numbers) is not strictly
-    increasing: a duplicate time, or frames out of order."""
-    if "time" not in da.coords or da["time"].ndim != 1 or da.sizes.get("time", 0) < 2:
-        return
-    t = np.asarray(da["time"].values)
-    if not (np.issubdtype(t.dtype, np.datetime64) or np.issubdtype(t.dtype, np.number)):
-        return
-    d = np.diff(t)
-    zero = np.zeros((), dtype=d.dtype)
-    if (d <= zero).any():
-        i = int(np.nonzero(d <= zero)[0][0])
-        what = "a duplicate time" if d[i] == zero else "times out of order"
-        raise InputError(f"variable {da.name!r}: {what} at {t[i + 1]} (time must increase "
-                         "strictly)")
 
 
 def _check_counts(leads: int, members: int) -> tuple[int, int]:
