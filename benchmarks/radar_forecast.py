@@ -59,6 +59,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pyro_videossm.data.conventions import write_netcdf
@@ -130,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", type=float, nargs=3, default=(0.5, 0.2, 0.3),
                    metavar=("TRAIN", "VALID", "TEST"),
                    help="chronological block fractions (default 0.5 0.2 0.3)")
-    p.add_argument("--context", type=int, default=6, help="context frames (default 6 = 30 min)")
-    p.add_argument("--leads", type=int, default=12, help="lead times (default 12 = 60 min)")
+    p.add_argument("--context", type=int,
+                   help="context frames (default: 30 min of the data's steps, at least 3: 6 "
+                        "at 5 min)")
+    p.add_argument("--leads", type=int,
+                   help="lead times (default: 60 min of the data's steps: 12 at 5 min)")
     p.add_argument("--normalize", default="minmax", choices=("robust", "minmax", "log", "none"),
                    help="scaling fitted on the training block, shared by all models "
                         "(default minmax: linear, so mean forecasts stay in mm/h)")
@@ -150,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: one pixel and 16 km)")
     p.add_argument("--fss-scales", type=int, nargs="+",
                    help="FSS neighbourhoods in pixels (overrides --fss-km)")
-    p.add_argument("--show-leads", type=int, nargs="+", default=[1, 3, 6, 9, 12])
+    p.add_argument("--show-leads", type=int, nargs="+",
+                   help="leads shown in the tables (default: those at 5, 15, 30, 45 and 60 "
+                        "min: 1 3 6 9 12 at 5 min)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -190,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         args.show_leads = [1, 3]
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    K, L = args.context, args.leads
     started = time.perf_counter()
     load0 = os.getloadavg()
 
@@ -209,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         raise SystemExit(str(err)) from None
     args.resolution = px_km  # the pixel the models see (the data's own when not given)
+    steps_of(args, ds)
+    K, L = args.context, args.leads
     data_path = args.out / f"{args.source}_crop.nc"
     write_netcdf(ds, data_path)
     da = ds["rain_rate"]
@@ -298,6 +305,19 @@ def main(argv: list[str] | None = None) -> int:
                                        for n, m in summary["models"].items()}}))
         print(f"updated {args.results}", file=sys.stderr)
     return 0
+
+
+def steps_of(args, ds) -> None:
+    """Context, leads and shown leads not given: durations (30 min of context, 60 min of
+    leads, tables at 5, 15, 30, 45, 60 min) in the data's time steps."""
+    step = float((ds["time"].values[1] - ds["time"].values[0]) / np.timedelta64(1, "m"))
+    if args.context is None:
+        args.context = max(3, int(round(30.0 / step)))
+    if args.leads is None:
+        args.leads = max(1, int(round(60.0 / step)))
+    if args.show_leads is None:
+        args.show_leads = sorted({min(args.leads, max(1, int(round(m / step))))
+                                  for m in (5.0, 15.0, 30.0, 45.0, 60.0)})
 
 
 def _plain(v: Any) -> Any:

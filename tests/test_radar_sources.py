@@ -213,6 +213,19 @@ def test_benchmark_on_a_2km_15min_source(tmp_path):
     assert s4["settings"]["fss_scales"] == [1, 4] and s4["grid"] == [12, 12]
 
 
+@pytest.mark.parametrize("minutes, context, leads, shown", [
+    (5.0, 6, 12, [1, 3, 6, 9, 12]), (6.0, 5, 10, [1, 2, 5, 8, 10]),
+    (10.0, 3, 6, [1, 2, 3, 4, 6]), (15.0, 3, 4, [1, 2, 3, 4])])
+def test_benchmark_windows_are_durations_in_the_data_steps(minutes, context, leads, shown):
+    """30 min of context (at least 3 frames), 60 min of leads, tables at 5..60 min."""
+    from argparse import Namespace
+
+    ds = xr.Dataset(coords={"time": np.array(rf.times(3, minutes), dtype="datetime64[ns]")})
+    args = Namespace(context=None, leads=None, show_leads=None)
+    _bench().steps_of(args, ds)
+    assert (args.context, args.leads, args.show_leads) == (context, leads, shown)
+
+
 # -- bad input --------------------------------------------------------------------------------
 def test_foreign_files_and_missing_projections_are_one_line(tmp_path, capsys):
     out = tmp_path / "out.nc"
