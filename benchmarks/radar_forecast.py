@@ -6,7 +6,12 @@ beside the repo) converted to rain rate (mm/h) with the toolkit's converter
 (:func:`pyro_videossm.data.radar.load_knmi`): cropped to a ``--box-km`` square around the radar
 range's centre (``--center-x/--center-y``, polar stereographic km), coarsened to
 ``--resolution`` km with the NaN-aware block mean (pixels outside radar range stay NaN and are
-masked everywhere), and written to ``OUT/knmi_crop.nc``.
+masked everywhere), and written to ``OUT/knmi_crop.nc``. Other archives: ``--source
+fmi|bom|opera|mch`` with ``--data`` their files, or ``--data`` a netCDF written by ``videossm
+convert-radar``; the crop then defaults to the whole grid at its own pixel size, written to
+``OUT/SOURCE_crop.nc`` (:func:`~pyro_videossm.experiments.radar_benchmark.radar_field`). The
+FSS windows (``--fss-km``, default one pixel and 16 km), the context (30 min), the leads
+(60 min) and the leads shown default to what they are in the data's pixel size and time step.
 
 Split: the time axis is cut into contiguous train / valid / test blocks
 (:func:`pyro_videossm.data.fields.chronological_split`, ``--split`` fractions); windows of
