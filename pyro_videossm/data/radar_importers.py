@@ -14,7 +14,11 @@ period, reflectivity through the importer's Z-R relation) and stacks the frames 
 
 The importers give no time, so, as pysteps' archive does, the valid time comes from the file
 name through the source's ``fn_pattern`` (``--time-format`` overrides it). For KNMI the result
-equals :func:`~pyro_videossm.data.radar.load_knmi`'s (the tests check it).
+equals :func:`~pyro_videossm.data.radar.load_knmi`'s (the tests check it): the accumulation
+period and the gain come from the file (:func:`knmi_file_options`; pysteps' importer assumes 5
+minutes and 0.01 mm). Reflectivity at the importer's lowest level (no echo) is 0 mm/h, also in
+a frame holding nothing else, where pysteps' conversion would leave a tiny rate. Each format
+is tested on synthetic files written in it (``tests/radar_fixtures.py``).
 """
 
 from __future__ import annotations
@@ -290,5 +294,5 @@ def load_radar(
     return ds
 
 
-__all__ = ["RADAR_SOURCES", "RadarSource", "load_radar", "radar_files", "read_radar_file",
-           "time_from_name"]
+__all__ = ["RADAR_SOURCES", "RadarSource", "knmi_file_options", "load_radar", "radar_files",
+           "read_radar_file", "time_from_name"]
