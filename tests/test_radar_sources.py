@@ -140,6 +140,18 @@ def test_conversion_follows_the_file_metadata(converted, source):
     assert ds.attrs["radar_source"] == source
 
 
+def test_knmi_2km_10min_through_pysteps_equals_the_knmi_reader(converted, tmp_path):
+    from pyro_videossm.data.radar import load_knmi
+
+    files, *_ = write_source("knmi", tmp_path, _scene())
+    ref = load_knmi(files)
+    ds = converted["knmi"][0]
+    np.testing.assert_allclose(ds["rain_rate"].values, ref["rain_rate"].values, rtol=1e-6)
+    for c in ("time", "x", "y"):
+        np.testing.assert_array_equal(ds[c].values, ref[c].values)
+    assert ds["rain_rate"].attrs["cell_methods"] == ref["rain_rate"].attrs["cell_methods"]
+
+
 def _dry_frame_fmi(tmp_path: Path) -> np.ndarray:
     scene = _scene(2)
     scene[1] = 0.0  # the second frame: no echo anywhere (only the lowest level)
