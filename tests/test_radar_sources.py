@@ -311,18 +311,24 @@ def test_times_that_do_not_increase_or_skip_are_refused(converted, tmp_path, cap
 
 
 def _learned(name: str):
-    """Untrained learned forecasters of the radar benchmark (their weights do not matter: a
-    dry context never reaches them)."""
+    """Untrained learned forecasters of the radar benchmark, every one of them (their weights
+    do not matter: a dry context never reaches them)."""
     from pyro_videossm.experiments.field_recipes import build_module
     from pyro_videossm.experiments.radar_benchmark import radar_architectures
 
     arch = radar_architectures(4, (ROWS, COLS))[name]
+    if name in SEQUENCE_FORECASTERS:
+        from pyro_videossm.experiments.sequence_recipes import build_sequence_model
+
+        return build_sequence_model(name, arch, (ROWS, COLS), 3, 3,
+                                    scaling=FieldScaling(scale=10.0, units="mm/h"))
     module = build_module(name, arch, (ROWS, COLS))
     return get_forecaster(name, module=module, scaling=FieldScaling(scale=10.0, units="mm/h"),
                           context_length=3)
 
 
 FIELD_FORECASTERS = ("convdmm", "advection-convdmm", "convlstm", "dmm-flat")
+SEQUENCE_FORECASTERS = ("spatrans", "transformer", "lstm", "seq2seq", "seq2seq-attn")
 
 
 def test_an_all_dry_context_forecasts_zeros_for_every_forecaster(converted):
@@ -330,8 +336,9 @@ def test_an_all_dry_context_forecasts_zeros_for_every_forecaster(converted):
     dry = ds.isel(time=slice(0, 3)).copy(deep=True)
     dry["rain_rate"].values[:] = np.where(np.isnan(dry["rain_rate"].values), np.nan, 0.0)
     torch.manual_seed(0)
-    for name in ("persistence", "extrapolation", "sprog", "steps", *FIELD_FORECASTERS):
-        f = _learned(name) if name in FIELD_FORECASTERS else get_forecaster(name)
+    learned = (*FIELD_FORECASTERS, *SEQUENCE_FORECASTERS)
+    for name in ("persistence", "extrapolation", "sprog", "steps", *learned):
+        f = _learned(name) if name in learned else get_forecaster(name)
         fc = f.forecast(dry, 3, 4)["forecast"]
         assert fc.sizes["lead_time"] == 3 and (fc.values == 0).all(), name
     # a batch of a dry and a wet context: the dry one zeros, the wet one as alone
