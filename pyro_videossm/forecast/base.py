@@ -135,6 +135,10 @@ class Forecaster(ABC):
                  batch_size: int | None = None) -> xr.Dataset:
         """Context Dataset in, forecast Dataset out (physical units; see the module doc).
 
+        A rain-rate context without rain forecasts zeros without calling :meth:`predict`
+        (:mod:`~pyro_videossm.forecast.dry_context`); too short a context raises in
+        :meth:`check_context_length` first.
+
         Args:
             context: a Dataset holding ``variable(time, y, x)`` or ``variable(sample, time, y,
                 x)`` (any two spatial dim names; a leading ``sample``/``clip``/``trajectory``
