@@ -127,28 +127,34 @@ VARIATIONAL_PAIRS = {
 #: once per seed for all rows that differ only in this option.
 OUR_ESTIMATE = "our_estimate"
 
+#: A key of a DAPPER ``kwargs`` read by this script, not by DAPPER: ``"exact"`` runs the
+#: DAPPER method with the exact Jacobian of its RK4 step (``dapper_run.exact_rk4_jacobian``)
+#: in place of its forward-Euler ``dstep_dx``.
+DAPPER_TLM = "tlm"
+
+
 #: 4D-Var (``--group var4d``): ours configured as DAPPER's ``Var4D``. DAPPER's window of
 #: ``Lag`` cycles starts ``Lag`` cycles before its one observation (the newest; each
 #: observation is assimilated once), slides by one cycle and takes the static ``B`` (times
 #: ``xB``) at every window, 10 Gauss-Newton iterations each (``wtol=0``): ours with
 #: ``window=Lag, observations="newest"`` (shift 1), ``iterations=10, tolerance=0`` and the same
 #: ``B``. Both the smoothed estimate (the analysis at the window start, DAPPER's ``'s'``) and
-#: the filter estimate (the window end, DAPPER's ``'a'``) are scored.
-VAR4D_SCALE = {1: 0.1, 2: 0.05, 4: 0.02}
+#: the filter estimate (the window end, DAPPER's ``'a'``) are scored, against DAPPER as
+#: released (its tangent linear model is the forward-Euler resolvent ``I + dt J`` of each
+#: step) and against DAPPER given the exact Jacobian of its RK4 step (:data:`DAPPER_TLM`).
+#: ``xB = 0.1``: DAPPER's tuning of 3D-Var for this setting (it lists no Var4D tuning).
+VAR4D_LAG, VAR4D_XB = 1, 0.1
+_OURS_VAR4D = {"window": VAR4D_LAG, "observations": "newest", "iterations": 10,
+               "tolerance": 0.0, "background_cov": TRUTH_COV, "scale": VAR4D_XB}
+_DAPPER_VAR4D = {"B": TRUTH_COV, "xB": VAR4D_XB, "Lag": VAR4D_LAG, "nIter": 10, "wtol": 0}
 VAR4D_PAIRS = {
     "lorenz63_sakov2012": [
-        row
-        for lag, xB in VAR4D_SCALE.items()
-        for row in (
-            (f"4D-Var, window {lag} (smoothed)", "4dvar",
-             {"window": lag, "observations": "newest", "iterations": 10, "tolerance": 0.0,
-              "background_cov": TRUTH_COV, "scale": xB},
-             "Var4D", [], {"B": TRUTH_COV, "xB": xB, "Lag": lag, "nIter": 10, "wtol": 0}, "s"),
-            (f"4D-Var, window {lag} (filter)", "4dvar",
-             {"window": lag, "observations": "newest", "iterations": 10, "tolerance": 0.0,
-              "background_cov": TRUTH_COV, "scale": xB, OUR_ESTIMATE: "filter"},
-             "Var4D", [], {"B": TRUTH_COV, "xB": xB, "Lag": lag, "nIter": 10, "wtol": 0}, "a"),
-        )
+        (f"4D-Var, window {VAR4D_LAG}{what} ({name})", "4dvar",
+         {**_OURS_VAR4D, **({OUR_ESTIMATE: "filter"} if name == "filter" else {})},
+         "Var4D", [], {**_DAPPER_VAR4D, **tlm}, estimate)
+        for what, tlm in (("", {}), (", DAPPER with the exact RK4 Jacobian",
+                                     {DAPPER_TLM: "exact"}))
+        for name, estimate in (("smoothed", "s"), ("filter", "a"))
     ],
 }
 
@@ -310,44 +316,71 @@ def ours_call(method: str, options: dict) -> str:
     return f"`{method}({', '.join(f'{k}={v!r}' for k, v in options.items())})`"
 
 
-def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_python: Path,
-        log=print, pairs: dict | None = None, difference: bool = False) -> list[dict]:
-    """The rows of the table for one setting; ``difference``: add the largest difference of
-    the two estimates after burn-in (mean over seeds), which is ~0 for one algorithm."""
+def run_seed(setting_name: str, seed: int, cycles: int, workdir: Path, dapper_python: Path,
+             pairs: list, log=print) -> dict[str, dict[str, float]]:
+    """One seed of one setting: per label, the RMSEs, seconds per cycle and the largest
+    difference of the two estimates after burn-in (``ours``, ``dapper``, ``ours_s``,
+    ``dapper_s``, ``diff``). Ours and DAPPER run one after the other in this process."""
     setting = load_setting(setting_name)
-    pairs = (PAIRS if pairs is None else pairs)[setting_name]
-    scores = {p[0]: {"ours": [], "dapper": [], "ours_s": [], "dapper_s": [], "diff": []}
-              for p in pairs}
-    for seed in seeds:
-        nc = workdir / f"{setting_name}_seed{seed}.nc"
-        write_netcdf(simulate(**setting.simulate, cycles=cycles, seed=seed), nc)
-        obs = open_dataset(nc).load()  # both toolkits read the same file
-        truth = obs["truth"]
-        npz = workdir / f"{setting_name}_seed{seed}.npz"
-        export_for_dapper(obs, npz, DAPPER_PRIOR[setting_name])
-        cov = np.cov(truth.values.T)
-        specs = [{"label": p[0], "class": p[3], "args": p[4], "kwargs": with_truth_cov(p[5], cov),
-                  "estimate": p[6], "seed": 1000 + seed} for p in pairs]
-        spec_path = workdir / f"{setting_name}_seed{seed}_methods.json"
-        spec_path.write_text(json.dumps(specs))
-        out_path = workdir / f"{setting_name}_seed{seed}_dapper.npz"
-        subprocess.run([str(dapper_python), str(REPO / "benchmarks" / "dapper_run.py"),
-                        str(npz), str(spec_path), str(out_path)], check=True)
-        dapper_out = np.load(out_path)
-        cache = {}
-        for label, method, options, *_ in pairs:
-            ours, seconds = run_ours(method, with_truth_cov(options, cov), obs, seed, cache)
-            s = scores[label]
-            s["ours"].append(rmse(ours, truth, setting.burn_in))
-            s["ours_s"].append(seconds)
-            mean = xr.DataArray(dapper_out[f"{label}/mean"], dims=("time", "component"),
-                                coords={"time": truth["time"], "component": truth["component"]})
-            s["dapper"].append(rmse(mean, truth, setting.burn_in))
-            s["dapper_s"].append(float(dapper_out[f"{label}/seconds"]) / cycles)
+    nc = workdir / f"{setting_name}_seed{seed}.nc"
+    write_netcdf(simulate(**setting.simulate, cycles=cycles, seed=seed), nc)
+    obs = open_dataset(nc).load()  # both toolkits read the same file
+    truth = obs["truth"]
+    npz = workdir / f"{setting_name}_seed{seed}.npz"
+    export_for_dapper(obs, npz, DAPPER_PRIOR[setting_name])
+    cov = np.cov(truth.values.T)
+    specs = []
+    for p in pairs:
+        kwargs = with_truth_cov(p[5], cov)
+        tlm = kwargs.pop(DAPPER_TLM, "dapper")
+        specs.append({"label": p[0], "class": p[3], "args": p[4], "kwargs": kwargs,
+                      "estimate": p[6], "seed": 1000 + seed, "tlm": tlm})
+    spec_path = workdir / f"{setting_name}_seed{seed}_methods.json"
+    spec_path.write_text(json.dumps(specs))
+    out_path = workdir / f"{setting_name}_seed{seed}_dapper.npz"
+    subprocess.run([str(dapper_python), str(REPO / "benchmarks" / "dapper_run.py"),
+                    str(npz), str(spec_path), str(out_path)], check=True)
+    dapper_out = np.load(out_path)
+    cache, scores = {}, {}
+    for label, method, options, *_ in pairs:
+        ours, seconds = run_ours(method, with_truth_cov(options, cov), obs, seed, cache)
+        mean = xr.DataArray(dapper_out[f"{label}/mean"], dims=("time", "component"),
+                            coords={"time": truth["time"], "component": truth["component"]})
+        s = scores[label] = {
+            "ours": rmse(ours, truth, setting.burn_in), "ours_s": seconds,
+            "dapper": rmse(mean, truth, setting.burn_in),
+            "dapper_s": float(dapper_out[f"{label}/seconds"]) / cycles,
             # how far apart the two estimates are after burn-in (0 for one algorithm)
-            s["diff"].append(float(np.abs(ours.values - mean.values)[setting.burn_in:].max()))
-            log(f"[{setting_name}] seed {seed} {label}: RMSE ours {s['ours'][-1]:.4f}, "
-                f"DAPPER {s['dapper'][-1]:.4f}, max |ours - DAPPER| {s['diff'][-1]:.2e}")
+            "diff": float(np.abs(ours.values - mean.values)[setting.burn_in:].max())}
+        log(f"[{setting_name}] seed {seed} {label}: RMSE ours {s['ours']:.4f}, "
+            f"DAPPER {s['dapper']:.4f}, max |ours - DAPPER| {s['diff']:.2e}")
+    return scores
+
+
+def _run_seed_in_worker(*args) -> dict:
+    torch.set_num_threads(1)
+    return run_seed(*args)
+
+
+def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_python: Path,
+        log=print, pairs: dict | None = None, difference: bool = False,
+        jobs: int = 1) -> list[dict]:
+    """The rows of the table for one setting; ``difference``: add the largest difference of
+    the two estimates after burn-in (mean over seeds), which is ~0 for one algorithm;
+    ``jobs``: seeds run in that many processes at once (each seed's pair stays in one)."""
+    pairs = (PAIRS if pairs is None else pairs)[setting_name]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            per_seed = list(pool.map(_run_seed_in_worker, *zip(*[
+                (setting_name, seed, cycles, workdir, dapper_python, pairs) for seed in seeds])))
+    else:
+        per_seed = [run_seed(setting_name, seed, cycles, workdir, dapper_python, pairs, log)
+                    for seed in seeds]
+    scores = {p[0]: {key: [one[p[0]][key] for one in per_seed]
+                     for key in ("ours", "dapper", "ours_s", "dapper_s", "diff")}
+              for p in pairs}
     rows = []
     for label, method, options, cls, args, kwargs, _ in pairs:
         s = scores[label]
@@ -383,6 +416,10 @@ def main(argv=None) -> int:
     p.add_argument("--settings", nargs="+", default=None, choices=list(PAIRS))
     p.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARK_DAPPER.md")
     p.add_argument("--dapper-python", type=Path, default=DAPPER_PYTHON)
+    p.add_argument("--jobs", type=int, default=1,
+                   help="seeds run in this many processes at once (timings are then taken "
+                        "with the seeds competing for the cores; each seed's pair runs in "
+                        "one process)")
     args = p.parse_args(argv)
     pairs, section, record_file = GROUPS[args.group]
     if args.settings is None:
@@ -400,7 +437,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="dapper_compare_") as tmp:
         for name in args.settings:
             rows += run(name, seeds, args.cycles, Path(tmp), args.dapper_python, pairs=pairs,
-                        difference=args.group == "var4d")
+                        difference=args.group == "var4d", jobs=args.jobs)
     table = markdown_table(rows)
     print(table)
     version = subprocess.run([str(args.dapper_python), "-c",
@@ -409,7 +446,8 @@ def main(argv=None) -> int:
     command = shlex.join(["nice", "-n", "10", "python", "benchmarks/dapper_compare.py",
                           *(["--group", args.group] if args.group != "classical" else []),
                           "--seeds", str(args.seeds), "--cycles", str(args.cycles),
-                          "--settings", *args.settings])
+                          "--settings", *args.settings,
+                          *(["--jobs", str(args.jobs)] if args.jobs > 1 else [])])
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     text = "\n".join([
