@@ -146,14 +146,15 @@ def _newest_reference(problem, B, window):
     """DAPPER's ``Var4D`` cycling on a linear model, by Kalman updates: the window ending at
     ``t`` starts at ``c = max(t - window, -1)``; its start state is updated by the
     observation of ``t`` alone through ``H F^(t - c)``; the next background is that analysis
-    moved to the next start. Returns the smoothed means (at the starts, then the last
+    moved to the next start (the first background: the prior mean with ``B``, as in DAPPER).
+    Returns the smoothed means (at the starts, then the last
     window's trajectory), the filtered means (window ends) and the smoothed stds."""
     F, _ = transition(problem)
     R = torch.diag(problem.obs_noise_std**2)
     T = problem.n_cycles
     smoothed, filtered = torch.empty(T, 3, dtype=DT), torch.empty(T, 3, dtype=DT)
     std = torch.empty(T, 3, dtype=DT)
-    start, xb, P = -1, problem.prior_mean, torch.diag(problem.prior_std**2)
+    start, xb, P = -1, problem.prior_mean, B
     xa = Pa = None
     for t in range(T):
         c = max(t - window, -1)

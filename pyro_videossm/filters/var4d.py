@@ -255,7 +255,7 @@ def run_var4d_newest(problem: AssimilationProblem, B: Tensor, *, window: int,
     ones only through the background. The background at ``c`` is the previous window's
     analysis trajectory at ``c`` (its start moved one cycle; while the windows still start at
     the prior time, the previous analysis there), with covariance ``B`` (optionally hybrid);
-    the first window's background is the problem's prior.
+    the first window's background is the prior mean with covariance ``B``, as in DAPPER.
 
     Returns:
         the smoothed estimate ``(T, D)`` (cycle ``c``: the analysis at the start of the window
@@ -272,7 +272,7 @@ def run_var4d_newest(problem: AssimilationProblem, B: Tensor, *, window: int,
     means, stds, f_means, f_stds, fc_mean = (empty.clone() for _ in range(5))
     fc_cov = torch.empty(T, D, D, dtype=problem.dtype, device=problem.device)
     iterations_done = []
-    start, background, cov = -1, problem.prior_mean, torch.diag(problem.prior_std**2)
+    start, background, cov = -1, problem.prior_mean, B
     res: WindowAnalysis | None = None
     for t in tqdm(range(T), disable=not progress, desc="4dvar", leave=False):
         c = max(t - window, -1)
