@@ -244,21 +244,7 @@ def run_ours(method: str, options: dict, obs: xr.Dataset, seed: int,
 GROUPS = {
     "classical": (PAIRS, "dapper", "dapper/dapper_compare.json"),
     "variational": (VARIATIONAL_PAIRS, "dapper_variational", "dapper/dapper_variational.json"),
-    "var4d": (
-        "Ours is configured as DAPPER's `Var4D` with `Lag=1`: each window starts one cycle "
-        "before its only observation (the newest: each observation is assimilated once, "
-        "`observations='newest'`), slides by one cycle and starts from the prior mean at "
-        "the first; both use the same static `B` (the covariance of the seed's truth at the "
-        "observation times, times 0.1, DAPPER's 3D-Var tuning for this setting; it lists no "
-        "Var4D tuning) and 10 Gauss-Newton iterations per window. Smoothed: the analysis at "
-        "the window start (DAPPER's `'s'`); filter: the window end (DAPPER's `'a'`). The "
-        "first two rows are DAPPER as released, whose tangent linear model is the "
-        "forward-Euler resolvent `I + dt J(x)` of each RK4 step; the last two give DAPPER "
-        "the exact Jacobian of its RK4 step (`tlm='exact'`, an option of `dapper_run.py`), "
-        "as ours gets from autograd. `max |ours − DAPPER|`: the largest difference of the "
-        "two estimates over the scored cycles and components, mean over seeds. Seeds ran "
-        "in parallel processes (`--jobs`), each seed's pair one after the other in one "
-        "process."),
+    "var4d": (VAR4D_PAIRS, "dapper_var4d", "dapper/dapper_var4d.json"),
     "enks_gap": (ENKS_GAP_PAIRS, "dapper_enks_gap", "dapper/dapper_enks_gap.json"),
 }
 
@@ -294,12 +280,20 @@ GROUP_NOTES = {
         "covariance at every model step), times 0.1. The EnKS pairs at lag 1 and without "
         "rotations are the checks of the EnKS gap explained below."),
     "var4d": (
-        "Same `B` for both (the covariance of the seed's truth at the observation times) "
-        "times 0.03, our 4D-Var's default scale; DAPPER's sakov2012.py lists no Var4D "
-        "tuning. The windows differ: DAPPER's Var4D (Lag=1) puts its control state one "
-        "cycle before the one observation of its window and slides by one cycle; ours "
-        "(window 2, shift 1) holds the observations at the control time and the next "
-        "cycle. Fewer cycles than the other groups: see the command."),
+        "Ours is configured as DAPPER's `Var4D` with `Lag=1`: each window starts one cycle "
+        "before its only observation (the newest: each observation is assimilated once, "
+        "`observations='newest'`), slides by one cycle and starts from the prior mean at "
+        "the first; both use the same static `B` (the covariance of the seed's truth at the "
+        "observation times, times 0.1, DAPPER's 3D-Var tuning for this setting; it lists no "
+        "Var4D tuning) and 10 Gauss-Newton iterations per window. Smoothed: the analysis at "
+        "the window start (DAPPER's `'s'`); filter: the window end (DAPPER's `'a'`). The "
+        "first two rows are DAPPER as released, whose tangent linear model is the "
+        "forward-Euler resolvent `I + dt J(x)` of each RK4 step; the last two give DAPPER "
+        "the exact Jacobian of its RK4 step (`tlm='exact'`, an option of `dapper_run.py`), "
+        "as ours gets from autograd. `max |ours − DAPPER|`: the largest difference of the "
+        "two estimates over the scored cycles and components, mean over seeds. Seeds ran "
+        "in parallel processes (`--jobs`), each seed's pair one after the other in one "
+        "process."),
     "enks_gap": (
         "Both rows run the same filter on the same data with the same seeds; the second "
         "smooths with the transforms stripped of each cycle's rotation "
