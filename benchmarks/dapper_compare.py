@@ -290,7 +290,7 @@ GROUP_NOTES = {
         "first two rows are DAPPER as released, whose tangent linear model is the "
         "forward-Euler resolvent `I + dt J(x)` of each RK4 step; the last two give DAPPER "
         "the exact Jacobian of its RK4 step (`tlm='exact'`, an option of `dapper_run.py`), "
-        "as ours gets from autograd. `max |ours − DAPPER|`: the largest difference of the "
+        "as ours gets from autograd. `max difference`: the largest difference of the "
         "two estimates over the scored cycles and components, mean over seeds. Seeds ran "
         "in parallel processes (`--jobs`), each seed's pair one after the other in one "
         "process."),
@@ -401,7 +401,7 @@ def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_
             "DAPPER / ours time": f"{dapper_ms / ours_ms:.1f}×",
         })
         if difference:
-            rows[-1]["max |ours − DAPPER|"] = f"{np.mean(s['diff']):.1e}"
+            rows[-1]["max difference"] = f"{np.mean(s['diff']):.1e}"
     return rows
 
 
