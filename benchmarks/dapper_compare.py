@@ -372,10 +372,12 @@ def _run_seed_in_worker(*args) -> dict:
 
 def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_python: Path,
         log=print, pairs: dict | None = None, difference: bool = False,
-        jobs: int = 1) -> list[dict]:
+        jobs: int = 1, seed_values: dict | None = None) -> list[dict]:
     """The rows of the table for one setting; ``difference``: add the largest difference of
     the two estimates after burn-in (mean over seeds), which is ~0 for one algorithm;
-    ``jobs``: seeds run in that many processes at once (each seed's pair stays in one)."""
+    ``jobs``: seeds run in that many processes at once (each seed's pair stays in one);
+    ``seed_values``: filled with ``{setting: {label: {"ours": [...], ...}}}``, the values of each
+    seed in seed order."""
     pairs = (PAIRS if pairs is None else pairs)[setting_name]
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -389,6 +391,8 @@ def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_
     scores = {p[0]: {key: [one[p[0]][key] for one in per_seed]
                      for key in ("ours", "dapper", "ours_s", "dapper_s", "diff")}
               for p in pairs}
+    if seed_values is not None:
+        seed_values[setting_name] = scores
     rows = []
     for label, method, options, cls, args, kwargs, _ in pairs:
         s = scores[label]
@@ -441,11 +445,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     seeds = list(range(args.seeds))
-    rows = []
+    rows, seed_values = [], {}
     with tempfile.TemporaryDirectory(prefix="dapper_compare_") as tmp:
         for name in args.settings:
             rows += run(name, seeds, args.cycles, Path(tmp), args.dapper_python, pairs=pairs,
-                        difference=args.group == "var4d", jobs=args.jobs)
+                        difference=args.group == "var4d", jobs=args.jobs,
+                        seed_values=seed_values)
     table = markdown_table(rows)
     print(table)
     version = subprocess.run([str(args.dapper_python), "-c",
@@ -486,7 +491,7 @@ def main(argv=None) -> int:
                   header="# pyro-videossm and DAPPER on the same data\n",
                   record=make_record("dapper_compare", command=command, options=vars(args),
                                      data={"seeds": seeds, "dapper": version},
-                                     metrics={"rows": rows}),
+                                     metrics={"rows": rows, "per_seed": seed_values}),
                   record_path=record_path_for(
                       args.out, f"benchmarks/results/{record_file}"))
     print(f"wrote {args.out}")

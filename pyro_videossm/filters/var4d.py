@@ -26,6 +26,11 @@ its cycles). The first window's background is the problem's prior
 ``N(prior_mean, diag(prior_std^2))``; later ones use the static ``B`` (climatological times
 ``scale``, or a user matrix), optionally hybrid: ``(1 - beta) B + beta P_ens`` with
 ``P_ens`` the covariance of an ETKF analysis ensemble at the window start.
+
+With ``observations="newest"`` (:func:`run_var4d_newest`) only the last cycle's observations
+of each window enter its cost and the window slides by one cycle, as DAPPER's ``Var4D``;
+the posterior is then the analysis at the window starts and the window ends are kept as a
+filter estimate.
 """
 
 from __future__ import annotations
