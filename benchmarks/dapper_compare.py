@@ -122,14 +122,39 @@ VARIATIONAL_PAIRS = {
     ],
 }
 
-#: 4D-Var (``--group var4d``, slow: run on fewer cycles). DAPPER's Var4D slides its window by
-#: one cycle; its Lag=1 window holds one observation, one cycle after the control time. Ours
-#: holds the observations at the control time and the next one (window 2), shifted by 1.
+#: An option of this script, not of any method: ``"filter"`` scores the method's
+#: ``filter_estimate`` (the window-end analyses) instead of its posterior; the method runs
+#: once per seed for all rows that differ only in this option.
+OUR_ESTIMATE = "our_estimate"
+
+#: A key of a DAPPER ``kwargs`` read by this script, not by DAPPER: ``"exact"`` runs the
+#: DAPPER method with the exact Jacobian of its RK4 step (``dapper_run.exact_rk4_jacobian``)
+#: in place of its forward-Euler ``dstep_dx``.
+DAPPER_TLM = "tlm"
+
+
+#: 4D-Var (``--group var4d``): ours configured as DAPPER's ``Var4D``. DAPPER's window of
+#: ``Lag`` cycles starts ``Lag`` cycles before its one observation (the newest; each
+#: observation is assimilated once), slides by one cycle and takes the static ``B`` (times
+#: ``xB``) at every window, 10 Gauss-Newton iterations each (``wtol=0``): ours with
+#: ``window=Lag, observations="newest"`` (shift 1), ``iterations=10, tolerance=0`` and the same
+#: ``B``. Both the smoothed estimate (the analysis at the window start, DAPPER's ``'s'``) and
+#: the filter estimate (the window end, DAPPER's ``'a'``) are scored, against DAPPER as
+#: released (its tangent linear model is the forward-Euler resolvent ``I + dt J`` of each
+#: step) and against DAPPER given the exact Jacobian of its RK4 step (:data:`DAPPER_TLM`).
+#: ``xB = 0.1``: DAPPER's tuning of 3D-Var for this setting (it lists no Var4D tuning).
+VAR4D_LAG, VAR4D_XB = 1, 0.1
+_OURS_VAR4D = {"window": VAR4D_LAG, "observations": "newest", "iterations": 10,
+               "tolerance": 0.0, "background_cov": TRUTH_COV, "scale": VAR4D_XB}
+_DAPPER_VAR4D = {"B": TRUTH_COV, "xB": VAR4D_XB, "Lag": VAR4D_LAG, "nIter": 10, "wtol": 0}
 VAR4D_PAIRS = {
     "lorenz63_sakov2012": [
-        ("4D-Var", "4dvar",
-         {"window": 2, "shift": 1, "background_cov": TRUTH_COV, "scale": 0.03},
-         "Var4D", [], {"B": TRUTH_COV, "xB": 0.03, "Lag": 1, "nIter": 10}, "a"),
+        (f"4D-Var, window {VAR4D_LAG}{what} ({name})", "4dvar",
+         {**_OURS_VAR4D, **({OUR_ESTIMATE: "filter"} if name == "filter" else {})},
+         "Var4D", [], {**_DAPPER_VAR4D, **tlm}, estimate)
+        for what, tlm in (("", {}), (", DAPPER with the exact RK4 Jacobian",
+                                     {DAPPER_TLM: "exact"}))
+        for name, estimate in (("smoothed", "s"), ("filter", "a"))
     ],
 }
 
@@ -185,14 +210,34 @@ def rotation_as_dapper():
         yield
 
 
-def run_ours(method: str, options: dict, obs: xr.Dataset, seed: int) -> xr.Dataset:
-    """Our posterior; :data:`ROTATION_AS_DAPPER` in ``options`` runs it inside
-    :func:`rotation_as_dapper`."""
+def run_ours(method: str, options: dict, obs: xr.Dataset, seed: int,
+             cache: dict | None = None) -> tuple[xr.DataArray, float]:
+    """Our estimate's mean ``(time, component)`` and the seconds per cycle of the run.
+
+    :data:`ROTATION_AS_DAPPER` in ``options`` runs it inside :func:`rotation_as_dapper`;
+    :data:`OUR_ESTIMATE` ``"filter"`` takes the method's ``filter_estimate``. Runs are kept in
+    ``cache`` (by method, options and seed), so rows differing only in the estimate share one.
+    """
     options = dict(options)
-    if options.pop(ROTATION_AS_DAPPER, False):
-        with rotation_as_dapper():
-            return get_method(method, **options)(obs, seed=seed)
-    return get_method(method, **options)(obs, seed=seed)
+    estimate = options.pop(OUR_ESTIMATE, "posterior")
+    key = json.dumps([method, options, seed], sort_keys=True)
+    if cache is None or key not in cache:
+        instance = get_method(method, **{k: v for k, v in options.items()
+                                         if k != ROTATION_AS_DAPPER})
+        if options.get(ROTATION_AS_DAPPER, False):
+            with rotation_as_dapper():
+                post = instance(obs, seed=seed)
+        else:
+            post = instance(obs, seed=seed)
+        if cache is not None:
+            cache[key] = (instance, post)
+    else:
+        instance, post = cache[key]
+    seconds = float(post.attrs["seconds_per_cycle"])
+    if estimate == "filter":
+        mean = instance.filter_estimate.mean.detach().cpu().numpy()
+        return xr.DataArray(mean, dims=post["mean"].dims, coords=post["mean"].coords), seconds
+    return post["mean"], seconds
 
 
 #: --group -> (pairs, section of docs/BENCHMARK_DAPPER.md, record under benchmarks/results/)
@@ -235,12 +280,20 @@ GROUP_NOTES = {
         "covariance at every model step), times 0.1. The EnKS pairs at lag 1 and without "
         "rotations are the checks of the EnKS gap explained below."),
     "var4d": (
-        "Same `B` for both (the covariance of the seed's truth at the observation times) "
-        "times 0.03, our 4D-Var's default scale; DAPPER's sakov2012.py lists no Var4D "
-        "tuning. The windows differ: DAPPER's Var4D (Lag=1) puts its control state one "
-        "cycle before the one observation of its window and slides by one cycle; ours "
-        "(window 2, shift 1) holds the observations at the control time and the next "
-        "cycle. Fewer cycles than the other groups: see the command."),
+        "Ours is configured as DAPPER's `Var4D` with `Lag=1`: each window starts one cycle "
+        "before its only observation (the newest: each observation is assimilated once, "
+        "`observations='newest'`), slides by one cycle and starts from the prior mean at "
+        "the first; both use the same static `B` (the covariance of the seed's truth at the "
+        "observation times, times 0.1, DAPPER's 3D-Var tuning for this setting; it lists no "
+        "Var4D tuning) and 10 Gauss-Newton iterations per window. Smoothed: the analysis at "
+        "the window start (DAPPER's `'s'`); filter: the window end (DAPPER's `'a'`). The "
+        "first two rows are DAPPER as released, whose tangent linear model is the "
+        "forward-Euler resolvent `I + dt J(x)` of each RK4 step; the last two give DAPPER "
+        "the exact Jacobian of its RK4 step (`tlm='exact'`, an option of `dapper_run.py`), "
+        "as ours gets from autograd. `max difference`: the largest difference of the "
+        "two estimates over the scored cycles and components, mean over seeds. Seeds ran "
+        "in parallel processes (`--jobs`), each seed's pair one after the other in one "
+        "process."),
     "enks_gap": (
         "Both rows run the same filter on the same data with the same seeds; the second "
         "smooths with the transforms stripped of each cycle's rotation "
@@ -271,38 +324,75 @@ def ours_call(method: str, options: dict) -> str:
     return f"`{method}({', '.join(f'{k}={v!r}' for k, v in options.items())})`"
 
 
-def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_python: Path,
-        log=print, pairs: dict | None = None) -> list[dict]:
+def run_seed(setting_name: str, seed: int, cycles: int, workdir: Path, dapper_python: Path,
+             pairs: list, log=print) -> dict[str, dict[str, float]]:
+    """One seed of one setting: per label, the RMSEs, seconds per cycle and the largest
+    difference of the two estimates after burn-in (``ours``, ``dapper``, ``ours_s``,
+    ``dapper_s``, ``diff``). Ours and DAPPER run one after the other in this process."""
     setting = load_setting(setting_name)
+    nc = workdir / f"{setting_name}_seed{seed}.nc"
+    write_netcdf(simulate(**setting.simulate, cycles=cycles, seed=seed), nc)
+    obs = open_dataset(nc).load()  # both toolkits read the same file
+    truth = obs["truth"]
+    npz = workdir / f"{setting_name}_seed{seed}.npz"
+    export_for_dapper(obs, npz, DAPPER_PRIOR[setting_name])
+    cov = np.cov(truth.values.T)
+    specs = []
+    for p in pairs:
+        kwargs = with_truth_cov(p[5], cov)
+        tlm = kwargs.pop(DAPPER_TLM, "dapper")
+        specs.append({"label": p[0], "class": p[3], "args": p[4], "kwargs": kwargs,
+                      "estimate": p[6], "seed": 1000 + seed, "tlm": tlm})
+    spec_path = workdir / f"{setting_name}_seed{seed}_methods.json"
+    spec_path.write_text(json.dumps(specs))
+    out_path = workdir / f"{setting_name}_seed{seed}_dapper.npz"
+    subprocess.run([str(dapper_python), str(REPO / "benchmarks" / "dapper_run.py"),
+                    str(npz), str(spec_path), str(out_path)], check=True)
+    dapper_out = np.load(out_path)
+    cache, scores = {}, {}
+    for label, method, options, *_ in pairs:
+        ours, seconds = run_ours(method, with_truth_cov(options, cov), obs, seed, cache)
+        mean = xr.DataArray(dapper_out[f"{label}/mean"], dims=("time", "component"),
+                            coords={"time": truth["time"], "component": truth["component"]})
+        s = scores[label] = {
+            "ours": rmse(ours, truth, setting.burn_in), "ours_s": seconds,
+            "dapper": rmse(mean, truth, setting.burn_in),
+            "dapper_s": float(dapper_out[f"{label}/seconds"]) / cycles,
+            # how far apart the two estimates are after burn-in (0 for one algorithm)
+            "diff": float(np.abs(ours.values - mean.values)[setting.burn_in:].max())}
+        log(f"[{setting_name}] seed {seed} {label}: RMSE ours {s['ours']:.4f}, "
+            f"DAPPER {s['dapper']:.4f}, max |ours - DAPPER| {s['diff']:.2e}")
+    return scores
+
+
+def _run_seed_in_worker(*args) -> dict:
+    torch.set_num_threads(1)
+    return run_seed(*args)
+
+
+def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_python: Path,
+        log=print, pairs: dict | None = None, difference: bool = False,
+        jobs: int = 1, seed_values: dict | None = None) -> list[dict]:
+    """The rows of the table for one setting; ``difference``: add the largest difference of
+    the two estimates after burn-in (mean over seeds), which is ~0 for one algorithm;
+    ``jobs``: seeds run in that many processes at once (each seed's pair stays in one);
+    ``seed_values``: filled with ``{setting: {label: {"ours": [...], ...}}}``, the values of each
+    seed in seed order."""
     pairs = (PAIRS if pairs is None else pairs)[setting_name]
-    scores = {p[0]: {"ours": [], "dapper": [], "ours_s": [], "dapper_s": []} for p in pairs}
-    for seed in seeds:
-        nc = workdir / f"{setting_name}_seed{seed}.nc"
-        write_netcdf(simulate(**setting.simulate, cycles=cycles, seed=seed), nc)
-        obs = open_dataset(nc).load()  # both toolkits read the same file
-        truth = obs["truth"]
-        npz = workdir / f"{setting_name}_seed{seed}.npz"
-        export_for_dapper(obs, npz, DAPPER_PRIOR[setting_name])
-        cov = np.cov(truth.values.T)
-        specs = [{"label": p[0], "class": p[3], "args": p[4], "kwargs": with_truth_cov(p[5], cov),
-                  "estimate": p[6], "seed": 1000 + seed} for p in pairs]
-        spec_path = workdir / f"{setting_name}_seed{seed}_methods.json"
-        spec_path.write_text(json.dumps(specs))
-        out_path = workdir / f"{setting_name}_seed{seed}_dapper.npz"
-        subprocess.run([str(dapper_python), str(REPO / "benchmarks" / "dapper_run.py"),
-                        str(npz), str(spec_path), str(out_path)], check=True)
-        dapper_out = np.load(out_path)
-        for label, method, options, *_ in pairs:
-            post = run_ours(method, with_truth_cov(options, cov), obs, seed)
-            s = scores[label]
-            s["ours"].append(rmse(post["mean"], truth, setting.burn_in))
-            s["ours_s"].append(float(post.attrs["seconds_per_cycle"]))
-            mean = xr.DataArray(dapper_out[f"{label}/mean"], dims=("time", "component"),
-                                coords={"time": truth["time"], "component": truth["component"]})
-            s["dapper"].append(rmse(mean, truth, setting.burn_in))
-            s["dapper_s"].append(float(dapper_out[f"{label}/seconds"]) / cycles)
-            log(f"[{setting_name}] seed {seed} {label}: RMSE ours {s['ours'][-1]:.3f}, "
-                f"DAPPER {s['dapper'][-1]:.3f}")
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            per_seed = list(pool.map(_run_seed_in_worker, *zip(*[
+                (setting_name, seed, cycles, workdir, dapper_python, pairs) for seed in seeds])))
+    else:
+        per_seed = [run_seed(setting_name, seed, cycles, workdir, dapper_python, pairs, log)
+                    for seed in seeds]
+    scores = {p[0]: {key: [one[p[0]][key] for one in per_seed]
+                     for key in ("ours", "dapper", "ours_s", "dapper_s", "diff")}
+              for p in pairs}
+    if seed_values is not None:
+        seed_values[setting_name] = scores
     rows = []
     for label, method, options, cls, args, kwargs, _ in pairs:
         s = scores[label]
@@ -314,6 +404,8 @@ def run(setting_name: str, seeds: list[int], cycles: int, workdir: Path, dapper_
             "ms/cycle ours": f"{ours_ms:.2f}", "ms/cycle DAPPER": f"{dapper_ms:.2f}",
             "DAPPER / ours time": f"{dapper_ms / ours_ms:.1f}×",
         })
+        if difference:
+            rows[-1]["max difference"] = f"{np.mean(s['diff']):.1e}"
     return rows
 
 
@@ -336,6 +428,10 @@ def main(argv=None) -> int:
     p.add_argument("--settings", nargs="+", default=None, choices=list(PAIRS))
     p.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARK_DAPPER.md")
     p.add_argument("--dapper-python", type=Path, default=DAPPER_PYTHON)
+    p.add_argument("--jobs", type=int, default=1,
+                   help="seeds run in this many processes at once (timings are then taken "
+                        "with the seeds competing for the cores; each seed's pair runs in "
+                        "one process)")
     args = p.parse_args(argv)
     pairs, section, record_file = GROUPS[args.group]
     if args.settings is None:
@@ -349,10 +445,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     seeds = list(range(args.seeds))
-    rows = []
+    rows, seed_values = [], {}
     with tempfile.TemporaryDirectory(prefix="dapper_compare_") as tmp:
         for name in args.settings:
-            rows += run(name, seeds, args.cycles, Path(tmp), args.dapper_python, pairs=pairs)
+            rows += run(name, seeds, args.cycles, Path(tmp), args.dapper_python, pairs=pairs,
+                        difference=args.group == "var4d", jobs=args.jobs,
+                        seed_values=seed_values)
     table = markdown_table(rows)
     print(table)
     version = subprocess.run([str(args.dapper_python), "-c",
@@ -361,7 +459,8 @@ def main(argv=None) -> int:
     command = shlex.join(["nice", "-n", "10", "python", "benchmarks/dapper_compare.py",
                           *(["--group", args.group] if args.group != "classical" else []),
                           "--seeds", str(args.seeds), "--cycles", str(args.cycles),
-                          "--settings", *args.settings])
+                          "--settings", *args.settings,
+                          *(["--jobs", str(args.jobs)] if args.jobs > 1 else [])])
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     text = "\n".join([
@@ -392,7 +491,7 @@ def main(argv=None) -> int:
                   header="# pyro-videossm and DAPPER on the same data\n",
                   record=make_record("dapper_compare", command=command, options=vars(args),
                                      data={"seeds": seeds, "dapper": version},
-                                     metrics={"rows": rows}),
+                                     metrics={"rows": rows, "per_seed": seed_values}),
                   record_path=record_path_for(
                       args.out, f"benchmarks/results/{record_file}"))
     print(f"wrote {args.out}")

@@ -140,3 +140,82 @@ def test_4dvar_window_longer_than_the_record():
     ds = simulate("lorenz63", cycles=5, seed=0)
     with pytest.raises(InputError, match="longer than the record"):
         get_method("4dvar", window=6)(ds)
+
+
+def _newest_reference(problem, B, window):
+    """DAPPER's ``Var4D`` cycling on a linear model, by Kalman updates: the window ending at
+    ``t`` starts at ``c = max(t - window, -1)``; its start state is updated by the
+    observation of ``t`` alone through ``H F^(t - c)``; the next background is that analysis
+    moved to the next start (the first background: the prior mean with ``B``, as in DAPPER).
+    Returns the smoothed means (at the starts, then the last
+    window's trajectory), the filtered means (window ends) and the smoothed stds."""
+    F, _ = transition(problem)
+    R = torch.diag(problem.obs_noise_std**2)
+    T = problem.n_cycles
+    smoothed, filtered = torch.empty(T, 3, dtype=DT), torch.empty(T, 3, dtype=DT)
+    std = torch.empty(T, 3, dtype=DT)
+    start, xb, P = -1, problem.prior_mean, B
+    xa = Pa = None
+    for t in range(T):
+        c = max(t - window, -1)
+        if xa is not None:
+            xb, P = (xa if c == start else F @ xa), B
+            start = c
+        M = torch.linalg.matrix_power(F, t - c)
+        xa, Pa, _ = kalman_update(xb, P, problem.obs[t], problem.mask[t], M, R)
+        filtered[t] = M @ xa
+        if c >= 0:
+            smoothed[c], std[c] = xa, Pa.diagonal().sqrt()
+    for k in range(c + 1, T):
+        Mk = torch.linalg.matrix_power(F, k - c)
+        smoothed[k], std[k] = Mk @ xa, (Mk @ Pa @ Mk.T).diagonal().sqrt()
+    return smoothed, filtered, std
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_4dvar_with_the_newest_observations_is_dapper_cycling(window):
+    """``observations="newest"`` on a linear perfect model (one cycle without observations):
+    each window's analysis is the Kalman update of its start by its last observation alone,
+    the smoothed estimate the window starts and the filter estimate the window ends."""
+    problem = linear_problem(cycles=9, missing=(5,))
+    B = torch.tensor([[0.5, 0.1, 0.0], [0.1, 0.4, 0.05], [0.0, 0.05, 0.3]], dtype=DT)
+    method = get_method("4dvar", window=window, observations="newest",
+                        background_cov=B.tolist(), scale=2.0)
+    est = method.run(problem, generator=torch.Generator())
+    smoothed, filtered, std = _newest_reference(problem, 2.0 * B, window)
+    torch.testing.assert_close(est.mean, smoothed)
+    torch.testing.assert_close(est.std, std)
+    torch.testing.assert_close(method.filter_estimate.mean, filtered)
+    # one Gauss-Newton step is exact (the next one is zero); cycle 5 has nothing to fit
+    assert method.iterations_done == [0 if t == 5 else 1 for t in range(9)]
+    assert method.shift == 1
+
+
+@pytest.mark.parametrize("option", [{"observations": "some"},
+                                    {"observations": "newest", "window": 3, "shift": 2}])
+def test_bad_4dvar_observation_options(option):
+    with pytest.raises(InputError):
+        get_method("4dvar", **option)
+
+
+@pytest.mark.parametrize("option", ["window=6", "background_cov=[[1,2,0],[2,1,0],[0,0,1]]",
+                                    "observations=newest"])
+def test_bad_4dvar_input_on_the_command_line(option, tmp_path, capsys):
+    """``videossm assimilate --method 4dvar``: a window longer than the record (5 cycles) and
+    a ``B`` that is not positive definite each give one line and exit 2, no output file;
+    the valid ``observations=newest`` run writes its posterior."""
+    from pyro_videossm.cli import main
+    from pyro_videossm.data import write_netcdf
+
+    obs, out = tmp_path / "l63.nc", tmp_path / "post.nc"
+    write_netcdf(simulate("lorenz63", cycles=5, seed=0), obs)
+    capsys.readouterr()
+    code = main(["assimilate", str(obs), "--method", "4dvar", "--set", option, "-o", str(out),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    if option.startswith("observations"):
+        assert code == 0 and out.exists()
+        return
+    assert code == 2 and not out.exists()
+    assert len(err.strip().splitlines()) == 1
+    assert ("longer than the record" if "window" in option else "positive definite") in err

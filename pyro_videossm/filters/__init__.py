@@ -49,7 +49,13 @@ from pyro_videossm.filters.var3d import (
     run_var3d,
     var3d_analysis,
 )
-from pyro_videossm.filters.var4d import Var4DMethod, run_var4d, var4d_window
+from pyro_videossm.filters.var4d import (
+    Var4DMethod,
+    WindowAnalysis,
+    run_var4d,
+    run_var4d_newest,
+    var4d_window,
+)
 
 __all__ = [
     "ETKFMethod",
@@ -65,6 +71,7 @@ __all__ = [
     "RTSSmootherMethod",
     "Var3DMethod",
     "Var4DMethod",
+    "WindowAnalysis",
     "climatological_covariance",
     "enkf_n_analysis",
     "enkf_n_transform",
@@ -88,6 +95,7 @@ __all__ = [
     "run_ienks",
     "run_var3d",
     "run_var4d",
+    "run_var4d_newest",
     "smooth_ensembles",
     "taper_matrix",
     "var3d_analysis",

@@ -26,9 +26,16 @@ its cycles). The first window's background is the problem's prior
 ``N(prior_mean, diag(prior_std^2))``; later ones use the static ``B`` (climatological times
 ``scale``, or a user matrix), optionally hybrid: ``(1 - beta) B + beta P_ens`` with
 ``P_ens`` the covariance of an ETKF analysis ensemble at the window start.
+
+With ``observations="newest"`` (:func:`run_var4d_newest`) only the last cycle's observations
+of each window enter its cost and the window slides by one cycle, as DAPPER's ``Var4D``;
+the posterior is then the analysis at the window starts and the window ends are kept as a
+filter estimate.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -48,6 +55,8 @@ from pyro_videossm.filters.options import as_float, as_int
 from pyro_videossm.filters.var3d import background_covariance, checked_covariance
 
 OPTIMIZERS = ("gauss-newton", "lbfgs")
+#: which observations of a window enter its cost: all, or only those of its last cycle
+OBSERVATIONS = ("all", "newest")
 
 
 def trajectory(problem: AssimilationProblem, x0: Tensor, cycles: int) -> Tensor:
@@ -90,10 +99,27 @@ def _gauss_newton_terms(path, jac, L, v, obs, precision):
     return hessian, grad
 
 
+class WindowAnalysis(NamedTuple):
+    """One window's 4D-Var analysis (``W`` cycles, ``D`` components)."""
+
+    #: the analysis at the window start ``(D,)``
+    start: Tensor
+    #: its trajectory at the window's cycles ``(W, D)``
+    path: Tensor
+    #: the trajectory's error covariances ``(W, D, D)``
+    covs: Tensor
+    #: Gauss-Newton/L-BFGS iterations done
+    iterations: int
+    #: the background's trajectory ``(W, D)`` and its tangent-linear covariances
+    #: ``M'_k B M'_k^T`` ``(W, D, D)``: the forecast the window's observations are innovations of
+    background: tuple[Tensor, Tensor]
+    #: the error covariance of the analysis at the window start ``(D, D)``
+    start_cov: Tensor
+
+
 def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, obs: Tensor,
                  mask: Tensor, *, optimizer: str = "gauss-newton", iterations: int = 10,
-                 tolerance: float = 1e-6
-                 ) -> tuple[Tensor, Tensor, Tensor, int, tuple[Tensor, Tensor]]:
+                 tolerance: float = 1e-6) -> WindowAnalysis:
     """Analyse one window of ``W = obs.shape[0]`` cycles starting one cycle before ``obs[0]``.
 
     Args:
@@ -104,10 +130,7 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
             below ``tolerance`` (max norm).
 
     Returns:
-        the analysis at the window start ``(D,)``, its trajectory ``(W, D)``, the trajectory's
-        error covariances ``(W, D, D)``, the number of iterations done, and the background's
-        trajectory ``(W, D)`` with its tangent-linear covariances ``M'_k B M'_k^T`` ``(W, D,
-        D)``: the forecast the window's observations are innovations of.
+        a :class:`WindowAnalysis`.
     """
     W, D = obs.shape
     L = torch.linalg.cholesky(B)
@@ -169,8 +192,12 @@ def var4d_window(problem: AssimilationProblem, background: Tensor, B: Tensor, ob
     covs = jac @ cov0 @ jac.transpose(-1, -2)
     bg_path, bg_jac = first
     bg_covs = bg_jac @ B @ bg_jac.transpose(-1, -2)
-    return (background + L @ v, path, 0.5 * (covs + covs.transpose(-1, -2)), done,
-            (bg_path, 0.5 * (bg_covs + bg_covs.transpose(-1, -2))))
+    return WindowAnalysis(background + L @ v, path, _symmetric(covs), done,
+                          (bg_path, _symmetric(bg_covs)), _symmetric(cov0))
+
+
+def _symmetric(C: Tensor) -> Tensor:
+    return 0.5 * (C + C.transpose(-1, -2))
 
 
 def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: int,
@@ -197,7 +224,7 @@ def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: in
     with tqdm(total=T, disable=not progress, desc="4dvar", leave=False) as bar:
         while True:
             end = min(s + window, T - 1)
-            _, path, covs, done, (bg_path, bg_covs) = var4d_window(
+            _, path, covs, done, (bg_path, bg_covs), _ = var4d_window(
                 problem, background, cov, problem.obs[s + 1:end + 1],
                 problem.mask[s + 1:end + 1], optimizer=optimizer, iterations=iterations,
                 tolerance=tolerance)
@@ -220,6 +247,63 @@ def run_var4d(problem: AssimilationProblem, B: Tensor, *, window: int, shift: in
     return means, stds, iterations_done, (fc_mean, fc_cov)
 
 
+def run_var4d_newest(problem: AssimilationProblem, B: Tensor, *, window: int,
+                     optimizer: str = "gauss-newton", iterations: int = 10,
+                     tolerance: float = 1e-6, ensemble_covs: Tensor | None = None,
+                     hybrid_weight: float = 0.0, progress: bool = False
+                     ) -> tuple[Estimate, Estimate, list[int], tuple[Tensor, Tensor]]:
+    """4D-Var with each observation assimilated once, in the window where it is the newest:
+    the cycling of DAPPER's ``Var4D`` (and of the iEnKS with single assimilation).
+
+    For each cycle ``t`` the window starts at ``c = max(t - window, -1)`` (``-1``: the prior
+    time) and ends at ``t``; only the observations of cycle ``t`` enter its cost, the earlier
+    ones only through the background. The background at ``c`` is the previous window's
+    analysis trajectory at ``c`` (its start moved one cycle; while the windows still start at
+    the prior time, the previous analysis there), with covariance ``B`` (optionally hybrid);
+    the first window's background is the prior mean with covariance ``B``, as in DAPPER.
+
+    Returns:
+        the smoothed estimate ``(T, D)`` (cycle ``c``: the analysis at the start of the window
+        ending at ``c + window``, DAPPER's ``'s'`` statistic; the last ``window`` cycles: the
+        last window's trajectory), the filter estimate ``(T, D)`` (cycle ``t``: the end of the
+        window ending at ``t``, DAPPER's ``'a'``), the iterations of each window and the
+        background forecasts of each cycle with their covariances ``((T, D), (T, D, D))``.
+    """
+    T, D = problem.n_cycles, problem.state_dim
+    if window > T:
+        raise InputError(f"the 4D-Var window ({window} cycles) is longer than the record "
+                         f"({T} cycles)")
+    empty = torch.empty(T, D, dtype=problem.dtype, device=problem.device)
+    means, stds, f_means, f_stds, fc_mean = (empty.clone() for _ in range(5))
+    fc_cov = torch.empty(T, D, D, dtype=problem.dtype, device=problem.device)
+    iterations_done = []
+    start, background, cov = -1, problem.prior_mean, B
+    res: WindowAnalysis | None = None
+    for t in tqdm(range(T), disable=not progress, desc="4dvar", leave=False):
+        c = max(t - window, -1)
+        if res is not None:  # the background: the last analysis, moved to c
+            background = res.start if c == start else res.path[0]
+            start, cov = c, B
+            if ensemble_covs is not None and hybrid_weight > 0 and c >= 0:
+                cov = (1.0 - hybrid_weight) * B + hybrid_weight * ensemble_covs[c]
+        newest = torch.zeros_like(problem.mask[c + 1:t + 1])
+        newest[-1] = problem.mask[t]
+        res = var4d_window(problem, background, cov, problem.obs[c + 1:t + 1], newest,
+                           optimizer=optimizer, iterations=iterations, tolerance=tolerance)
+        iterations_done.append(res.iterations)
+        f_means[t], f_stds[t] = res.path[-1], _std(res.covs[-1])
+        fc_mean[t], fc_cov[t] = res.background[0][-1], res.background[1][-1]
+        if c >= 0:
+            means[c], stds[c] = res.start, _std(res.start_cov)
+    means[c + 1:], stds[c + 1:] = res.path, _std(res.covs)
+    return (Estimate(mean=means, std=stds), Estimate(mean=f_means, std=f_stds),
+            iterations_done, (fc_mean, fc_cov))
+
+
+def _std(cov: Tensor) -> Tensor:
+    return torch.diagonal(cov, dim1=-2, dim2=-1).clamp_min(0).sqrt()
+
+
 def check_optimizer(optimizer: str) -> str:
     if optimizer not in OPTIMIZERS:
         raise InputError(f"option 'optimizer' must be one of {', '.join(OPTIMIZERS)}, "
@@ -233,7 +317,12 @@ class Var4DMethod(AssimilationMethod):
 
     Options:
         window: cycles per window ``W`` (>= 1, at most the record length).
-        shift: cycles the window slides (1 to ``W``; default ``W``: disjoint windows).
+        shift: cycles the window slides (1 to ``W``; default ``W``: disjoint windows; with
+            ``observations="newest"`` it must be 1, the default there).
+        observations: ``"all"`` (every observation of the window enters its cost) or
+            ``"newest"`` (only the window's last cycle: each observation is assimilated
+            once, the window slides by one cycle and the posterior is the analysis at the
+            window start, DAPPER's ``Var4D`` with ``Lag = W``; see :func:`run_var4d_newest`).
         optimizer: ``"gauss-newton"`` or ``"lbfgs"``.
         iterations: most iterations per window (default 10 Gauss-Newton, 200 L-BFGS).
         tolerance: stopping tolerance (see :func:`var4d_window`).
@@ -254,12 +343,21 @@ class Var4DMethod(AssimilationMethod):
                  optimizer: str = "gauss-newton", iterations: int | None = None,
                  tolerance: float = 1e-6, background_cov=None, scale: float = 0.03,
                  hybrid_weight: float = 0.0, hybrid_members: int = 20,
-                 hybrid_inflation: float = 1.02):
+                 hybrid_inflation: float = 1.02, observations: str = "all"):
         self.window = as_int("window", window, minimum=1)
-        self.shift = as_int("shift", self.window if shift is None else shift, minimum=1)
+        if observations not in OBSERVATIONS:
+            raise InputError(f"option 'observations' must be one of {', '.join(OBSERVATIONS)}, "
+                             f"got {observations!r}")
+        self.observations = observations
+        newest = observations == "newest"
+        default_shift = 1 if newest else self.window
+        self.shift = as_int("shift", default_shift if shift is None else shift, minimum=1)
         if self.shift > self.window:
             raise InputError(f"option 'shift' ({self.shift}) must not exceed 'window' "
                              f"({self.window})")
+        if newest and self.shift != 1:
+            raise InputError(f"option 'shift' must be 1 with observations='newest' (each "
+                             f"observation is assimilated once), got {self.shift}")
         self.optimizer = check_optimizer(optimizer)
         default = 10 if self.optimizer == "gauss-newton" else 200
         self.iterations = as_int("iterations", default if iterations is None else iterations,
@@ -277,6 +375,8 @@ class Var4DMethod(AssimilationMethod):
                                          exclusive=True)
         #: iterations done in each window of the last run
         self.iterations_done: list[int] = []
+        #: with ``observations="newest"``: the window-end analyses of the last run (a filter)
+        self.filter_estimate: Estimate | None = None
 
     def run(self, problem: AssimilationProblem, *, generator: torch.Generator,
             progress: bool = False) -> Estimate:
@@ -289,12 +389,19 @@ class Var4DMethod(AssimilationMethod):
                                static_start=True, spinup=100, generator=generator).analysis
                 A = ens - ens.mean(1, keepdim=True)
                 ensemble_covs = A.transpose(1, 2) @ A / (self.hybrid_members - 1)
-            mean, std, self.iterations_done, (fc_mean, fc_cov) = run_var4d(
-                problem, B, window=self.window, shift=self.shift, optimizer=self.optimizer,
-                iterations=self.iterations, tolerance=self.tolerance,
-                ensemble_covs=ensemble_covs, hybrid_weight=self.hybrid_weight,
-                progress=progress)
-        est = Estimate(mean=mean, std=std)
+            if self.observations == "newest":
+                est, self.filter_estimate, self.iterations_done, (fc_mean, fc_cov) = \
+                    run_var4d_newest(problem, B, window=self.window, optimizer=self.optimizer,
+                                     iterations=self.iterations, tolerance=self.tolerance,
+                                     ensemble_covs=ensemble_covs,
+                                     hybrid_weight=self.hybrid_weight, progress=progress)
+            else:
+                mean, std, self.iterations_done, (fc_mean, fc_cov) = run_var4d(
+                    problem, B, window=self.window, shift=self.shift,
+                    optimizer=self.optimizer, iterations=self.iterations,
+                    tolerance=self.tolerance, ensemble_covs=ensemble_covs,
+                    hybrid_weight=self.hybrid_weight, progress=progress)
+                est = Estimate(mean=mean, std=std)
         est.nis, est.nis_dof = gaussian_nis(fc_mean, fc_cov, problem.obs, problem.mask,
                                             obs_error_variance(problem))
         return est
