@@ -65,3 +65,15 @@ def test_cost_run_refuses_bad_counts(tmp_path, capsys):
     cost = load_script()
     assert cost.main(["--repeats", "0"]) == 2
     assert "--repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_recipe_rows_change_one_thing_and_train_off_the_scored_seeds():
+    setting = load_setting("lorenz63_dmm_recipes")
+    assert setting.simulate == load_setting("lorenz63_dmm").simulate
+    base = setting.methods[0]
+    for row in setting.methods:
+        assert row.method == "dmm" and row.model.options["seed"] == 1001
+        changed = {k for k in {**row.model.options, **base.model.options}
+                   if row.model.options.get(k) != base.model.options.get(k)}
+        changed |= {k for k in row.options if row.options[k] != base.options.get(k)}
+        assert len(changed) <= 1, (row.label, changed)
