@@ -71,16 +71,35 @@ def break_even_cycles(train_seconds: float, dmm_per_cycle: float,
     return train_seconds / saving if saving > 0 else float("inf")
 
 
+def recorded_training(path: Path) -> tuple[float, float, dict]:
+    """(CPU s, wall s, recipe) of a model file's training, as ``train_hybrid_dmm`` wrote
+    them; InputError when the file has none."""
+    from pyro_videossm.infer.model_file import load_model_file
+
+    extra = load_model_file(path).get("extra") or {}
+    training = extra.get("training") or {}
+    if "cpu_seconds" not in training:
+        raise InputError(f"{path}: the model file records no training seconds")
+    return (float(training["cpu_seconds"]), float(training["wall_seconds"]),
+            extra.get("recipe") or training.get("options", {}))
+
+
 def measure(*, train_seed: int, seed: int, cycles: int, repeats: int, samples: int,
             train_cycles: int | None = None, epochs: int | None = None,
-            log=print) -> dict:
-    """Train the DMM, time both methods on one held-out record; the numbers of the record."""
+            model: Path | None = None, log=print) -> dict:
+    """Train the DMM (or take ``model`` and the training seconds its file records), time
+    both methods on one held-out record; the numbers of the record."""
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / "dmm.pt"
-        start = clocks()
-        train_demo_model(model, seed=train_seed, epochs=epochs, cycles=train_cycles)
-        train_cpu, train_wall = since(start)
+        if model is None:
+            model = Path(tmp) / "dmm.pt"
+            start = clocks()
+            train_demo_model(model, seed=train_seed, epochs=epochs, cycles=train_cycles)
+            train_cpu, train_wall = since(start)
+            recipe = {**DEMO_TRAINING, **({"epochs": epochs} if epochs else {}),
+                      **({"cycles": train_cycles} if train_cycles else {})}
+        else:
+            train_cpu, train_wall, recipe = recorded_training(model)
         log(f"training: {train_cpu:.1f} CPU s, {train_wall:.1f} wall s")
         obs = simulate(**SETTING.simulate, cycles=cycles, seed=seed)
         methods = {"hybrid DMM": get_method("dmm", model=str(model), samples=samples),
@@ -104,9 +123,9 @@ def measure(*, train_seed: int, seed: int, cycles: int, repeats: int, samples: i
     dmm, ienks = per_1000["hybrid DMM"], per_1000["iEnKS N=10 (lag 1)"]
     return {
         "training": {"cpu_seconds": train_cpu, "wall_seconds": train_wall,
-                     "train_seed": train_seed,
-                     "recipe": {**DEMO_TRAINING, **({"epochs": epochs} if epochs else {}),
-                                **({"cycles": train_cycles} if train_cycles else {})}},
+                     "train_seed": train_seed, "recipe": recipe,
+                     "model": None if str(model).startswith(tempfile.gettempdir())
+                     else str(model)},
         "rmse": scores, "times": times, "seconds_per_1000_cycles": per_1000,
         "speed_up": {k: ienks[k] / dmm[k] for k in ("cpu", "wall")},
         "break_even_cycles": {
@@ -116,9 +135,14 @@ def measure(*, train_seed: int, seed: int, cycles: int, repeats: int, samples: i
 
 
 def render(result: dict, *, command: str, cycles: int, repeats: int, seed: int,
-           samples: int, load: tuple[float, float]) -> str:
+           samples: int, load: tuple[float, float], title: str = "") -> str:
     """The docs section: conditions, the cost table, the break-even lengths."""
     per, train = result["seconds_per_1000_cycles"], result["training"]
+    trained = (f"the DMM trained once (seed {train['train_seed']}, the demo recipe) and timed"
+               if train["model"] is None else
+               f"the DMM of `{train['model']}` (its training seconds are those its model file "
+               f"records, measured when it was trained on this machine: recipe "
+               f"{train['recipe']})")
     rows = []
     for label in per:
         is_dmm = label == "hybrid DMM"
@@ -132,12 +156,11 @@ def render(result: dict, *, command: str, cycles: int, repeats: int, seed: int,
         })
     even, speed = result["break_even_cycles"], result["speed_up"]
     return "\n".join([
-        "### Amortised cost: hybrid DMM against the iEnKS",
+        f"### Amortised cost: hybrid DMM{title} against the iEnKS",
         "",
         f"Command: `{command}`",
         "",
-        f"One process, one torch thread: the DMM trained once (seed "
-        f"{train['train_seed']}, the demo recipe) and timed, then the DMM ({samples} guide draws, "
+        f"One process, one torch thread: {trained}, then the DMM ({samples} guide draws, "
         f"model file read included) and the iEnKS (N=10, lag 1) alternating on one held-out "
         f"record (seed {seed}, {cycles} cycles), median of {repeats} calls after a warm-up. "
         f"Measured on a shared, loaded machine (load average {load[0]:.1f} before, "
@@ -166,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training cycles (default: the demo recipe's 5000)")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs (default: the demo recipe's 10)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="time this trained model instead of training one (training seconds: "
+                        "those its file records)")
+    p.add_argument("--tag", default="", help="a second cost section and record: "
+                   "lorenz63_dmm:cost-TAG, cost-TAG.json (e.g. a recipe variant's model)")
     p.add_argument("--docs", type=Path, default=DOCS)
     p.add_argument("--write-docs", action="store_true",
                    help="store the run record and rewrite the cost section of --docs")
@@ -178,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("cycles", "repeats", "samples"):
             if getattr(args, name) < 1:
                 raise InputError(f"--{name} must be >= 1, got {getattr(args, name)}")
+        if args.model is not None and not args.model.is_file():
+            raise InputError(f"{args.model}: no such model file")
+        if args.tag and not args.tag.replace("-", "").isalnum():
+            raise InputError(f"--tag must be letters, digits and dashes, got {args.tag!r}")
         if args.write_docs and not args.docs.exists():
             raise InputError(f"{args.docs}: no such results file")
     except InputError as err:
@@ -186,11 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     result = measure(train_seed=args.train_seed, seed=args.seed, cycles=args.cycles,
                      repeats=args.repeats, samples=args.samples,
-                     train_cycles=args.train_cycles, epochs=args.epochs)
+                     train_cycles=args.train_cycles, epochs=args.epochs, model=args.model)
     load = (load_before, os.getloadavg()[0])
     parts = ["OMP_NUM_THREADS=1", "nice", "-n", "10", "python", "benchmarks/lorenz63_dmm_cost.py"]
     for name in ("train_seed", "seed", "cycles", "repeats", "samples", "train_cycles",
-                 "epochs"):
+                 "epochs", "model", "tag"):
         value, default = getattr(args, name), build_parser().get_default(name)
         if value != default:
             parts += [f"--{name.replace('_', '-')}", str(value)]
@@ -198,19 +230,22 @@ def main(argv: list[str] | None = None) -> int:
         parts += ["--docs", str(args.docs)]
     command = shlex.join(parts + ["--write-docs"])
     body = render(result, command=command, cycles=args.cycles, repeats=args.repeats,
-                  seed=args.seed, samples=args.samples, load=load)
+                  seed=args.seed, samples=args.samples, load=load,
+                  title=f" ({args.tag})" if args.tag else "")
     print(body)
     if args.write_docs:
         record = make_record("lorenz63_dmm_cost", command=command,
                              options={k: getattr(args, k) for k in (
                                  "train_seed", "seed", "cycles", "repeats", "samples",
-                                 "train_cycles", "epochs")},
+                                 "train_cycles", "epochs", "model", "tag")},
                              data={"simulate": SETTING.simulate, "seed": args.seed},
                              metrics=result, timings=result["seconds_per_1000_cycles"],
                              machine_note="shared, loaded")
-        write_section(args.docs, SECTION, body, record=record,
-                      record_path=record_path_for(args.docs, RECORD))
-        print(f"wrote the {SECTION} section of {args.docs}")
+        section = SECTION + (f"-{args.tag}" if args.tag else "")
+        path = RECORD.replace("cost.json", f"cost-{args.tag}.json" if args.tag else "cost.json")
+        write_section(args.docs, section, body, record=record,
+                      record_path=record_path_for(args.docs, path))
+        print(f"wrote the {section} section of {args.docs}")
     return 0
 
 
