@@ -15,6 +15,11 @@ as wall seconds. The break-even record length is ``training / (iEnKS - DMM)`` in
 cycle: from that many cycles on, training the DMM and running it costs less than running the
 iEnKS. The run record goes to ``benchmarks/results/lorenz63_dmm/cost.json`` and the table to
 the ``lorenz63_dmm:cost`` section of docs/LORENZ63_DMM.md (``--write-docs``).
+
+``--model PATH --tag NAME`` times a model trained earlier instead (a row of
+``assimilation/lorenz63_dmm_recipes.py``, trained by its recipe under
+``assimilation/_work/``), with the training seconds its file records (``train_hybrid_dmm``
+measures them while training): section ``lorenz63_dmm:cost-NAME``, record ``cost-NAME.json``.
 """
 
 from __future__ import annotations

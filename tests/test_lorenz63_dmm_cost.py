@@ -77,3 +77,23 @@ def test_recipe_rows_change_one_thing_and_train_off_the_scored_seeds():
                    if row.model.options.get(k) != base.model.options.get(k)}
         changed |= {k for k in row.options if row.options[k] != base.options.get(k)}
         assert len(changed) <= 1, (row.label, changed)
+
+
+def test_a_trained_model_is_timed_with_the_training_seconds_its_file_records(tmp_path, capsys):
+    from assimilation.dmm_training import train_for_setting
+    from pyro_videossm.infer.model_file import load_model_file
+
+    cost = load_script()
+    model = tmp_path / "m.pt"
+    train_for_setting(model, setting="lorenz63_dmm", cycles=60, epochs=1)
+    recorded = load_model_file(model)["extra"]["training"]["cpu_seconds"]
+    docs = tmp_path / "docs" / "X.md"
+    docs.parent.mkdir()
+    docs.write_text("# X\n")
+    assert cost.main(["--model", str(model), "--tag", "t", "--cycles", "30", "--repeats", "1",
+                      "--samples", "4", "--docs", str(docs), "--write-docs"]) == 0
+    (record,) = read_records(tmp_path / "docs" / "benchmarks" / "results")
+    assert record["_path"].endswith("cost-t.json")
+    assert record["metrics"]["training"]["cpu_seconds"] == pytest.approx(recorded)
+    assert "<!-- BEGIN lorenz63_dmm:cost-t -->" in docs.read_text()
+    assert cost.main(["--model", str(tmp_path / "none.pt")]) == 2
