@@ -37,8 +37,9 @@ Writes ``benchmarks/results/video_generation/<variant>_seed<S>.json`` (unless
 ``docs/video_generation_unseen.png`` from a stored disentangled model (the docs' grids:
 ``--variant disentangled --epochs 12 --seed 20 --grids-only``). The zero-shot table has a
 column for what classified the conditions in the generator's auxiliary loss: heads on the
-critics (records before the separate classifier) or the separate classifier. Data, judges and the depth
-estimator are cached in ``--work`` (default ``/tmp/video_generation``), shared by the runs.
+critics (records before the separate classifier) or the separate classifier. Data, judges
+and the depth estimator are cached in ``--work`` (default ``/tmp/video_generation``), shared
+by the runs.
 """
 
 from __future__ import annotations
