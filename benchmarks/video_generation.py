@@ -27,6 +27,8 @@ generated colour against the generated depth, mean absolute error in world units
     for s in 20 21 22; do for v in disentangled baseline; do
         nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
             --seed $s --epochs 12; done; done
+    for s in 30 31 32; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+        --variant disentangled --seed $s --epochs 24; done   # and --variant baseline --seed 30
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
@@ -35,7 +37,7 @@ generated colour against the generated depth, mean absolute error in world units
 Writes ``benchmarks/results/video_generation/<variant>_seed<S>.json`` (unless
 ``--no-write``); ``--grids-only`` draws ``docs/video_generation_seen.png`` and
 ``docs/video_generation_unseen.png`` from a stored disentangled model (the docs' grids:
-``--variant disentangled --epochs 12 --seed 20 --grids-only``). The zero-shot table has a
+``--variant disentangled --epochs 24 --seed 30 --grids-only``). The zero-shot table has a
 column for what classified the conditions in the generator's auxiliary loss: heads on the
 critics (records before the separate classifier) or the separate classifier. Data, judges
 and the depth estimator are cached in ``--work`` (default ``/tmp/video_generation``), shared
