@@ -134,6 +134,39 @@ def test_auxiliary_losses_are_the_cross_entropies_on_top_of_the_adversarial_ones
     assert float(logs_a["d_aux"]) == pytest.approx(float(ce), rel=1e-5)
 
 
+def test_separate_classifier_supplies_the_auxiliary_logits_outside_the_critics():
+    torch.manual_seed(0)
+    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
+    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw)
+    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True, classifier_channels=4).eval()
+    assert not d.video_head.classify and not d.image_head.classify  # no heads on the critics
+    assert not any(parametrize.is_parametrized(m, "weight")
+                   for m in d.classifier.modules() if hasattr(m, "weight"))
+    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 0]),
+             "content": torch.tensor([1, 0, 1, 1])}
+    _, _, vl, il = d(batch["frames"], {k: batch[k] for k in ("action", "content")})
+    clip, frame = d.classifier(batch["frames"])
+    assert vl["action"].shape == (4, 3) and vl["content"].shape == (4, 2)
+    assert il["content"].shape == (12, 2)
+    assert torch.equal(vl["action"], clip["action"]) and torch.equal(il["content"],
+                                                                     frame["content"])
+    # clip content logits: the content head on the mean frame feature (a linear head, so the
+    # mean of the frame logits)
+    assert torch.allclose(vl["content"], il["content"].view(4, 3, 2).mean(1), atol=1e-6)
+    objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="seen",
+                                 condition_names=("action", "content"))
+    _, logs = objective.discriminator_loss(batch)
+    ce = (torch.nn.functional.cross_entropy(clip["action"], batch["action"])
+          + torch.nn.functional.cross_entropy(clip["content"], batch["content"])
+          + torch.nn.functional.cross_entropy(frame["content"],
+                                              batch["content"].repeat_interleave(3)))
+    assert float(logs["d_aux"]) == pytest.approx(float(ce), rel=1e-5)
+    # the action head reads every frame in its place: swapping two frames changes the logits
+    swapped = batch["frames"][:, [1, 0, 2]]
+    assert not torch.allclose(d.classifier(swapped)[0]["action"], clip["action"])
+
+
 def test_conditional_generation_respects_the_label_set(models):
     ds = generate_clips(models["cmocogan"], 5, action="walk_front", content="green")
     assert ds["frames"].dims == ("clip", "time", "channel", "y", "x")

@@ -75,6 +75,8 @@ class CMoCoGANOptions(VideoGANOptions):
     content_label: str = option("top", "label variable of the content condition")
     embed_dim: int = option(16, "size of each condition embedding")
     aux_weight: float = option(1.0, "weight of the auxiliary classification losses")
+    classifier_channels: int = option(16, "width of the separate auxiliary classifier of the "
+                                          "conditions; 0: classifier heads on the critics")
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -260,7 +262,8 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
                                embed_dim=getattr(options, "embed_dim", 16), **common)
     disc = MoCoGANDiscriminator(channels, size, frames, disc_channels=options.disc_channels,
                                 n_actions=n_actions, n_contents=n_contents,
-                                classify=aux > 0)
+                                classify=aux > 0,
+                                classifier_channels=getattr(options, "classifier_channels", 0))
     objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
                                  conditions=sampling, condition_names=names)
     return gen, disc, objective

@@ -17,7 +17,10 @@ Critics (:class:`MoCoGANDiscriminator`): an image critic on every frame and a vi
 the clip (:class:`~pyro_videossm.nn.gan_blocks.ImageCritic`,
 :class:`~pyro_videossm.nn.gan_blocks.VideoCritic`, spectral normalisation), each with
 projection terms for the conditions (image: content; video: action and content) and, with
-``classify``, auxiliary classifiers (image: content; video: action and content).
+``classify``, auxiliary classifiers (image: content; video: action and content): heads on the
+critics' features, or with ``classifier_channels > 0`` a separate
+:class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier` of that width (trained by the same
+optimiser on real clips; the spectrally normalised critics learned the classes too slowly).
 
 :class:`MoCoGANObjective` is the :class:`~pyro_videossm.infer.gan_trainer.GANObjective`:
 the adversarial loss of both critics (summed), plus with ``aux_weight > 0`` the
@@ -46,6 +49,7 @@ from pyro_videossm.infer.gan_trainer import (
     generator_adversarial_loss,
 )
 from pyro_videossm.nn.gan_blocks import (
+    ConditionClassifier,
     CriticHead,
     FrameGenerator,
     ImageCritic,
@@ -134,20 +138,25 @@ class MoCoGANDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 3, size: int = 32, frames: int = 8, *,
                  disc_channels: int = 16, n_actions: int = 0, n_contents: int = 0,
-                 classify: bool = False) -> None:
+                 classify: bool = False, classifier_channels: int = 0) -> None:
         super().__init__()
         self.config = dict(channels=channels, size=size, frames=frames,
                            disc_channels=disc_channels, n_actions=n_actions,
-                           n_contents=n_contents, classify=classify)
+                           n_contents=n_contents, classify=classify,
+                           classifier_channels=classifier_channels)
         self.image = ImageCritic(channels, size, disc_channels)
         self.video = VideoCritic(channels, size, frames, disc_channels)
         video_conditions = {k: v for k, v in (("action", n_actions), ("content", n_contents))
                             if v}
         image_conditions = {"content": n_contents} if n_contents else {}
+        separate = classify and classifier_channels > 0
+        heads = classify and not separate
         self.image_head = CriticHead(self.image.features, image_conditions,
-                                     tuple(image_conditions) if classify else ())
+                                     tuple(image_conditions) if heads else ())
         self.video_head = CriticHead(self.video.features, video_conditions,
-                                     tuple(video_conditions) if classify else ())
+                                     tuple(video_conditions) if heads else ())
+        self.classifier = (ConditionClassifier(channels, size, frames, n_actions, n_contents,
+                                               classifier_channels) if separate else None)
 
     def forward(self, clips: Tensor, labels: Mapping[str, Tensor] | None = None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
@@ -156,6 +165,8 @@ class MoCoGANDiscriminator(nn.Module):
         video, video_logits = self.video_head(self.video(clips), labels)
         frame_labels = {k: v.repeat_interleave(t) for k, v in labels.items()}
         image, image_logits = self.image_head(self.image(clips.flatten(0, 1)), frame_labels)
+        if self.classifier is not None:
+            video_logits, image_logits = self.classifier(clips)
         return video, image.reshape(n, t), video_logits, image_logits
 
 
