@@ -415,7 +415,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
                    help="model file of a learned row (repeatable)")
     p.add_argument("--progress", action="store_true", help="progress bars over cycles")
+    p.add_argument("--merge-json", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="run nothing: merge the per-seed scores that --json wrote for runs of "
+                        "this setting over parts of the seeds (--first-seed) and summarise "
+                        "them as this one run")
     return p
+
+
+def merge_runs(setting: Setting, entries: Sequence[MethodEntry], files: Sequence[Path], *,
+               seeds: Sequence[int], workdir: Path, models: dict[str, str] | None = None
+               ) -> list[dict]:
+    """:func:`run_setting`'s output rebuilt from ``--json`` files of runs over parts of
+    ``seeds`` (each seed's scores do not depend on the process that computed them); a seed
+    missing or scored twice for a row is an InputError."""
+    results = [{"entry": e, "runs": [], "model": None} for e in entries]
+    by_label = {res["entry"].label: res for res in results}
+    for path in files:
+        if not Path(path).is_file():
+            raise InputError(f"--merge-json: no file {path}")
+        for item in json.loads(Path(path).read_text()):
+            if item.get("label") in by_label:
+                by_label[item["label"]]["runs"] += item["runs"]
+    for res in results:
+        res["runs"].sort(key=lambda r: r["seed"])
+        found = [r["seed"] for r in res["runs"]]
+        if found != list(seeds):
+            raise InputError(f"--merge-json: {res['entry'].label!r} has seeds {found}, "
+                             f"not {list(seeds)}")
+        entry = res["entry"]
+        if entry.model is not None or entry.label in (models or {}):
+            res["model"] = model_file(entry, workdir / setting.name,
+                                      override=(models or {}).get(entry.label))
+    return results
 
 
 def canonical_command(args: argparse.Namespace, cycles: int, burn_in: int) -> str:
@@ -446,9 +477,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         burn_in = setting.burn_in if args.burn_in is None else args.burn_in
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         models = parse_model_overrides(args.model)
-        results = run_setting(setting, seeds=seeds, cycles=cycles, burn_in=burn_in,
-                              entries=entries, workdir=args.workdir, progress=args.progress,
-                              models=models)
+        if args.merge_json:
+            results = merge_runs(setting, entries, args.merge_json, seeds=seeds,
+                                 workdir=args.workdir, models=models)
+        else:
+            results = run_setting(setting, seeds=seeds, cycles=cycles, burn_in=burn_in,
+                                  entries=entries, workdir=args.workdir,
+                                  progress=args.progress, models=models)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -287,3 +287,29 @@ def test_harder_settings_name_registered_methods_and_a_dmm_recipe(name):
         truth = make_system(setting.simulate["system"], **{
             k: v for k, v in setting.simulate.items() if k in ("n", "forcing")})
         assert system.parameters_dict() != truth.parameters_dict()
+
+
+def test_merge_json_equals_one_run_over_all_seeds(tmp_path, capsys):
+    """Runs over parts of the seeds (--first-seed, --json) merged with --merge-json give the
+    table of one run over all the seeds; a missing seed is one line, exit 2."""
+    base = ["lorenz63_sakov2012", "--cycles", "30", "--burn-in", "10", "--methods", "etkf"]
+    parts = []
+    for first, count in ((0, 2), (2, 1)):
+        parts.append(tmp_path / f"part{first}.json")
+        assert main(base + ["--seeds", str(count), "--first-seed", str(first),
+                            "--json", str(parts[-1])]) in (0, 1)
+    capsys.readouterr()
+    assert main(base + ["--seeds", "3"]) in (0, 1)
+    whole = capsys.readouterr().out
+    docs = tmp_path / "RESULTS.md"
+    assert main(base + ["--seeds", "3", "--merge-json", *map(str, parts), "--docs", str(docs),
+                        "--write-docs"]) in (0, 1)
+    merged = capsys.readouterr().out
+    # the same scores (the ms/cycle column differs between processes)
+    def table(out):
+        return [line.split("|")[:5] for line in out.splitlines() if line.startswith("|")]
+
+    assert table(merged) == table(whole) and len(table(whole)) == 3
+    assert "--seeds 3 --cycles 30" in docs.read_text()
+    assert main(base + ["--seeds", "4", "--merge-json", *map(str, parts)]) == 2
+    assert "has seeds [0, 1, 2], not [0, 1, 2, 3]" in capsys.readouterr().err

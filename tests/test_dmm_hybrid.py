@@ -316,3 +316,24 @@ def test_one_training_pipeline_with_documented_options(tmp_path, l63):
         train_hybrid_dmm(l63, HybridDMMOptions(window=1))
     with pytest.raises(InputError, match="too short"):
         train_hybrid_dmm(l63, HybridDMMOptions(window=200))
+
+
+def test_smoother_iterations_at_inference(l63, tmp_path):
+    """``smoother_iterations`` changes the guide's Gauss-Newton passes for one run only; the
+    trained number gives the default posterior exactly."""
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    dmm = hybrid_dmm(l63, rnn_dim=8)  # smoothing guide, 3 relinearisations
+    assert dmm.guide.combiner.smoother_iterations == 3
+    kwargs = {"samples": 8, "window": 40, "seed": 3}
+    default = assimilate(l63, "dmm", model=dmm, **kwargs)["mean"]
+    same = assimilate(l63, "dmm", model=dmm, smoother_iterations=3, **kwargs)["mean"]
+    one = assimilate(l63, "dmm", model=dmm, smoother_iterations=1, **kwargs)["mean"]
+    torch.testing.assert_close(torch.as_tensor(same.values), torch.as_tensor(default.values))
+    assert not torch.allclose(torch.as_tensor(one.values), torch.as_tensor(default.values))
+    assert dmm.guide.combiner.smoother_iterations == 3  # restored after the run
+    with pytest.raises(InputError, match="smoother_iterations must be >= 1"):
+        get_method("dmm", model=dmm, smoother_iterations=0)
+    with pytest.raises(InputError, match="Gauss-Newton smoother guide"):
+        get_method("dmm", model=hybrid_dmm(l63, guide="filtering", rnn_dim=8),
+                   smoother_iterations=2)

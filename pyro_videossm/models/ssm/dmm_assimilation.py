@@ -23,9 +23,11 @@ degrees of freedom, default the model's ``obs_df``, else the data's, else 4) and
 iteratively reweighted observation messages
 (:mod:`~pyro_videossm.models.ssm.robust_guide`), so that a few gross outliers barely move
 the posterior; with the Gaussian likelihood an observation more than 50 climatological
-standard deviations away is refused in one line naming its cycle. A guide trained on short
-windows has only learned to track the truth that long; applied to a record of thousands of
-cycles in one piece its draws can drift away from the truth.
+standard deviations away is refused in one line naming its cycle. ``smoother_iterations``:
+the Gauss–Newton relinearisations of a hybrid model's smoother guide at inference (default:
+those it was trained with; windows longer than the training ones may need more). A guide
+trained on short windows has only learned to track the truth that long; applied to a record
+of thousands of cycles in one piece its draws can drift away from the truth.
 
 ``kind`` is ``"smoother"`` for the smoothing (and mean-field) guide and ``"filter"`` for the
 filtering guide, whose draw at ``t`` uses ``x_{1:t}`` only. For a hybrid DMM the latent is
@@ -65,7 +67,7 @@ class DMMAssimilation(AssimilationMethod):
     def __init__(self, model: str | Path | DMM | None = None, guide: str | None = None,
                  samples: int = 200, window: int | None = None, stride: int | None = None,
                  obs_likelihood: str | None = None, robust_param: float | None = None,
-                 robust_iterations: int = 3):
+                 robust_iterations: int = 3, smoother_iterations: int | None = None):
         if model is None:
             raise InputError("method 'dmm' needs the option model=PATH "
                              "(a model file written by 'videossm train dmm')")
@@ -103,6 +105,15 @@ class DMMAssimilation(AssimilationMethod):
             raise InputError(f"method 'dmm': robust_iterations must be >= 1, "
                              f"got {robust_iterations}")
         self.robust_iterations = int(robust_iterations)
+        self.smoother_iterations = None
+        if smoother_iterations is not None:
+            if int(smoother_iterations) < 1:
+                raise InputError(f"method 'dmm': smoother_iterations must be >= 1, "
+                                 f"got {smoother_iterations}")
+            if not getattr(self._dmm.guide.combiner, "smoother_iterations", 0):
+                raise InputError("method 'dmm': smoother_iterations needs a model trained with "
+                                 "the Gauss-Newton smoother guide (smoother_iterations > 0)")
+            self.smoother_iterations = int(smoother_iterations)
 
     def _trained_guide(self) -> str:
         if self.model is None:  # given a DMM
@@ -136,9 +147,18 @@ class DMMAssimilation(AssimilationMethod):
         model_df = getattr(dmm.likelihood, "df", 0.0)
         param = default_param(self.obs_likelihood, self.robust_param,
                               float(model_df) or problem.obs_noise_df)
-        z, _ = robust_posterior_draws(dmm, batch, self.samples,  # (S, n, W, Z)
-                                      obs_likelihood=self.obs_likelihood, param=param,
-                                      iterations=self.robust_iterations, generator=generator)
+        combiner = dmm.guide.combiner
+        trained = getattr(combiner, "smoother_iterations", 0)
+        try:
+            if self.smoother_iterations is not None:
+                combiner.smoother_iterations = self.smoother_iterations
+            z, _ = robust_posterior_draws(dmm, batch, self.samples,  # (S, n, W, Z)
+                                          obs_likelihood=self.obs_likelihood, param=param,
+                                          iterations=self.robust_iterations,
+                                          generator=generator)
+        finally:
+            if self.smoother_iterations is not None:
+                combiner.smoother_iterations = trained
         with torch.no_grad():
             states = dmm.emitter(z)  # hybrid: the state itself; neural: E[x_t | z_t]
             if isinstance(dmm.likelihood, BernoulliLikelihood):
