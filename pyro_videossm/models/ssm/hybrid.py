@@ -272,7 +272,7 @@ def hybrid_dmm_from_config(config: dict[str, Any], *, system: ODESystem | None =
         rnn_layers=config.get("rnn_layers", 1), rnn_dropout=config.get("rnn_dropout", 0.0),
         mask_input=config.get("mask_input", True), x_loc=config.get("x_loc"),
         x_scale=config.get("x_scale"), z_loc=physics["clim_loc"],
-        z_scale=physics["clim_scale"])
+        z_scale=physics["clim_scale"], observed=physics.get("observed"))
     return DMM(x_dim, initial=initial, transition=transition, emitter=emitter,
                likelihood=likelihood, guide=guide, config=dict(config))
 
