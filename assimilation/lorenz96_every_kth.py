@@ -10,6 +10,7 @@ is trained on its own simulation (seed 1001).
 from assimilation.config import MethodEntry, TrainedModel
 
 RECIPE = "assimilation.dmm_training:train_for_setting"
+UNTRAINED = "assimilation.dmm_training:untrained_for_setting"
 #: the DMM's budget: the ``l96`` experiment of assimilation/dmm_experiments.py (windows of 40,
 #: transition noise from 0.02, a 128-unit guide RNN) on 2000 training cycles instead of 5000,
 #: with 5 Gauss-Newton relinearisations of the smoother messages instead of 3 (with half the
@@ -33,15 +34,23 @@ def every_kth_setting(every: int) -> dict:
         simulate={"system": "lorenz96", "n": 40, "forcing": 8.0, "dt": 0.05, "steps_per_obs": 1,
                   "obs_noise_std": 1.0, "obs_operator": f"every:{every}"},
         methods=(
+            MethodEntry("LETKF N=20 (radius 4, infl 1.02)", "letkf",
+                        {"members": 20, "inflation": 1.02, "localization": 4.0, "rotate": True}),
             MethodEntry("LETKF N=20 (radius 4, infl 1.05)", "letkf",
                         {"members": 20, "inflation": 1.05, "localization": 4.0, "rotate": True}),
             MethodEntry("LETKF N=20 (radius 4, infl 1.1)", "letkf",
                         {"members": 20, "inflation": 1.1, "localization": 4.0, "rotate": True}),
+            MethodEntry("EnKS N=20 (lag 4, radius 4, infl 1.02)", "enks",
+                        {"members": 20, "inflation": 1.02, "lag": 4, "localization": 4.0,
+                         "rotate": True}),
             MethodEntry("EnKS N=20 (lag 4, radius 4, infl 1.05)", "enks",
                         {"members": 20, "inflation": 1.05, "lag": 4, "localization": 4.0,
                          "rotate": True}),
             MethodEntry("EnKS N=20 (lag 4, radius 4, infl 1.1)", "enks",
                         {"members": 20, "inflation": 1.1, "lag": 4, "localization": 4.0,
+                         "rotate": True}),
+            MethodEntry("EnKS N=20 (lag 8, radius 4, infl 1.05)", "enks",
+                        {"members": 20, "inflation": 1.05, "lag": 8, "localization": 4.0,
                          "rotate": True}),
             MethodEntry("EnKS N=20 (lag 8, radius 4, infl 1.1)", "enks",
                         {"members": 20, "inflation": 1.1, "lag": 8, "localization": 4.0,
@@ -58,5 +67,12 @@ def every_kth_setting(every: int) -> dict:
                         relative_bound=1.0,
                         note="trained on its own simulation (seed 1001, 2000 cycles, 10 epochs, "
                              "5 Gauss-Newton relinearisations)"),
+            MethodEntry("hybrid DMM, untrained", "dmm", {"samples": 64},
+                        model=TrainedModel("dmm_untrained.pt", workdir=True, recipe=UNTRAINED,
+                                           options={"setting": name, "seed": 1001,
+                                                    **DMM_TRAINING}),
+                        note="diagnostic, not a learned result: the same DMM before training "
+                             "(its guide is the Gauss-Newton smoother of the physics and the "
+                             "observations, 5 relinearisations; learned parts silent)"),
         ),
     )

@@ -97,3 +97,20 @@ def test_untrained_smoother_guide_tracks_unobserved_lorenz96_components():
     unobserved = truth.isel(component=slice(1, None, 2))
     score = rmse(post["mean"].isel(component=slice(1, None, 2)), unobserved, burn_in=20)
     assert score < 0.45, score  # climatology: about 3.6; the observation noise: 1
+
+
+def test_untrained_recipe_writes_the_settings_dmm_before_training(tmp_path):
+    """The diagnostic row's recipe: the setting's hybrid DMM as built (nothing learned yet),
+    with the window the dmm method assimilates in and the silent unobserved messages."""
+    from assimilation.dmm_training import untrained_for_setting
+    from pyro_videossm.models.ssm.dmm_file import load_dmm
+
+    path = tmp_path / "untrained.pt"
+    untrained_for_setting(path, setting="lorenz63_x_only", window=10, rnn_dim=4,
+                          smoother_iterations=2, epochs=7, cycles=99)
+    dmm, extra = load_dmm(path)
+    assert extra["window"] == 10 and extra["recipe"]["untrained"]
+    assert dmm.combiner.smoother_iterations == 2
+    torch.testing.assert_close(dmm.combiner.lin_precision.bias,
+                               torch.tensor([-2.25, -9.0, -9.0]))
+    assert float(dmm.transition.correction[-1].weight.detach().abs().max()) == 0.0  # physics
