@@ -114,3 +114,31 @@ def test_untrained_recipe_writes_the_settings_dmm_before_training(tmp_path):
     torch.testing.assert_close(dmm.combiner.lin_precision.bias,
                                torch.tensor([-2.25, -9.0, -9.0]))
     assert float(dmm.transition.correction[-1].weight.detach().abs().max()) == 0.0  # physics
+
+
+def test_guide_without_residual_keeps_the_gaussian_product():
+    """``residual=False``: each step's mean is the precision-weighted product of forecast and
+    message whatever the residual's weights (they are left out), and the option survives the
+    model file; the default keeps the residual (standard settings unchanged)."""
+    torch.manual_seed(0)
+    Z, H = 3, 4
+    combiner = GainCombiner(Z, H, residual=False)
+    assert GainCombiner(Z, H).residual
+    with torch.no_grad():
+        for lin in (combiner.lin_residual_out, combiner.lin_loc, combiner.lin_precision):
+            lin.weight.normal_()
+            lin.bias.normal_()
+    ctx = combiner.prepare(torch.randn(2, 5, H))
+    f, s_f = torch.randn(2, 5, Z), torch.rand(2, 5, Z) + 0.5
+    loc, _ = combiner.step(None, ctx, (f, s_f))
+    pb, p = ctx[..., :Z], ctx[..., Z:2 * Z]
+    c = combiner.log_prior_precision_factor.exp()
+    torch.testing.assert_close(loc, (c / s_f**2 * f + pb) / (c / s_f**2 + p))
+
+    obs = simulate("lorenz63", cycles=30, seed=0, obs_operator=[0])
+    from pyro_videossm.models.ssm.dmm_file import dmm_from_config
+
+    dmm = hybrid_dmm(obs, rnn_dim=4, guide_residual=False)
+    assert dmm.config["guide_residual"] is False and not dmm.combiner.residual
+    assert not dmm_from_config(dmm.config).combiner.residual
+    assert "guide_residual" not in hybrid_dmm(obs, rnn_dim=4).config  # files as before

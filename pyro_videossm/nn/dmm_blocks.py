@@ -367,6 +367,12 @@ class GainCombiner(nn.Module):
     which pulls an unobserved component towards its mean (and, summed over a window by the
     smoother messages, outweighs what the dynamics say about it).
 
+    ``residual=False`` leaves ``r`` out (its parameters stay, unused): the residual is in
+    units of ``z_scale`` (the climatology), so that Adam's first steps, each of about the
+    learning rate on every weight whatever its gradient, move a sharp posterior's mean by a
+    good part of its spread (Lorenz-96 observing every 2nd component, the Gauss–Newton guide:
+    one step at lr 0.002 on the residual's weights took the guide's RMSE from 0.20 to 0.45).
+
     Shapes: ``h (B, T, H) -> ctx (B, T, 3Z + R)``; ``prior_t`` two ``(..., Z)`` tensors.
     ``z_loc``/``z_scale`` (``(Z,)``) set the units of ``b``, ``p`` and ``r``.
     """
@@ -380,8 +386,9 @@ class GainCombiner(nn.Module):
                  z_scale: Tensor | None = None, hidden_dim: int | None = None,
                  residual_dim: int = 32, obs_message: bool = False, look_ahead: int = 0,
                  smoother_iterations: int = 0, a0: float | None = None,
-                 observed: Tensor | list[int] | None = None):
+                 observed: Tensor | list[int] | None = None, residual: bool = True):
         super().__init__()
+        self.residual = bool(residual)
         hidden_dim = hidden_dim or rnn_dim
         self.z_dim, self.residual_dim = z_dim, residual_dim
         self.obs_message = bool(obs_message)
@@ -476,8 +483,11 @@ class GainCombiner(nn.Module):
         pb, p, log_s, r_h, *ahead = ctx_t.split(sizes, -1)
         prior_precision = c / s_f**2
         precision = prior_precision + p
-        u = self.lin_residual_f((f - self.z_loc) / self.z_scale) + r_h
-        residual = self.z_scale * self.lin_residual_out(torch.tanh(u))
+        if self.residual:
+            u = self.lin_residual_f((f - self.z_loc) / self.z_scale) + r_h
+            residual = self.z_scale * self.lin_residual_out(torch.tanh(u))
+        else:
+            residual = torch.zeros((), dtype=f.dtype, device=f.device)
         if self.smoother_iterations:
             lam = ahead[0].unflatten(-1, (Z, Z))
             lam = torch.diag_embed(precision) + lam

@@ -285,6 +285,8 @@ class _CombinerGuide(DMMGuide):
             the model's transition linearised at the guide's estimate.
         observed: gain combiner: the components the observations can cover (indices or a
             ``(Z,)`` bool mask; default all): the learned message of the others starts silent.
+        residual: gain combiner: with its learned residual ``r`` (default; see
+            ``GainCombiner``).
         name: Pyro name (default: unique per instance).
     """
 
@@ -292,7 +294,8 @@ class _CombinerGuide(DMMGuide):
                  rnn_layers: int = 1, rnn_dropout: float = 0.0, mask_input: bool = True,
                  x_loc=None, x_scale=None, combiner: str | nn.Module = "classic",
                  z_loc=None, z_scale=None, obs_message: bool = False, look_ahead: int = 0,
-                 smoother_iterations: int = 0, observed=None, name: str | None = None):
+                 smoother_iterations: int = 0, observed=None, residual: bool = True,
+                 name: str | None = None):
         encoder = _encoder(x_dim, self.direction, rnn_dim, rnn_type, rnn_layers, rnn_dropout,
                            mask_input, x_loc, x_scale)
         if isinstance(combiner, str):
@@ -305,7 +308,7 @@ class _CombinerGuide(DMMGuide):
                 combiner = GainCombiner(z_dim, encoder.out_dim, z_loc, z_scale,
                                         obs_message=obs_message, look_ahead=look_ahead,
                                         smoother_iterations=smoother_iterations,
-                                        observed=observed)
+                                        observed=observed, residual=residual)
             else:
                 combiner = Combiner(z_dim, encoder.out_dim)
         super().__init__(encoder, combiner, name=name)
@@ -344,14 +347,15 @@ class SmootherGuide(SmoothingGuide):
     def __init__(self, x_dim: int, *, iterations: int = 3, rnn_dim: int = 600,
                  rnn_type: str = "gru", rnn_layers: int = 1, rnn_dropout: float = 0.0,
                  mask_input: bool = True, x_loc=None, x_scale=None, z_loc=None, z_scale=None,
-                 observed=None, name: str | None = None):
+                 observed=None, residual: bool = True, name: str | None = None):
         if int(iterations) < 1:
             raise InputError(f"smoother iterations must be >= 1, got {iterations}")
         super().__init__(x_dim, x_dim, rnn_dim=rnn_dim, rnn_type=rnn_type,
                          rnn_layers=rnn_layers, rnn_dropout=rnn_dropout,
                          mask_input=mask_input, x_loc=x_loc, x_scale=x_scale, combiner="gain",
                          z_loc=z_loc, z_scale=z_scale, obs_message=True,
-                         smoother_iterations=int(iterations), observed=observed, name=name)
+                         smoother_iterations=int(iterations), observed=observed,
+                         residual=residual, name=name)
 
     def guide_context(self, data: DMMBatch) -> Tensor:
         return self.smoother_messages(super().guide_context(data), data)
@@ -470,6 +474,7 @@ def build_guide(kind: str, x_dim: int, z_dim: int, *, combiner: str = "classic",
         raise InputError("use either look_ahead or smoother_iterations, not both")
     if kind == "meanfield":
         options.pop("observed", None)  # no combiner
+        options.pop("residual", None)
         return MeanFieldGuide(x_dim, z_dim, **options)
     if smoother_iterations:
         if z_dim != x_dim:
