@@ -278,9 +278,11 @@ def test_harder_settings_name_registered_methods_and_a_dmm_recipe(name):
     setting = load_setting(name)
     assert {e.method for e in setting.methods} <= set(available_methods())
     learned = [e for e in setting.methods if e.model is not None]
-    assert len(learned) == 1 and learned[0].relative_bound is not None
-    assert callable(import_object(learned[0].model.recipe, kind="training recipe"))
-    assert learned[0].model.options["setting"] == name
+    # one judged learned row; others (an untrained diagnostic row) carry no bound
+    assert len([e for e in learned if e.relative_bound is not None]) == 1
+    for entry in learned:
+        assert callable(import_object(entry.model.recipe, kind="training recipe"))
+        assert entry.model.options["setting"] == name
     if setting.known_system:
         known = dict(setting.known_system)
         system = make_system(known.pop("system"), **known)

@@ -68,6 +68,9 @@ class HybridDMMOptions:
     smoother_iterations: int = field(default=3, metadata={
         "help": "smoothing guide with physics: Gauss-Newton relinearisations of the backward "
                 "messages of all later observations (0: off)"})
+    guide_residual: bool = field(default=True, metadata={
+        "help": "the guide's learned residual on each step's mean (False: left out; with a "
+                "sharp posterior its first training steps can spoil the guide)"})
     transition_scale: float | None = field(default=None, metadata={
         "help": "initial transition noise std (default: from the observation noise, see "
                 "hybrid_dmm)"})
@@ -179,6 +182,7 @@ def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
                           guide_substeps=options.guide_substeps,
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,
+                          guide_residual=options.guide_residual,
                           learn_obs_noise=options.learn_obs_noise,
                           likelihood=options.likelihood, obs_df=options.obs_df)
     from pyro_videossm.data.observation_settings import complete_observations

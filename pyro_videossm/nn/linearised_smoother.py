@@ -20,6 +20,11 @@ is then the exact smoothing conditional ``p(z_t | z_{t-1}, x_{t:T})``. For a non
 guide relinearises along its own mean path (Gauss–Newton), see
 ``pyro_videossm.models.ssm.guides.SmootherGuide``.
 
+Where components are never observed, the Gauss–Newton iterations need a first path that
+already tracks them: :func:`forward_filter_path` gives one, the means of an extended Kalman
+filter (the transition linearised at each filtered mean, full covariances), which carries what
+the observed components say about the others through the Jacobians.
+
 Shapes: ``B`` windows (any leading dims), ``T`` steps, ``Z`` state components.
 """
 
@@ -86,4 +91,48 @@ def backward_messages(f: Tensor, J: Tensor, ref: Tensor, precision: Tensor,
     return lam, eta
 
 
-__all__ = ["backward_messages", "jacobian"]
+def forward_filter_path(fn: Callable[[Tensor], tuple[Tensor, Tensor]], init_loc: Tensor,
+                        init_scale: Tensor, precision: Tensor, information: Tensor,
+                        q_var: Tensor, eps: Tensor) -> Tensor:
+    """``(B, T, Z)``: the filtered means of an extended Kalman filter.
+
+    ``z_1 ~ N(init_loc, diag(init_scale²))``, ``z_{t+1} = loc(z_t) + N(0, diag(q_var))`` with
+    ``fn: z -> (loc, scale)`` linearised at each filtered mean (:func:`jacobian`, steps
+    ``eps (Z,)``), and at each step the Gaussian message of the observations in information
+    form, ``precision, information (B, T, Z)`` (0 where nothing is observed). Computed in
+    float64 (the forecast covariance of a chaotic model spans many orders of magnitude);
+    returned in ``precision``'s dtype. For a linear model this is the Kalman filter.
+
+    Args:
+        init_loc, init_scale: ``(Z,)`` prior of ``z_1``.
+        q_var: ``(Z,)`` transition noise variance.
+    """
+    B, T, Z = precision.shape
+    dtype = precision.dtype
+
+    def step64(z: Tensor) -> tuple[Tensor, Tensor]:
+        loc, scale = fn(z.to(dtype))
+        return loc.double(), scale.double()
+
+    precision, information = precision.double(), information.double()
+    q = torch.diag_embed(q_var.double().expand(B, Z))
+    prior_precision = torch.diag_embed(init_scale.double().pow(-2).expand(B, Z))
+    prior_information = (init_scale.double().pow(-2) * init_loc.double()).expand(B, Z)
+    means: list[Tensor] = []
+    mean = cov = prior_information  # set at t = 0, read from t = 1
+    for t in range(T):
+        if t:
+            f, J, _ = jacobian(step64, mean, eps.double())
+            forecast_cov = J @ cov @ J.transpose(-1, -2) + q
+            prior_precision = torch.linalg.inv(0.5 * (forecast_cov + forecast_cov.mT))
+            prior_information = (prior_precision @ f.unsqueeze(-1)).squeeze(-1)
+        post = prior_precision + torch.diag_embed(precision[:, t])
+        chol = torch.linalg.cholesky(0.5 * (post + post.mT))
+        mean = torch.cholesky_solve((prior_information + information[:, t]).unsqueeze(-1),
+                                    chol).squeeze(-1)
+        cov = torch.cholesky_inverse(chol)
+        means.append(mean)
+    return torch.stack(means, 1).to(dtype)
+
+
+__all__ = ["backward_messages", "forward_filter_path", "jacobian"]

@@ -283,6 +283,10 @@ class _CombinerGuide(DMMGuide):
             message enters each step (see ``GainCombiner``).
         look_ahead: with ``obs_message``, also the next ``look_ahead`` observations through
             the model's transition linearised at the guide's estimate.
+        observed: gain combiner: the components the observations can cover (indices or a
+            ``(Z,)`` bool mask; default all): the learned message of the others starts silent.
+        residual: gain combiner: with its learned residual ``r`` (default; see
+            ``GainCombiner``).
         name: Pyro name (default: unique per instance).
     """
 
@@ -290,7 +294,8 @@ class _CombinerGuide(DMMGuide):
                  rnn_layers: int = 1, rnn_dropout: float = 0.0, mask_input: bool = True,
                  x_loc=None, x_scale=None, combiner: str | nn.Module = "classic",
                  z_loc=None, z_scale=None, obs_message: bool = False, look_ahead: int = 0,
-                 smoother_iterations: int = 0, name: str | None = None):
+                 smoother_iterations: int = 0, observed=None, residual: bool = True,
+                 name: str | None = None):
         encoder = _encoder(x_dim, self.direction, rnn_dim, rnn_type, rnn_layers, rnn_dropout,
                            mask_input, x_loc, x_scale)
         if isinstance(combiner, str):
@@ -302,7 +307,8 @@ class _CombinerGuide(DMMGuide):
             if combiner == "gain":
                 combiner = GainCombiner(z_dim, encoder.out_dim, z_loc, z_scale,
                                         obs_message=obs_message, look_ahead=look_ahead,
-                                        smoother_iterations=smoother_iterations)
+                                        smoother_iterations=smoother_iterations,
+                                        observed=observed, residual=residual)
             else:
                 combiner = Combiner(z_dim, encoder.out_dim)
         super().__init__(encoder, combiner, name=name)
@@ -341,14 +347,15 @@ class SmootherGuide(SmoothingGuide):
     def __init__(self, x_dim: int, *, iterations: int = 3, rnn_dim: int = 600,
                  rnn_type: str = "gru", rnn_layers: int = 1, rnn_dropout: float = 0.0,
                  mask_input: bool = True, x_loc=None, x_scale=None, z_loc=None, z_scale=None,
-                 name: str | None = None):
+                 observed=None, residual: bool = True, name: str | None = None):
         if int(iterations) < 1:
             raise InputError(f"smoother iterations must be >= 1, got {iterations}")
         super().__init__(x_dim, x_dim, rnn_dim=rnn_dim, rnn_type=rnn_type,
                          rnn_layers=rnn_layers, rnn_dropout=rnn_dropout,
                          mask_input=mask_input, x_loc=x_loc, x_scale=x_scale, combiner="gain",
                          z_loc=z_loc, z_scale=z_scale, obs_message=True,
-                         smoother_iterations=int(iterations), name=name)
+                         smoother_iterations=int(iterations), observed=observed,
+                         residual=residual, name=name)
 
     def guide_context(self, data: DMMBatch) -> Tensor:
         return self.smoother_messages(super().guide_context(data), data)
@@ -358,7 +365,10 @@ class SmootherGuide(SmoothingGuide):
         (:meth:`GainCombiner.with_messages`), for ``smoother_iterations = K``.
 
         Gauss–Newton on the guide's own mean path: the path starts at the observations
-        (where observed; elsewhere the guide's mean without backward messages); then ``K``
+        where every component is observed; otherwise at the observations where observed and
+        elsewhere at the extended Kalman filter's means (:meth:`first_path`: the guide's
+        mean without backward messages would run the unobserved components freely, far from
+        the truth, and Gauss–Newton from there does not recover); then ``K``
         times: the backward messages along the path
         (:func:`~pyro_videossm.nn.linearised_smoother.backward_messages`: the transition
         mean ``proposal`` linearised there, its noise ``s^2 / c``, the per-step messages of
@@ -380,13 +390,13 @@ class SmootherGuide(SmoothingGuide):
             factor = combiner.log_prior_precision_factor.exp()
             eps = 1e-3 * combiner.z_scale
             seen = data.x if data.x_pseudo is None else data.x_pseudo
+            obs_var = self.model.likelihood.log_scale.exp().pow(2).mean()
             if seen is not None and bool(data.obs_mask.all()):
                 path = seen  # every component observed: start at the observations
             else:
-                path = self.guide_mean_path(combiner.with_messages(base))
+                path = self.first_path(base, precision, information, factor, obs_var, eps)
                 if seen is not None:
                     path = torch.where(data.obs_mask, seen, path)
-            obs_var = self.model.likelihood.log_scale.exp().pow(2).mean()
             K = combiner.smoother_iterations
             for k in range(K):
                 # the steps t -> t + 1 linearised along the path, in one transition call
@@ -400,6 +410,30 @@ class SmootherGuide(SmoothingGuide):
                     path = self.guide_mean_path(full, factor=factor * rho,
                                                 linearised=(f, J, scale, path))
         return combiner.with_messages(ctx, lam, eta)
+
+    def first_path(self, base: Tensor, precision: Tensor, information: Tensor, factor: Tensor,
+                   obs_var: Tensor, eps: Tensor) -> Tensor:
+        """``(B, T, Z)``: the first Gauss–Newton path when some components are not observed:
+        the extended Kalman filter of the model (:func:`~pyro_videossm.nn.linearised_smoother.
+        forward_filter_path`) with the per-step messages of ``base`` and the transition noise
+        of the first iteration (at least the mean observation noise variance), which carries
+        what the observed components say about the unobserved ones. Where it fails (a
+        non-finite mean), the guide's mean path without backward messages."""
+        from pyro_videossm.nn.linearised_smoother import forward_filter_path
+
+        combiner, model = self.combiner, self.model
+        init_loc, init_scale = model.initial()
+        q_var = (model.transition.log_scale.exp() ** 2 / factor).clamp_min(obs_var)
+        try:
+            path = forward_filter_path(self._proposal(), init_loc, init_scale, precision,
+                                       information, q_var, eps)
+        except torch.linalg.LinAlgError:
+            path = None
+        if path is None or not bool(torch.isfinite(path).all()):
+            fallback = self.guide_mean_path(combiner.with_messages(base))
+            path = fallback if path is None else torch.where(torch.isfinite(path), path,
+                                                             fallback)
+        return path
 
 
 class MeanFieldGuide(DMMGuide):
@@ -439,6 +473,8 @@ def build_guide(kind: str, x_dim: int, z_dim: int, *, combiner: str = "classic",
     if smoother_iterations and look_ahead:
         raise InputError("use either look_ahead or smoother_iterations, not both")
     if kind == "meanfield":
+        options.pop("observed", None)  # no combiner
+        options.pop("residual", None)
         return MeanFieldGuide(x_dim, z_dim, **options)
     if smoother_iterations:
         if z_dim != x_dim:

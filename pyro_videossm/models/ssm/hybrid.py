@@ -160,6 +160,7 @@ def hybrid_dmm(
     learn_initial: bool = False,
     likelihood: str = "gaussian",
     obs_df: float = 4.0,
+    guide_residual: bool = True,
 ):
     """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``
     (its ``config`` holds the recipe, ``physics`` included, that
@@ -200,6 +201,10 @@ def hybrid_dmm(
         learn_initial: learn the prior of ``z_1`` instead of the climatology.
         likelihood: ``"gaussian"`` or ``"student_t"`` observation errors (heavy tails, scale
             the observation noise std, ``obs_df`` degrees of freedom): robust to outliers.
+        guide_residual: the gain combiner's learned residual (default); False leaves it out
+            (see :class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`: with a sharp posterior,
+            such as a perfect model observed in part, its first training steps can spoil
+            the guide).
     """
     from pyro_videossm.assimilate.problem import climatology
 
@@ -251,6 +256,8 @@ def hybrid_dmm(
         look_ahead=int(look_ahead if guide != "meanfield" else 0),
         smoother_iterations=int(smoother_iterations), physics=physics,
     )
+    if not guide_residual:  # only when off: configs (and model files) stay as they were
+        config["guide_residual"] = False
     return hybrid_dmm_from_config(config, system=system)
 
 
@@ -272,7 +279,8 @@ def hybrid_dmm_from_config(config: dict[str, Any], *, system: ODESystem | None =
         rnn_layers=config.get("rnn_layers", 1), rnn_dropout=config.get("rnn_dropout", 0.0),
         mask_input=config.get("mask_input", True), x_loc=config.get("x_loc"),
         x_scale=config.get("x_scale"), z_loc=physics["clim_loc"],
-        z_scale=physics["clim_scale"])
+        z_scale=physics["clim_scale"], observed=physics.get("observed"),
+        residual=config.get("guide_residual", True))
     return DMM(x_dim, initial=initial, transition=transition, emitter=emitter,
                likelihood=likelihood, guide=guide, config=dict(config))
 
