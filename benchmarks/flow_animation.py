@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pyro_videossm.data.clouds import simulate_clouds  # noqa: E402
+from pyro_videossm.experiments.animation_radar import radar_clips  # noqa: E402
 from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
     ANIMATION_METHODS,
     FLOW_ANIMATOR,
@@ -44,6 +45,8 @@ from pyro_videossm.experiments.records import make_record, write_record  # noqa:
 
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
+RADAR_STRIP = ROOT / "docs/animation_radar_strip.png"
+DEFAULT_RADAR = ROOT.parents[0] / "shared" / "data" / "radar" / "knmi_20100826"
 COLUMNS = ("l1", "ssim", "fss", "motion_epe", "spectrum_distance")
 
 
@@ -69,13 +72,20 @@ def main(argv=None) -> int:
     p.add_argument("--test-clips", type=int, default=16)
     p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
+    p.add_argument("--warping", default="sequential",
+                   choices=("accumulated", "sequential", "recurrent"))
+    p.add_argument("--interpolation", default="bicubic", choices=("bicubic", "bspline"))
+    p.add_argument("--spectral-weight", type=float, default=0.0)
+    p.add_argument("--consistency-weight", type=float, default=0.0)
     p.add_argument("--disc-channels", type=int, default=16)
     p.add_argument("--adversarial-weight", type=float, default=0.05)
     p.add_argument("--ema-decay", type=float, default=0.9,
                    help="generator EMA decay (short runs: a short average)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
+                   help="folder of KNMI composites: real driving clips (skipped if absent)")
+    p.add_argument("--radar-frames", type=int, default=16, help="frames per radar clip")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
     p.add_argument("--no-write", action="store_true", help="write no record and no figure")
@@ -89,7 +99,10 @@ def main(argv=None) -> int:
     options = FLOW_ANIMATOR.make_options(channels=args.channels,
                                          disc_channels=args.disc_channels,
                                          adversarial_weight=args.adversarial_weight,
-                                         warping=args.warping, ema_decay=args.ema_decay)
+                                         warping=args.warping, ema_decay=args.ema_decay,
+                                         interpolation=args.interpolation,
+                                         spectral_weight=args.spectral_weight,
+                                         consistency_weight=args.consistency_weight)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()
@@ -98,9 +111,22 @@ def main(argv=None) -> int:
                                     options)
         train_seconds = time.perf_counter() - t0
         scores, generated = evaluate_animation(model, test.frames.values)
+        radar_scores = radar_generated = radar = None
+        if args.radar.is_dir():
+            radar = radar_clips(args.radar, frames=args.radar_frames)
+            if args.quick:
+                radar = radar[:1, :4]
+            radar_scores, radar_generated = evaluate_animation(model, radar)
     body = table(scores)
     checks = targets(scores)
     print(body)
+    radar_body = None
+    if radar_scores is not None:
+        radar_body = table(radar_scores)
+        print(f"KNMI radar driving clips ({radar.shape[0]} clips of {radar.shape[1]} frames "
+              f"{radar.shape[2]}x{radar.shape[3]}):")
+        print(radar_body)
+        print("radar targets:", targets(radar_scores))
     print("learning curve (epoch: train L1, validation L1):")
     for h in history:
         print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
@@ -112,18 +138,31 @@ def main(argv=None) -> int:
                 **{name: generated[name][0] for name in ANIMATION_METHODS}}
         plot_animation_strip(rows, STRIP, frames=6,
                              title="held-out test clip 0: frame 0 animated by its own flow")
+        if radar_scores is not None:
+            rows = {"real": radar[0], **{name: radar_generated[name][0]
+                                         for name in ANIMATION_METHODS}}
+            plot_animation_strip(rows, RADAR_STRIP, frames=6,
+                                 title="KNMI radar clip 0 (26 Aug 2010, 00:00 UTC): frame 0 "
+                                       "animated by its own flow")
         write_record(RECORD, make_record(
             "flow_animation", command="OMP_NUM_THREADS=1 python " + " ".join(
                 ["benchmarks/flow_animation.py", *(argv if argv is not None else sys.argv[1:])]),
             options=vars(args),
             data={"train": f"simulate_clouds(clips={args.train_clips}, seed=0)",
-                  "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)"},
+                  "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)",
+                  **({} if radar is None else {
+                      "radar": f"radar_clips({args.radar.name}, frames={args.radar_frames}): "
+                               "KNMI 26 Aug 2010, 256 km at 4 km around (370, -4080) km, "
+                               "brightness 1 - exp(-R / 2 mm/h)"})},
             metrics={"scores": scores, "targets": checks,
+                     **({} if radar_scores is None else {
+                         "radar": {"scores": radar_scores, "targets": targets(radar_scores),
+                                   "clips": list(radar.shape)}}),
                      "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
                                                            "d_loss")} for h in history]},
             timings={"train_seconds": train_seconds,
                      "total_seconds": time.perf_counter() - started},
-            table=body))
+            table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
         print(f"wrote {RECORD.relative_to(ROOT)} and {STRIP.relative_to(ROOT)}")
     return 0
 
