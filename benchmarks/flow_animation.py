@@ -46,7 +46,11 @@ from pyro_videossm.experiments.records import make_record, write_record  # noqa:
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
 RADAR_STRIP = ROOT / "docs/animation_radar_strip.png"
-DEFAULT_RADAR = ROOT.parents[0] / "shared" / "data" / "radar" / "knmi_20100826"
+#: The KNMI day beside the checkout (``../shared``; ``../../shared`` from a worktree folder).
+DEFAULT_RADAR = next((p / "shared" / "data" / "radar" / "knmi_20100826"
+                      for p in ROOT.parents[:2]
+                      if (p / "shared" / "data" / "radar" / "knmi_20100826").is_dir()),
+                     ROOT.parent / "shared" / "data" / "radar" / "knmi_20100826")
 COLUMNS = ("l1", "ssim", "fss", "motion_epe", "spectrum_distance")
 
 
@@ -87,6 +91,10 @@ def main(argv=None) -> int:
                    help="folder of KNMI composites: real driving clips (skipped if absent)")
     p.add_argument("--radar-frames", type=int, default=16, help="frames per radar clip")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--record", type=Path, default=RECORD, help="run record to write")
+    p.add_argument("--strip", type=Path, default=STRIP, help="strip PNG of a procedural clip")
+    p.add_argument("--radar-strip", type=Path, default=RADAR_STRIP,
+                   help="strip PNG of a radar clip")
     p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
     p.add_argument("--no-write", action="store_true", help="write no record and no figure")
     args = p.parse_args(argv)
@@ -136,18 +144,18 @@ def main(argv=None) -> int:
 
         rows = {"real": test.frames.values[0],
                 **{name: generated[name][0] for name in ANIMATION_METHODS}}
-        plot_animation_strip(rows, STRIP, frames=6,
+        plot_animation_strip(rows, args.strip, frames=6,
                              title="held-out test clip 0: frame 0 animated by its own flow")
         if radar_scores is not None:
             rows = {"real": radar[0], **{name: radar_generated[name][0]
                                          for name in ANIMATION_METHODS}}
-            plot_animation_strip(rows, RADAR_STRIP, frames=6,
+            plot_animation_strip(rows, args.radar_strip, frames=6,
                                  title="KNMI radar clip 0 (26 Aug 2010, 00:00 UTC): frame 0 "
                                        "animated by its own flow")
-        write_record(RECORD, make_record(
+        write_record(args.record, make_record(
             "flow_animation", command="OMP_NUM_THREADS=1 python " + " ".join(
                 ["benchmarks/flow_animation.py", *(argv if argv is not None else sys.argv[1:])]),
-            options=vars(args),
+            options={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             data={"train": f"simulate_clouds(clips={args.train_clips}, seed=0)",
                   "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)",
                   **({} if radar is None else {
@@ -163,7 +171,7 @@ def main(argv=None) -> int:
             timings={"train_seconds": train_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
-        print(f"wrote {RECORD.relative_to(ROOT)} and {STRIP.relative_to(ROOT)}")
+        print(f"wrote {args.record} and {args.strip}")
     return 0
 
 
