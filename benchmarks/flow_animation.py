@@ -46,6 +46,7 @@ from pyro_videossm.experiments.records import make_record, write_record  # noqa:
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
 RADAR_STRIP = ROOT / "docs/animation_radar_strip.png"
+DOCS = ROOT / "docs/animation.md"
 #: The KNMI day beside the checkout (``../shared``; ``../../shared`` from a worktree folder).
 DEFAULT_RADAR = next((p / "shared" / "data" / "radar" / "knmi_20100826"
                       for p in ROOT.parents[:2]
@@ -68,6 +69,48 @@ def targets(scores: dict) -> dict:
     return {"l1_below_warping": m["l1"] < w["l1"],
             "spectrum_below_warping": m["spectrum_distance"] < w["spectrum_distance"],
             "epe_within_10pct_of_warping": m["motion_epe"] <= 1.1 * w["motion_epe"]}
+
+
+def section_body(record: dict) -> str:
+    """The ``animation`` section of docs/animation.md from a run record: the scores on the
+    procedural and radar test clips, the targets and the learning curve."""
+    m, opts = record["metrics"], record["options"]
+    yes = {True: "holds", False: "does not hold"}
+    t = m["targets"]
+    parts = [f"Procedural clouds, {opts['test_clips']} held-out clips (seed 1000), each animated "
+             "from its frame 0 by its own DIS flow:", "", table(m["scores"]), "",
+             f"Targets (against semi-Lagrangian warping): L1 below, {yes[t['l1_below_warping']]}; "
+             f"spectrum distance below, {yes[t['spectrum_below_warping']]}; end-point error "
+             f"within 10 %, {yes[t['epe_within_10pct_of_warping']]}."]
+    if "radar" in m:
+        n, frames, h, w = m["radar"]["clips"]
+        parts += ["", f"KNMI radar driving clips ({n} consecutive clips of {frames} frames "
+                      f"{h}x{w}, 4 km, 5 minutes apart; the model trained on procedural clouds "
+                      "only):", "", table(m["radar"]["scores"])]
+    n_valid = max(1, round(0.1 * opts["train_clips"]))
+    parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} validation"
+                  " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
+    parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
+              for h in m["learning_curve"]]
+    timing = record.get("timings", {})
+    if timing:
+        parts += ["", f"Training {timing['train_seconds']:.0f} s, {timing['total_seconds']:.0f} s"
+                      f" in all, {record.get('threads', 1)} torch thread on a 2-core machine "
+                      "shared with other work (load average "
+                      f"{(record.get('load') or [float('nan')])[0]:.0f}); command: "
+                      f"`{record['command']}`."]
+    return "\n".join(parts)
+
+
+def publish(record_path: Path, docs: Path = DOCS) -> None:
+    """Write the ``animation`` section of ``docs`` from a run record and store the record,
+    with its section, as the published :data:`RECORD`."""
+    from pyro_videossm.experiments.records import read_record
+    from pyro_videossm.experiments.results import write_section
+
+    record = read_record(record_path)
+    write_section(docs, "animation", section_body(record), record=record, record_path=RECORD)
+    print(f"wrote section 'animation' of {docs} and {RECORD}")
 
 
 def main(argv=None) -> int:
@@ -95,9 +138,15 @@ def main(argv=None) -> int:
     p.add_argument("--strip", type=Path, default=STRIP, help="strip PNG of a procedural clip")
     p.add_argument("--radar-strip", type=Path, default=RADAR_STRIP,
                    help="strip PNG of a radar clip")
+    p.add_argument("--publish", type=Path, metavar="RECORD",
+                   help="run nothing: write the section of docs/animation.md from RECORD and "
+                        "store it as the published record")
     p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
     p.add_argument("--no-write", action="store_true", help="write no record and no figure")
     args = p.parse_args(argv)
+    if args.publish is not None:
+        publish(args.publish)
+        return 0
     if args.quick:
         args.train_clips, args.test_clips, args.epochs = 8, 2, 1
     torch.set_num_threads(args.threads)
