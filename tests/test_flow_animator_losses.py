@@ -143,3 +143,31 @@ def test_radar_clips_read_the_knmi_crops():
     assert clips.shape[:2] == (2, 8) and clips.dtype == np.float32
     valid = clips[~np.isnan(clips)]
     assert valid.size and valid.min() >= 0 and valid.max() < 1 and valid.max() > 0
+
+
+def test_nan_pixels_are_masked_and_bad_driving_clips_refused(tmp_path):
+    pytest.importorskip("cv2")
+    from pyro_videossm.data.clouds import simulate_clouds
+    from pyro_videossm.experiments.animation_recipe import (
+        animate_clips,
+        evaluate_animation,
+        save_flow_animator,
+    )
+
+    model = tmp_path / "m.pt"
+    save_flow_animator(FlowAnimator(channels=4, levels=1, mode="bspline", warping="recurrent"),
+                       model, flow_method="dis", frame_shape=(16, 16))
+    clips = simulate_clouds(clips=2, frames=4, size=16, seed=3).frames.values
+    driving = clips.copy()
+    driving[:, :, :4, :4] = np.nan  # e.g. outside the radar range
+    source = clips[:, 0].copy()
+    source[0, 5:7, 5:7] = np.nan
+    frames, flows = animate_clips(model, source, driving)
+    assert frames.shape == (2, 4, 16, 16) and np.isfinite(frames).all()
+    assert np.isfinite(flows).all()
+    scores, _ = evaluate_animation(model, driving)
+    assert all(np.isfinite(v) for s in scores.values() for v in s.values())
+    with pytest.raises(InputError, match="resample"):
+        animate_clips(model, np.zeros((1, 8, 8), np.float32), driving)
+    with pytest.raises(InputError, match="at least 2 frames"):
+        animate_clips(model, source, driving[:, :1])
