@@ -71,9 +71,10 @@ def targets(scores: dict) -> dict:
             "epe_within_10pct_of_warping": m["motion_epe"] <= 1.1 * w["motion_epe"]}
 
 
-def section_body(record: dict) -> str:
+def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
     """The ``animation`` section of docs/animation.md from a run record: the scores on the
-    procedural and radar test clips, the targets and the learning curve."""
+    procedural and radar test clips, the targets, the learning curve, and the flow
+    animator's scores in ``attempts`` (``(file name, record)`` of other runs)."""
     m, opts = record["metrics"], record["options"]
     yes = {True: "holds", False: "does not hold"}
     t = m["targets"]
@@ -92,6 +93,23 @@ def section_body(record: dict) -> str:
                   " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
     parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
               for h in m["learning_curve"]]
+    if attempts:
+        parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
+                      "(the flow animator's held-out scores; semi-Lagrangian: L1 "
+                      f"{m['scores']['semi-lagrangian']['l1']:.4f}, EPE "
+                      f"{m['scores']['semi-lagrangian']['motion_epe']:.4f} px, spectrum "
+                      f"{m['scores']['semi-lagrangian']['spectrum_distance']:.4f}):", "",
+                  "| record | warping | interpolation | adversarial | spectral | consistency "
+                  "| epochs | L1 | EPE (px) | spectrum | targets held |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, rec in attempts:
+            o, sc = rec["options"], rec["metrics"]["scores"]["flow-animator"]
+            held = sum(bool(v) for v in rec["metrics"]["targets"].values())
+            parts.append(f"| {name} | {o['warping']} | {o.get('interpolation', 'bicubic')} | "
+                         f"{o['adversarial_weight']:.2f} | {o.get('spectral_weight', 0.0):.2f} |"
+                         f" {o.get('consistency_weight', 0.0):.2f} | {o['epochs']} | "
+                         f"{sc['l1']:.4f} | {sc['motion_epe']:.4f} | "
+                         f"{sc['spectrum_distance']:.4f} | {held} of 3 |")
     timing = record.get("timings", {})
     if timing:
         parts += ["", f"Training {timing['train_seconds']:.0f} s, {timing['total_seconds']:.0f} s"
@@ -105,11 +123,16 @@ def section_body(record: dict) -> str:
 def publish(record_path: Path, docs: Path = DOCS) -> None:
     """Write the ``animation`` section of ``docs`` from a run record and store the record,
     with its section, as the published :data:`RECORD`."""
-    from pyro_videossm.experiments.records import read_record
+    from pyro_videossm.experiments.records import read_record, read_records
     from pyro_videossm.experiments.results import write_section
 
     record = read_record(record_path)
-    write_section(docs, "animation", section_body(record), record=record, record_path=RECORD)
+    attempts = [(Path(r["_path"]).name, r) for r in read_records(RECORD.parent)
+                if Path(r["_path"]).resolve() != RECORD.resolve()
+                and "flow-animator" in r.get("metrics", {}).get("scores", {})]
+    attempts.sort(key=lambda a: a[1].get("created", ""))
+    write_section(docs, "animation", section_body(record, attempts), record=record,
+                  record_path=RECORD)
     print(f"wrote section 'animation' of {docs} and {RECORD}")
 
 
