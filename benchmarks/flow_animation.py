@@ -140,19 +140,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-clips", type=int, default=96)
     p.add_argument("--test-clips", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=24)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--warping", default="sequential",
+    d, dd = FLOW_ANIMATOR.make_options(), FLOW_ANIMATOR.defaults  # the recipe's defaults
+    p.add_argument("--epochs", type=int, default=dd["epochs"])
+    p.add_argument("--channels", type=int, default=d.channels)
+    p.add_argument("--warping", default=d.warping,
                    choices=("accumulated", "sequential", "recurrent"))
-    p.add_argument("--interpolation", default="bicubic", choices=("bicubic", "bspline"))
-    p.add_argument("--spectral-weight", type=float, default=0.0)
-    p.add_argument("--consistency-weight", type=float, default=0.0)
-    p.add_argument("--disc-channels", type=int, default=16)
-    p.add_argument("--adversarial-weight", type=float, default=0.05)
-    p.add_argument("--ema-decay", type=float, default=0.9,
+    p.add_argument("--interpolation", default=d.interpolation, choices=("bicubic", "bspline"))
+    p.add_argument("--spectral-weight", type=float, default=d.spectral_weight)
+    p.add_argument("--consistency-weight", type=float, default=d.consistency_weight)
+    p.add_argument("--disc-channels", type=int, default=d.disc_channels)
+    p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=dd["lr"])
+    p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
                    help="folder of KNMI composites: real driving clips (skipped if absent)")
     p.add_argument("--radar-frames", type=int, default=16, help="frames per radar clip")
@@ -244,6 +245,8 @@ def main(argv=None) -> int:
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
         print(f"wrote {args.record} and {args.strip}")
+        if args.record.resolve() == RECORD.resolve():
+            publish(RECORD)
     return 0
 
 
