@@ -2,22 +2,29 @@
 
 Training clips: ``videossm simulate clouds`` (``--train-clips``, seed 0); test clips: the same
 simulator with another seed (``--test-clips``, seed 1000), so their fields and flows were
-never seen in training. The flow animator is trained with the ``flow-animator`` recipe
-(``--epochs``, ``--channels``); then each method animates frame 0 of every test clip by the
-OpenCV (DIS) flows of that clip (:func:`pyro_videossm.experiments.animation_recipe.
-evaluate_animation`): the still source, semi-Lagrangian advection, the model's warp without its
-refinement network, and the trained model. Scores (:mod:`pyro_videossm.metrics.animation`):
-self-reconstruction L1, SSIM and FSS (threshold 0.2, 5 px) against the real frames, motion
-end-point error (pixels) and power-spectrum distance to the source.
+never seen in training. The flow animator is trained with the ``flow-animator`` recipe (the
+flags default to the recipe's defaults, what ``videossm train flow-animator`` trains); then each
+method animates frame 0 of every test clip by the OpenCV (DIS) flows of that clip
+(:func:`pyro_videossm.experiments.animation_recipe.evaluate_animation`): the still source,
+semi-Lagrangian advection, the model's warp without its refinement network, and the trained
+model. The same model then animates the first frame of each KNMI radar driving clip
+(:func:`pyro_videossm.experiments.animation_radar.radar_clips`, ``--radar``; skipped when the
+folder is absent). Scores (:mod:`pyro_videossm.metrics.animation`): self-reconstruction L1,
+SSIM and FSS (threshold 0.2, 5 px) against the real frames, motion end-point error (pixels) and
+power-spectrum distance to the source.
 
 Target: the model's L1 and spectrum distance below semi-Lagrangian warping's, its end-point
 error within 10 % of semi-Lagrangian warping's.
 
-    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py            # about 10 min on 1 thread
-    python benchmarks/flow_animation.py --quick --no-write           # end-to-end check
+    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 5 min on a quiet core
+    python benchmarks/flow_animation.py --quick --no-write     # end-to-end check
+    python benchmarks/flow_animation.py --publish RECORD       # docs section from a record
 
-Writes the run record ``benchmarks/results/flow_animation/flow_animation.json`` and the strip
-``docs/animation_strip.png`` (unless ``--no-write``).
+Writes the run record (``--record``, default
+``benchmarks/results/flow_animation/flow_animation.json``) and the strips
+``docs/animation_strip.png`` and ``docs/animation_radar_strip.png`` (unless ``--no-write``);
+with the default record it also writes the ``animation`` section of docs/animation.md
+(:func:`publish`).
 """
 
 from __future__ import annotations
