@@ -29,7 +29,7 @@ from pyro_videossm.experiments.windowed import option
 
 MODEL_NAME = "flow-animator"
 #: Default weight of the power-spectrum loss (the published recipe, docs/animation.md).
-SPECTRAL_WEIGHT = 0.1
+SPECTRAL_WEIGHT = 0.03
 
 
 @dataclass
