@@ -2,22 +2,29 @@
 
 Training clips: ``videossm simulate clouds`` (``--train-clips``, seed 0); test clips: the same
 simulator with another seed (``--test-clips``, seed 1000), so their fields and flows were
-never seen in training. The flow animator is trained with the ``flow-animator`` recipe
-(``--epochs``, ``--channels``); then each method animates frame 0 of every test clip by the
-OpenCV (DIS) flows of that clip (:func:`pyro_videossm.experiments.animation_recipe.
-evaluate_animation`): the still source, semi-Lagrangian advection, the model's warp without its
-refinement network, and the trained model. Scores (:mod:`pyro_videossm.metrics.animation`):
-self-reconstruction L1, SSIM and FSS (threshold 0.2, 5 px) against the real frames, motion
-end-point error (pixels) and power-spectrum distance to the source.
+never seen in training. The flow animator is trained with the ``flow-animator`` recipe (the
+flags default to the recipe's defaults, what ``videossm train flow-animator`` trains); then each
+method animates frame 0 of every test clip by the OpenCV (DIS) flows of that clip
+(:func:`pyro_videossm.experiments.animation_recipe.evaluate_animation`): the still source,
+semi-Lagrangian advection, the model's warp without its refinement network, and the trained
+model. The same model then animates the first frame of each KNMI radar driving clip
+(:func:`pyro_videossm.experiments.animation_radar.radar_clips`, ``--radar``; skipped when the
+folder is absent). Scores (:mod:`pyro_videossm.metrics.animation`): self-reconstruction L1,
+SSIM and FSS (threshold 0.2, 5 px) against the real frames, motion end-point error (pixels) and
+power-spectrum distance to the source.
 
 Target: the model's L1 and spectrum distance below semi-Lagrangian warping's, its end-point
 error within 10 % of semi-Lagrangian warping's.
 
-    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py            # about 10 min on 1 thread
-    python benchmarks/flow_animation.py --quick --no-write           # end-to-end check
+    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 5 min on a quiet core
+    python benchmarks/flow_animation.py --quick --no-write     # end-to-end check
+    python benchmarks/flow_animation.py --publish RECORD       # docs section from a record
 
-Writes the run record ``benchmarks/results/flow_animation/flow_animation.json`` and the strip
-``docs/animation_strip.png`` (unless ``--no-write``).
+Writes the run record (``--record``, default
+``benchmarks/results/flow_animation/flow_animation.json``) and the strips
+``docs/animation_strip.png`` and ``docs/animation_radar_strip.png`` (unless ``--no-write``);
+with the default record it also writes the ``animation`` section of docs/animation.md
+(:func:`publish`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pyro_videossm.data.clouds import simulate_clouds  # noqa: E402
+from pyro_videossm.experiments.animation_radar import radar_clips  # noqa: E402
 from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
     ANIMATION_METHODS,
     FLOW_ANIMATOR,
@@ -44,6 +52,13 @@ from pyro_videossm.experiments.records import make_record, write_record  # noqa:
 
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
+RADAR_STRIP = ROOT / "docs/animation_radar_strip.png"
+DOCS = ROOT / "docs/animation.md"
+#: The KNMI day beside the checkout (``../shared``; ``../../shared`` from a worktree folder).
+DEFAULT_RADAR = next((p / "shared" / "data" / "radar" / "knmi_20100826"
+                      for p in ROOT.parents[:2]
+                      if (p / "shared" / "data" / "radar" / "knmi_20100826").is_dir()),
+                     ROOT.parent / "shared" / "data" / "radar" / "knmi_20100826")
 COLUMNS = ("l1", "ssim", "fss", "motion_epe", "spectrum_distance")
 
 
@@ -63,23 +78,106 @@ def targets(scores: dict) -> dict:
             "epe_within_10pct_of_warping": m["motion_epe"] <= 1.1 * w["motion_epe"]}
 
 
+def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
+    """The ``animation`` section of docs/animation.md from a run record: the scores on the
+    procedural and radar test clips, the targets, the learning curve, and the flow
+    animator's scores in ``attempts`` (``(file name, record)`` of other runs)."""
+    m, opts = record["metrics"], record["options"]
+    yes = {True: "holds", False: "does not hold"}
+    t = m["targets"]
+    parts = [f"Procedural clouds, {opts['test_clips']} held-out clips (seed 1000), each animated "
+             "from its frame 0 by its own DIS flow:", "", table(m["scores"]), "",
+             f"Targets (against semi-Lagrangian warping): L1 below, {yes[t['l1_below_warping']]}; "
+             f"spectrum distance below, {yes[t['spectrum_below_warping']]}; end-point error "
+             f"within 10 %, {yes[t['epe_within_10pct_of_warping']]}."]
+    if "radar" in m:
+        n, frames, h, w = m["radar"]["clips"]
+        parts += ["", f"KNMI radar driving clips ({n} consecutive clips of {frames} frames "
+                      f"{h}x{w}, 4 km, 5 minutes apart; the model trained on procedural clouds "
+                      "only):", "", table(m["radar"]["scores"])]
+    n_valid = max(1, round(0.1 * opts["train_clips"]))
+    parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} validation"
+                  " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
+    parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
+              for h in m["learning_curve"]]
+    if attempts:
+        parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
+                      "(the flow animator's held-out scores; semi-Lagrangian: L1 "
+                      f"{m['scores']['semi-lagrangian']['l1']:.4f}, EPE "
+                      f"{m['scores']['semi-lagrangian']['motion_epe']:.4f} px, spectrum "
+                      f"{m['scores']['semi-lagrangian']['spectrum_distance']:.4f}):", "",
+                  "| record | warping | interpolation | adversarial | spectral | consistency "
+                  "| epochs | L1 | EPE (px) | spectrum | targets held |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, rec in attempts:
+            o, sc = rec["options"], rec["metrics"]["scores"]["flow-animator"]
+            held = sum(bool(v) for v in rec["metrics"]["targets"].values())
+            parts.append(f"| {name} | {o['warping']} | {o.get('interpolation', 'bicubic')} | "
+                         f"{o['adversarial_weight']:.2f} | {o.get('spectral_weight', 0.0):.2f} |"
+                         f" {o.get('consistency_weight', 0.0):.2f} | {o['epochs']} | "
+                         f"{sc['l1']:.4f} | {sc['motion_epe']:.4f} | "
+                         f"{sc['spectrum_distance']:.4f} | {held} of 3 |")
+    timing = record.get("timings", {})
+    if timing:
+        parts += ["", f"Training {timing['train_seconds']:.0f} s, {timing['total_seconds']:.0f} s"
+                      f" in all, {record.get('threads', 1)} torch thread on a 2-core machine "
+                      "shared with other work (load average "
+                      f"{(record.get('load') or [float('nan')])[0]:.0f}); command: "
+                      f"`{record['command']}`."]
+    return "\n".join(parts)
+
+
+def publish(record_path: Path, docs: Path = DOCS) -> None:
+    """Write the ``animation`` section of ``docs`` from a run record and store the record,
+    with its section, as the published :data:`RECORD`."""
+    from pyro_videossm.experiments.records import read_record, read_records
+    from pyro_videossm.experiments.results import write_section
+
+    record = read_record(record_path)
+    attempts = [(Path(r["_path"]).name, r) for r in read_records(RECORD.parent)
+                if Path(r["_path"]).resolve() != RECORD.resolve()
+                and "flow-animator" in r.get("metrics", {}).get("scores", {})]
+    attempts.sort(key=lambda a: a[1].get("created", ""))
+    write_section(docs, "animation", section_body(record, attempts), record=record,
+                  record_path=RECORD)
+    print(f"wrote section 'animation' of {docs} and {RECORD}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train-clips", type=int, default=96)
     p.add_argument("--test-clips", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=24)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--warping", default="sequential", choices=("accumulated", "sequential"))
-    p.add_argument("--disc-channels", type=int, default=16)
-    p.add_argument("--adversarial-weight", type=float, default=0.05)
-    p.add_argument("--ema-decay", type=float, default=0.9,
+    d, dd = FLOW_ANIMATOR.make_options(), FLOW_ANIMATOR.defaults  # the recipe's defaults
+    p.add_argument("--epochs", type=int, default=dd["epochs"])
+    p.add_argument("--channels", type=int, default=d.channels)
+    p.add_argument("--warping", default=d.warping,
+                   choices=("accumulated", "sequential", "recurrent"))
+    p.add_argument("--interpolation", default=d.interpolation, choices=("bicubic", "bspline"))
+    p.add_argument("--spectral-weight", type=float, default=d.spectral_weight)
+    p.add_argument("--consistency-weight", type=float, default=d.consistency_weight)
+    p.add_argument("--disc-channels", type=int, default=d.disc_channels)
+    p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=dd["lr"])
+    p.add_argument("--batch-size", type=int, default=dd["batch_size"])
+    p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
+                   help="folder of KNMI composites: real driving clips (skipped if absent)")
+    p.add_argument("--radar-frames", type=int, default=16, help="frames per radar clip")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--record", type=Path, default=RECORD, help="run record to write")
+    p.add_argument("--strip", type=Path, default=STRIP, help="strip PNG of a procedural clip")
+    p.add_argument("--radar-strip", type=Path, default=RADAR_STRIP,
+                   help="strip PNG of a radar clip")
+    p.add_argument("--publish", type=Path, metavar="RECORD",
+                   help="run nothing: write the section of docs/animation.md from RECORD and "
+                        "store it as the published record")
     p.add_argument("--quick", action="store_true", help="tiny run (end-to-end check)")
     p.add_argument("--no-write", action="store_true", help="write no record and no figure")
     args = p.parse_args(argv)
+    if args.publish is not None:
+        publish(args.publish)
+        return 0
     if args.quick:
         args.train_clips, args.test_clips, args.epochs = 8, 2, 1
     torch.set_num_threads(args.threads)
@@ -89,7 +187,10 @@ def main(argv=None) -> int:
     options = FLOW_ANIMATOR.make_options(channels=args.channels,
                                          disc_channels=args.disc_channels,
                                          adversarial_weight=args.adversarial_weight,
-                                         warping=args.warping, ema_decay=args.ema_decay)
+                                         warping=args.warping, ema_decay=args.ema_decay,
+                                         interpolation=args.interpolation,
+                                         spectral_weight=args.spectral_weight,
+                                         consistency_weight=args.consistency_weight)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()
@@ -98,9 +199,22 @@ def main(argv=None) -> int:
                                     options)
         train_seconds = time.perf_counter() - t0
         scores, generated = evaluate_animation(model, test.frames.values)
+        radar_scores = radar_generated = radar = None
+        if args.radar.is_dir():
+            radar = radar_clips(args.radar, frames=args.radar_frames)
+            if args.quick:
+                radar = radar[:1, :4]
+            radar_scores, radar_generated = evaluate_animation(model, radar)
     body = table(scores)
     checks = targets(scores)
     print(body)
+    radar_body = None
+    if radar_scores is not None:
+        radar_body = table(radar_scores)
+        print(f"KNMI radar driving clips ({radar.shape[0]} clips of {radar.shape[1]} frames "
+              f"{radar.shape[2]}x{radar.shape[3]}):")
+        print(radar_body)
+        print("radar targets:", targets(radar_scores))
     print("learning curve (epoch: train L1, validation L1):")
     for h in history:
         print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
@@ -110,21 +224,36 @@ def main(argv=None) -> int:
 
         rows = {"real": test.frames.values[0],
                 **{name: generated[name][0] for name in ANIMATION_METHODS}}
-        plot_animation_strip(rows, STRIP, frames=6,
+        plot_animation_strip(rows, args.strip, frames=6,
                              title="held-out test clip 0: frame 0 animated by its own flow")
-        write_record(RECORD, make_record(
+        if radar_scores is not None:
+            rows = {"real": radar[0], **{name: radar_generated[name][0]
+                                         for name in ANIMATION_METHODS}}
+            plot_animation_strip(rows, args.radar_strip, frames=6,
+                                 title="KNMI radar clip 0 (26 Aug 2010, 00:00 UTC): frame 0 "
+                                       "animated by its own flow")
+        write_record(args.record, make_record(
             "flow_animation", command="OMP_NUM_THREADS=1 python " + " ".join(
                 ["benchmarks/flow_animation.py", *(argv if argv is not None else sys.argv[1:])]),
-            options=vars(args),
+            options={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             data={"train": f"simulate_clouds(clips={args.train_clips}, seed=0)",
-                  "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)"},
+                  "test": f"simulate_clouds(clips={args.test_clips}, seed=1000)",
+                  **({} if radar is None else {
+                      "radar": f"radar_clips({args.radar.name}, frames={args.radar_frames}): "
+                               "KNMI 26 Aug 2010, 256 km at 4 km around (370, -4080) km, "
+                               "brightness 1 - exp(-R / 2 mm/h)"})},
             metrics={"scores": scores, "targets": checks,
+                     **({} if radar_scores is None else {
+                         "radar": {"scores": radar_scores, "targets": targets(radar_scores),
+                                   "clips": list(radar.shape)}}),
                      "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
                                                            "d_loss")} for h in history]},
             timings={"train_seconds": train_seconds,
                      "total_seconds": time.perf_counter() - started},
-            table=body))
-        print(f"wrote {RECORD.relative_to(ROOT)} and {STRIP.relative_to(ROOT)}")
+            table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
+        print(f"wrote {args.record} and {args.strip}")
+        if args.record.resolve() == RECORD.resolve():
+            publish(RECORD)
     return 0
 
 
