@@ -55,7 +55,8 @@ def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid
               f"{args.minutes:g} min of training (at most {args.epochs} epochs)")
     if patience is not None:
         budget = (f"early stopping with patience {patience} (the best parameters are scored), "
-                  f"at most {args.epochs} epochs and {args.minutes:g} min per model and seed")
+                  f"at most {args.epochs} epochs per model and seed"
+                  + (f" and {args.minutes:g} min" if args.minutes else " (no time cap)"))
     recipe = "" if side == 64 and patience is None else (
         f"{args.n_digits} digit(s) of {args.digit_size}×{args.digit_size} px at "
         f"{args.speed:g} px/frame, ")
