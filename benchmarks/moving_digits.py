@@ -34,6 +34,22 @@ models can be split over processes that share the directory (one torch thread ea
     python benchmarks/moving_digits.py --threads 1 --models spatrans spatrans-q transformer lstm &
     python benchmarks/moving_digits.py --threads 1 --models convlstm seq2seq seq2seq-attn &
     wait; python benchmarks/moving_digits.py --threads 1 --table-only   # writes the section
+
+The defaults are the standard 64 × 64 recipe (the GPU configuration). The CPU configuration
+(``--canvas 32 --digit-size 14 --digits-per-clip 1 --speed 1.8``: one MNIST digit shrunk to
+14 × 14 on a 32 × 32 canvas, the same relative speed) is meant to train the models to
+early-stopping convergence (``--patience``: stop after that many epochs without a lower
+validation loss, score the best parameters) within the per-model cap (``--epochs``;
+``--minutes 0``: no clock); it writes its own section (``--section spatrans-cpu``) and
+learning curves (``--curves PNG``, not with ``--no-write``: validation loss per epoch, every
+model and seed). The published command, with the models' sizes for 32 × 32, and which models
+did converge: docs/spatrans.md ("The CPU configuration")::
+
+    nice -n 10 python benchmarks/moving_digits.py --canvas 32 --digit-size 14 \
+        --digits-per-clip 1 --speed 1.8 --train-clips 600 --test-clips 200 --patience 3 \
+        --epochs 25 --minutes 0 --lr 0.002 --threads 1 --set spatrans.patch=8 ... \
+        --runs benchmarks/results/moving_digits_cpu --section spatrans-cpu \
+        --curves docs/moving_digits_cpu_curves.png
 """
 
 from __future__ import annotations
@@ -50,9 +66,11 @@ from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.benchmark_sections import moving_digits_section
 from pyro_videossm.experiments.clip_benchmark import MODELS as ALL_MODELS
 from pyro_videossm.experiments.clip_benchmark import (
+    RECIPE_DEFAULTS,
     architectures,
     clip_score_table,
     clip_windows,
+    recipe,
     run_settings,
     test_clips,
     training_clips,
@@ -63,14 +81,50 @@ from pyro_videossm.experiments.run_cache import RunCache
 BEGIN, END = "<!-- BEGIN spatrans -->", "<!-- END spatrans -->"
 
 
-def write_section(path: Path, body: str, record: dict | None = None) -> None:
-    """Replace the spatrans section of ``path`` (append it if absent) with the shared writer;
+def write_section(path: Path, body: str, record: dict | None = None,
+                  name: str = "spatrans") -> None:
+    """Replace section ``name`` of ``path`` (append it if absent) with the shared writer;
     with ``record`` also store the run record the section regenerates from."""
     from pyro_videossm.experiments.results import record_path_for
     from pyro_videossm.experiments.results import write_section as write
 
-    write(path, "spatrans", body, record=record, record_path=record_path_for(
-        path, "benchmarks/results/moving_digits_section/moving_digits.json"))
+    folder = "moving_digits_section" if name == "spatrans" else f"moving_digits_{name}_section"
+    write(path, name, body, record=record, record_path=record_path_for(
+        path, f"benchmarks/results/{folder}/moving_digits.json"))
+
+
+def plot_curves(rows: list[dict], models: list[str], path: str) -> None:
+    """Validation loss per epoch of every trained (model, seed) row, one panel per model
+    (log scale; a dot marks the best epoch), written atomically to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyro_videossm.atomic import atomic_path
+
+    trained = [m for m in models if any(r["model"] == m and r.get("valid_history")
+                                        for r in rows)]
+    if not trained:
+        return
+    fig, axes = plt.subplots(1, len(trained), figsize=(3.2 * len(trained), 2.8),
+                             squeeze=False)
+    for ax, m in zip(axes[0], trained):
+        for r in sorted((r for r in rows if r["model"] == m), key=lambda r: r["seed"]):
+            h = r["valid_history"]
+            line, = ax.plot(range(1, len(h) + 1), h, label=f"seed {r['seed']}")
+            if r.get("best_epoch"):
+                ax.plot(r["best_epoch"], h[r["best_epoch"] - 1], "o", color=line.get_color())
+        ax.set_title(m + (" (pinball)" if m.endswith("-q") else " (MSE)"), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation loss")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
                         "spatrans.lr=0.002 (spatrans-q shares spatrans')")
     p.add_argument("--table-only", action="store_true",
                    help="train nothing: build the table from the stored runs")
+    p.add_argument("--canvas", type=int, default=64, help="canvas side in pixels (default 64)")
+    p.add_argument("--digits-per-clip", dest="n_digits", type=int, default=2,
+                   help="digits per clip (default 2)")
+    p.add_argument("--digit-size", type=int, default=28,
+                   help="digit side in pixels: smaller than the file's shrinks the digits by "
+                        "area averaging (default 28)")
+    p.add_argument("--speed", type=float, default=3.6, help="pixels per frame (default 3.6)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping: stop after this many epochs without a lower "
+                        "validation loss and score the best parameters (default: off)")
+    p.add_argument("--section", default="spatrans",
+                   help="results section to write (default spatrans: the 64x64 recipe)")
+    p.add_argument("--curves", help="PNG of the validation loss per epoch of every run")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
@@ -124,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = [key for key, path in paths.items() if not path.exists()]
     if missing and not args.table_only:
         mnist = args.mnist or (None if args.quick else str(DEFAULT_MNIST))
-        data = clip_windows(training_clips(args.train_clips, args.data_seed, mnist),
+        sim = {} if not any(getattr(args, k) != v for k, v in RECIPE_DEFAULTS.items()
+                            if k != "patience") else recipe(
+            args.canvas, args.n_digits, args.digit_size, args.speed, mnist)
+        data = clip_windows(training_clips(args.train_clips, args.data_seed, mnist, **sim),
                             args.valid_fraction)
-        test = test_clips(args.test_clips, mnist)
+        test = test_clips(args.test_clips, mnist, **sim)
         for seed, name in missing:
             path = paths[seed, name]
             if path.exists():  # finished meanwhile by another process sharing --runs
@@ -134,29 +204,33 @@ def main(argv: list[str] | None = None) -> int:
             r = run_one(name, seed, arch, data, test, epochs=args.epochs,
                         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                         eval_batch=args.eval_batch, progress=args.progress,
-                        device=args.device)
+                        device=args.device, patience=args.patience)
             r["load_average"] = os.getloadavg()[0]
             cache.save(path, r)
             print(f"seed {seed} {name}: MSE/pixel {r['mse']:.5f} SSIM {r['ssim']:.3f}"
                   + (f" ICP {r['icp']:.3f} MIL {r['mil']:.4f}" if "icp" in r else "")
+                  + (f" best epoch {r['best_epoch']} of {len(r['valid_history'])}"
+                     f" converged {r['converged']}" if "converged" in r else "")
                   + f" ({r['train_s']:.0f} s)", file=sys.stderr, flush=True)
     rows = [cache.load(path) for path in paths.values() if path.exists()]
     words = [w for w in (argv if argv is not None else sys.argv[1:])
              if w not in ("--table-only", "--no-write")]
     cmd = ("python benchmarks/moving_digits.py " + " ".join(words)).strip()
+    if args.curves and rows and not args.no_write:
+        plot_curves(rows, args.models, args.curves)
     body = moving_digits_section(
         args, arch=arch, table=clip_score_table(rows, args.models), command=cmd,
         n_valid=max(1, int(round(args.valid_fraction * args.train_clips))),
         loads=[load0[0], os.getloadavg()[0]] + [r.get("load_average", 0.0) for r in rows],
         absent=[f"{n} seed {s}" for (s, n), path in paths.items() if not path.exists()],
-        defaults=p.parse_args([]))
+        defaults=p.parse_args([]), curves=args.curves, table_rows=rows)
     print(body)
     if not args.no_write:
         from pyro_videossm.experiments.records import make_record
 
         write_section(Path(args.results), body, record=make_record(
             "moving_digits", command=cmd, options=vars(args),
-            metrics={"rows": rows}, derived_from=str(args.runs)))
+            metrics={"rows": rows}, derived_from=str(args.runs)), name=args.section)
         print(f"updated {args.results}", file=sys.stderr)
     return 0
 

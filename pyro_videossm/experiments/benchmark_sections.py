@@ -11,6 +11,7 @@ import datetime as _dt
 import os
 import platform
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -20,13 +21,24 @@ def _torch_version() -> str:
     return torch.__version__
 
 
+def _rows_by_model(args, rows: Sequence[Mapping]) -> dict[str, list]:
+    """The trained rows of each model of ``args.models`` (persistence left out)."""
+    return {m: [r for r in rows if r["model"] == m] for m in args.models
+            if m != "persistence" and any(r["model"] == m for r in rows)}
+
+
 def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid: int,
                           command: str, loads: Sequence[float], absent: Sequence[str],
-                          defaults) -> str:
+                          defaults, curves: str | None = None,
+                          table_rows: Sequence[Mapping] = ()) -> str:
     """The ``spatrans`` section (``benchmarks/moving_digits.py``); ``defaults``: the parser's
-    defaults (what counts as a reduced run)."""
+    defaults (what counts as a reduced run). A run with ``args.patience`` (early stopping, the
+    CPU configuration) gets its own title, the stopping rule and ``curves`` (the learning
+    curves' PNG, linked relative to docs/)."""
     loaded = max(loads) > (os.cpu_count() or 1) + 0.5  # more runnable threads than cores
     d = defaults
+    side = getattr(args, "canvas", 64)
+    patience = getattr(args, "patience", None)
     reduced = [] if args.quick else [
         what for what, less in (
             (f"{args.minutes:g} min per run instead of {d.minutes:g}",
@@ -37,15 +49,25 @@ def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid
              args.test_clips < d.test_clips),
             (f"{len(args.seeds)} seed(s) instead of {len(d.seeds)}",
              len(args.seeds) < len(d.seeds))) if less]
+    if patience is not None:  # the converged CPU configuration: what to compare with
+        reduced = []
+    budget = (f"{args.epochs} epochs" if not args.minutes else
+              f"{args.minutes:g} min of training (at most {args.epochs} epochs)")
+    if patience is not None:
+        budget = (f"early stopping with patience {patience} (the best parameters are scored), "
+                  f"at most {args.epochs} epochs per model and seed"
+                  + (f" and {args.minutes:g} min" if args.minutes else " (no time cap)"))
+    recipe = "" if side == 64 and patience is None else (
+        f"{args.n_digits} digit(s) of {args.digit_size}×{args.digit_size} px at "
+        f"{args.speed:g} px/frame, ")
     return "\n".join([
-        "## Moving digits: Spatiotemporal Transformer and sequence baselines",
+        "## Moving digits: Spatiotemporal Transformer and sequence baselines"
+        + ("" if patience is None else f" (CPU configuration, {side}×{side}, converged)"),
         "",
         f"Command: `{command}` ({_dt.date.today().isoformat()}; "
         f"{args.train_clips} training clips ({n_valid} of them validate), "
         f"{args.test_clips} test clips with held-out digits, 10 context + 10 target frames "
-        f"64×64 in [0, 1], "
-        + (f"{args.epochs} epochs" if not args.minutes else
-           f"{args.minutes:g} min of training (at most {args.epochs} epochs)")
+        f"{side}×{side} in [0, 1], " + recipe + budget
         + f", batch {args.batch_size}, lr {args.lr}, "
         f"seeds {args.seeds}, torch threads {args.threads}).",
         "",
@@ -57,9 +79,18 @@ def moving_digits_section(args, *, arch: Mapping[str, dict], table: str, n_valid
                     if m in arch) + ".",
         "",
         "MSE/MAE per pixel and SSIM of the point forecast (the median for `spatrans-q`), mean "
-        "over the 10 leads; MSE/frame = per pixel × 4096. ICP: fraction of target pixels inside "
-        "the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the standard error "
-        "of the mean over seeds.",
+        f"over the 10 leads; MSE/frame = per pixel × {side * side}. ICP: fraction of target "
+        "pixels inside the 10–90 % interval (nominal 0.8); MIL: its mean width. ± is the "
+        "standard error of the mean over seeds."
+        + ("" if patience is None else
+           " epochs: epochs trained; best epoch: the epoch of the lowest validation loss "
+           f"(training stopped {patience} epochs later unless a cap came first). "
+           "Converged (stopped by the patience rule) runs: "
+           + ", ".join(f"{m} {sum(bool(r.get('converged')) for r in rows)}/{len(rows)}"
+                       for m, rows in _rows_by_model(args, table_rows).items()) + ".")
+        + ("" if not curves else
+           f"\n\nLearning curves (validation loss per epoch, every seed; a dot marks the best "
+           f"epoch): ![learning curves]({Path(curves).name})"),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {_torch_version()}; "
         f"highest load average seen {max(loads):.1f}; runs stored in `{args.runs}` (the "

@@ -87,17 +87,49 @@ def run_settings(name: str, arch: dict, args) -> dict:
             "valid_fraction": args.valid_fraction, "data_seed": args.data_seed,
             "epochs": args.epochs, "minutes": args.minutes, "batch_size": args.batch_size,
             "lr": args.lr, "threads": args.threads, "mnist": args.mnist, "quick": args.quick,
-            **({"device": args.device} if args.device != "cpu" else {})}
+            **({"device": args.device} if args.device != "cpu" else {}),
+            # settings absent from older runs enter the fingerprint only when not the default
+            **{k: getattr(args, k) for k, default in RECIPE_DEFAULTS.items()
+               if getattr(args, k, default) != default}}
 
 
 # -- data -----------------------------------------------------------------------------------
-def training_clips(n: int, seed: int, mnist: str | None, chunk: int = 1000) -> xr.Dataset:
+def recipe(canvas: int = 64, n_digits: int = 2, digit_size: int = 28, speed: float = 3.6,
+           mnist: str | None = None) -> dict:
+    """Keyword arguments of :func:`~pyro_videossm.data.moving_digits.moving_digits` for a
+    ``canvas``-pixel canvas with ``n_digits`` digits of ``digit_size`` pixels: the digit file's
+    images (or the bundled digits) shrunk by area averaging (``torch`` ``interpolate``,
+    ``mode="area"``) when ``digit_size`` is smaller than theirs."""
+    from pyro_videossm.data.moving_digits import load_digits
+
+    out: dict = {"canvas": int(canvas), "n_digits": int(n_digits), "speed": float(speed)}
+    images, labels = load_digits(mnist)
+    if digit_size < images.shape[-1]:
+        small = torch.nn.functional.interpolate(
+            torch.from_numpy(images).float()[:, None], size=(digit_size, digit_size),
+            mode="area")[:, 0]
+        images = small.round().clamp(0, 255).to(torch.uint8).numpy()
+    out["digits"] = (images, labels)
+    return out
+
+
+#: The simulation settings of the standard (64 × 64, GPU-scale) recipe; settings that differ
+#: from these enter a run's fingerprint.
+RECIPE_DEFAULTS = {"canvas": 64, "n_digits": 2, "digit_size": 28, "speed": 3.6,
+                   "patience": None}
+
+
+def training_clips(n: int, seed: int, mnist: str | None, chunk: int = 1000,
+                   **sim) -> xr.Dataset:
     """``n`` training clips ``frames(clip, time, y, x)`` (float32 in [0, 1]), simulated
-    ``chunk`` at a time (chunk ``k`` with seed ``100003 * seed + k``)."""
+    ``chunk`` at a time (chunk ``k`` with seed ``100003 * seed + k``); ``sim``: more
+    :func:`~pyro_videossm.data.moving_digits.moving_digits` options (see :func:`recipe`)."""
     from pyro_videossm.data.moving_digits import moving_digits
 
+    if "digits" in sim:
+        mnist = None
     parts = [moving_digits(min(chunk, n - lo), split="train", seed=100003 * seed + k,
-                           mnist_path=mnist)[["frames"]]
+                           mnist_path=mnist, **sim)[["frames"]]
              for k, lo in enumerate(range(0, n, chunk))]
     frames = np.concatenate([p["frames"].values for p in parts])
     return xr.Dataset({"frames": (("clip", "time", "y", "x"), frames,
@@ -112,11 +144,15 @@ def clip_windows(clips: xr.Dataset, valid_fraction: float, **options) -> WindowD
                          valid_fraction=valid_fraction, normalize="none", **options)
 
 
-def test_clips(n: int, mnist: str | None) -> torch.Tensor:
-    """The fixed test set (digits never seen in training): ``(n, 20, H, W)`` float32."""
+def test_clips(n: int, mnist: str | None, **sim) -> torch.Tensor:
+    """The fixed test set (digits never seen in training): ``(n, 20, H, W)`` float32
+    (``sim``: as for :func:`training_clips`)."""
     from pyro_videossm.data.moving_digits import moving_digits
 
-    return torch.from_numpy(moving_digits(n, split="test", mnist_path=mnist)["frames"].values)
+    if "digits" in sim:
+        mnist = None
+    return torch.from_numpy(moving_digits(n, split="test", mnist_path=mnist,
+                                          **sim)["frames"].values)
 
 
 class _WithoutMask(Dataset):
@@ -186,10 +222,15 @@ def score_clip_forecasts(predict, test: torch.Tensor, quantiles, batch_size: int
 def run_clip_model(name: str, seed: int, arch: dict[str, dict], data: WindowData,
                    test: torch.Tensor, *, epochs: int, minutes: float, batch_size: int,
                    lr: float, eval_batch: int, progress: bool = False,
-                   device: str = "cpu") -> dict:
+                   device: str = "cpu", patience: int | None = None) -> dict:
     """Train model ``name`` (``arch``: settings per base model, ``lr``/``lr_decay`` among
     them) with ``seed`` for ``epochs`` epochs or ``minutes`` of training (0: no time limit)
-    and score it on ``test``: one row of the benchmark."""
+    and score it on ``test``: one row of the benchmark.
+
+    With ``patience``, training stops early after ``patience`` epochs without a lower
+    validation loss and the best parameters are scored; the row then has ``best_epoch`` (1-based)
+    and ``converged`` (True when the patience rule stopped it, not the epoch cap or the
+    clock)."""
     from pyro_videossm.experiments.forecast_benchmark import train_model
     from pyro_videossm.forecast import Persistence
     from pyro_videossm.infer import TrainConfig
@@ -203,7 +244,7 @@ def run_clip_model(name: str, seed: int, arch: dict[str, dict], data: WindowData
     own = arch.get(base, {})
     lr, lr_decay = own.get("lr", lr), own.get("lr_decay", 1.0)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
-                         seed=seed, progress=progress, device=device)
+                         seed=seed, progress=progress, device=device, patience=patience)
     shape = {k: v for k, v in own.items() if k not in TRAINING_KEYS}
     trained = train_model(base, shape, data if base == "convlstm" else without_mask(data),
                           config, context=CONTEXT, leads=LEADS, seed=seed,
@@ -222,31 +263,48 @@ def run_clip_model(name: str, seed: int, arch: dict[str, dict], data: WindowData
             return forecaster.predict_quantiles(c, None, LEADS)
     scores = score_clip_forecasts(predict, test, quantiles, eval_batch, device)
     hist = trained.history
-    return {"model": name, "seed": seed, "train_s": trained.seconds,
-            "epochs": trained.epochs_seen, "params": trained.parameters,
-            "final_valid": hist[-1]["valid_loss"] if hist else None, "lr": lr,
-            "lr_decay": lr_decay, "valid_history": [h.get("valid_loss") for h in hist],
-            **scores}
+    row = {"model": name, "seed": seed, "train_s": trained.seconds,
+           "epochs": trained.epochs_seen, "params": trained.parameters,
+           "final_valid": hist[-1]["valid_loss"] if hist else None, "lr": lr,
+           "lr_decay": lr_decay, "valid_history": [h.get("valid_loss") for h in hist],
+           **scores}
+    if patience is not None:
+        row.update(patience=patience, **stopping(row["valid_history"], patience))
+    return row
+
+
+def stopping(valid_history: Sequence[float], patience: int) -> dict:
+    """``best_epoch`` (1-based epoch of the lowest validation loss), ``best_valid`` and
+    ``converged``: whether the patience rule ended training, i.e. ``patience`` complete epochs
+    followed the best one without improving on it."""
+    if not valid_history:
+        return {"best_epoch": 0, "best_valid": None, "converged": False}
+    best = int(np.argmin(valid_history))
+    return {"best_epoch": best + 1, "best_valid": float(valid_history[best]),
+            "converged": len(valid_history) - (best + 1) >= patience}
 
 
 # -- table ----------------------------------------------------------------------------------
 COLUMNS = [("mse", "MSE/pixel", ".5f"), ("mse_frame", "MSE/frame", ".1f"),
            ("mae", "MAE/pixel", ".4f"), ("ssim", "SSIM", ".3f"),
            ("pinball", "pinball", ".5f"), ("icp", "ICP 10–90%", ".3f"),
-           ("mil", "MIL", ".4f"), ("epochs", "epochs", ".1f"), ("train_s", "train s", ".0f")]
+           ("mil", "MIL", ".4f"), ("epochs", "epochs", ".1f"),
+           ("best_epoch", "best epoch", ".1f"), ("train_s", "train s", ".0f")]
 
 
 def clip_score_table(rows: list[dict], models: list[str]) -> str:
     """Markdown: one line per model of ``models`` with rows, mean ± standard error over
-    seeds."""
-    head = "| model | params | seeds | " + " | ".join(c[1] for c in COLUMNS) + " |"
-    lines = [head, "|" + " --- |" * (3 + len(COLUMNS))]
+    seeds (the best-epoch column only when some row was trained with early stopping)."""
+    columns = [c for c in COLUMNS
+               if c[0] != "best_epoch" or any("best_epoch" in r for r in rows)]
+    head = "| model | params | seeds | " + " | ".join(c[1] for c in columns) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(columns))]
     for m in models:
         rs = [r for r in rows if r["model"] == m]
         if not rs:
             continue
         cells = []
-        for key, _, fmt in COLUMNS:
+        for key, _, fmt in columns:
             vals = [r[key] for r in rs if key in r]
             if not vals:
                 cells.append("")
@@ -260,6 +318,6 @@ def clip_score_table(rows: list[dict], models: list[str]) -> str:
 
 
 __all__ = ["ARCHITECTURES", "CONTEXT", "COLUMNS", "LEADS", "MODELS", "QUANTILES",
-           "QUICK_ARCHITECTURES", "TRAINING_KEYS", "architectures", "clip_score_table",
-           "clip_windows", "run_clip_model", "score_clip_forecasts", "test_clips",
-           "run_settings", "training_clips", "without_mask"]
+           "QUICK_ARCHITECTURES", "RECIPE_DEFAULTS", "TRAINING_KEYS", "architectures",
+           "clip_score_table", "clip_windows", "recipe", "run_clip_model", "run_settings",
+           "score_clip_forecasts", "stopping", "test_clips", "training_clips", "without_mask"]
