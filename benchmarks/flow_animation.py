@@ -165,6 +165,8 @@ def main(argv=None) -> int:
                    help="folder of KNMI composites: real driving clips (skipped if absent)")
     p.add_argument("--radar-frames", type=int, default=16, help="frames per radar clip")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed (initial weights and batch order; the data stay fixed)")
     p.add_argument("--record", type=Path, default=RECORD, help="run record to write")
     p.add_argument("--strip", type=Path, default=STRIP, help="strip PNG of a procedural clip")
     p.add_argument("--radar-strip", type=Path, default=RADAR_STRIP,
@@ -195,7 +197,8 @@ def main(argv=None) -> int:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()
         history = FLOW_ANIMATOR.fit(TrainingRun(train, model, epochs=args.epochs, lr=args.lr,
-                                                batch_size=args.batch_size, progress=False),
+                                                batch_size=args.batch_size, seed=args.seed,
+                                                progress=False),
                                     options)
         train_seconds = time.perf_counter() - t0
         scores, generated = evaluate_animation(model, test.frames.values)
