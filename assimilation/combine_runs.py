@@ -17,6 +17,9 @@ Each seed simulates its own records and every method is seeded with the seed
 also lists the per-seed files it was combined from. The seeds must be consecutive and each
 given once; a learned row's model file must be the one in the work folder (the runs found
 it there: train it first, or all processes would train their own copy).
+
+It is ``python -m assimilation.run NAME --merge-json FILE...`` with the seeds and the rows
+read from the files (checked first: each seed once, the same seeds for every row).
 """
 
 from __future__ import annotations
@@ -27,19 +30,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assimilation.run import (
-    DEFAULT_DOCS,
-    DEFAULT_WORKDIR,
-    canonical_command,
-    load_setting,
-    model_file,
-    render_section,
-    render_table,
-    summarize,
-    write_section,
-)
+from assimilation.run import DEFAULT_DOCS, DEFAULT_WORKDIR, load_setting, model_file
+from assimilation.run import main as run_main
 from pyro_videossm.errors import InputError
-from pyro_videossm.experiments.records import file_hash, make_record
 
 
 def read_runs(paths: Sequence[Path]) -> dict[str, list[dict]]:
@@ -103,35 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    cycles = int(args.cycles or setting.cycles)
-    burn_in = setting.burn_in if args.burn_in is None else int(args.burn_in)
-    rows = summarize(results)
-    print(render_table(rows))
-    if args.write_docs:
-        entries = [r["entry"] for r in results]
-        labels = [e.label for e in entries]
-        run_args = argparse.Namespace(
-            setting=args.setting, seeds=len(seeds), first_seed=seeds[0], model=[],
-            methods=None if labels == [e.label for e in setting.methods] else labels,
-            docs=args.docs)
-        command = canonical_command(run_args, cycles, burn_in)
-        record = make_record(
-            setting.name, command=command,
-            options={"seeds": seeds, "cycles": cycles, "burn_in": burn_in, "methods": labels},
-            data={"simulate": setting.simulate, "seeds": seeds,
-                  "models": {r["entry"].label: {"path": str(r["model"]),
-                                                "hash": file_hash(r["model"])}
-                             for r in results if r["model"] is not None}},
-            metrics={"rows": rows, "runs": [{"label": r["entry"].label, "runs": r["runs"]}
-                                            for r in results]},
-            timings={r["label"]: r.get("seconds_per_cycle") for r in rows},
-            combined_from=[str(f) for f in args.files],
-            machine_note="shared, loaded: the seeds ran in parallel processes")
-        write_section(args.docs, setting.name, render_section(
-            setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in),
-            record=record)
-        print(f"wrote the {setting.name} section of {args.docs}")
-    return 1 if any(r["status"] == "FAIL" for r in rows) else 0
+    # the seeds and rows found, summarised and recorded by the runner's own --merge-json
+    labels = [r["entry"].label for r in results]
+    run_argv = [args.setting, "--seeds", str(len(seeds)), "--first-seed", str(seeds[0]),
+                "--workdir", str(args.workdir), "--docs", str(args.docs),
+                "--merge-json", *map(str, args.files)]
+    if labels != [e.label for e in setting.methods]:
+        run_argv += ["--methods", *labels]
+    if args.cycles is not None:
+        run_argv += ["--cycles", str(args.cycles)]
+    if args.burn_in is not None:
+        run_argv += ["--burn-in", str(args.burn_in)]
+    return run_main(run_argv + (["--write-docs"] if args.write_docs else []))
 
 
 if __name__ == "__main__":

@@ -505,7 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              for r in results if r["model"] is not None}},
             metrics={"rows": rows, "runs": [{"label": r["entry"].label, "runs": r["runs"]}
                                             for r in results]},
-            timings={r["label"]: r.get("seconds_per_cycle") for r in rows})
+            timings={r["label"]: r.get("seconds_per_cycle") for r in rows},
+            **({"combined_from": [str(f) for f in args.merge_json]} if args.merge_json else {}))
         write_section(args.docs, setting.name, render_section(
             setting, rows, command=command, seeds=seeds, cycles=cycles, burn_in=burn_in),
             record=record)

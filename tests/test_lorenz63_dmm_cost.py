@@ -3,28 +3,22 @@ lorenz63_dmm_cost.py) and the lorenz63_dmm setting's rows."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 from assimilation.run import load_setting
 from pyro_videossm.experiments.records import read_records
 from pyro_videossm.experiments.results import regenerate_text, section_records
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lorenz63_dmm_cost.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("lorenz63_dmm_cost", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cost_script():
+    return load_script("benchmarks/lorenz63_dmm_cost.py")
 
 
 def test_break_even_is_training_over_the_saving_per_cycle():
-    cost = load_script()
+    cost = cost_script()
     # 10 s of training, 1 ms against 11 ms per cycle: 10 s / 10 ms = 1000 cycles
     assert cost.break_even_cycles(10.0, 0.001, 0.011) == pytest.approx(1000.0)
     assert cost.break_even_cycles(10.0, 0.02, 0.011) == math.inf
@@ -40,7 +34,7 @@ def test_setting_compares_the_dmm_with_the_best_classical_rows():
 
 
 def test_cost_run_writes_a_record_the_section_regenerates_from(tmp_path, capsys):
-    cost = load_script()
+    cost = cost_script()
     docs = tmp_path / "docs" / "X.md"
     docs.parent.mkdir()
     docs.write_text("# X\n")
@@ -62,7 +56,7 @@ def test_cost_run_writes_a_record_the_section_regenerates_from(tmp_path, capsys)
 
 
 def test_cost_run_refuses_bad_counts(tmp_path, capsys):
-    cost = load_script()
+    cost = cost_script()
     assert cost.main(["--repeats", "0"]) == 2
     assert "--repeats must be >= 1" in capsys.readouterr().err
 
@@ -83,7 +77,7 @@ def test_a_trained_model_is_timed_with_the_training_seconds_its_file_records(tmp
     from assimilation.dmm_training import train_for_setting
     from pyro_videossm.infer.model_file import load_model_file
 
-    cost = load_script()
+    cost = cost_script()
     model = tmp_path / "m.pt"
     train_for_setting(model, setting="lorenz63_dmm", cycles=60, epochs=1)
     recorded = load_model_file(model)["extra"]["training"]["cpu_seconds"]

@@ -3,7 +3,6 @@ composite and 20 consecutive ones cut to a 100 x 100 km window; see tests/data/R
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
+from script_loader import load_script
 
 from pyro_videossm.data.radar import coarsen_block_mean, load_knmi, read_knmi_file
 from pyro_videossm.errors import InputError
@@ -35,11 +35,7 @@ def knmi_4km(knmi_dir) -> xr.Dataset:
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "knmi_to_netcdf", REPO / "data_scripts" / "knmi_to_netcdf.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("data_scripts/knmi_to_netcdf.py")
 
 
 def test_values_as_documented():

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 #: 20 consecutive composites (02:20 .. 03:55 UTC) around the --quick crop.
@@ -19,11 +19,7 @@ SPLIT = (0.3, 0.3, 0.4)
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "radar_forecast", REPO / "benchmarks" / "radar_forecast.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/radar_forecast.py")
 
 
 def _scores(path: Path) -> dict[tuple[str, str], np.ndarray]:

@@ -6,7 +6,6 @@ OPERA, 1 km / 5 min FMI and MeteoSwiss, 2 km / 6 min BoM); and the bad inputs of
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import xarray as xr
 pytest.importorskip("pysteps")
 
 import radar_fixtures as rf  # noqa: E402
+from script_loader import load_script  # noqa: E402
 
 from pyro_videossm.cli import main  # noqa: E402
 from pyro_videossm.errors import InputError  # noqa: E402
@@ -186,11 +186,7 @@ def test_pysteps_forecasters_and_persistence_run_on_every_source(converted, sour
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "radar_forecast", REPO / "benchmarks" / "radar_forecast.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/radar_forecast.py")
 
 
 def test_benchmark_on_a_2km_15min_source(tmp_path):
