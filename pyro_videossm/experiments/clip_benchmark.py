@@ -292,10 +292,13 @@ COLUMNS = [("mse", "MSE/pixel", ".5f"), ("mse_frame", "MSE/frame", ".1f"),
            ("best_epoch", "best epoch", ".1f"), ("train_s", "train s", ".0f")]
 
 
-def clip_score_table(rows: list[dict], models: list[str]) -> str:
+def clip_score_table(rows: list[dict], models: list[str],
+                     columns: Sequence[tuple[str, str, str]] = tuple(COLUMNS)) -> str:
     """Markdown: one line per model of ``models`` with rows, mean ± standard error over
-    seeds (the best-epoch column only when some row was trained with early stopping)."""
-    columns = [c for c in COLUMNS
+    seeds, one column per ``(key, heading, format)`` of ``columns`` (default
+    :data:`COLUMNS`; the best-epoch column only when some row was trained with early
+    stopping)."""
+    columns = [c for c in columns
                if c[0] != "best_epoch" or any("best_epoch" in r for r in rows)]
     head = "| model | params | seeds | " + " | ".join(c[1] for c in columns) + " |"
     lines = [head, "|" + " --- |" * (3 + len(columns))]
