@@ -2,8 +2,9 @@
 one ``(model, seed)`` row trained with early stopping on radar windows and scored on the test
 block, the table's columns and the section text.
 
-* :func:`run_radar_model`: persistence, pysteps' ``extrapolation`` (untrained) or a frame
-  forecaster / the ConvLSTM built with the moving-digits settings
+* :func:`run_radar_model`: persistence, zero rain (:class:`BlankForecast`), pysteps'
+  ``extrapolation`` (untrained) or a frame forecaster / the ConvLSTM built with the
+  moving-digits settings
   (:func:`~pyro_videossm.experiments.clip_benchmark.architectures`), trained by
   :func:`~pyro_videossm.experiments.forecast_benchmark.train_model` with early stopping
   (the best epoch scored; :func:`~pyro_videossm.experiments.clip_benchmark.stopping`), every
@@ -31,7 +32,7 @@ from pyro_videossm.experiments.clip_benchmark import (
     stopping,
 )
 
-MODELS = ("persistence", "extrapolation", "lstm", "transformer", "convlstm", "spatrans",
+MODELS = ("persistence", "blank", "extrapolation", "lstm", "transformer", "convlstm", "spatrans",
           "spatrans-q", "seq2seq", "seq2seq-attn")
 DEFAULT_MODELS = ("persistence", "lstm", "transformer", "convlstm", "spatrans", "spatrans-q")
 #: The architectures of the moving-digits CPU configuration (32 × 32 frames, docs/spatrans.md).
@@ -40,7 +41,7 @@ DIGITS_CPU_SET = ("spatrans.patch=8", "spatrans.d_model=64", "transformer.d_mode
                   "lstm.d_model=128", "lstm.hidden=256", "convlstm.hidden_channels=[16,16]",
                   "convlstm.stem_channels=8")
 #: Models scored without training (one run, whatever the seeds).
-UNTRAINED = ("persistence", "extrapolation")
+UNTRAINED = ("persistence", "blank", "extrapolation")
 #: Settings that do not change a run's result (left out of its fingerprint).
 _NOT_RESULT = ("models", "seeds", "results", "no_write", "table_only", "runs", "section",
                "curves", "progress", "set")
@@ -60,6 +61,8 @@ def run_radar_model(name: str, seed: int, arch: dict[str, dict], data, da, *, te
     quantiles = QUANTILES if name.endswith("-q") else None
     if name == "persistence":
         forecaster = Persistence()
+    elif name == "blank":
+        forecaster = BlankForecast()
     elif name == "extrapolation":
         forecaster = get_forecaster(name)
     else:
@@ -91,6 +94,19 @@ def run_radar_model(name: str, seed: int, arch: dict[str, dict], data, da, *, te
     if quantiles is not None:
         row.update(interval_scores(forecasts, da, L, args.threshold))
     return row
+
+
+class BlankForecast:
+    """Zero rain at every lead (NaN where the last context frame is missing): the score of a
+    model that learned nothing but "dry", the radar's counterpart of the digits' blank
+    frames."""
+
+    def forecast(self, context, leads: int, members: int = 1, **kwargs):
+        from pyro_videossm.forecast import Persistence
+
+        fc = Persistence().forecast(context, leads, members, **kwargs)
+        fc["forecast"] = fc["forecast"] * 0.0
+        return fc
 
 
 def interval_scores(forecasts, da, leads: int, threshold: float) -> dict[str, float]:
@@ -140,7 +156,8 @@ def comparison_section(args, table: str, rows: list[dict], summary: dict, comman
     conv = {m: [r["converged"] for r in trained if r["model"] == m] for m in args.models}
     lines = [
         f"## Moving-digits models on KNMI radar ({summary['grid'][0]} × {summary['grid'][1]}, "
-        f"{args.resolution:g} km, early stopping)",
+        f"{args.resolution:g} km; batch {args.batch_size}, patience {args.patience}, at most "
+        f"{args.epochs} epochs)",
         "",
         f"KNMI composites of {summary['day']}: {summary['frames']} frames every "
         f"{summary['step']:g} min, a {args.box_km:g} km square at {args.resolution:g} km; "
@@ -187,10 +204,13 @@ def run_settings(name: str, arch: dict, args) -> dict:
 
 
 def after_digits_section(text: str) -> int:
-    """Where a new section goes: after the digits CPU section if present, else the end."""
-    end = "<!-- END spatrans-cpu -->"
-    at = text.find(end)
-    return len(text) if at < 0 else at + len(end)
+    """Where a new section goes: after the radar comparison's main section if present, else
+    after the digits CPU section, else at the end."""
+    for end in ("<!-- END radar-comparison -->", "<!-- END spatrans-cpu -->"):
+        at = text.find(end)
+        if at >= 0:
+            return at + len(end)
+    return len(text)
 
 
 def override(arch: dict[str, dict], item: str) -> dict[str, dict]:
@@ -205,6 +225,6 @@ def override(arch: dict[str, dict], item: str) -> dict[str, dict]:
     return out
 
 
-__all__ = ["DEFAULT_MODELS", "DIGITS_CPU_SET", "MODELS", "UNTRAINED", "after_digits_section",
-           "comparison_columns", "comparison_section", "interval_scores", "override",
-           "run_radar_model", "run_settings"]
+__all__ = ["BlankForecast", "DEFAULT_MODELS", "DIGITS_CPU_SET", "MODELS", "UNTRAINED",
+           "after_digits_section", "comparison_columns", "comparison_section",
+           "interval_scores", "override", "run_radar_model", "run_settings"]
