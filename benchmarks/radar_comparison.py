@@ -8,12 +8,13 @@ learning rate, epoch cap (``--epochs``) and early stopping (``--patience`` epoch
 lower validation loss; the best epoch's parameters are scored), no wall-clock cap. The digits
 rule (batch 16, lr 0.002, at most 25 epochs, patience 3: 34 optimiser steps per epoch on 540
 training clips) counts epochs; the radar day has 29 training windows, so the defaults keep
-its optimiser steps instead: batch 4 (8 steps per epoch), patience 14 (about 100 steps), at
-most 120 epochs (about 850 steps). ``--batch-size 16 --epochs 25 --patience 3`` is the digits
-rule's numbers literally. The
-architectures are the digits CPU configuration's (:data:`DIGITS_CPU_SET`, 32 × 32 frames;
+its optimiser steps instead: batch 4 (8 steps per epoch), patience 14 (about 110 steps), at
+most 120 epochs (about 960 steps). ``--batch-size 16 --epochs 25 --patience 3`` is the digits
+rule's numbers literally. The architectures are the digits CPU configuration's
+(:data:`~pyro_videossm.experiments.radar_comparison.DIGITS_CPU_SET`, 32 × 32 frames;
 ``--set MODEL.KEY=VALUE`` overrides one). Seeds (``--seeds``) change initialisation and batch
-order; the data are the same.
+order; the data are the same. ``blank`` (zero rain) and ``extrapolation`` (pysteps) are
+untrained references, run once.
 
 Data (:mod:`pyro_videossm.experiments.radar_benchmark`, as ``benchmarks/radar_forecast.py``):
 the KNMI day in ``--data`` converted to rain rate (mm/h), cropped to a ``--box-km`` square
@@ -30,7 +31,9 @@ benchmark's): every test window forecast from its context, pooled per lead time:
 of the 10-90 % interval, over all pixels and over wet pixels (truth >= threshold). The
 point forecast of ``spatrans-q`` is its median. Table: mean ± standard error over seeds.
 
-    nice -n 10 python benchmarks/radar_comparison.py --curves docs/radar_comparison_curves.png
+    nice -n 10 python benchmarks/radar_comparison.py --models persistence blank extrapolation \
+        lstm transformer convlstm spatrans spatrans-q --seeds 0 1 2 3 4 \
+        --curves docs/radar_comparison_curves.png                  # the published run
     python benchmarks/radar_comparison.py --quick --no-write --runs /tmp/rc   # end-to-end check
 
 Every finished (model, seed) run is one JSON file under ``--runs`` (default
@@ -98,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--leads", type=int, help="lead times (default 60 min)")
     p.add_argument("--normalize", default="minmax", choices=("minmax", "log", "robust"))
     p.add_argument("--epochs", type=int, default=120,
-                   help="epoch cap (default 120: about the digits rule's 850 steps)")
+                   help="epoch cap (default 120: about the digits rule's 850 steps at batch 4)")
     p.add_argument("--patience", type=int, default=14,
                    help="early-stopping patience in epochs (default 14: about the digits "
-                        "rule's 100 steps)")
+                        "rule's 100 steps at batch 4)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="MODEL.KEY=VALUE",
