@@ -64,6 +64,10 @@ SHARP_MODEL = TrainedModel("dmm_sharp.pt", workdir=True, recipe=RECIPE,
 SHARP_CORRECTION_MODEL = TrainedModel(
     "dmm_sharp_correction.pt", workdir=True, recipe=RECIPE,
     options={"setting": "lorenz96_n40", **SHARP_TRAINING, "correction_hidden": [64, 64]})
+#: the same recipe trained longer at the usual learning rate (40 SVI steps at lr 0.002)
+SHARP_LR_MODEL = TrainedModel(
+    "dmm_sharp_lr002.pt", workdir=True, recipe=RECIPE,
+    options={"setting": "lorenz96_n40", **SHARP_TRAINING, "lr": 2e-3, "epochs": 10})
 #: the sharp recipe's model before training (the recipe ignores the training options)
 SHARP_UNTRAINED = TrainedModel("dmm_sharp_untrained.pt", workdir=True,
                                recipe="assimilation.dmm_training:untrained_for_setting",
@@ -111,6 +115,10 @@ SETTING = Setting(
                     model=SHARP_CORRECTION_MODEL,
                     note="diagnostic: the same recipe keeping the learned correction of the "
                          "physics (an MLP (64, 64) whose output starts at zero)"),
+        MethodEntry("hybrid DMM, sharp recipe at lr 0.002 (40 steps)", "dmm",
+                    {"samples": 64, "window": 160, "stride": 40}, model=SHARP_LR_MODEL,
+                    note="diagnostic: the sharp recipe trained twice as long at ten times the "
+                         "learning rate (10 epochs at lr 0.002, the usual recipe's)"),
         MethodEntry("hybrid DMM, sharp recipe, untrained (windows of 160)", "dmm",
                     {"samples": 64, "window": 160, "stride": 40}, model=SHARP_UNTRAINED,
                     note="diagnostic: the sharp recipe's model before training, i.e. the "

@@ -23,7 +23,7 @@ def test_sharp_rows_take_each_cycle_at_least_60_cycles_from_its_window_ends():
     from assimilation.lorenz96_n40 import SETTING
 
     rows = [e for e in SETTING.methods if e.label.startswith("hybrid DMM, sharp")]
-    assert len(rows) == 3
+    assert len(rows) == 4
     for row in rows:
         W, stride, T = row.options["window"], row.options["stride"], 1000
         starts = window_starts(T, W, "smoother", stride)
