@@ -14,7 +14,8 @@ minimisers:
   model ``M'_k`` (reverse-mode autodiff through the window's batched RK4 steps, see
   :func:`linearised_trajectory`) and solves ``(I + sum_k G_k^T G_k) dv = -grad`` with
   ``G_k = R^{-1/2} H M'_k L``; it stops when ``|dv|^2 < tolerance * D``. A step that raises
-  ``J`` is halved (backtracking). For a linear model one step is exact;
+  ``J`` by more than round-off (:data:`ROUNDOFF`) is halved (backtracking). For a linear
+  model one step is exact;
 - ``lbfgs``: ``torch.optim.LBFGS`` (strong Wolfe line search) on ``J`` with reverse-mode
   gradients through the integrator.
 
