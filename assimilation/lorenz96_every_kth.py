@@ -22,10 +22,10 @@ UNTRAINED = "assimilation.dmm_training:untrained_for_setting"
 #: 31.5); with it at lr 0.0002, 0.18 (unrecorded probes; the untrained rows do not depend on
 #: it: the residual starts at zero)
 #: and with the learned correction in units of the transition noise (``correction_units``):
-#: in climatological units a single SVI step at lr 0.002 on the correction's weights alone
-#: took the guide's RMSE on seed 0 (300 cycles) from 0.175 to 0.205 (every other learned part
-#: frozen; freezing the correction instead: 0.175), the cause of the trained DMM scoring worse
-#: than its untrained guide (see docs/HARDER_SETTINGS.md)
+#: in climatological units a single SVI step at lr 0.002 took the guide's RMSE on seed 0
+#: (300 cycles) from 0.175 to 0.205 (the guide's own parts frozen: 0.206; the correction
+#: frozen: 0.175; in transition units: 0.175), the cause of the trained DMM scoring worse
+#: than its untrained guide (records in assimilation/results/probes/, docs/HARDER_SETTINGS.md)
 DMM_TRAINING = {"cycles": 2000, "window": 40, "transition_scale": 0.02, "rnn_dim": 128,
                 "epochs": 10, "smoother_iterations": 12, "guide_residual": False,
                 "correction_units": "transition"}
