@@ -142,3 +142,47 @@ def test_guide_without_residual_keeps_the_gaussian_product():
     assert dmm.config["guide_residual"] is False and not dmm.combiner.residual
     assert not dmm_from_config(dmm.config).combiner.residual
     assert "guide_residual" not in hybrid_dmm(obs, rnn_dim=4).config  # files as before
+
+
+def test_correction_in_transition_units_keeps_the_first_adam_steps_below_the_noise():
+    """The defect that made training spoil the guide on Lorenz-96 observing every 2nd
+    component: Adam's first step moves every weight of the correction by about the learning
+    rate whatever its gradient, and in climatological units that biases every forecast by
+    many transition-noise stds (the guide then follows the wrong dynamics). In units of the
+    transition noise the same step stays a fraction of it; the default (climatology) is
+    unchanged: the config has no new key and the correction is ``z_scale * g``."""
+    from pyro_videossm.models.ssm.dmm_file import dmm_from_config
+
+    obs = simulate("lorenz96", n=40, cycles=30, seed=0, obs_operator="every:2")
+    q = 0.02
+
+    def first_steps_shift(units: str) -> float:
+        torch.manual_seed(0)
+        dmm = hybrid_dmm(obs, rnn_dim=4, transition_scale=q, correction_units=units)
+        transition = dmm.model.transition
+        z = transition.z_loc + transition.z_scale * torch.randn(64, 40)
+        with torch.no_grad():
+            before = transition(z)[0]
+        optim = torch.optim.Adam(transition.correction.parameters(), lr=2e-3)
+        for _ in range(3):  # any loss: Adam's first steps are each about lr sign(g)
+            optim.zero_grad()
+            (transition(z)[0] - z).pow(2).sum().backward()
+            optim.step()
+        with torch.no_grad():
+            return float((transition(z)[0] - before).abs().max())
+
+    assert first_steps_shift("climatology") > 3 * q  # the defect: the steps swamp the noise
+    assert first_steps_shift("transition") < 0.25 * q
+
+    dmm = hybrid_dmm(obs, rnn_dim=4, transition_scale=q, correction_units="transition")
+    assert dmm.config["physics"]["correction_units"] == "transition"
+    rebuilt = dmm_from_config(dmm.config)
+    rebuilt.load_state_dict(dmm.state_dict())  # the unit is rebuilt, not stored
+    assert rebuilt.model.transition.correction_units == "transition"
+    assert "correction_units" not in hybrid_dmm(obs, rnn_dim=4).config["physics"]
+    transition = hybrid_dmm(obs, rnn_dim=4).model.transition
+    with torch.no_grad():
+        transition.correction[-1].bias.fill_(1.0)
+        z = transition.z_loc.expand(3, 40)
+        torch.testing.assert_close(transition(z)[0] - transition.physics(z),
+                                   transition.z_scale.expand(3, 40))

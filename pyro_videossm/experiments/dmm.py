@@ -71,6 +71,10 @@ class HybridDMMOptions:
     guide_residual: bool = field(default=True, metadata={
         "help": "the guide's learned residual on each step's mean (False: left out; with a "
                 "sharp posterior its first training steps can spoil the guide)"})
+    correction_units: str = field(default="climatology", metadata={
+        "help": "units of the learned correction's output: climatology, or transition (the "
+                "initial transition noise: for physics known to be right, where Adam's first "
+                "steps in climatological units bias every forecast and spoil the guide)"})
     transition_scale: float | None = field(default=None, metadata={
         "help": "initial transition noise std (default: from the observation noise, see "
                 "hybrid_dmm)"})
@@ -110,6 +114,9 @@ class HybridDMMOptions:
             (all(int(h) >= 1 for h in self.correction_hidden),
              f"correction widths must be >= 1, got {tuple(self.correction_hidden)}"),
             (self.rnn_dim >= 1, f"rnn_dim must be >= 1, got {self.rnn_dim}"),
+            (self.correction_units in ("climatology", "transition"),
+             f"correction_units must be climatology or transition, got "
+             f"{self.correction_units!r}"),
             (self.likelihood in ("gaussian", "student_t"),
              f"likelihood must be gaussian or student_t, got {self.likelihood!r}"),
             (self.obs_df > 0, f"obs_df must be > 0, got {self.obs_df}"),
@@ -183,6 +190,7 @@ def build_dmm(obs: xr.Dataset, options: HybridDMMOptions, system=None):
                           look_ahead=options.look_ahead,
                           smoother_iterations=options.smoother_iterations,
                           guide_residual=options.guide_residual,
+                          correction_units=options.correction_units,
                           learn_obs_noise=options.learn_obs_noise,
                           likelihood=options.likelihood, obs_df=options.obs_df)
     from pyro_videossm.data.observation_settings import complete_observations

@@ -63,11 +63,23 @@ class PhysicsTransition(nn.Module):
             e.g. small for physics known to be right).
         guide_substeps: RK4 steps the guide's proposal (:meth:`proposal`) uses for one
             interval (a cheaper forecast for the sequential guide; default: exact).
+        correction_units: the units of ``g``'s output: ``"climatology"`` (default,
+            ``z_scale``: a correction as large as the physics misses under model error) or
+            ``"transition"`` (the initial ``s``: a correction of the order of the transition
+            noise). With physics known to be right and a sharp posterior, climatological
+            units let Adam's first steps (each about the learning rate on every weight,
+            whatever its gradient) add a bias of a good part of ``z_scale`` to every forecast,
+            many times the transition noise, and the guide follows the wrong dynamics
+            (Lorenz-96 observing every 2nd component: one step at lr 0.002 took the guide's
+            RMSE from 0.175 to 0.205; see docs/HARDER_SETTINGS.md).
     """
+
+    CORRECTION_UNITS = ("climatology", "transition")
 
     def __init__(self, system: ODESystem, dt: float, steps_per_obs: int, z_loc: Tensor,
                  z_scale: Tensor, hidden: tuple[int, ...] = (64, 64), scale: float = 0.5,
-                 guide_substeps: int | None = None, learn_scale: bool = True):
+                 guide_substeps: int | None = None, learn_scale: bool = True,
+                 correction_units: str = "climatology"):
         super().__init__()
         self.system = system
         self.dt = float(dt)
@@ -78,6 +90,12 @@ class PhysicsTransition(nn.Module):
         self.register_buffer("z_scale", torch.as_tensor(z_scale, dtype=torch.float32).clone())
         self.correction = MLP(2 * D, tuple(hidden), D, zero_output=True) if hidden else None
         log_scale = torch.as_tensor(scale, dtype=torch.float32).expand(D).clone().log()
+        if correction_units not in self.CORRECTION_UNITS:
+            raise InputError(f"correction_units must be one of {self.CORRECTION_UNITS}, "
+                             f"got {correction_units!r}")
+        self.correction_units = correction_units
+        if correction_units == "transition":  # not in the state dict: rebuilt from the config
+            self.register_buffer("correction_unit", log_scale.exp(), persistent=False)
         if learn_scale:
             self.log_scale = nn.Parameter(log_scale)
         else:
@@ -92,7 +110,8 @@ class PhysicsTransition(nn.Module):
         if self.correction is None:
             return phys
         u = torch.cat([(z - self.z_loc) / self.z_scale, (phys - self.z_loc) / self.z_scale], -1)
-        return phys + self.z_scale * self.correction(u)
+        unit = self.z_scale if self.correction_units == "climatology" else self.correction_unit
+        return phys + unit * self.correction(u)
 
     def forward(self, z_prev: Tensor) -> tuple[Tensor, Tensor]:
         loc = self._mean(z_prev, self.physics(z_prev))
@@ -137,6 +156,7 @@ def build_physics(physics: dict[str, Any], x_dim: int,
         scale=physics.get("transition_scale", 0.5),
         guide_substeps=physics.get("guide_substeps"),
         learn_scale=physics.get("learn_transition_scale", True),
+        correction_units=physics.get("correction_units", "climatology"),
     )
     emitter = ObservationOperator(x_dim, physics.get("observed", list(range(x_dim))))
     return initial, transition, emitter
@@ -161,6 +181,7 @@ def hybrid_dmm(
     likelihood: str = "gaussian",
     obs_df: float = 4.0,
     guide_residual: bool = True,
+    correction_units: str = "climatology",
 ):
     """A hybrid-physics :class:`~pyro_videossm.models.ssm.dmm.DMM` for observations like ``obs``
     (its ``config`` holds the recipe, ``physics`` included, that
@@ -205,6 +226,10 @@ def hybrid_dmm(
             (see :class:`~pyro_videossm.nn.dmm_blocks.GainCombiner`: with a sharp posterior,
             such as a perfect model observed in part, its first training steps can spoil
             the guide).
+        correction_units: ``"climatology"`` (default) or ``"transition"``: the units of the
+            learned correction's output (see :class:`PhysicsTransition`; ``"transition"``
+            for physics known to be right, whose correction should stay of the order of the
+            transition noise).
     """
     from pyro_videossm.assimilate.problem import climatology
 
@@ -244,6 +269,8 @@ def hybrid_dmm(
         "learn_transition_scale": bool(learn_transition_scale),
         "learn_initial": bool(learn_initial),
     }
+    if correction_units != "climatology":  # only when set: configs stay as they were
+        physics["correction_units"] = str(correction_units)
     if not all(math.isfinite(v) for v in physics["clim_loc"] + physics["clim_scale"]):
         raise InputError(f"climatology of {named.name!r} is not finite")
     config = dict(
