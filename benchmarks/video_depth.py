@@ -30,6 +30,7 @@ is recorded next to the scores.
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step diagnose
     for s in 60 61 62; do for v in dcvgan mocogan-depth; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s; done; done
+    python benchmarks/video_depth.py --grid --seed 60   # docs/video_depth_samples.png
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
 
@@ -244,6 +245,33 @@ def step_compare(args) -> dict:
     return {"metrics": metrics, "timings": {"train_seconds": train_seconds}}
 
 
+def _drawable(ds) -> np.ndarray:
+    """Colour and depth of clips ``(N, T, 4, S, S)``, depth mapped by the scene's fixed range
+    (near = bright), so that the rows of the grid share one depth scale."""
+    from pyro_videossm.data.shapes_rgbd import depth_to_unit
+
+    x = np.asarray(ds["frames"].values, np.float32)
+    d = 1.0 - depth_to_unit(np.asarray(ds["depth"].values, np.float32))
+    return np.concatenate([x, d[:, :, None]], axis=2)
+
+
+def draw_grid(args) -> None:
+    """docs/video_depth_samples.png: real test clips and each model's clips of ``--seed``."""
+    from pyro_videossm.data.conventions import open_dataset
+    from pyro_videossm.data.sprites import select_split
+    from pyro_videossm.experiments.video_gan_recipes import generate_clips
+    from pyro_videossm.plots.video_samples import plot_condition_grid
+
+    real = select_split(open_dataset(referee_paths(args.work, args)["data"]).load(), "test")
+    rows = [("real", _drawable(real.isel(clip=[0, 1, 2])))]
+    for variant, label in (("dcvgan", "dcvgan"), ("mocogan-depth", "mocogan\n--depth")):
+        model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}.pt"
+        rows.append((label, _drawable(generate_clips(model, 3, seed=args.seed))))
+    plot_condition_grid(rows, ROOT / "docs/video_depth_samples.png",
+                        title=f"shapes-rgbd 16x16: colour | depth (near = bright), "
+                              f"seed {args.seed}, {12 * args.epochs} steps")
+
+
 def _mean_se(values) -> str:
     v = np.asarray(values, float)
     if len(v) > 1:
@@ -342,11 +370,16 @@ def main(argv=None) -> int:
                    help="benchmarks/video_generation.py's cache (stored models, training file)")
     p.add_argument("--table", action="store_true")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--grid", action="store_true",
+                   help="only draw docs/video_depth_samples.png from the --seed models")
     args = p.parse_args(argv)
     if args.table:
         write_table()
         return 0
     torch.set_num_threads(1)
+    if args.grid:
+        draw_grid(args)
+        return 0
     from pyro_videossm.experiments.records import make_record, write_record
 
     result = {"referees": step_referees, "diagnose": step_diagnose,
