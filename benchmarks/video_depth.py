@@ -8,7 +8,8 @@ Three steps (issue 15, the depth target), each writing a run record under
    (``action``, ``shape``, ``colour``; frame heads for shape and colour) trains for
    ``--judge-epochs`` and the depth estimator for ``--depth-epochs``; their accuracy / error
    on its real test clips. The judge's reference statistics (real test clips) are those of
-   the Fréchet distances below.
+   the Fréchet distances below; ``--step floor``: their real-vs-real floor (real training
+   clips against that reference).
 2. ``--step diagnose``: for stored models of ``benchmarks/video_generation.py`` (its cache,
    ``--models``), why DCVGAN's depth-colour error is higher: the error as generated; the
    change of the estimated depth when only the colour noise changes (same depth clip, another
@@ -27,6 +28,7 @@ to the next, so equal wall time would not be reproducible; the per-step cost of 
 is recorded next to the scores.
 
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step referees
+    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step floor
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step diagnose
     for s in 60 61 62; do for v in dcvgan mocogan-depth; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s; done; done
@@ -100,6 +102,26 @@ def step_referees(args) -> dict:
         "mean_depth_image_mae": depth_error(mean_depth.expand_as(test_depth), test_depth)["mae"],
         "training_clips": int(train.sizes["clip"]),
         "test_clips": int(test_depth.shape[0])}, "timings": timings}
+
+
+def step_floor(args) -> dict:
+    """The real-vs-real floor of the Fréchet distances of the step-1 judge: real training
+    clips of the referee file (256, as many as a model generates, and all) against the real
+    test clips' reference statistics."""
+    from pyro_videossm.data.conventions import open_dataset
+    from pyro_videossm.data.sprites import frames_tensor, select_split
+    from pyro_videossm.evaluation.judge import load_judge
+    from pyro_videossm.evaluation.judge_space import judge_frechet_distances
+
+    paths = referee_paths(args.work, args)
+    judge, extra = load_judge(paths["judge"])
+    x = frames_tensor(select_split(open_dataset(paths["data"]).load(), "train"))
+    with torch.no_grad():
+        few = judge_frechet_distances(judge, x[:256], extra["reference"])
+        every = judge_frechet_distances(judge, x, extra["reference"])
+    metrics = {f"{k}_256": v for k, v in few.items()} | {f"{k}_all": v for k, v in every.items()}
+    print(metrics)
+    return {"metrics": metrics, "timings": {}}
 
 
 def _unit_to_estimator(unit: torch.Tensor, depth_range) -> torch.Tensor:
@@ -297,6 +319,14 @@ def tables() -> str:
                 f"| {100 * acc['action']:.1f} | {100 * acc['shape']:.1f} | "
                 f"{100 * acc['colour']:.1f} | 14.3 / 25.0 / 16.7 | "
                 f"{m['estimator_real_mae']:.3f} | {m['mean_depth_image_mae']:.3f} |"]
+    floor = [r for r in recs if r["name"] == "video_depth_floor"]
+    if floor:
+        m = floor[-1]["metrics"]
+        out += ["", "Real-vs-real floor of this judge (`--step floor`): real training clips "
+                "against the real test clips' statistics, judge-FVD analogue "
+                f"{m['judge_fvd_256']:.1f} (256 clips, as many as each model generates) and "
+                f"{m['judge_fvd_all']:.1f} (all training clips), judge-FID "
+                f"{m['judge_fid_256']:.1f} and {m['judge_fid_all']:.1f}."]
     diag = [r for r in recs if r["name"] == "video_depth_diagnose"]
     if diag:
         out += ["", "Diagnosis (`--step diagnose`) of the stored models of the earlier rounds "
@@ -356,7 +386,7 @@ def write_table() -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--step", choices=("referees", "diagnose", "compare"))
+    p.add_argument("--step", choices=("referees", "floor", "diagnose", "compare"))
     p.add_argument("--variant", choices=("dcvgan", "mocogan-depth"), default="dcvgan")
     p.add_argument("--seed", type=int, default=60)
     p.add_argument("--epochs", type=int, default=32, help="12 generator steps an epoch")
@@ -382,7 +412,7 @@ def main(argv=None) -> int:
         return 0
     from pyro_videossm.experiments.records import make_record, write_record
 
-    result = {"referees": step_referees, "diagnose": step_diagnose,
+    result = {"referees": step_referees, "floor": step_floor, "diagnose": step_diagnose,
               "compare": step_compare}[args.step](args)
     name = f"video_depth_{args.step}" + (f"_{args.variant}" if args.step == "compare" else "")
     command = f"nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step {args.step}"
