@@ -49,6 +49,7 @@ from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
 )
 from pyro_videossm.experiments.recipe import TrainingRun  # noqa: E402
 from pyro_videossm.experiments.records import make_record, write_record  # noqa: E402
+from pyro_videossm.infer import load_model_file  # noqa: E402
 
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
@@ -159,6 +160,8 @@ def main(argv=None) -> int:
     p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
     p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
+    p.add_argument("--keep", default=d.keep, choices=("last", "best"),
+                   help="EMA generator evaluated: the last, or the best-validation epoch's")
     p.add_argument("--lr", type=float, default=dd["lr"])
     p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
@@ -192,7 +195,8 @@ def main(argv=None) -> int:
                                          warping=args.warping, ema_decay=args.ema_decay,
                                          interpolation=args.interpolation,
                                          spectral_weight=args.spectral_weight,
-                                         consistency_weight=args.consistency_weight)
+                                         consistency_weight=args.consistency_weight,
+                                         keep=args.keep)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
         t0 = time.perf_counter()
@@ -201,6 +205,7 @@ def main(argv=None) -> int:
                                                 progress=False),
                                     options)
         train_seconds = time.perf_counter() - t0
+        kept_epoch = load_model_file(model)["extra"].get("kept_epoch")
         scores, generated = evaluate_animation(model, test.frames.values)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
@@ -221,6 +226,7 @@ def main(argv=None) -> int:
     print("learning curve (epoch: train L1, validation L1):")
     for h in history:
         print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
+    print("kept the EMA generator of epoch", kept_epoch)
     print("targets:", checks)
     if not args.no_write:
         from pyro_videossm.plots.animation import plot_animation_strip
@@ -250,7 +256,8 @@ def main(argv=None) -> int:
                          "radar": {"scores": radar_scores, "targets": targets(radar_scores),
                                    "clips": list(radar.shape)}}),
                      "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
-                                                           "d_loss")} for h in history]},
+                                                           "d_loss")} for h in history],
+                     "kept_epoch": kept_epoch},
             timings={"train_seconds": train_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
