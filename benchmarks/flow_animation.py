@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,13 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                   " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
     parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
               for h in m["learning_curve"]]
+    if m.get("kept_epoch") is not None and opts.get("keep", "last") == "best":
+        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} (the "
+                      "best validation L1, `--keep best`)."]
+    seeds = [rec for _, rec in attempts if same_recipe(rec, record)]
+    if len(seeds) > 1:
+        parts += ["", f"The published recipe over {len(seeds)} training seeds (the data fixed; "
+                      "records beside the published one):", "", seeds_table(seeds)]
     if attempts:
         parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
                       "(the flow animator's held-out scores; semi-Lagrangian: L1 "
@@ -108,14 +116,17 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                       f"{m['scores']['semi-lagrangian']['motion_epe']:.4f} px, spectrum "
                       f"{m['scores']['semi-lagrangian']['spectrum_distance']:.4f}):", "",
                   "| record | warping | interpolation | adversarial | spectral | consistency "
-                  "| epochs | L1 | EPE (px) | spectrum | targets held |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| train clips | epochs | kept | seed | L1 | EPE (px) | spectrum "
+                  "| targets held |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+                  "| --- | --- |"]
         for name, rec in attempts:
             o, sc = rec["options"], rec["metrics"]["scores"]["flow-animator"]
             held = sum(bool(v) for v in rec["metrics"]["targets"].values())
             parts.append(f"| {name} | {o['warping']} | {o.get('interpolation', 'bicubic')} | "
                          f"{o['adversarial_weight']:.2f} | {o.get('spectral_weight', 0.0):.2f} |"
-                         f" {o.get('consistency_weight', 0.0):.2f} | {o['epochs']} | "
+                         f" {o.get('consistency_weight', 0.0):.2f} | {o['train_clips']} | "
+                         f"{o['epochs']} | {kept_label(rec)} | {o.get('seed', 0)} | "
                          f"{sc['l1']:.4f} | {sc['motion_epe']:.4f} | "
                          f"{sc['spectrum_distance']:.4f} | {held} of 3 |")
     timing = record.get("timings", {})
@@ -126,6 +137,58 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                       f"{(record.get('load') or [float('nan')])[0]:.0f}); command: "
                       f"`{record['command']}`."]
     return "\n".join(parts)
+
+
+#: Options that make two runs the same recipe on the same data (all but the seed and paths).
+RECIPE_KEYS = ("train_clips", "test_clips", "epochs", "channels", "warping", "interpolation",
+               "spectral_weight", "consistency_weight", "disc_channels", "adversarial_weight",
+               "ema_decay", "keep", "lr", "batch_size")
+
+
+def same_recipe(a: dict, b: dict) -> bool:
+    """Whether run records ``a`` and ``b`` ran the same recipe on the same data (seeds aside;
+    a missing ``keep`` is ``last``)."""
+    oa, ob = ({"keep": "last", **r["options"]} for r in (a, b))
+    return all(oa.get(k) == ob.get(k) for k in RECIPE_KEYS)
+
+
+def seeds_table(runs: list[dict]) -> str:
+    """Per-seed scores of the flow animator in run records ``runs`` of one recipe, their mean
+    ± standard error, semi-Lagrangian warping's scores, and whether each target holds."""
+    keys = (("l1", "L1"), ("motion_epe", "EPE (px)"), ("spectrum_distance", "spectrum"))
+    lines = ["| seed | " + " | ".join(n for _, n in keys) + " | targets held |",
+             "| --- | --- | --- | --- | --- |"]
+    runs = sorted(runs, key=lambda r: r["options"].get("seed", 0))
+    for r in runs:
+        sc = r["metrics"]["scores"]["flow-animator"]
+        held = sum(bool(v) for v in r["metrics"]["targets"].values())
+        lines.append(f"| {r['options'].get('seed', 0)} | "
+                     + " | ".join(f"{sc[k]:.4f}" for k, _ in keys) + f" | {held} of 3 |")
+    values = {k: np.array([r["metrics"]["scores"]["flow-animator"][k] for r in runs])
+              for k, _ in keys}
+    mean = {k: v.mean() for k, v in values.items()}
+    se = {k: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+          for k, v in values.items()}
+    ref = runs[0]["metrics"]["scores"]["semi-lagrangian"]
+    lines.append(f"| mean ± s.e. ({len(runs)}) | " + " | ".join(
+        f"{mean[k]:.4f} ± {se[k]:.4f}" for k, _ in keys) + " | |")
+    lines.append("| semi-lagrangian | " + " | ".join(f"{ref[k]:.4f}" for k, _ in keys) + " | |")
+    bound = {"l1": ref["l1"], "motion_epe": 1.1 * ref["motion_epe"],
+             "spectrum_distance": ref["spectrum_distance"]}
+    margins = "; ".join(f"{name.split()[0]} {(bound[k] - mean[k]) / se[k]:.1f} s.e."
+                        for k, name in keys)
+    every = sum(all(r["metrics"]["targets"].values()) for r in runs)
+    lines += ["", f"{every} of {len(runs)} seeds hold all three targets; the mean's margin to "
+                  f"each target (L1 and spectrum below semi-Lagrangian warping, EPE at most "
+                  f"1.1 × its): {margins}."]
+    return "\n".join(lines)
+
+
+def kept_label(record: dict) -> str:
+    """``last``, or ``best (N)``: the epoch whose EMA generator a run evaluated."""
+    if record["options"].get("keep", "last") != "best":
+        return "last"
+    return f"best ({record['metrics'].get('kept_epoch')})"
 
 
 def publish(record_path: Path, docs: Path = DOCS) -> None:
