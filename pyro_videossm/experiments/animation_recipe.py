@@ -63,7 +63,8 @@ class FlowAnimatorOptions:
     ema_decay: float = option(0.9, "decay of the generator's exponential moving average")
     valid_fraction: float = option(0.1, "last clips held out for validation")
     keep: str = option("last", "EMA generator the model file holds: the last one, or the one "
-                               "of the epoch with the best validation L1 (early stopping)",
+                               "of the epoch with the best validation L1 (early stopping; the "
+                               "last one when no clip validates)",
                        choices=("last", "best"))
 
 
@@ -210,9 +211,6 @@ def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[
         f"{sum(p.numel() for p in disc.parameters()):,} critic parameters, {n - n_valid} "
         f"training and {n_valid} validation clips of {clips.shape[1]} frames "
         f"{clips.shape[2]}x{clips.shape[3]}")
-    if options.keep == "best" and valid is None:
-        raise InputError("--keep best needs validation clips (valid fraction above 0 and at "
-                         "least 2 clips)")
     trainer = best_keeping_trainer(objective, config)
     history = trainer.fit(train, valid, resume=run.resume)
     if run.output is not None:
