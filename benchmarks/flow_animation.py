@@ -131,7 +131,10 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                          f"{sc['spectrum_distance']:.4f} | {held} of 3 |")
     timing = record.get("timings", {})
     if timing:
-        parts += ["", f"Training {timing['train_seconds']:.0f} s, {timing['total_seconds']:.0f} s"
+        cpu = timing.get("train_cpu_seconds")
+        parts += ["", f"Training {timing['train_seconds']:.0f} s"
+                      + ("" if cpu is None else f" ({cpu:.0f} s of CPU time)")
+                      + f", {timing['total_seconds']:.0f} s"
                       f" in all, {record.get('threads', 1)} torch thread on a 2-core machine "
                       "shared with other work (load average "
                       f"{(record.get('load') or [float('nan')])[0]:.0f}); command: "
@@ -262,12 +265,13 @@ def main(argv=None) -> int:
                                          keep=args.keep)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         history = FLOW_ANIMATOR.fit(TrainingRun(train, model, epochs=args.epochs, lr=args.lr,
                                                 batch_size=args.batch_size, seed=args.seed,
                                                 progress=False),
                                     options)
         train_seconds = time.perf_counter() - t0
+        train_cpu_seconds = time.process_time() - cpu0
         kept_epoch = load_model_file(model)["extra"].get("kept_epoch")
         scores, generated = evaluate_animation(model, test.frames.values)
         radar_scores = radar_generated = radar = None
@@ -321,7 +325,7 @@ def main(argv=None) -> int:
                      "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
                                                            "d_loss")} for h in history],
                      "kept_epoch": kept_epoch},
-            timings={"train_seconds": train_seconds,
+            timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
         print(f"wrote {args.record} and {args.strip}")
