@@ -16,7 +16,7 @@ power-spectrum distance to the source.
 Target: the model's L1 and spectrum distance below semi-Lagrangian warping's, its end-point
 error within 10 % of semi-Lagrangian warping's.
 
-    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 5 min on a quiet core
+    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 3 min of CPU time
     python benchmarks/flow_animation.py --quick --no-write     # end-to-end check
     python benchmarks/flow_animation.py --publish RECORD       # docs section from a record
 
@@ -212,7 +212,7 @@ def publish(record_path: Path, docs: Path = DOCS) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train-clips", type=int, default=96)
+    p.add_argument("--train-clips", type=int, default=480)
     p.add_argument("--test-clips", type=int, default=16)
     d, dd = FLOW_ANIMATOR.make_options(), FLOW_ANIMATOR.defaults  # the recipe's defaults
     p.add_argument("--epochs", type=int, default=dd["epochs"])
