@@ -178,12 +178,12 @@ def seeds_table(runs: list[dict]) -> str:
     lines.append("| semi-lagrangian | " + " | ".join(f"{ref[k]:.4f}" for k, _ in keys) + " | |")
     bound = {"l1": ref["l1"], "motion_epe": 1.1 * ref["motion_epe"],
              "spectrum_distance": ref["spectrum_distance"]}
-    margins = "; ".join(f"{name.split()[0]} {(bound[k] - mean[k]) / se[k]:.1f} s.e."
+    margins = "; ".join(f"{name.split()[0]} {(bound[k] - mean[k]) / se[k]:.1f}"
                         for k, name in keys)
     every = sum(all(r["metrics"]["targets"].values()) for r in runs)
     lines += ["", f"{every} of {len(runs)} seeds hold all three targets; the mean's margin to "
                   f"each target (L1 and spectrum below semi-Lagrangian warping, EPE at most "
-                  f"1.1 × its): {margins}."]
+                  f"1.1 × its), in standard errors: {margins}."]
     return "\n".join(lines)
 
 
