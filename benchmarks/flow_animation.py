@@ -16,7 +16,7 @@ power-spectrum distance to the source.
 Target: the model's L1 and spectrum distance below semi-Lagrangian warping's, its end-point
 error within 10 % of semi-Lagrangian warping's.
 
-    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 5 min on a quiet core
+    OMP_NUM_THREADS=1 python benchmarks/flow_animation.py      # about 3 min of CPU time
     python benchmarks/flow_animation.py --quick --no-write     # end-to-end check
     python benchmarks/flow_animation.py --publish RECORD       # docs section from a record
 
@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,7 @@ from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
 )
 from pyro_videossm.experiments.recipe import TrainingRun  # noqa: E402
 from pyro_videossm.experiments.records import make_record, write_record  # noqa: E402
+from pyro_videossm.infer import load_model_file  # noqa: E402
 
 RECORD = ROOT / "benchmarks/results/flow_animation/flow_animation.json"
 STRIP = ROOT / "docs/animation_strip.png"
@@ -100,6 +102,13 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                   " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
     parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
               for h in m["learning_curve"]]
+    if m.get("kept_epoch") is not None and opts.get("keep", "last") == "best":
+        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} (the "
+                      "best validation L1, `--keep best`)."]
+    seeds = [rec for _, rec in attempts if same_recipe(rec, record)]
+    if len(seeds) > 1:
+        parts += ["", f"The published recipe over {len(seeds)} training seeds (the data fixed; "
+                      "records beside the published one):", "", seeds_table(seeds)]
     if attempts:
         parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
                       "(the flow animator's held-out scores; semi-Lagrangian: L1 "
@@ -107,24 +116,82 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                       f"{m['scores']['semi-lagrangian']['motion_epe']:.4f} px, spectrum "
                       f"{m['scores']['semi-lagrangian']['spectrum_distance']:.4f}):", "",
                   "| record | warping | interpolation | adversarial | spectral | consistency "
-                  "| epochs | L1 | EPE (px) | spectrum | targets held |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| train clips | epochs | kept | seed | L1 | EPE (px) | spectrum "
+                  "| targets held |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+                  "| --- | --- |"]
         for name, rec in attempts:
             o, sc = rec["options"], rec["metrics"]["scores"]["flow-animator"]
             held = sum(bool(v) for v in rec["metrics"]["targets"].values())
             parts.append(f"| {name} | {o['warping']} | {o.get('interpolation', 'bicubic')} | "
                          f"{o['adversarial_weight']:.2f} | {o.get('spectral_weight', 0.0):.2f} |"
-                         f" {o.get('consistency_weight', 0.0):.2f} | {o['epochs']} | "
+                         f" {o.get('consistency_weight', 0.0):.2f} | {o['train_clips']} | "
+                         f"{o['epochs']} | {kept_label(rec)} | {o.get('seed', 0)} | "
                          f"{sc['l1']:.4f} | {sc['motion_epe']:.4f} | "
                          f"{sc['spectrum_distance']:.4f} | {held} of 3 |")
     timing = record.get("timings", {})
     if timing:
-        parts += ["", f"Training {timing['train_seconds']:.0f} s, {timing['total_seconds']:.0f} s"
+        cpu = timing.get("train_cpu_seconds")
+        parts += ["", f"Training {timing['train_seconds']:.0f} s"
+                      + ("" if cpu is None else f" ({cpu:.0f} s of CPU time)")
+                      + f", {timing['total_seconds']:.0f} s"
                       f" in all, {record.get('threads', 1)} torch thread on a 2-core machine "
                       "shared with other work (load average "
                       f"{(record.get('load') or [float('nan')])[0]:.0f}); command: "
                       f"`{record['command']}`."]
     return "\n".join(parts)
+
+
+#: Options that make two runs the same recipe on the same data (all but the seed and paths).
+RECIPE_KEYS = ("train_clips", "test_clips", "epochs", "channels", "warping", "interpolation",
+               "spectral_weight", "consistency_weight", "disc_channels", "adversarial_weight",
+               "ema_decay", "keep", "lr", "batch_size")
+
+
+def same_recipe(a: dict, b: dict) -> bool:
+    """Whether run records ``a`` and ``b`` ran the same recipe on the same data (seeds aside;
+    a missing ``keep`` is ``last``)."""
+    oa, ob = ({"keep": "last", **r["options"]} for r in (a, b))
+    return all(oa.get(k) == ob.get(k) for k in RECIPE_KEYS)
+
+
+def seeds_table(runs: list[dict]) -> str:
+    """Per-seed scores of the flow animator in run records ``runs`` of one recipe, their mean
+    ± standard error, semi-Lagrangian warping's scores, and whether each target holds."""
+    keys = (("l1", "L1"), ("motion_epe", "EPE (px)"), ("spectrum_distance", "spectrum"))
+    lines = ["| seed | " + " | ".join(n for _, n in keys) + " | targets held |",
+             "| --- | --- | --- | --- | --- |"]
+    runs = sorted(runs, key=lambda r: r["options"].get("seed", 0))
+    for r in runs:
+        sc = r["metrics"]["scores"]["flow-animator"]
+        held = sum(bool(v) for v in r["metrics"]["targets"].values())
+        lines.append(f"| {r['options'].get('seed', 0)} | "
+                     + " | ".join(f"{sc[k]:.4f}" for k, _ in keys) + f" | {held} of 3 |")
+    values = {k: np.array([r["metrics"]["scores"]["flow-animator"][k] for r in runs])
+              for k, _ in keys}
+    mean = {k: v.mean() for k, v in values.items()}
+    se = {k: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+          for k, v in values.items()}
+    ref = runs[0]["metrics"]["scores"]["semi-lagrangian"]
+    lines.append(f"| mean ± s.e. ({len(runs)}) | " + " | ".join(
+        f"{mean[k]:.4f} ± {se[k]:.4f}" for k, _ in keys) + " | |")
+    lines.append("| semi-lagrangian | " + " | ".join(f"{ref[k]:.4f}" for k, _ in keys) + " | |")
+    bound = {"l1": ref["l1"], "motion_epe": 1.1 * ref["motion_epe"],
+             "spectrum_distance": ref["spectrum_distance"]}
+    margins = "; ".join(f"{name.split()[0]} {(bound[k] - mean[k]) / se[k]:.1f}"
+                        for k, name in keys)
+    every = sum(all(r["metrics"]["targets"].values()) for r in runs)
+    lines += ["", f"{every} of {len(runs)} seeds hold all three targets; the mean's margin to "
+                  f"each target (L1 and spectrum below semi-Lagrangian warping, EPE at most "
+                  f"1.1 × its), in standard errors: {margins}."]
+    return "\n".join(lines)
+
+
+def kept_label(record: dict) -> str:
+    """``last``, or ``best (N)``: the epoch whose EMA generator a run evaluated."""
+    if record["options"].get("keep", "last") != "best":
+        return "last"
+    return f"best ({record['metrics'].get('kept_epoch')})"
 
 
 def publish(record_path: Path, docs: Path = DOCS) -> None:
@@ -145,7 +212,7 @@ def publish(record_path: Path, docs: Path = DOCS) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train-clips", type=int, default=96)
+    p.add_argument("--train-clips", type=int, default=480)
     p.add_argument("--test-clips", type=int, default=16)
     d, dd = FLOW_ANIMATOR.make_options(), FLOW_ANIMATOR.defaults  # the recipe's defaults
     p.add_argument("--epochs", type=int, default=dd["epochs"])
@@ -159,6 +226,8 @@ def main(argv=None) -> int:
     p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
     p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
+    p.add_argument("--keep", default=d.keep, choices=("last", "best"),
+                   help="EMA generator evaluated: the last, or the best-validation epoch's")
     p.add_argument("--lr", type=float, default=dd["lr"])
     p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
@@ -192,15 +261,18 @@ def main(argv=None) -> int:
                                          warping=args.warping, ema_decay=args.ema_decay,
                                          interpolation=args.interpolation,
                                          spectral_weight=args.spectral_weight,
-                                         consistency_weight=args.consistency_weight)
+                                         consistency_weight=args.consistency_weight,
+                                         keep=args.keep)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "flow_animator.pt"
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         history = FLOW_ANIMATOR.fit(TrainingRun(train, model, epochs=args.epochs, lr=args.lr,
                                                 batch_size=args.batch_size, seed=args.seed,
                                                 progress=False),
                                     options)
         train_seconds = time.perf_counter() - t0
+        train_cpu_seconds = time.process_time() - cpu0
+        kept_epoch = load_model_file(model)["extra"].get("kept_epoch")
         scores, generated = evaluate_animation(model, test.frames.values)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
@@ -221,6 +293,7 @@ def main(argv=None) -> int:
     print("learning curve (epoch: train L1, validation L1):")
     for h in history:
         print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
+    print("kept the EMA generator of epoch", kept_epoch)
     print("targets:", checks)
     if not args.no_write:
         from pyro_videossm.plots.animation import plot_animation_strip
@@ -250,8 +323,9 @@ def main(argv=None) -> int:
                          "radar": {"scores": radar_scores, "targets": targets(radar_scores),
                                    "clips": list(radar.shape)}}),
                      "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
-                                                           "d_loss")} for h in history]},
-            timings={"train_seconds": train_seconds,
+                                                           "d_loss")} for h in history],
+                     "kept_epoch": kept_epoch},
+            timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
         print(f"wrote {args.record} and {args.strip}")

@@ -15,6 +15,7 @@ animates sources by driving clips with a trained model file (what ``videossm ani
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from pyro_videossm.experiments.windowed import option
 
 MODEL_NAME = "flow-animator"
 #: Default weight of the power-spectrum loss (the published recipe, docs/animation.md).
-SPECTRAL_WEIGHT = 0.03
+SPECTRAL_WEIGHT = 0.1
 
 
 @dataclass
@@ -61,6 +62,10 @@ class FlowAnimatorOptions:
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.9, "decay of the generator's exponential moving average")
     valid_fraction: float = option(0.1, "last clips held out for validation")
+    keep: str = option("best", "EMA generator the model file holds: the last one, or the one "
+                               "of the epoch with the best validation L1 (early stopping; the "
+                               "last one when no clip validates)",
+                       choices=("last", "best"))
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -177,7 +182,6 @@ def gan_config(run: TrainingRun, options: FlowAnimatorOptions):
 
 
 def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[dict]:
-    from pyro_videossm.infer.gan_trainer import GANTrainer
     from pyro_videossm.models.video.flow_animator import FlowAnimationObjective
 
     where = run.data_label
@@ -207,17 +211,45 @@ def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[
         f"{sum(p.numel() for p in disc.parameters()):,} critic parameters, {n - n_valid} "
         f"training and {n_valid} validation clips of {clips.shape[1]} frames "
         f"{clips.shape[2]}x{clips.shape[3]}")
-    trainer = GANTrainer(objective, config)
+    trainer = best_keeping_trainer(objective, config)
     history = trainer.fit(train, valid, resume=run.resume)
     if run.output is not None:
-        save_flow_animator(trainer.ema_generator, run.output, flow_method=options.flow_method,
+        kept, generator = history[-1] if history else {}, trainer.ema_generator
+        if options.keep == "best" and trainer.best_state is not None:
+            kept = next(h for h in history if h["epoch"] == trainer.best_epoch)
+            generator = copy.deepcopy(generator)
+            generator.load_state_dict(trainer.best_state)
+        save_flow_animator(generator, run.output, flow_method=options.flow_method,
                            frame_shape=clips.shape[2:], extra={
                                "history": plain_history(history), "data": where,
-                               "train_config": config.to_dict()})
-        last = history[-1] if history else {}
-        say(f"wrote {run.output} ({len(history)} epochs, L1 {fmt_loss(last.get('l1'))}, "
-            f"validation L1 {fmt_loss(last.get('valid'))})")
+                               "train_config": config.to_dict(),
+                               "kept_epoch": kept.get("epoch")})
+        say(f"wrote {run.output} ({len(history)} epochs, the EMA generator of epoch "
+            f"{kept.get('epoch')}: L1 {fmt_loss(kept.get('l1'))}, validation L1 "
+            f"{fmt_loss(kept.get('valid'))})")
     return history
+
+
+def best_keeping_trainer(objective, config):
+    """A :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` that also keeps a copy of the
+    EMA generator's state at its best validation score: ``best_state``, ``best_epoch`` and
+    ``best_valid`` (``None`` until a validation ran). After a resume, the best of the epochs
+    run since (the checkpoint holds the last state only)."""
+    from pyro_videossm.infer.gan_trainer import GANTrainer
+
+    class BestKeepingTrainer(GANTrainer):
+        best_state: dict | None = None
+        best_epoch: int | None = None
+        best_valid: float = float("inf")
+
+        def _validate(self, valid):
+            score = super()._validate(valid)
+            if score is not None and score < self.best_valid:
+                self.best_valid, self.best_epoch = score, self.epoch + 1
+                self.best_state = copy.deepcopy(self.ema_generator.state_dict())
+            return score
+
+    return BestKeepingTrainer(objective, config)
 
 
 # -- animating ----------------------------------------------------------------------------
@@ -332,4 +364,4 @@ FLOW_ANIMATOR = RECIPES.register(Recipe(
          "U-Net, video critic; GAN)",
     options=FlowAnimatorOptions, train=train_flow_animator,
     build=lambda options, data: build_pair(options)[0],
-    defaults={"epochs": 20, "batch_size": 4, "lr": 1e-3}))
+    defaults={"epochs": 3, "batch_size": 4, "lr": 1e-3}))
