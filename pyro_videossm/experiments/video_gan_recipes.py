@@ -77,6 +77,9 @@ class CMoCoGANOptions(VideoGANOptions):
     aux_weight: float = option(1.0, "weight of the auxiliary classification losses")
     classifier_channels: int = option(16, "width of the separate auxiliary classifier of the "
                                           "conditions; 0: classifier heads on the critics")
+    classifier_fake_classes: bool = option(
+        False, "the separate classifier also learns generated clips as classes of their own "
+               "(real k against generated k, ADC-GAN), so the generator cannot exploit it")
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -263,7 +266,8 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
     disc = MoCoGANDiscriminator(channels, size, frames, disc_channels=options.disc_channels,
                                 n_actions=n_actions, n_contents=n_contents,
                                 classify=aux > 0,
-                                classifier_channels=getattr(options, "classifier_channels", 0))
+                                classifier_channels=getattr(options, "classifier_channels", 0),
+                                fake_classes=getattr(options, "classifier_fake_classes", False))
     objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
                                  conditions=sampling, condition_names=names)
     return gen, disc, objective
