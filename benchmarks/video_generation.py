@@ -348,8 +348,9 @@ def tables() -> str:
     out += ["", "Per model: 540 generated sprites clips (360 of seen pairs, 180 unseen) or 256 "
                 "shapes-rgbd clips; with several seeds, mean ± s.e. over seeds. Machine: "
                 "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, "
-                "2 to 5 for the 24- and 32-epoch runs, about 30 for the 12-epoch runs, six "
-                "of which ran at once); minutes are wall clock."]
+                "2 to 5 for the 24- and 32-epoch runs of the second round, about 30 for the "
+                "12-epoch runs, six of which ran at once, about 10 for the runs with the "
+                "classifier of real and generated classes); minutes are wall clock."]
     return "\n".join(out)
 
 
