@@ -52,9 +52,17 @@ def pairs(per_pair: int = 10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return motion, top, unseen
 
 
+def confusion(truth: torch.Tensor, guess: torch.Tensor, k: int) -> list[list[int]]:
+    """Counts ``[true class][judged class]``, ``(k, k)``."""
+    return torch.bincount(truth * k + guess, minlength=k * k).view(k, k).tolist()
+
+
 @torch.no_grad()
-def judged(generator, judge, motion, top, unseen) -> dict:
-    """The judge's accuracy on motion and top of clips of ``generator``, seen / unseen."""
+def judged(generator, judge, motion, top, unseen, classifier=None) -> dict:
+    """The judge's accuracy on motion and top of clips of ``generator``, seen / unseen, its
+    motion confusion matrices and, with ``classifier`` (the critics' separate
+    :class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier`), that classifier's accuracy on
+    the same generated clips (does the auxiliary classifier agree with the judge?)."""
     state = torch.get_rng_state()
     torch.manual_seed(123)
     generator.eval()
@@ -62,11 +70,22 @@ def judged(generator, judge, motion, top, unseen) -> dict:
                    for i in range(0, len(motion), 90)])
     torch.set_rng_state(state)
     p = judge.predict_proba(x)
+    guess = p["motion"].argmax(-1)
+    aux = None
+    if classifier is not None:
+        was = classifier.training
+        classifier.eval()
+        aux = torch.cat([classifier(x[i:i + 90])[0]["action"][:, :len(MOTIONS)].argmax(-1)
+                         for i in range(0, len(x), 90)])
+        classifier.train(was)
     out = {}
     for part, mask in (("seen", ~unseen), ("unseen", unseen)):
-        out[f"{part}_motion_accuracy"] = float((p["motion"].argmax(-1) == motion)[mask]
-                                               .float().mean())
+        out[f"{part}_motion_accuracy"] = float((guess == motion)[mask].float().mean())
         out[f"{part}_top_accuracy"] = float((p["top"].argmax(-1) == top)[mask].float().mean())
+        out[f"{part}_motion_confusion"] = confusion(motion[mask], guess[mask], len(MOTIONS))
+        if aux is not None:
+            out[f"{part}_classifier_motion_accuracy"] = float((aux == motion)[mask]
+                                                              .float().mean())
     return out
 
 
@@ -123,11 +142,13 @@ def main(argv=None) -> int:
             step += 1
             if step % args.every == 0 or step == args.steps:
                 point = {"step": step, "seconds": time.perf_counter() - t0,
-                         **judged(ema, judge, motion, top, unseen),
+                         **judged(ema, judge, motion, top, unseen,
+                                         getattr(disc, "classifier", None)),
                          **{k: v / args.every for k, v in sums.items()}}
                 curve.append(point)
                 sums = {}
-                print(json.dumps(point), flush=True)
+                print(json.dumps({k: v for k, v in point.items()
+                                  if not k.endswith("confusion")}), flush=True)
             if step >= args.steps:
                 break
     if not args.no_write:

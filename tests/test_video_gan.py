@@ -167,6 +167,44 @@ def test_separate_classifier_supplies_the_auxiliary_logits_outside_the_critics()
     assert not torch.allclose(d.classifier(swapped)[0]["action"], clip["action"])
 
 
+def test_fake_classes_classifier_learns_generated_clips_as_classes_of_their_own():
+    """ADC-GAN: the classifier has 2K classes; generated clips of class k are its class K + k
+    in the critics' loss, and the generator is pushed towards the real class k."""
+    torch.manual_seed(0)
+    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
+    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw).eval()
+    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True, classifier_channels=4, fake_classes=True).eval()
+    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 0]),
+             "content": torch.tensor([1, 0, 1, 1])}
+    clip, frame = d.classifier(batch["frames"])
+    assert clip["action"].shape == (4, 6) and clip["content"].shape == (4, 4)
+    assert frame["content"].shape == (12, 4)
+    objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="seen",
+                                 condition_names=("action", "content"))
+    assert objective.fake_classes
+    ce = torch.nn.functional.cross_entropy
+
+    def aux(logits, frame_logits, action, content):
+        return (ce(logits["action"], action) + ce(logits["content"], content)
+                + ce(frame_logits["content"], content.repeat_interleave(3)))
+
+    torch.manual_seed(5)
+    _, logs = objective.discriminator_loss(batch)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake = g(4, batch["action"], batch["content"])
+    fc, ff = d.classifier(fake)
+    assert float(logs["d_aux"]) == pytest.approx(float(aux(clip, frame, batch["action"],
+                                                           batch["content"])), rel=1e-5)
+    assert float(logs["d_aux_fake"]) == pytest.approx(
+        float(aux(fc, ff, batch["action"] + 3, batch["content"] + 2)), rel=1e-5)
+    torch.manual_seed(5)
+    _, glogs = objective.generator_loss(batch)
+    assert float(glogs["g_aux"]) == pytest.approx(float(aux(fc, ff, batch["action"],
+                                                            batch["content"])), rel=1e-5)
+
+
 def test_conditional_generation_respects_the_label_set(models):
     ds = generate_clips(models["cmocogan"], 5, action="walk_front", content="green")
     assert ds["frames"].dims == ("clip", "time", "channel", "y", "x")

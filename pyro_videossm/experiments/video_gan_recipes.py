@@ -77,6 +77,10 @@ class CMoCoGANOptions(VideoGANOptions):
     aux_weight: float = option(1.0, "weight of the auxiliary classification losses")
     classifier_channels: int = option(16, "width of the separate auxiliary classifier of the "
                                           "conditions; 0: classifier heads on the critics")
+    classifier_real_only: bool = option(
+        False, "the separate classifier learns real clips only (the first version, which the "
+               "generator exploited); by default it also learns generated clips as classes of "
+               "their own (real k against generated k, ADC-GAN)")
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -260,10 +264,12 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
         gen = MoCoGANGenerator(channels, size, frames, n_actions=n_actions,
                                n_contents=n_contents, routing=routing,
                                embed_dim=getattr(options, "embed_dim", 16), **common)
+    real_only = getattr(options, "classifier_real_only", True)
     disc = MoCoGANDiscriminator(channels, size, frames, disc_channels=options.disc_channels,
                                 n_actions=n_actions, n_contents=n_contents,
                                 classify=aux > 0,
-                                classifier_channels=getattr(options, "classifier_channels", 0))
+                                classifier_channels=getattr(options, "classifier_channels", 0),
+                                fake_classes=not real_only)
     objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
                                  conditions=sampling, condition_names=names)
     return gen, disc, objective

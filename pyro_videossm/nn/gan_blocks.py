@@ -18,7 +18,8 @@ rescaled to ``[-1, 1]``.
   auxiliary classifier per condition (Odena et al. 2017), ``(N, F) -> (N,), {name: (N, K)}``.
 * :class:`ConditionClassifier`: a separate auxiliary classifier of clips (plain convolutions
   with group norm, no spectral normalisation), ``(N, T, C, S, S) -> {"action": (N, A),
-  "content": (N, K)}, {"content": (N * T, K)}``.
+  "content": (N, K)}, {"content": (N * T, K)}`` (twice the classes with ``fake_classes``:
+  real and generated clips of each class apart).
 """
 
 from __future__ import annotations
@@ -215,12 +216,19 @@ class ConditionClassifier(nn.Module):
     slowly (the sprites' motion was still at chance after 250 steps at the critics' learning
     rate), this plain network learns them within a few hundred steps at the same rate.
 
+    With ``fake_classes`` every head has twice the classes, ``k`` for a real clip of class
+    ``k`` and ``K + k`` for a generated one (ADC-GAN, Hou et al. 2022): the classifier also
+    learns what the generator makes of each class, so the generator cannot satisfy it with
+    clips that only a classifier trained on real clips would accept.
+
     ``forward(clips)`` -> ``(clip logits {"action": (N, A), "content": (N, K)}, frame logits
-    {"content": (N * T, K)})``; a condition with 0 classes has no head.
+    {"content": (N * T, K)})`` (``2 A``, ``2 K`` with ``fake_classes``); a condition with 0
+    classes has no head.
     """
 
     def __init__(self, in_channels: int, size: int, frames: int, n_actions: int,
-                 n_contents: int, channels: int = 16, features: int = 32) -> None:
+                 n_contents: int, channels: int = 16, features: int = 32,
+                 fake_classes: bool = False) -> None:
         super().__init__()
         k = doublings(size)
         ch = [in_channels, *widths(channels, k - 1)]
@@ -231,8 +239,10 @@ class ConditionClassifier(nn.Module):
                        nn.AvgPool2d(2)]
         layers += [nn.Flatten(), nn.Linear(ch[-1] * 16, features), nn.LeakyReLU(0.2)]
         self.encoder = nn.Sequential(*layers)
-        self.action = nn.Linear(frames * features, n_actions) if n_actions else None
-        self.content = nn.Linear(features, n_contents) if n_contents else None
+        self.fake_classes = bool(fake_classes)
+        copies = 2 if fake_classes else 1
+        self.action = nn.Linear(frames * features, copies * n_actions) if n_actions else None
+        self.content = nn.Linear(features, copies * n_contents) if n_contents else None
 
     def forward(self, clips: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         n, t = clips.shape[:2]

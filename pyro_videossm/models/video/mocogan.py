@@ -20,7 +20,9 @@ projection terms for the conditions (image: content; video: action and content) 
 ``classify``, auxiliary classifiers (image: content; video: action and content): heads on the
 critics' features, or with ``classifier_channels > 0`` a separate
 :class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier` of that width (trained by the same
-optimiser on real clips; the spectrally normalised critics learned the classes too slowly).
+optimiser on real clips; the spectrally normalised critics learned the classes too slowly;
+with ``fake_classes`` it also learns the generated clips of each class as classes of their
+own, so that the generator cannot satisfy it with clips off the real clips' manifold).
 
 :class:`MoCoGANObjective` is the :class:`~pyro_videossm.infer.gan_trainer.GANObjective`:
 the adversarial loss of both critics (summed), plus with ``aux_weight > 0`` the
@@ -138,12 +140,13 @@ class MoCoGANDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 3, size: int = 32, frames: int = 8, *,
                  disc_channels: int = 16, n_actions: int = 0, n_contents: int = 0,
-                 classify: bool = False, classifier_channels: int = 0) -> None:
+                 classify: bool = False, classifier_channels: int = 0,
+                 fake_classes: bool = False) -> None:
         super().__init__()
         self.config = dict(channels=channels, size=size, frames=frames,
                            disc_channels=disc_channels, n_actions=n_actions,
                            n_contents=n_contents, classify=classify,
-                           classifier_channels=classifier_channels)
+                           classifier_channels=classifier_channels, fake_classes=fake_classes)
         self.image = ImageCritic(channels, size, disc_channels)
         self.video = VideoCritic(channels, size, frames, disc_channels)
         video_conditions = {k: v for k, v in (("action", n_actions), ("content", n_contents))
@@ -156,7 +159,8 @@ class MoCoGANDiscriminator(nn.Module):
         self.video_head = CriticHead(self.video.features, video_conditions,
                                      tuple(video_conditions) if heads else ())
         self.classifier = (ConditionClassifier(channels, size, frames, n_actions, n_contents,
-                                               classifier_channels) if separate else None)
+                                               classifier_channels, fake_classes=fake_classes)
+                           if separate else None)
 
     def forward(self, clips: Tensor, labels: Mapping[str, Tensor] | None = None
                 ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor]]:
@@ -202,6 +206,8 @@ class MoCoGANObjective(GANObjective):
         sizes = {"action": getattr(generator, "n_actions", 0),
                  "content": getattr(generator, "n_contents", 0)}
         self.n_classes = {k: sizes[k] for k in self.condition_names}
+        classifier = getattr(discriminator, "classifier", None)
+        self.fake_classes = bool(getattr(classifier, "fake_classes", False))
 
     def real(self, batch: Mapping[str, Tensor]) -> Tensor:
         return as_float_clips(batch["frames"])
@@ -236,7 +242,7 @@ class MoCoGANObjective(GANObjective):
         real = self.real(batch)
         real_labels = {k: batch[k] for k in self.condition_names}
         rv, ri, rvl, ril = self.discriminator(real, real_labels)
-        fv, fi, _, _ = self.discriminator(fake, labels)
+        fv, fi, fvl, fil = self.discriminator(fake, labels)
         video = discriminator_adversarial_loss(rv, fv, self.loss)
         image = discriminator_adversarial_loss(ri, fi, self.loss)
         loss = video + image
@@ -245,6 +251,11 @@ class MoCoGANObjective(GANObjective):
             aux = _cross_entropies(rvl, ril, real_labels, real.shape[1])
             loss = loss + self.aux_weight * aux
             logs["d_aux"] = aux.detach()
+            if self.fake_classes:  # generated clips of class k are class K + k
+                shifted = {k: v + self.n_classes[k] for k, v in labels.items()}
+                aux_fake = _cross_entropies(fvl, fil, shifted, fake.shape[1])
+                loss = loss + self.aux_weight * aux_fake
+                logs["d_aux_fake"] = aux_fake.detach()
         return loss, logs
 
     def generator_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
