@@ -110,6 +110,8 @@ def test_rollout_options_are_checked_and_default_off_in_the_recipe():
         tiny(rollout_horizon=-1)
     with pytest.raises(InputError, match="rollout"):
         tiny(rollout_stride=0)
+    with pytest.raises(InputError, match="rollout"):
+        tiny(rollout_weight=0.0)
     # a model file written before the option existed (no rollout keys) loads as plain ELBO
     old = {k: v for k, v in tiny().architecture().items() if not k.startswith("rollout")}
     assert tiny(**old).architecture()["rollout_horizon"] == 0

@@ -147,9 +147,9 @@ class AdvectionConvDMM(FieldDMM):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
                              f"{interpolation!r}")
-        if rollout_horizon < 0 or rollout_stride < 1 or not rollout_weight >= 0:
+        if rollout_horizon < 0 or rollout_stride < 1 or not rollout_weight > 0:
             raise InputError(f"rollout_horizon must be >= 0, rollout_stride >= 1 and "
-                             f"rollout_weight >= 0, got {rollout_horizon}, {rollout_stride} "
+                             f"rollout_weight > 0, got {rollout_horizon}, {rollout_stride} "
                              f"and {rollout_weight}")
         self.rain = RainTransform(transform, transform_offset, transform_threshold)
         self.config = dict(
