@@ -125,3 +125,20 @@ def test_heat_benchmark_variant_uses_the_term():
     plain, rollout = archs["advection-convdmm"], archs["advection-convdmm-rollout"]
     assert "rollout_horizon" not in plain  # the published variant is unchanged
     assert rollout == {**plain, "rollout_horizon": 20}
+
+
+def test_mean_path_forecast_is_deterministic_and_follows_the_transition_mean():
+    """``noise=False``: no draws (every member and every call the same); an untrained model
+    without motion has the identity as its transition mean, so every lead repeats the
+    filtered state's emission."""
+    torch.manual_seed(0)
+    m = tiny()
+    x = torch.rand(2, 4, 8, 8)
+    mask = torch.ones_like(x, dtype=torch.bool)
+    a = m.forecast(x, mask, 3, 2, noise=False)
+    b = m.forecast(x, mask, 3, 2, noise=False)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a[:, :, 0], a[:, :, 1])
+    torch.testing.assert_close(a[:, 0], a[:, 2])
+    noisy = m.forecast(x, mask, 3, 2, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(noisy[:, :, 0], noisy[:, :, 1])

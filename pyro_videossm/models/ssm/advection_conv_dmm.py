@@ -304,9 +304,12 @@ class AdvectionConvDMM(FieldDMM):
     # -- forecasting ----------------------------------------------------------------------
     @torch.no_grad()
     def forecast(self, context: Tensor, mask: Tensor, leads: int, members: int = 1, *,
-                 generator: torch.Generator | None = None) -> Tensor:
+                 generator: torch.Generator | None = None, noise: bool = True) -> Tensor:
         """``context``, ``mask`` ``(B, T_ctx, H, W)`` (model units) -> ``(B, leads, members, H,
-        W)``: inverse-transformed, capped emission means of ``members`` draws (module doc)."""
+        W)``: inverse-transformed, capped emission means of ``members`` draws (module doc).
+        ``noise=False``: the mean path instead (guide and transition means, no draws; every
+        member is the same)."""
+        chain = sample_markov_chain if noise else mean_markov_chain
         xp, mp = self._pad(context, mask)
         B, _, H0, W0 = context.shape
         _, T, H, W = xp.shape
@@ -317,16 +320,26 @@ class AdvectionConvDMM(FieldDMM):
         h = self._with_flow(self.encode(xp, mp), flow).repeat_interleave(members, dim=0)
         flow = flow.repeat_interleave(members, dim=0)
         _, zq0 = self.initial_latents(B * members, H, W)
-        z_ctx, _ = sample_markov_chain(lambda z, t: self.combine(z, h[:, t]), zq0, T,
-                                       generator=generator)
-        z_fut, _ = sample_markov_chain(lambda z, t: self.transition(z, flow), z_ctx[:, -1],
-                                       leads, generator=generator)
+        z_ctx, _ = chain(lambda z, t: self.combine(z, h[:, t]), zq0, T, generator=generator)
+        z_fut, _ = chain(lambda z, t: self.transition(z, flow), z_ctx[:, -1], leads,
+                         generator=generator)
         frames = self.rain.inverse(self.emit_frames(z_fut))  # (B·M, L, H, W)
         frames = frames.reshape(B, members, leads, H, W).transpose(1, 2)[..., :H0, :W0]
         if self.config["cap_factor"] is not None:
             cap = context_cap(context, mask, self.config["cap_factor"])
             frames = cap_forecast(frames, cap, self.rain.non_negative)
         return frames.contiguous()
+
+
+def mean_markov_chain(step, z0: Tensor, num_steps: int, *,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, None]:
+    """The mean path ``z_t = loc(z_{t-1})`` of :func:`sample_markov_chain`'s chain: ``z0``
+    ``(N, *E)`` -> ``(N, num_steps, *E)`` (no draws, no density; ``generator`` unused)."""
+    z, zs = z0, []
+    for t in range(num_steps):
+        z = step(z, t)[0]
+        zs.append(z)
+    return torch.stack(zs, dim=1), None
 
 
 @register_forecaster
