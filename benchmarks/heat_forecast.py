@@ -49,7 +49,7 @@ from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_da
 from pyro_videossm.experiments.windows import build_windows
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence",
-          "advection-convdmm")
+          "advection-convdmm", "advection-convdmm-rollout")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
 
 
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latent-dim", type=int, default=32)
     p.add_argument("--likelihood", default="student_t", choices=("gaussian", "student_t"))
     p.add_argument("--df", type=float, default=2.0)
+    p.add_argument("--rollout-horizon", type=int, default=20,
+                   help="free-running steps of advection-convdmm-rollout's training term")
     p.add_argument("--input-clip", type=float, nargs=2, default=(-0.5, 1.5),
                    help="encoder input clamp, model units, all models (default -0.5 1.5)")
     p.add_argument("--device", default="cpu")
@@ -130,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                          normalize="robust")
     archs = heat_architectures(args.hidden_channels, latent_channels=args.latent_channels,
                                latent_dim=args.latent_dim, likelihood=args.likelihood,
-                               df=args.df, input_clip=args.input_clip)
+                               df=args.df, input_clip=args.input_clip,
+                               rollout_horizon=args.rollout_horizon)
     rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
                                                    "results": str(args.results)},
                          "scaling": data.scaling.to_dict(), "models": {}}

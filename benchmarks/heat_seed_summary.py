@@ -59,28 +59,31 @@ def seed_table(records: list[dict]) -> tuple[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--section", default="heat-advection",
-                   help="the per-seed section whose records are summarised")
+    p.add_argument("--section", nargs="+", default=["heat-advection"],
+                   help="the per-seed section(s) whose records are summarised (several: their "
+                        "tables pooled, e.g. a baseline's seeds recorded in another section)")
+    p.add_argument("--name", help="name of the written section (default: FIRST-SECTION-seeds)")
     p.add_argument("--results", type=Path, required=True, help="markdown file to write into")
     p.add_argument("--note", default="", help="paragraph added under the table")
     args = p.parse_args(argv)
     folder = REPO / "benchmarks" / "results" / "heat"
     records = [r for r in read_records(folder)
-               if r.get("section", {}).get("name") == args.section]
-    records.sort(key=lambda r: r["section"].get("part", 0))
+               if r.get("section", {}).get("name") in args.section]
+    records.sort(key=lambda r: (args.section.index(r["section"]["name"]),
+                                r["section"].get("part", 0)))
     if not records:
         raise SystemExit(f"no records of section {args.section!r} in {folder}")
     table, numbers = seed_table(records)
     cmd = "python benchmarks/heat_seed_summary.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     body = "\n".join([
-        f"### Heat: mean ± standard error over seeds ({args.section})", "",
+        f"### Heat: mean ± standard error over seeds ({', '.join(args.section)})", "",
         "MSE against the noise-free truth, mean over the seeds of the tables above "
         "(± standard error of the mean); the last column lists each seed's mean over leads "
         "15–20.", "", table, "", f"Command: `{cmd.strip()}`"
         + (f"  \n{args.note}" if args.note else "")])
     print(body)
-    name = f"{args.section}-seeds"
+    name = args.name or f"{args.section[0]}-seeds"
     write_section(args.results, name, body, record=make_record(
         "heat-seeds", command=cmd.strip(), options=vars(args) | {"results": str(args.results)},
         data={"records": [Path(r["_path"]).name for r in records]}, metrics=numbers),

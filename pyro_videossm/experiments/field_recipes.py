@@ -118,6 +118,10 @@ class AdvectionConvDMMOptions(LikelihoodOptions):
     max_change: float = option(0.5, "largest change per step of the learned correction")
     interpolation: str = option("bicubic", "of the semi-Lagrangian step (bilinear blurs more)",
                                 choices=("bilinear", "bicubic"))
+    rollout_horizon: int = option(0, "train the prior's free-running mean this many steps "
+                                     "ahead too (0: plain ELBO)")
+    rollout_weight: float = option(1.0, "weight of that free-running likelihood term")
+    rollout_stride: int = option(10, "steps between the starts of the free-running terms")
 
 
 @dataclass

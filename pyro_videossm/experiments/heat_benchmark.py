@@ -41,20 +41,25 @@ def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
 
 def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim: int,
                        likelihood: str, df: float,
-                       input_clip: Sequence[float] | None = None) -> dict[str, dict]:
-    """Constructor options of ``convdmm``, ``convlstm``, ``dmm-flat`` and
-    ``advection-convdmm`` (no motion, no transform: diffusion is its learned correction)."""
+                       input_clip: Sequence[float] | None = None,
+                       rollout_horizon: int = 20) -> dict[str, dict]:
+    """Constructor options of ``convdmm``, ``convlstm``, ``dmm-flat``, ``advection-convdmm``
+    (no motion, no transform: diffusion is its learned correction) and
+    ``advection-convdmm-rollout`` (the same, trained with the free-running term of
+    ``rollout_horizon`` steps, :mod:`~pyro_videossm.models.ssm.rollout_loss`)."""
     clip = list(input_clip) if input_clip else None
     lik = dict(likelihood=likelihood, df=df, input_clip=clip)
     h = hidden_channels
+    advection = dict(latent_channels=4, hidden_channels=max(8, h // 4),
+                     rnn_channels=max(8, h // 2), encoder_channels=max(8, h // 2),
+                     n_down=2, motion="none", transform="none", **lik)
     return {
         "convdmm": dict(latent_channels=latent_channels, hidden_channels=h,
                         rnn_channels=h, encoder_channels=h, n_down=2, **lik),
         "convlstm": dict(hidden_channels=[max(8, h // 2), h], stem_channels=max(8, h // 2),
                          input_clip=clip),
-        "advection-convdmm": dict(latent_channels=4, hidden_channels=max(8, h // 4),
-                                  rnn_channels=max(8, h // 2), encoder_channels=max(8, h // 2),
-                                  n_down=2, motion="none", transform="none", **lik),
+        "advection-convdmm": advection,
+        "advection-convdmm-rollout": dict(advection, rollout_horizon=rollout_horizon),
         "dmm-flat": dict(latent_dim=latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
                          conv_channels=max(8, h // 2), n_down=2, **lik),
     }
@@ -77,11 +82,12 @@ def run_model(name: str, args, *, data: WindowData, architectures: Mapping[str, 
         forecaster, history, seconds, n_params = Persistence(), [], 0.0, 0
     else:
         kind = "convlstm" if name.startswith("convlstm") else name
+        recipe = "advection-convdmm" if name.startswith("advection-convdmm") else kind
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              anneal_epochs=0 if kind == "convlstm" else args.anneal_epochs,
                              device=args.device, seed=args.seed, progress=args.progress)
         target_clip = tuple(args.input_clip) if name == "convlstm-clip" else None
-        trained = train_model(kind, architectures[kind], data, config, context=args.context,
+        trained = train_model(recipe, architectures[kind], data, config, context=args.context,
                               leads=args.leads, seed=args.seed, target_clip=target_clip)
         history, seconds, n_params = trained.history, trained.seconds, trained.parameters
         forecaster = trained.forecaster(args.device)

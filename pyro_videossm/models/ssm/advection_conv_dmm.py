@@ -55,6 +55,7 @@ from pyro_videossm.models.ssm.conv_dmm import (
     sample_markov_chain,
 )
 from pyro_videossm.models.ssm.pyro_names import register_module
+from pyro_videossm.models.ssm.rollout_loss import free_running_log_likelihood, rollout_starts
 from pyro_videossm.nn.advection import INTERPOLATIONS, context_motion
 from pyro_videossm.nn.advection_blocks import AdvectionCombiner, AdvectionTransition
 from pyro_videossm.nn.conv_blocks import ConvEncoder, pad_to_multiple
@@ -108,6 +109,11 @@ class AdvectionConvDMM(FieldDMM):
         init_scale: initial noise scale of the transition and the guide.
         interpolation: of the semi-Lagrangian step, ``bilinear`` or ``bicubic`` (less blur).
         likelihood, obs_scale, df, init_obs_scale, input_clip: as for the ConvDMM.
+        rollout_horizon: with ``> 0``, training adds ``rollout_weight`` times the
+            free-running log-likelihood of the transition mean over this many steps from
+            every ``rollout_stride``-th guide latent
+            (:mod:`~pyro_videossm.models.ssm.rollout_loss`): the prior learns to forecast
+            many steps ahead, not only one. ``0`` (default): the plain ELBO.
     """
 
     pyro_name = "advection_conv_dmm"
@@ -120,7 +126,8 @@ class AdvectionConvDMM(FieldDMM):
                  max_change: float = 0.5, init_scale: float = 0.05,
                  interpolation: str = "bicubic", likelihood: str = "gaussian",
                  obs_scale: float | None = None, df: float = 4.0, init_obs_scale: float = 0.1,
-                 input_clip: tuple[float, float] | None = None) -> None:
+                 input_clip: tuple[float, float] | None = None, rollout_horizon: int = 0,
+                 rollout_weight: float = 1.0, rollout_stride: int = 10) -> None:
         super().__init__(likelihood, obs_scale, df, init_obs_scale, input_clip)
         for key, v in (("latent_channels", latent_channels), ("hidden_channels", hidden_channels),
                        ("rnn_channels", rnn_channels), ("encoder_channels", encoder_channels)):
@@ -140,6 +147,10 @@ class AdvectionConvDMM(FieldDMM):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
                              f"{interpolation!r}")
+        if rollout_horizon < 0 or rollout_stride < 1 or not rollout_weight > 0:
+            raise InputError(f"rollout_horizon must be >= 0, rollout_stride >= 1 and "
+                             f"rollout_weight > 0, got {rollout_horizon}, {rollout_stride} "
+                             f"and {rollout_weight}")
         self.rain = RainTransform(transform, transform_offset, transform_threshold)
         self.config = dict(
             latent_channels=latent_channels, hidden_channels=hidden_channels,
@@ -152,7 +163,9 @@ class AdvectionConvDMM(FieldDMM):
             max_change=float(max_change), init_scale=float(init_scale),
             interpolation=interpolation, likelihood=likelihood,
             obs_scale=obs_scale, df=float(df), init_obs_scale=init_obs_scale,
-            input_clip=None if self.input_clip is None else list(self.input_clip))
+            input_clip=None if self.input_clip is None else list(self.input_clip),
+            rollout_horizon=int(rollout_horizon), rollout_weight=float(rollout_weight),
+            rollout_stride=int(rollout_stride))
         self.multiple = 2**n_down
         self.latent_channels = latent_channels
         self.trans = AdvectionTransition(latent_channels, hidden_channels, kernel_size,
@@ -252,7 +265,23 @@ class AdvectionConvDMM(FieldDMM):
                 z = pyro.sample("z", ConditionedChainPrior(self.transition, z0, T, flow))
             loc = self.emit_frames(z)[..., :H0, :W0]
             pyro.sample("x", self.observation_dist(loc).mask(mask).to_event(3), obs=y)
+            if y is not None and self.config["rollout_horizon"] > 0 and z.dim() == 5:
+                pyro.factor("rollout", self.config["rollout_weight"]
+                            * self.rollout_log_likelihood(z, y, mask, flow))
         return z
+
+    def rollout_log_likelihood(self, z: Tensor, y: Tensor, mask: Tensor,
+                               flow: Tensor) -> Tensor:
+        """Free-running log-likelihood ``(B,)`` of the transition mean from the guide's
+        latents ``z`` ``(B, T, C, H, W)`` (padded grid) against the transformed frames ``y``
+        ``(B, T, H0, W0)``: ``rollout_horizon`` steps from every ``rollout_stride``-th step
+        (:mod:`~pyro_videossm.models.ssm.rollout_loss`)."""
+        S = len(rollout_starts(z.shape[1], self.config["rollout_stride"]))
+        cond = flow.repeat_interleave(max(S, 1), dim=0)
+        return free_running_log_likelihood(
+            lambda m: self.transition(m, cond)[0], self.emit,
+            lambda loc, value: self.observation_dist(loc).log_prob(value), z, y, mask,
+            horizon=self.config["rollout_horizon"], stride=self.config["rollout_stride"])
 
     def guide(self, batch: dict[str, Tensor], annealing_factor: float = 1.0) -> Tensor:
         """``q(z | x)``: backward ConvLSTM summaries, sequential advect-and-update steps."""
@@ -275,9 +304,12 @@ class AdvectionConvDMM(FieldDMM):
     # -- forecasting ----------------------------------------------------------------------
     @torch.no_grad()
     def forecast(self, context: Tensor, mask: Tensor, leads: int, members: int = 1, *,
-                 generator: torch.Generator | None = None) -> Tensor:
+                 generator: torch.Generator | None = None, noise: bool = True) -> Tensor:
         """``context``, ``mask`` ``(B, T_ctx, H, W)`` (model units) -> ``(B, leads, members, H,
-        W)``: inverse-transformed, capped emission means of ``members`` draws (module doc)."""
+        W)``: inverse-transformed, capped emission means of ``members`` draws (module doc).
+        ``noise=False``: the mean path instead (guide and transition means, no draws; every
+        member is the same)."""
+        chain = sample_markov_chain if noise else mean_markov_chain
         xp, mp = self._pad(context, mask)
         B, _, H0, W0 = context.shape
         _, T, H, W = xp.shape
@@ -288,16 +320,26 @@ class AdvectionConvDMM(FieldDMM):
         h = self._with_flow(self.encode(xp, mp), flow).repeat_interleave(members, dim=0)
         flow = flow.repeat_interleave(members, dim=0)
         _, zq0 = self.initial_latents(B * members, H, W)
-        z_ctx, _ = sample_markov_chain(lambda z, t: self.combine(z, h[:, t]), zq0, T,
-                                       generator=generator)
-        z_fut, _ = sample_markov_chain(lambda z, t: self.transition(z, flow), z_ctx[:, -1],
-                                       leads, generator=generator)
+        z_ctx, _ = chain(lambda z, t: self.combine(z, h[:, t]), zq0, T, generator=generator)
+        z_fut, _ = chain(lambda z, t: self.transition(z, flow), z_ctx[:, -1], leads,
+                         generator=generator)
         frames = self.rain.inverse(self.emit_frames(z_fut))  # (B·M, L, H, W)
         frames = frames.reshape(B, members, leads, H, W).transpose(1, 2)[..., :H0, :W0]
         if self.config["cap_factor"] is not None:
             cap = context_cap(context, mask, self.config["cap_factor"])
             frames = cap_forecast(frames, cap, self.rain.non_negative)
         return frames.contiguous()
+
+
+def mean_markov_chain(step, z0: Tensor, num_steps: int, *,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, None]:
+    """The mean path ``z_t = loc(z_{t-1})`` of :func:`sample_markov_chain`'s chain: ``z0``
+    ``(N, *E)`` -> ``(N, num_steps, *E)`` (no draws, no density; ``generator`` unused)."""
+    z, zs = z0, []
+    for t in range(num_steps):
+        z = step(z, t)[0]
+        zs.append(z)
+    return torch.stack(zs, dim=1), None
 
 
 @register_forecaster
