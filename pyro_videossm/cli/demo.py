@@ -43,6 +43,9 @@ def register(sub) -> None:
                    help="DMM training epochs (default: the demo's budget)")
     p.add_argument("--dmm-cycles", type=int, default=None,
                    help="cycles of the DMM's training record (default: the demo's budget)")
+    p.add_argument("--dmm-smoother-iterations", type=int, default=None,
+                   help="Gauss-Newton iterations of the DMM's smoothing guide (default: the "
+                        "demo's 5; 3: the earlier demo recipe)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -53,6 +56,9 @@ def check_demo_arguments(args) -> None:
                         ("--dmm-cycles", args.dmm_cycles)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
+    if args.dmm_smoother_iterations is not None and args.dmm_smoother_iterations < 0:
+        raise InputError(f"--dmm-smoother-iterations must be >= 0, got "
+                         f"{args.dmm_smoother_iterations}")
     if not 0 <= args.burn_in < args.cycles:
         raise InputError(f"--burn-in must be in [0, {args.cycles}) (the cycles), got "
                          f"{args.burn_in}")
@@ -121,5 +127,6 @@ def _dmm_run(args, out: Path) -> tuple[str, str, dict]:
     path = out / "dmm.pt"
     say("training the hybrid DMM on its own Lorenz-63 record ...")
     train_demo_model(path, seed=args.seed + 1000, epochs=args.dmm_epochs,
-                     cycles=args.dmm_cycles, progress=args.progress)
+                     cycles=args.dmm_cycles, smoother_iterations=args.dmm_smoother_iterations,
+                     progress=args.progress)
     return ("hybrid DMM", "dmm", {"model": str(path)})
