@@ -122,6 +122,6 @@ def test_demo_runs_end_to_end_at_small_size(tmp_path, capsys):
 
 def test_demo_refuses_negative_smoother_iterations(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--dmm-smoother-iterations", "-1"]) == 2
-    assert "--dmm-smoother-iterations must be >= 0" in capsys.readouterr().err
+    assert main(["demo", "-o", str(out), "--dmm-smoother-iterations", "0"]) == 2
+    assert "--dmm-smoother-iterations must be >= 1" in capsys.readouterr().err
     assert not out.exists()

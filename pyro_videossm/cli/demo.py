@@ -53,12 +53,10 @@ def register(sub) -> None:
 def check_demo_arguments(args) -> None:
     """Refuse bad settings before anything is simulated or written."""
     for flag, value in (("--cycles", args.cycles), ("--dmm-epochs", args.dmm_epochs),
-                        ("--dmm-cycles", args.dmm_cycles)):
+                        ("--dmm-cycles", args.dmm_cycles),
+                        ("--dmm-smoother-iterations", args.dmm_smoother_iterations)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
-    if args.dmm_smoother_iterations is not None and args.dmm_smoother_iterations < 0:
-        raise InputError(f"--dmm-smoother-iterations must be >= 0, got "
-                         f"{args.dmm_smoother_iterations}")
     if not 0 <= args.burn_in < args.cycles:
         raise InputError(f"--burn-in must be in [0, {args.cycles}) (the cycles), got "
                          f"{args.burn_in}")
