@@ -4,9 +4,11 @@ changes that should pay").
 
 The same data and scored seeds as ``lorenz63_dmm``. Every DMM row trains its own model on its
 own simulation (seed 1001, separate from the scored seeds) with
-:func:`assimilation.dmm_training.train_for_setting`; the first row is the demo recipe (5000
-cycles, windows of 20, 10 epochs at lr 0.002 decaying by 0.9, 5 RK4 steps per cycle, the
-smoothing guide with 3 Gauss-Newton relinearisations), each other row changes one thing:
+:func:`assimilation.dmm_training.train_for_setting`; the first row is the earlier demo recipe
+(5000 cycles, windows of 20, 10 epochs at lr 0.002 decaying by 0.9, 5 RK4 steps per cycle, the
+smoothing guide with 3 Gauss-Newton relinearisations; its "5 smoother iterations" change has
+since become the demo recipe and the ``videossm train dmm`` default), each other row changes
+one thing:
 more guide draws at inference, more smoother iterations, or more training records. The
 rows are compared with the iEnKS of ``lorenz63_dmm`` on the same seeds and data (not rerun
 here: it is the slowest row)::

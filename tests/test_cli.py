@@ -114,3 +114,14 @@ def test_demo_runs_end_to_end_at_small_size(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"obs.nc", "results.md", "posterior.png", "dmm.pt", "posterior_dmm.nc",
             "posterior_etkf.nc"} <= names
+    # the demo recipe's smoothing guide relinearises 5 times (docs/LORENZ63_DMM.md)
+    from pyro_videossm.models.ssm.dmm_file import load_dmm
+
+    assert load_dmm(out / "dmm.pt")[0].config["smoother_iterations"] == 5
+
+
+def test_demo_refuses_negative_smoother_iterations(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--dmm-smoother-iterations", "0"]) == 2
+    assert "--dmm-smoother-iterations must be >= 1" in capsys.readouterr().err
+    assert not out.exists()

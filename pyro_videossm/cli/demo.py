@@ -43,6 +43,9 @@ def register(sub) -> None:
                    help="DMM training epochs (default: the demo's budget)")
     p.add_argument("--dmm-cycles", type=int, default=None,
                    help="cycles of the DMM's training record (default: the demo's budget)")
+    p.add_argument("--dmm-smoother-iterations", type=int, default=None,
+                   help="Gauss-Newton iterations of the DMM's smoothing guide (default: the "
+                        "demo's 5; 3: the earlier demo recipe)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -50,7 +53,8 @@ def register(sub) -> None:
 def check_demo_arguments(args) -> None:
     """Refuse bad settings before anything is simulated or written."""
     for flag, value in (("--cycles", args.cycles), ("--dmm-epochs", args.dmm_epochs),
-                        ("--dmm-cycles", args.dmm_cycles)):
+                        ("--dmm-cycles", args.dmm_cycles),
+                        ("--dmm-smoother-iterations", args.dmm_smoother_iterations)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
     if not 0 <= args.burn_in < args.cycles:
@@ -121,5 +125,6 @@ def _dmm_run(args, out: Path) -> tuple[str, str, dict]:
     path = out / "dmm.pt"
     say("training the hybrid DMM on its own Lorenz-63 record ...")
     train_demo_model(path, seed=args.seed + 1000, epochs=args.dmm_epochs,
-                     cycles=args.dmm_cycles, progress=args.progress)
+                     cycles=args.dmm_cycles, smoother_iterations=args.dmm_smoother_iterations,
+                     progress=args.progress)
     return ("hybrid DMM", "dmm", {"model": str(path)})

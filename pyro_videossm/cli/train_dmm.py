@@ -62,9 +62,11 @@ def _arguments(parser) -> None:
                         help="future observations the guide reads through the linearised "
                              "physics at each step (default 0: off; turns off "
                              "--smoother-iterations)")
-    parser.add_argument("--smoother-iterations", type=int, default=3,
+    parser.add_argument("--smoother-iterations", type=int,
+                        default=DEFAULTS.smoother_iterations,
                         help="smoothing guide with physics: relinearisations of the backward "
-                             "messages of all later observations (default 3; 0: off)")
+                             "messages of all later observations (default "
+                             f"{DEFAULTS.smoother_iterations}; 3: the earlier default; 0: off)")
     parser.add_argument("--learn-obs-noise", action="store_true",
                         help="learn the observation noise instead of using obs_noise_std")
     parser.add_argument("--likelihood", choices=("gaussian", "student_t"), default="gaussian",
