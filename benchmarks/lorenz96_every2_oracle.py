@@ -42,7 +42,8 @@ SIMULATE = {"system": "lorenz96", "n": 40, "forcing": 8.0, "dt": 0.05, "steps_pe
 #: (window, stride, Gauss-Newton relinearisations, transition noise q, physics substeps)
 GRID = ((40, 20, 12, 0.02, 5), (40, 20, 12, 0.02, None), (40, 20, 12, 0.005, None),
         (80, 20, 12, 0.005, None), (160, 40, 5, 0.005, None), (160, 40, 12, 0.005, None),
-        (160, 40, 20, 0.005, None), (160, 40, 12, 0.02, None), (160, 40, 12, 0.001, None))
+        (160, 40, 20, 0.005, None), (160, 40, 12, 0.02, None), (160, 40, 12, 0.001, None),
+        (160, 40, 30, 0.005, None))
 BLOCK = 50
 
 
