@@ -144,15 +144,16 @@ def main(argv=None) -> int:
     body = render(rows, command, args)
     print(body)
     if args.write_docs:
-        record = make_record(f"lorenz96_every2_oracle_{args.cycles}", command=command,
+        suffix = f"{args.cycles}" + (f"_seed{args.seed}" if args.seed else "")
+        record = make_record(f"lorenz96_every2_oracle_{suffix}", command=command,
                              options=vars(args) | {"docs": str(args.docs)},
                              data={"simulate": SIMULATE, "seed": args.seed},
                              metrics={"rows": rows},
                              timings={"seconds": sum(r["seconds"] for r in rows)},
                              machine_note="shared, loaded")
-        write_section(args.docs, f"{SECTION}{args.cycles}", body, record=record,
+        write_section(args.docs, f"{SECTION}{suffix}", body, record=record,
                       record_path=REPO / "benchmarks" / "results" / "lorenz96_every2"
-                      / f"oracle_{args.cycles}.json")
+                      / f"oracle_{suffix}.json")
     return 0
 
 
