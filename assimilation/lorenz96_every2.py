@@ -27,7 +27,8 @@ SHARP_TRAINING = {"seed": 1001, "cycles": 5000, "window": 160, "stride": 80,
 #: window's ends, except near the record's ends) with 20 Gauss-Newton relinearisations
 #: instead of the 5 it trains with: on seed 0, 1000 cycles, the oracle smoother with 5 (and
 #: 12) stops on a poor path in some windows (RMSE 0.214 (0.101), worst 50-cycle block 1.74
-#: (0.61)); with 20 none does (0.076, worst block 0.12)
+#: (0.61)); with 20 none does (0.076, worst block 0.12); on seed 1 20 still leave poor
+#: windows (0.187, worst block 1.77) and 30 do not (0.082): not yet rerun with 30
 SHARP_OPTIONS = {"samples": 64, "window": 160, "stride": 40, "smoother_iterations": 20}
 SHARP_MODEL = TrainedModel("dmm_sharp.pt", workdir=True, recipe=RECIPE,
                            options={"setting": "lorenz96_every2", **SHARP_TRAINING})
