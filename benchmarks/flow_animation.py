@@ -48,6 +48,7 @@ from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
     FLOW_ANIMATOR,
     evaluate_animation,
 )
+from pyro_videossm.experiments.animation_selection import KEEP_CHOICES  # noqa: E402
 from pyro_videossm.experiments.recipe import TrainingRun  # noqa: E402
 from pyro_videossm.experiments.records import make_record, write_record  # noqa: E402
 from pyro_videossm.infer import load_model_file  # noqa: E402
@@ -226,8 +227,10 @@ def main(argv=None) -> int:
     p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
     p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
-    p.add_argument("--keep", default=d.keep, choices=("last", "best"),
-                   help="EMA generator evaluated: the last, or the best-validation epoch's")
+    p.add_argument("--keep", default=d.keep, choices=KEEP_CHOICES,
+                   help="EMA generator evaluated: the last, the best-validation-L1 epoch's, or "
+                        "the epoch's that holds the targets by the widest margin on the "
+                        "validation clips")
     p.add_argument("--lr", type=float, default=dd["lr"])
     p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
@@ -272,7 +275,8 @@ def main(argv=None) -> int:
                                     options)
         train_seconds = time.perf_counter() - t0
         train_cpu_seconds = time.process_time() - cpu0
-        kept_epoch = load_model_file(model)["extra"].get("kept_epoch")
+        extra = load_model_file(model)["extra"]
+        kept_epoch, valid_baseline = extra.get("kept_epoch"), extra.get("valid_baseline")
         scores, generated = evaluate_animation(model, test.frames.values)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
@@ -290,9 +294,12 @@ def main(argv=None) -> int:
               f"{radar.shape[2]}x{radar.shape[3]}):")
         print(radar_body)
         print("radar targets:", targets(radar_scores))
-    print("learning curve (epoch: train L1, validation L1):")
+    print("learning curve (epoch: train L1, validation L1, spectrum, EPE):")
     for h in history:
-        print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
+        print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}, "
+              f"{h.get('valid_spectrum', float('nan')):.4f}, "
+              f"{h.get('valid_epe', float('nan')):.4f}")
+    print("validation semi-Lagrangian:", valid_baseline)
     print("kept the EMA generator of epoch", kept_epoch)
     print("targets:", checks)
     if not args.no_write:
@@ -322,9 +329,10 @@ def main(argv=None) -> int:
                      **({} if radar_scores is None else {
                          "radar": {"scores": radar_scores, "targets": targets(radar_scores),
                                    "clips": list(radar.shape)}}),
-                     "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
-                                                           "d_loss")} for h in history],
-                     "kept_epoch": kept_epoch},
+                     "learning_curve": [{k: h.get(k) for k in (
+                         "epoch", "l1", "valid", "valid_spectrum", "valid_epe", "g_adv",
+                         "d_loss")} for h in history],
+                     "kept_epoch": kept_epoch, "valid_baseline": valid_baseline},
             timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))
