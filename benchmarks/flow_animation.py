@@ -99,17 +99,38 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                       f"{h}x{w}, 4 km, 5 minutes apart; the model trained on procedural clouds "
                       "only):", "", table(m["radar"]["scores"])]
     n_valid = max(1, round(0.1 * opts["train_clips"]))
-    parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} validation"
-                  " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
-    parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
-              for h in m["learning_curve"]]
-    if m.get("kept_epoch") is not None and opts.get("keep", "last") == "best":
-        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} (the "
-                      "best validation L1, `--keep best`)."]
+    curve = m["learning_curve"]
+    if all(h.get("valid_spectrum") is not None for h in curve):
+        vb = m["valid_baseline"]
+        parts += ["", f"Learning curve (the EMA generator after each epoch on the {n_valid} "
+                      "validation clips: the trainer's L1, then the scores above):", "",
+                  "| epoch | train L1 | validation L1 | validation spectrum | validation EPE "
+                  "(px) |", "| --- | --- | --- | --- | --- |"]
+        parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} | "
+                  f"{h['valid_spectrum']:.4f} | {h['valid_epe']:.4f} |" for h in curve]
+        parts.append(f"| semi-lagrangian | | {vb['l1']:.4f} (frames 1 to T-1) | "
+                     f"{vb['spectrum_distance']:.4f} | {vb['motion_epe']:.4f} |")
+    else:
+        parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} "
+                      "validation clips):", "", "| epoch | train L1 | validation L1 |",
+                  "| --- | --- | --- |"]
+        parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |" for h in curve]
+    why = {"best": "the best validation L1, `--keep best`",
+           "targets": "the epoch that holds the three targets on the validation clips by the "
+                      "widest relative margin, `--keep targets`"}
+    if m.get("kept_epoch") is not None and opts.get("keep", "last") in why:
+        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} "
+                      f"({why[opts['keep']]})."]
     seeds = [rec for _, rec in attempts if same_recipe(rec, record)]
     if len(seeds) > 1:
         parts += ["", f"The published recipe over {len(seeds)} training seeds (the data fixed; "
                       "records beside the published one):", "", seeds_table(seeds)]
+    for keep in ("best", "targets"):
+        others = [rec for _, rec in attempts
+                  if same_recipe(rec, {**record, "options": {**opts, "keep": keep}})]
+        if keep != opts.get("keep") and len(others) > 1:
+            parts += ["", f"The same recipe with `--keep {keep}`, over {len(others)} training "
+                          "seeds:", "", seeds_table(others)]
     if attempts:
         parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
                       "(the flow animator's held-out scores; semi-Lagrangian: L1 "
@@ -189,10 +210,12 @@ def seeds_table(runs: list[dict]) -> str:
 
 
 def kept_label(record: dict) -> str:
-    """``last``, or ``best (N)``: the epoch whose EMA generator a run evaluated."""
-    if record["options"].get("keep", "last") != "best":
+    """``last``, ``best (N)`` or ``targets (N)``: the epoch whose EMA generator a run
+    evaluated."""
+    keep = record["options"].get("keep", "last")
+    if keep == "last":
         return "last"
-    return f"best ({record['metrics'].get('kept_epoch')})"
+    return f"{keep} ({record['metrics'].get('kept_epoch')})"
 
 
 def publish(record_path: Path, docs: Path = DOCS) -> None:
