@@ -48,6 +48,7 @@ from pyro_videossm.experiments.animation_recipe import (  # noqa: E402
     FLOW_ANIMATOR,
     evaluate_animation,
 )
+from pyro_videossm.experiments.animation_selection import KEEP_CHOICES  # noqa: E402
 from pyro_videossm.experiments.recipe import TrainingRun  # noqa: E402
 from pyro_videossm.experiments.records import make_record, write_record  # noqa: E402
 from pyro_videossm.infer import load_model_file  # noqa: E402
@@ -98,17 +99,38 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
                       f"{h}x{w}, 4 km, 5 minutes apart; the model trained on procedural clouds "
                       "only):", "", table(m["radar"]["scores"])]
     n_valid = max(1, round(0.1 * opts["train_clips"]))
-    parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} validation"
-                  " clips):", "", "| epoch | train L1 | validation L1 |", "| --- | --- | --- |"]
-    parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |"
-              for h in m["learning_curve"]]
-    if m.get("kept_epoch") is not None and opts.get("keep", "last") == "best":
-        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} (the "
-                      "best validation L1, `--keep best`)."]
+    curve = m["learning_curve"]
+    if all(h.get("valid_spectrum") is not None for h in curve):
+        vb = m["valid_baseline"]
+        parts += ["", f"Learning curve (the EMA generator after each epoch on the {n_valid} "
+                      "validation clips: the trainer's L1, then the scores above):", "",
+                  "| epoch | train L1 | validation L1 | validation spectrum | validation EPE "
+                  "(px) |", "| --- | --- | --- | --- | --- |"]
+        parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} | "
+                  f"{h['valid_spectrum']:.4f} | {h['valid_epe']:.4f} |" for h in curve]
+        parts.append(f"| semi-lagrangian | | {vb['l1']:.4f} (frames 1 to T-1) | "
+                     f"{vb['spectrum_distance']:.4f} | {vb['motion_epe']:.4f} |")
+    else:
+        parts += ["", f"Learning curve (validation L1: the EMA generator on the {n_valid} "
+                      "validation clips):", "", "| epoch | train L1 | validation L1 |",
+                  "| --- | --- | --- |"]
+        parts += [f"| {h['epoch']} | {h['l1']:.4f} | {h['valid']:.4f} |" for h in curve]
+    why = {"best": "the best validation L1, `--keep best`",
+           "targets": "the epoch that holds the three targets on the validation clips by the "
+                      "widest relative margin, `--keep targets`"}
+    if m.get("kept_epoch") is not None and opts.get("keep", "last") in why:
+        parts += ["", f"The model file holds the EMA generator of epoch {m['kept_epoch']} "
+                      f"({why[opts['keep']]})."]
     seeds = [rec for _, rec in attempts if same_recipe(rec, record)]
     if len(seeds) > 1:
         parts += ["", f"The published recipe over {len(seeds)} training seeds (the data fixed; "
                       "records beside the published one):", "", seeds_table(seeds)]
+    for keep in ("best", "targets"):
+        others = [rec for _, rec in attempts
+                  if same_recipe(rec, {**record, "options": {**opts, "keep": keep}})]
+        if keep != opts.get("keep") and len(others) > 1:
+            parts += ["", f"The same recipe with `--keep {keep}`, over {len(others)} training "
+                          "seeds:", "", seeds_table(others)]
     if attempts:
         parts += ["", "Every run of this benchmark kept in `benchmarks/results/flow_animation/` "
                       "(the flow animator's held-out scores; semi-Lagrangian: L1 "
@@ -188,10 +210,12 @@ def seeds_table(runs: list[dict]) -> str:
 
 
 def kept_label(record: dict) -> str:
-    """``last``, or ``best (N)``: the epoch whose EMA generator a run evaluated."""
-    if record["options"].get("keep", "last") != "best":
+    """``last``, ``best (N)`` or ``targets (N)``: the epoch whose EMA generator a run
+    evaluated."""
+    keep = record["options"].get("keep", "last")
+    if keep == "last":
         return "last"
-    return f"best ({record['metrics'].get('kept_epoch')})"
+    return f"{keep} ({record['metrics'].get('kept_epoch')})"
 
 
 def publish(record_path: Path, docs: Path = DOCS) -> None:
@@ -226,8 +250,10 @@ def main(argv=None) -> int:
     p.add_argument("--adversarial-weight", type=float, default=d.adversarial_weight)
     p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="generator EMA decay (short runs: a short average)")
-    p.add_argument("--keep", default=d.keep, choices=("last", "best"),
-                   help="EMA generator evaluated: the last, or the best-validation epoch's")
+    p.add_argument("--keep", default=d.keep, choices=KEEP_CHOICES,
+                   help="EMA generator evaluated: the last, the best-validation-L1 epoch's, or "
+                        "the epoch's that holds the targets by the widest margin on the "
+                        "validation clips")
     p.add_argument("--lr", type=float, default=dd["lr"])
     p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
@@ -272,7 +298,8 @@ def main(argv=None) -> int:
                                     options)
         train_seconds = time.perf_counter() - t0
         train_cpu_seconds = time.process_time() - cpu0
-        kept_epoch = load_model_file(model)["extra"].get("kept_epoch")
+        extra = load_model_file(model)["extra"]
+        kept_epoch, valid_baseline = extra.get("kept_epoch"), extra.get("valid_baseline")
         scores, generated = evaluate_animation(model, test.frames.values)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
@@ -290,9 +317,12 @@ def main(argv=None) -> int:
               f"{radar.shape[2]}x{radar.shape[3]}):")
         print(radar_body)
         print("radar targets:", targets(radar_scores))
-    print("learning curve (epoch: train L1, validation L1):")
+    print("learning curve (epoch: train L1, validation L1, spectrum, EPE):")
     for h in history:
-        print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}")
+        print(f"  {h['epoch']}: {h['l1']:.4f}, {h['valid']:.4f}, "
+              f"{h.get('valid_spectrum', float('nan')):.4f}, "
+              f"{h.get('valid_epe', float('nan')):.4f}")
+    print("validation semi-Lagrangian:", valid_baseline)
     print("kept the EMA generator of epoch", kept_epoch)
     print("targets:", checks)
     if not args.no_write:
@@ -322,9 +352,10 @@ def main(argv=None) -> int:
                      **({} if radar_scores is None else {
                          "radar": {"scores": radar_scores, "targets": targets(radar_scores),
                                    "clips": list(radar.shape)}}),
-                     "learning_curve": [{k: h[k] for k in ("epoch", "l1", "valid", "g_adv",
-                                                           "d_loss")} for h in history],
-                     "kept_epoch": kept_epoch},
+                     "learning_curve": [{k: h.get(k) for k in (
+                         "epoch", "l1", "valid", "valid_spectrum", "valid_epe", "g_adv",
+                         "d_loss")} for h in history],
+                     "kept_epoch": kept_epoch, "valid_baseline": valid_baseline},
             timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},
             table=body if radar_body is None else body + "\n\nKNMI radar:\n\n" + radar_body))

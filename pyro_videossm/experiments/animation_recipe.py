@@ -24,6 +24,7 @@ import torch
 import xarray as xr
 
 from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.animation_selection import KEEP_CHOICES, select_epoch
 from pyro_videossm.experiments.recipe import Recipe, TrainingRun, fmt_loss, plain_history, say
 from pyro_videossm.experiments.recipes import RECIPES
 from pyro_videossm.experiments.windowed import option
@@ -62,10 +63,13 @@ class FlowAnimatorOptions:
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.9, "decay of the generator's exponential moving average")
     valid_fraction: float = option(0.1, "last clips held out for validation")
-    keep: str = option("best", "EMA generator the model file holds: the last one, or the one "
-                               "of the epoch with the best validation L1 (early stopping; the "
-                               "last one when no clip validates)",
-                       choices=("last", "best"))
+    keep: str = option("best", "EMA generator the model file holds: the last one, the one of "
+                               "the epoch with the best validation L1 (early stopping), or the "
+                               "one of the epoch that holds the targets of issue #16 on the "
+                               "validation clips by the widest margin (L1 and spectrum "
+                               "distance below semi-Lagrangian warping's, end-point error at "
+                               "most 1.1 × its); the last one when no clip validates",
+                       choices=KEEP_CHOICES)
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -211,45 +215,91 @@ def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[
         f"{sum(p.numel() for p in disc.parameters()):,} critic parameters, {n - n_valid} "
         f"training and {n_valid} validation clips of {clips.shape[1]} frames "
         f"{clips.shape[2]}x{clips.shape[3]}")
-    trainer = best_keeping_trainer(objective, config)
+    score = None if valid is None else ValidationScorer(clips[n - n_valid:], flows[n - n_valid:],
+                                                        options.flow_method)
+    trainer = epoch_keeping_trainer(objective, config, score)
     history = trainer.fit(train, valid, resume=run.resume)
     if run.output is not None:
         kept, generator = history[-1] if history else {}, trainer.ema_generator
-        if options.keep == "best" and trainer.best_state is not None:
-            kept = next(h for h in history if h["epoch"] == trainer.best_epoch)
+        if options.keep != "last" and trainer.states:
+            epoch = select_epoch(options.keep, trainer.valid_l1, trainer.valid_scores,
+                                 None if score is None else score.baseline)
+            kept = next(h for h in history if h["epoch"] == epoch)
             generator = copy.deepcopy(generator)
-            generator.load_state_dict(trainer.best_state)
+            generator.load_state_dict(trainer.states[epoch])
         save_flow_animator(generator, run.output, flow_method=options.flow_method,
                            frame_shape=clips.shape[2:], extra={
                                "history": plain_history(history), "data": where,
                                "train_config": config.to_dict(),
-                               "kept_epoch": kept.get("epoch")})
+                               "kept_epoch": kept.get("epoch"),
+                               "valid_baseline": None if score is None else score.baseline})
         say(f"wrote {run.output} ({len(history)} epochs, the EMA generator of epoch "
             f"{kept.get('epoch')}: L1 {fmt_loss(kept.get('l1'))}, validation L1 "
             f"{fmt_loss(kept.get('valid'))})")
     return history
 
 
-def best_keeping_trainer(objective, config):
-    """A :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` that also keeps a copy of the
-    EMA generator's state at its best validation score: ``best_state``, ``best_epoch`` and
-    ``best_valid`` (``None`` until a validation ran). After a resume, the best of the epochs
-    run since (the checkpoint holds the last state only)."""
+class ValidationScorer:
+    """``scorer(generator) -> {"l1", "spectrum_distance", "motion_epe", ...}``: the scores of
+    :func:`~pyro_videossm.metrics.animation.score_animation` of a generator animating frame
+    0 of the validation clips ``(N, T, H, W)`` by their driving flows ``(N, T, 2, H, W)``;
+    ``baseline``: the same scores of semi-Lagrangian warping."""
+
+    def __init__(self, clips: np.ndarray, flows: np.ndarray, flow_method: str = "dis"):
+        from pyro_videossm.models.video.flow_animator import semi_lagrangian_animation
+
+        self.clips, self.flows, self.flow_method = clips, flows, flow_method
+        self.source = np.nan_to_num(clips[:, 0])
+        self.baseline = self._score(semi_lagrangian_animation(self.source, flows))
+
+    def _score(self, generated: np.ndarray) -> dict[str, float]:
+        from pyro_videossm.metrics.animation import score_animation
+
+        return score_animation(generated, self.flows, self.source, self.clips,
+                               flow_method=self.flow_method)
+
+    def __call__(self, generator) -> dict[str, float]:
+        from pyro_videossm.models.video.flow_animator import animate
+
+        device = next(generator.parameters()).device
+        return self._score(animate(generator, self.source, self.flows, device=str(device)))
+
+
+def epoch_keeping_trainer(objective, config, score=None):
+    """A :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` that also keeps, for every
+    validated epoch (1-based), a copy of the EMA generator's state (``states``), its
+    validation L1 (``valid_l1``) and, given ``score`` (a :class:`ValidationScorer`), its
+    validation scores (``valid_scores``; also in the history as ``valid_spectrum`` and
+    ``valid_epe``). After a resume, the epochs run since (the checkpoint holds the last state
+    only)."""
     from pyro_videossm.infer.gan_trainer import GANTrainer
 
-    class BestKeepingTrainer(GANTrainer):
-        best_state: dict | None = None
-        best_epoch: int | None = None
-        best_valid: float = float("inf")
+    class EpochKeepingTrainer(GANTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.states: dict[int, dict] = {}
+            self.valid_l1: dict[int, float] = {}
+            self.valid_scores: dict[int, dict[str, float]] = {}
 
         def _validate(self, valid):
-            score = super()._validate(valid)
-            if score is not None and score < self.best_valid:
-                self.best_valid, self.best_epoch = score, self.epoch + 1
-                self.best_state = copy.deepcopy(self.ema_generator.state_dict())
-            return score
+            value = super()._validate(valid)
+            if value is not None:
+                epoch = self.epoch + 1
+                self.valid_l1[epoch] = value
+                self.states[epoch] = copy.deepcopy(self.ema_generator.state_dict())
+                if score is not None:
+                    self.valid_scores[epoch] = score(self.ema_generator)
+            return value
 
-    return BestKeepingTrainer(objective, config)
+        def _run_epoch(self, *args, **kwargs):
+            super()._run_epoch(*args, **kwargs)
+            record = self.history[-1]
+            scores = self.valid_scores.get(record["epoch"])
+            if scores is not None:
+                record.update(valid_spectrum=scores["spectrum_distance"],
+                              valid_epe=scores["motion_epe"])
+
+    return EpochKeepingTrainer(objective, config)
 
 
 # -- animating ----------------------------------------------------------------------------
