@@ -234,12 +234,13 @@ def step_compare(args) -> dict:
 
         args.models.mkdir(parents=True, exist_ok=True)
         write_netcdf(make_shapes_rgbd(clips=512, frames=FRAMES, size=SIZE), train)
-    recipe_name, extra = (("dcvgan", {"translator_channels": args.translator_channels})
+    recipe_name, extra = (("dcvgan", {"translator_channels": args.translator_channels,
+                                      "translator_l1": args.translator_l1})
                           if args.variant == "dcvgan" else ("mocogan", {"depth": True}))
     recipe = RECIPES[recipe_name]
     options = recipe.make_options(gen_channels=args.channels, disc_channels=args.channels,
                                   lr_discriminator=2e-4, **extra)
-    model = args.work / f"depth_{args.variant}_seed{args.seed}_e{args.epochs}.pt"
+    model = args.work / f"depth_{args.variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
     t0 = time.perf_counter()
     history = recipe.fit(TrainingRun(train, model, epochs=args.epochs, lr=1e-3, seed=args.seed,
                                      progress=False), options)
@@ -267,6 +268,12 @@ def step_compare(args) -> dict:
     return {"metrics": metrics, "timings": {"train_seconds": train_seconds}}
 
 
+def _l1_tag(args) -> str:
+    """File-name suffix of a DCVGAN run with the paired translator loss (none without)."""
+    return (f"_l1w{args.translator_l1:g}" if args.variant == "dcvgan" and args.translator_l1 > 0
+            else "")
+
+
 def _drawable(ds) -> np.ndarray:
     """Colour and depth of clips ``(N, T, 4, S, S)``, depth mapped by the scene's fixed range
     (near = bright), so that the rows of the grid share one depth scale."""
@@ -287,7 +294,10 @@ def draw_grid(args) -> None:
     real = select_split(open_dataset(referee_paths(args.work, args)["data"]).load(), "test")
     rows = [("real", _drawable(real.isel(clip=[0, 1, 2])))]
     for variant, label in (("dcvgan", "dcvgan"), ("mocogan-depth", "mocogan\n--depth")):
-        model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}.pt"
+        args.variant = variant
+        if variant == "dcvgan" and args.translator_l1 > 0:
+            label = f"dcvgan\nL1 {args.translator_l1:g}"
+        model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
         rows.append((label, _drawable(generate_clips(model, 3, seed=args.seed))))
     plot_condition_grid(rows, ROOT / "docs/video_depth_samples.png",
                         title=f"shapes-rgbd 16x16: colour | depth (near = bright), "
@@ -349,22 +359,24 @@ def tables() -> str:
     comp: dict[tuple, list] = {}
     for r in recs:
         if r["name"].startswith("video_depth_compare_"):
+            dcv = r["options"]["variant"] == "dcvgan"
             key = (r["options"]["variant"], r["options"]["epochs"],
-                   r["options"].get("translator_channels") if r["options"]["variant"] ==
-                   "dcvgan" else None)
+                   r["options"].get("translator_channels") if dcv else None,
+                   r["options"].get("translator_l1", 0.0) if dcv else None)
             comp.setdefault(key, []).append(r)
     if comp:
         out += ["", "Comparison (`--step compare`; mean ± s.e. over seeds; widths 8; "
                 "machine shared, loaded, so seconds per step are indicative only):", "",
-                "| model | translator width | seeds | generator steps | s / step | "
-                "judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | depth W1 ↓ |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for key in sorted(comp, key=lambda k: (k[1], k[0], k[2] or 0)):
+                "| model | translator width | translator L1 weight | seeds | generator steps | "
+                "s / step | judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | depth W1 ↓ |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for key in sorted(comp, key=lambda k: (k[1], k[0], k[2] or 0, k[3] or 0)):
             rs = comp[key]
             m = [r["metrics"] for r in rs]
             out.append(
                 f"| {'dcvgan' if key[0] == 'dcvgan' else 'mocogan --depth'} | "
-                f"{key[2] if key[2] else '-'} | {len(rs)} | {m[0]['steps']} | "
+                f"{key[2] if key[2] else '-'} | "
+                f"{'-' if key[3] is None else f'{key[3]:g}'} | {len(rs)} | {m[0]['steps']} | "
                 f"{np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
                 f"{_mean_se([x['judge_fvd'] for x in m])} | "
                 f"{_mean_se([x['judge_fid'] for x in m])} | "
@@ -392,6 +404,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=32, help="12 generator steps an epoch")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--translator-channels", type=int, default=8)
+    p.add_argument("--translator-l1", type=float, default=0.0,
+                   help="dcvgan: weight of the paired L1 loss of the translator (real depth "
+                        "-> colour); 0: adversarial only")
     p.add_argument("--referee-clips", type=int, default=2048)
     p.add_argument("--judge-epochs", type=int, default=15)
     p.add_argument("--depth-epochs", type=int, default=4)
@@ -420,13 +435,16 @@ def main(argv=None) -> int:
         command += f" --variant {args.variant} --seed {args.seed} --epochs {args.epochs}"
         if args.variant == "dcvgan":
             command += f" --translator-channels {args.translator_channels}"
+            if args.translator_l1 > 0:
+                command += f" --translator-l1 {args.translator_l1:g}"
     if args.no_write:
         return 0
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     record = make_record(name, command=command, options=options,
                          data={"size": SIZE, "frames": FRAMES}, metrics=result["metrics"],
                          timings=result["timings"], machine_note="shared, loaded")
-    suffix = f"_{args.variant}_seed{args.seed}_e{args.epochs}" if args.step == "compare" else ""
+    suffix = (f"_{args.variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}"
+              if args.step == "compare" else "")
     write_record(RESULTS / f"{args.step}{suffix}.json", record)
     return 0
 
