@@ -20,7 +20,9 @@ Three steps (issue 15, the depth target), each writing a run record under
 3. ``--step compare --variant dcvgan|mocogan-depth --seed S``: train on the 384 training clips
    of ``benchmarks/video_generation.py``'s 512-clip file (16 x 16, 8 frames) for ``--epochs``
    (12 steps an epoch at batch 32), widths 8 for every network (``--translator-channels``
-   too), score 256 generated clips with the step-1 referees.
+   too), score 256 generated clips with the step-1 referees. ``--translator-l1 W``: DCVGAN
+   with the paired L1 loss of its translator on real depth -> colour frames (weight W; the
+   ``dcvgan`` recipe's ``--translator-l1``).
 
 The budget is matched **by generator steps** (same epochs, batch, widths, learning rates):
 on this shared machine the load changes the wall clock of a run several-fold from one minute
@@ -32,7 +34,9 @@ is recorded next to the scores.
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step diagnose
     for s in 60 61 62; do for v in dcvgan mocogan-depth; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s; done; done
-    python benchmarks/video_depth.py --grid --seed 60   # docs/video_depth_samples.png
+    for s in 60 61 62; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py \\
+        --step compare --variant dcvgan --seed $s --translator-l1 10; done
+    python benchmarks/video_depth.py --grid --seed 60 --translator-l1 10   # the sample grid
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
 
@@ -368,8 +372,9 @@ def tables() -> str:
         out += ["", "Comparison (`--step compare`; mean ± s.e. over seeds; widths 8; "
                 "machine shared, loaded, so seconds per step are indicative only):", "",
                 "| model | translator width | translator L1 weight | seeds | generator steps | "
-                "s / step | judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | depth W1 ↓ |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "s / step | judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | translator on "
+                "real depth: MAE ↓ | depth W1 ↓ |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for key in sorted(comp, key=lambda k: (k[1], k[0], k[2] or 0, k[3] or 0)):
             rs = comp[key]
             m = [r["metrics"] for r in rs]
@@ -381,6 +386,8 @@ def tables() -> str:
                 f"{_mean_se([x['judge_fvd'] for x in m])} | "
                 f"{_mean_se([x['judge_fid'] for x in m])} | "
                 f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
+                + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
+                   if key[0] == "dcvgan" else "-") + " | "
                 f"{_mean_se([x['depth_w1'] for x in m])} |")
     return "\n".join(out)
 
