@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from pyro_videossm.errors import InputError
+from pyro_videossm.experiments.recipe import check_option_ranges
 from pyro_videossm.experiments.recipes import RECIPES
 from pyro_videossm.experiments.video_gan_recipes import build_gan
 from pyro_videossm.models.video.dcvgan import (
@@ -72,3 +74,6 @@ def test_recipe_option_reaches_the_objective():
     assert isinstance(objective, DCVGANObjective) and objective.translator_l1 == 3.0
     _, _, plain = build_gan("dcvgan", RECIPES["dcvgan"].make_options(**TINY), meta)
     assert plain.translator_l1 == 0.0
+    check_option_ranges(RECIPES["dcvgan"].make_options())  # 0 (the default) is allowed
+    with pytest.raises(InputError, match="--translator-l1 -1 is out of range"):
+        check_option_ranges(RECIPES["dcvgan"].make_options(translator_l1=-1.0))
