@@ -36,10 +36,9 @@ is recorded next to the scores.
         python benchmarks/video_depth.py --step compare --variant $v --seed $s; done; done
     for s in 60 61 62; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py \\
         --step compare --variant dcvgan --seed $s --translator-l1 10; done
-    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare \\
-        --variant mocogan-depth --seed 60 --epochs 64      # 768 steps, one seed
-    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare \\
-        --variant dcvgan --seed 60 --epochs 64 --translator-l1 10
+    for s in 60 61; do for v in mocogan-depth dcvgan; do nice -n 10 OMP_NUM_THREADS=1 \\
+        python benchmarks/video_depth.py --step compare --variant $v --seed $s --epochs 64 \\
+        --translator-l1 10; done; done     # 768 steps (--translator-l1: dcvgan only)
     python benchmarks/video_depth.py --grid --seed 60 --translator-l1 10   # the sample grid
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
