@@ -20,7 +20,9 @@ Three steps (issue 15, the depth target), each writing a run record under
 3. ``--step compare --variant dcvgan|mocogan-depth --seed S``: train on the 384 training clips
    of ``benchmarks/video_generation.py``'s 512-clip file (16 x 16, 8 frames) for ``--epochs``
    (12 steps an epoch at batch 32), widths 8 for every network (``--translator-channels``
-   too), score 256 generated clips with the step-1 referees.
+   too), score 256 generated clips with the step-1 referees. ``--translator-l1 W``: DCVGAN
+   with the paired L1 loss of its translator on real depth -> colour frames (weight W; the
+   ``dcvgan`` recipe's ``--translator-l1``).
 
 The budget is matched **by generator steps** (same epochs, batch, widths, learning rates):
 on this shared machine the load changes the wall clock of a run several-fold from one minute
@@ -32,7 +34,12 @@ is recorded next to the scores.
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step diagnose
     for s in 60 61 62; do for v in dcvgan mocogan-depth; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s; done; done
-    python benchmarks/video_depth.py --grid --seed 60   # docs/video_depth_samples.png
+    for s in 60 61 62; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py \\
+        --step compare --variant dcvgan --seed $s --translator-l1 10; done
+    for s in 60 61; do for v in mocogan-depth dcvgan; do nice -n 10 OMP_NUM_THREADS=1 \\
+        python benchmarks/video_depth.py --step compare --variant $v --seed $s --epochs 64 \\
+        --translator-l1 10; done; done     # 768 steps (--translator-l1: dcvgan only)
+    python benchmarks/video_depth.py --grid --seed 60 --translator-l1 10   # the sample grid
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
 
@@ -234,12 +241,13 @@ def step_compare(args) -> dict:
 
         args.models.mkdir(parents=True, exist_ok=True)
         write_netcdf(make_shapes_rgbd(clips=512, frames=FRAMES, size=SIZE), train)
-    recipe_name, extra = (("dcvgan", {"translator_channels": args.translator_channels})
+    recipe_name, extra = (("dcvgan", {"translator_channels": args.translator_channels,
+                                      "translator_l1": args.translator_l1})
                           if args.variant == "dcvgan" else ("mocogan", {"depth": True}))
     recipe = RECIPES[recipe_name]
     options = recipe.make_options(gen_channels=args.channels, disc_channels=args.channels,
                                   lr_discriminator=2e-4, **extra)
-    model = args.work / f"depth_{args.variant}_seed{args.seed}_e{args.epochs}.pt"
+    model = args.work / f"depth_{args.variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
     t0 = time.perf_counter()
     history = recipe.fit(TrainingRun(train, model, epochs=args.epochs, lr=1e-3, seed=args.seed,
                                      progress=False), options)
@@ -267,6 +275,12 @@ def step_compare(args) -> dict:
     return {"metrics": metrics, "timings": {"train_seconds": train_seconds}}
 
 
+def _l1_tag(args) -> str:
+    """File-name suffix of a DCVGAN run with the paired translator loss (none without)."""
+    return (f"_l1w{args.translator_l1:g}" if args.variant == "dcvgan" and args.translator_l1 > 0
+            else "")
+
+
 def _drawable(ds) -> np.ndarray:
     """Colour and depth of clips ``(N, T, 4, S, S)``, depth mapped by the scene's fixed range
     (near = bright), so that the rows of the grid share one depth scale."""
@@ -287,7 +301,10 @@ def draw_grid(args) -> None:
     real = select_split(open_dataset(referee_paths(args.work, args)["data"]).load(), "test")
     rows = [("real", _drawable(real.isel(clip=[0, 1, 2])))]
     for variant, label in (("dcvgan", "dcvgan"), ("mocogan-depth", "mocogan\n--depth")):
-        model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}.pt"
+        args.variant = variant
+        if variant == "dcvgan" and args.translator_l1 > 0:
+            label = f"dcvgan\nL1 {args.translator_l1:g}"
+        model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
         rows.append((label, _drawable(generate_clips(model, 3, seed=args.seed))))
     plot_condition_grid(rows, ROOT / "docs/video_depth_samples.png",
                         title=f"shapes-rgbd 16x16: colour | depth (near = bright), "
@@ -349,26 +366,31 @@ def tables() -> str:
     comp: dict[tuple, list] = {}
     for r in recs:
         if r["name"].startswith("video_depth_compare_"):
+            dcv = r["options"]["variant"] == "dcvgan"
             key = (r["options"]["variant"], r["options"]["epochs"],
-                   r["options"].get("translator_channels") if r["options"]["variant"] ==
-                   "dcvgan" else None)
+                   r["options"].get("translator_channels") if dcv else None,
+                   r["options"].get("translator_l1", 0.0) if dcv else None)
             comp.setdefault(key, []).append(r)
     if comp:
         out += ["", "Comparison (`--step compare`; mean ± s.e. over seeds; widths 8; "
                 "machine shared, loaded, so seconds per step are indicative only):", "",
-                "| model | translator width | seeds | generator steps | s / step | "
-                "judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | depth W1 ↓ |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for key in sorted(comp, key=lambda k: (k[1], k[0], k[2] or 0)):
+                "| model | translator width | translator L1 weight | seeds | generator steps | "
+                "s / step | judge-FVD ↓ | judge-FID ↓ | depth–colour MAE ↓ | translator on "
+                "real depth: MAE ↓ | depth W1 ↓ |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for key in sorted(comp, key=lambda k: (k[1], k[0], k[2] or 0, k[3] or 0)):
             rs = comp[key]
             m = [r["metrics"] for r in rs]
             out.append(
                 f"| {'dcvgan' if key[0] == 'dcvgan' else 'mocogan --depth'} | "
-                f"{key[2] if key[2] else '-'} | {len(rs)} | {m[0]['steps']} | "
+                f"{key[2] if key[2] else '-'} | "
+                f"{'-' if key[3] is None else f'{key[3]:g}'} | {len(rs)} | {m[0]['steps']} | "
                 f"{np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
                 f"{_mean_se([x['judge_fvd'] for x in m])} | "
                 f"{_mean_se([x['judge_fid'] for x in m])} | "
                 f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
+                + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
+                   if key[0] == "dcvgan" else "-") + " | "
                 f"{_mean_se([x['depth_w1'] for x in m])} |")
     return "\n".join(out)
 
@@ -392,6 +414,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=32, help="12 generator steps an epoch")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--translator-channels", type=int, default=8)
+    p.add_argument("--translator-l1", type=float, default=0.0,
+                   help="dcvgan: weight of the paired L1 loss of the translator (real depth "
+                        "-> colour); 0: adversarial only")
     p.add_argument("--referee-clips", type=int, default=2048)
     p.add_argument("--judge-epochs", type=int, default=15)
     p.add_argument("--depth-epochs", type=int, default=4)
@@ -420,13 +445,16 @@ def main(argv=None) -> int:
         command += f" --variant {args.variant} --seed {args.seed} --epochs {args.epochs}"
         if args.variant == "dcvgan":
             command += f" --translator-channels {args.translator_channels}"
+            if args.translator_l1 > 0:
+                command += f" --translator-l1 {args.translator_l1:g}"
     if args.no_write:
         return 0
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     record = make_record(name, command=command, options=options,
                          data={"size": SIZE, "frames": FRAMES}, metrics=result["metrics"],
                          timings=result["timings"], machine_note="shared, loaded")
-    suffix = f"_{args.variant}_seed{args.seed}_e{args.epochs}" if args.step == "compare" else ""
+    suffix = (f"_{args.variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}"
+              if args.step == "compare" else "")
     write_record(RESULTS / f"{args.step}{suffix}.json", record)
     return 0
 

@@ -91,6 +91,8 @@ class DCVGANOptions(VideoGANOptions):
     colour_dim: int = option(8, "size of the colour noise of the depth-to-colour translator")
     translator_channels: int = option(16, "channels of the translator's finest level")
     translator_levels: int = option(2, "downsamplings of the translator U-Net")
+    translator_l1: float = option(0.0, "weight of the paired L1 loss of the translator on "
+                                       "real depth -> colour frames (0: adversarial only)")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def _common_generator_args(options: VideoGANOptions) -> dict:
 
 def build_gan(kind: str, options: VideoGANOptions, meta: dict):
     """``(generator, critics, objective)`` of a recipe for data described by ``meta``."""
-    from pyro_videossm.models.video.dcvgan import DCVGANGenerator
+    from pyro_videossm.models.video.dcvgan import DCVGANGenerator, DCVGANObjective
     from pyro_videossm.models.video.mocogan import (
         MoCoGANDiscriminator,
         MoCoGANGenerator,
@@ -270,8 +272,12 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
                                 classify=aux > 0,
                                 classifier_channels=getattr(options, "classifier_channels", 0),
                                 fake_classes=not real_only)
-    objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
-                                 conditions=sampling, condition_names=names)
+    if kind == "dcvgan":
+        objective = DCVGANObjective(gen, disc, options.gan_loss,
+                                    translator_l1=options.translator_l1)
+    else:
+        objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
+                                     conditions=sampling, condition_names=names)
     return gen, disc, objective
 
 

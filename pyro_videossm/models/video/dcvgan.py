@@ -13,16 +13,29 @@ colour-depth clips; the objective is
 :class:`~pyro_videossm.models.video.mocogan.MoCoGANObjective`. The same critics and objective
 with a plain 4-channel MoCoGAN generator give the "MoCoGAN generating a depth channel"
 baseline, so the two differ only in the generator.
+
+:class:`DCVGANObjective` adds to the generator's loss an optional direct consistency signal
+for the translator (``translator_l1 > 0``): the mean absolute error
+(:func:`paired_translation_l1`) between the translator's colour for the *real* depth frames of
+the batch (with fresh colour noise) and their real colour, weighted, next to the adversarial
+terms (a paired depth-to-colour reconstruction, as in image-to-image translation). With weight
+0 the objective is MoCoGAN's exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from pyro_videossm.models.video.mocogan import MoCoGANGenerator
+from pyro_videossm.models.video.mocogan import (
+    MoCoGANDiscriminator,
+    MoCoGANGenerator,
+    MoCoGANObjective,
+    as_float_clips,
+)
 from pyro_videossm.nn.gan_blocks import DepthToColour
 
 
@@ -54,3 +67,32 @@ class DCVGANGenerator(nn.Module):
         colour = self.translator(depth.flatten(0, 1), code.repeat_interleave(t, dim=0))
         colour = colour.reshape(n, t, 3, self.size, self.size)
         return torch.cat([colour, depth], dim=2)
+
+
+def paired_translation_l1(generator: DCVGANGenerator, real: Tensor) -> Tensor:
+    """Mean absolute error between the translator's colour for the depth frames of real
+    colour-depth clips ``real`` ``(N, T, 4, S, S)`` in [0, 1] (one fresh colour code per clip,
+    shared by its frames) and their real colour ``real[:, :, :3]``: a scalar."""
+    n, t = real.shape[:2]
+    code = torch.randn(n, generator.colour_dim, device=real.device)
+    colour = generator.translator(real[:, :, 3:].flatten(0, 1),
+                                  code.repeat_interleave(t, dim=0))
+    return (colour - real[:, :, :3].flatten(0, 1)).abs().mean()
+
+
+class DCVGANObjective(MoCoGANObjective):
+    """MoCoGAN's objective + ``translator_l1`` x :func:`paired_translation_l1` on the real
+    clips of the batch in the generator's loss (module doc)."""
+
+    def __init__(self, generator: DCVGANGenerator, discriminator: MoCoGANDiscriminator,
+                 loss: str = "hinge", *, translator_l1: float = 0.0) -> None:
+        super().__init__(generator, discriminator, loss)
+        self.translator_l1 = float(translator_l1)
+
+    def generator_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        loss, logs = super().generator_loss(batch)
+        if self.translator_l1 > 0:
+            l1 = paired_translation_l1(self.generator, as_float_clips(batch["frames"]))
+            loss = loss + self.translator_l1 * l1
+            logs["g_translator_l1"] = l1.detach()
+        return loss, logs
