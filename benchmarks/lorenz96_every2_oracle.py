@@ -29,12 +29,12 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
+from benchmarks.lorenz96_n40_oracle import untrained_guide_posterior  # noqa: E402
 from pyro_videossm.assimilate import assimilate  # noqa: E402
 from pyro_videossm.data import simulate  # noqa: E402
 from pyro_videossm.experiments.records import make_record  # noqa: E402
 from pyro_videossm.experiments.results import write_section  # noqa: E402
 from pyro_videossm.metrics.posterior import score_posterior  # noqa: E402
-from pyro_videossm.models.ssm.hybrid import hybrid_dmm  # noqa: E402
 
 SECTION = "lorenz96_every2:oracle"
 SIMULATE = {"system": "lorenz96", "n": 40, "forcing": 8.0, "dt": 0.05, "steps_per_obs": 1,
@@ -58,14 +58,8 @@ def block_rmse(post, truth, burn_in: int) -> list[float]:
 def oracle_row(obs, window: int, stride: int, iterations: int, q: float, substeps,
                *, seed: int, samples: int, burn_in: int) -> dict:
     """Scores of the untrained guide (see the module docstring)."""
-    torch.manual_seed(seed)
-    dmm = hybrid_dmm(obs, rnn_dim=16, correction_hidden=(), transition_scale=q,
-                     learn_transition_scale=False, smoother_iterations=iterations,
-                     guide_residual=False, physics_substeps=substeps)
-    start = time.perf_counter()
-    post = assimilate(obs, "dmm", model=dmm, samples=samples, window=window, stride=stride,
-                      seed=seed)
-    seconds = time.perf_counter() - start
+    post, seconds = untrained_guide_posterior(obs, window, stride, iterations, q, seed=seed,
+                                              samples=samples, substeps=substeps)
     scores = score_posterior(post, obs["truth"], burn_in=burn_in)
     blocks = block_rmse(post, obs["truth"], burn_in)
     return {"method": "oracle smoother", "window": window, "stride": stride,

@@ -45,20 +45,31 @@ GRID = ((40, 20, 3, 0.02), (40, 20, 10, 0.02), (40, 20, 10, 0.005),
 IENKS = {"members": 40, "lag": 40, "inflation": 1.005}
 
 
-def oracle_row(obs, window: int, stride: int, iterations: int, q: float, *, seed: int,
-               samples: int, burn_in: int) -> dict:
-    """Scores of the untrained guide with the true physics (see the module docstring)."""
+def untrained_guide_posterior(obs, window: int, stride: int, iterations: int, q: float, *,
+                              seed: int, samples: int, substeps: int | None = None):
+    """``(posterior, seconds)`` of the untrained hybrid DMM's guide: pure physics (no
+    correction; ``substeps`` RK4 substeps per cycle, ``None``: the data's own step), transition
+    noise fixed at ``q``, no guide residual, assimilating in windows (also used by
+    ``benchmarks/lorenz96_every2_oracle.py``)."""
     torch.manual_seed(seed)
     dmm = hybrid_dmm(obs, rnn_dim=16, correction_hidden=(), transition_scale=q,
                      learn_transition_scale=False, smoother_iterations=iterations,
-                     guide_residual=False)
+                     guide_residual=False, physics_substeps=substeps)
     start = time.perf_counter()
     post = assimilate(obs, "dmm", model=dmm, samples=samples, window=window, stride=stride,
                       seed=seed)
+    return post, time.perf_counter() - start
+
+
+def oracle_row(obs, window: int, stride: int, iterations: int, q: float, *, seed: int,
+               samples: int, burn_in: int) -> dict:
+    """Scores of the untrained guide with the true physics (see the module docstring)."""
+    post, seconds = untrained_guide_posterior(obs, window, stride, iterations, q, seed=seed,
+                                              samples=samples)
     scores = score_posterior(post, obs["truth"], burn_in=burn_in)
     return {"method": "oracle smoother", "window": window, "stride": stride,
             "iterations": iterations, "q": q, "rmse": float(scores["rmse"]),
-            "spread": float(scores["spread"]), "seconds": time.perf_counter() - start}
+            "spread": float(scores["spread"]), "seconds": seconds}
 
 
 def render(rows: list[dict], command: str, args) -> str:
