@@ -49,7 +49,8 @@ from pyro_videossm.experiments.heat_benchmark import heat_architectures, heat_da
 from pyro_videossm.experiments.windows import build_windows
 
 MODELS = ("convdmm", "convlstm", "convlstm-clip", "dmm-flat", "persistence",
-          "advection-convdmm", "advection-convdmm-rollout")
+          "advection-convdmm", "advection-convdmm-rollout",
+          "advection-convdmm-stencil", "advection-convdmm-stencil-rollout")
 BEGIN, END = "<!-- BEGIN heat -->", "<!-- END heat -->"
 
 

@@ -122,6 +122,8 @@ class AdvectionConvDMMOptions(LikelihoodOptions):
                                      "ahead too (0: plain ELBO)")
     rollout_weight: float = option(1.0, "weight of that free-running likelihood term")
     rollout_stride: int = option(10, "steps between the starts of the free-running terms")
+    linear_kernel: int = option(0, "add a learned linear k×k stencil to the transition (odd "
+                                   "k; a diffusion-like physics step; 0: none)")
 
 
 @dataclass

@@ -46,7 +46,10 @@ def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim
     """Constructor options of ``convdmm``, ``convlstm``, ``dmm-flat``, ``advection-convdmm``
     (no motion, no transform: diffusion is its learned correction) and
     ``advection-convdmm-rollout`` (the same, trained with the free-running term of
-    ``rollout_horizon`` steps, :mod:`~pyro_videossm.models.ssm.rollout_loss`)."""
+    ``rollout_horizon`` steps, :mod:`~pyro_videossm.models.ssm.rollout_loss`),
+    ``advection-convdmm-stencil`` (the advection ConvDMM whose transition adds a learned linear
+    3 × 3 stencil: heat diffusion's physics form) and ``advection-convdmm-stencil-rollout``
+    (both)."""
     clip = list(input_clip) if input_clip else None
     lik = dict(likelihood=likelihood, df=df, input_clip=clip)
     h = hidden_channels
@@ -60,6 +63,9 @@ def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim
                          input_clip=clip),
         "advection-convdmm": advection,
         "advection-convdmm-rollout": dict(advection, rollout_horizon=rollout_horizon),
+        "advection-convdmm-stencil": dict(advection, linear_kernel=3),
+        "advection-convdmm-stencil-rollout": dict(advection, linear_kernel=3,
+                                                  rollout_horizon=rollout_horizon),
         "dmm-flat": dict(latent_dim=latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
                          conv_channels=max(8, h // 2), n_down=2, **lik),
     }

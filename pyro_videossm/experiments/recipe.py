@@ -103,7 +103,7 @@ class Recipe:
 ZERO_ALLOWED = frozenset({"n_down", "anneal_epochs", "valid_fraction", "min_anneal",
                           "adversary_weight", "dynamic_kl_weight", "transform_threshold",
                           "adversarial_weight", "spectral_weight", "consistency_weight",
-                          "rollout_horizon", "translator_l1"})
+                          "rollout_horizon", "translator_l1", "linear_kernel"})
 #: option names whose values lie in [0, 1] (``valid_fraction`` in [0, 1))
 FRACTIONS = frozenset({"valid_fraction", "min_anneal", "lr_decay"})
 

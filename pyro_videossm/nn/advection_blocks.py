@@ -6,11 +6,17 @@ frame grid, moved by a flow ``(N, 2, H, W)`` (pixels per step) with
 :class:`AdvectionTransition`, ``p(z_t | z_{t-1})``::
 
     a     = advect(z_{t-1}, flow)
-    loc   = a + max_change · tanh(conv(relu(conv(a))))        growth / decay, bounded per step
+    loc   = a + L(a) + max_change · tanh(conv(relu(conv(a))))  growth / decay, bounded per step
     scale = softplus(conv(relu(conv(a))) + b) + min_scale     learned noise
 
-The output convolutions start at zero: an untrained transition is pure advection with noise
-``init_scale``.
+``L`` is an optional learned *linear* stencil (a ``linear_kernel`` × ``linear_kernel``
+convolution over the channels, with a bias; zero padding): the form of a linear physics step
+such as diffusion (``u + D Δu``) plus a constant drift, which the bounded non-linear correction
+can only approximate, so that its per-step bias does not accumulate over long roll-outs.
+``linear_kernel = 0`` (default) leaves it out.
+
+The output convolutions (and ``L``) start at zero: an untrained transition is pure advection
+with noise ``init_scale``.
 
 :class:`AdvectionCombiner`, ``q(z_t | z_{t-1}, x_{t:T})``: the advected previous latent,
 nudged towards the observation like a Kalman update with a learned gain, plus a learned
@@ -55,10 +61,12 @@ class AdvectionTransition(nn.Module):
 
     def __init__(self, channels: int, hidden_channels: int, kernel_size: int = 3,
                  max_change: float = 0.5, init_scale: float = 0.05,
-                 min_scale: float = 1e-3, interpolation: str = "bilinear") -> None:
+                 min_scale: float = 1e-3, interpolation: str = "bilinear",
+                 linear_kernel: int = 0) -> None:
         super().__init__()
         self.interpolation = interpolation
         self.hidden_channels = hidden_channels
+        self.linear = _zero_(_conv(channels, channels, linear_kernel)) if linear_kernel else None
         self.max_change = float(max_change)
         self.min_scale = min_scale
         self.to_hidden = _conv(channels, 2 * hidden_channels, kernel_size)
@@ -70,6 +78,8 @@ class AdvectionTransition(nn.Module):
         a = semi_lagrangian_step(z, flow, self.interpolation)
         hc, hs = torch.relu(self.to_hidden(a)).split(self.hidden_channels, dim=1)
         loc = a + self.max_change * torch.tanh(self.change_out(hc))
+        if self.linear is not None:
+            loc = loc + self.linear(a)
         return loc, F.softplus(self.scale_out(hs)) + self.min_scale
 
 

@@ -127,7 +127,8 @@ class AdvectionConvDMM(FieldDMM):
                  interpolation: str = "bicubic", likelihood: str = "gaussian",
                  obs_scale: float | None = None, df: float = 4.0, init_obs_scale: float = 0.1,
                  input_clip: tuple[float, float] | None = None, rollout_horizon: int = 0,
-                 rollout_weight: float = 1.0, rollout_stride: int = 10) -> None:
+                 rollout_weight: float = 1.0, rollout_stride: int = 10,
+                 linear_kernel: int = 0) -> None:
         super().__init__(likelihood, obs_scale, df, init_obs_scale, input_clip)
         for key, v in (("latent_channels", latent_channels), ("hidden_channels", hidden_channels),
                        ("rnn_channels", rnn_channels), ("encoder_channels", encoder_channels)):
@@ -147,6 +148,9 @@ class AdvectionConvDMM(FieldDMM):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
                              f"{interpolation!r}")
+        if linear_kernel < 0 or (linear_kernel and linear_kernel % 2 == 0):
+            raise InputError(f"linear_kernel must be 0 (none) or an odd size >= 1, got "
+                             f"{linear_kernel}")
         if rollout_horizon < 0 or rollout_stride < 1 or not rollout_weight > 0:
             raise InputError(f"rollout_horizon must be >= 0, rollout_stride >= 1 and "
                              f"rollout_weight > 0, got {rollout_horizon}, {rollout_stride} "
@@ -165,12 +169,13 @@ class AdvectionConvDMM(FieldDMM):
             obs_scale=obs_scale, df=float(df), init_obs_scale=init_obs_scale,
             input_clip=None if self.input_clip is None else list(self.input_clip),
             rollout_horizon=int(rollout_horizon), rollout_weight=float(rollout_weight),
-            rollout_stride=int(rollout_stride))
+            rollout_stride=int(rollout_stride), linear_kernel=int(linear_kernel))
         self.multiple = 2**n_down
         self.latent_channels = latent_channels
         self.trans = AdvectionTransition(latent_channels, hidden_channels, kernel_size,
                                          max_change, init_scale,
-                                         interpolation=interpolation)
+                                         interpolation=interpolation,
+                                         linear_kernel=linear_kernel)
         self.encoder = ConvEncoder(2, encoder_channels, encoder_channels, n_down, kernel_size)
         self.rnn = ConvLSTM(encoder_channels, [rnn_channels], kernel_size, reverse=True)
         self.combiner = AdvectionCombiner(latent_channels, rnn_channels, hidden_channels,
