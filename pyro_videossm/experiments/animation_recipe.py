@@ -5,9 +5,12 @@ a ``channel`` dimension of size 1 is dropped) is its own driving video. The sour
 the driving flows are the OpenCV flows of the clip (``--flow-method``; or the file's stored
 ``flow`` with ``--flow-source stored``), and the target is the clip itself. The generator
 (:class:`~pyro_videossm.models.video.flow_animator.FlowAnimator`) and the video critic are
-trained by :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` with L1 + adversarial losses;
-the last ``valid_fraction`` of the clips validate (L1 of the EMA generator). The model file
-holds the EMA generator.
+trained by :class:`~pyro_videossm.infer.gan_trainer.GANTrainer` with L1 + adversarial losses
+(+ power-spectrum and flow-consistency losses); the last ``valid_fraction`` of the clips
+validate (the EMA generator's L1 and the judged scores). The model file holds the EMA
+generator of the epoch chosen by ``--keep``
+(:mod:`~pyro_videossm.experiments.animation_selection`; default ``targets``: the epoch that
+holds the three targets of issue #16 on the validation clips by the widest margin).
 
 :func:`animation_batch` turns clips into the batch the objective reads; :func:`animate_clips`
 animates sources by driving clips with a trained model file (what ``videossm animate`` runs).
@@ -30,8 +33,9 @@ from pyro_videossm.experiments.recipes import RECIPES
 from pyro_videossm.experiments.windowed import option
 
 MODEL_NAME = "flow-animator"
-#: Default weight of the power-spectrum loss (the published recipe, docs/animation.md).
-SPECTRAL_WEIGHT = 0.1
+#: Default weight of the power-spectrum loss (the published recipe, docs/animation.md; chosen
+#: on training seeds 0-4 of docs/animation.md, with keep="targets").
+SPECTRAL_WEIGHT = 0.12
 
 
 @dataclass
@@ -63,7 +67,7 @@ class FlowAnimatorOptions:
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.9, "decay of the generator's exponential moving average")
     valid_fraction: float = option(0.1, "last clips held out for validation")
-    keep: str = option("best", "EMA generator the model file holds: the last one, the one of "
+    keep: str = option("targets", "EMA generator the model file holds: the last one, the one of "
                                "the epoch with the best validation L1 (early stopping), or the "
                                "one of the epoch that holds the targets of issue #16 on the "
                                "validation clips by the widest margin (L1 and spectrum "

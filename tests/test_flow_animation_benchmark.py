@@ -1,0 +1,63 @@
+"""benchmarks/flow_animation.py: the published record runs the recipe's defaults, and the
+seed tables count and average what the records hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from script_loader import load_script
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("benchmarks/flow_animation.py", "flow_animation_bench")
+
+
+def test_published_record_runs_the_defaults_of_the_recipe_and_the_script(bench):
+    from pyro_videossm.experiments.animation_recipe import FLOW_ANIMATOR
+    from pyro_videossm.experiments.records import read_record
+
+    record = read_record(bench.RECORD)
+    options = FLOW_ANIMATOR.make_options()
+    assert (options.spectral_weight, options.keep) == (0.12, "targets")
+    published = record["options"]
+    for key in ("spectral_weight", "keep", "warping", "interpolation", "channels",
+                "disc_channels", "adversarial_weight", "consistency_weight", "ema_decay"):
+        assert published[key] == getattr(options, key), key
+    for key, value in FLOW_ANIMATOR.defaults.items():
+        assert published[key] == value, key
+    # the script's flags default to the same values: the published record ran the defaults
+    defaults = vars(bench.build_parser().parse_args([]))
+    for key in bench.RECIPE_KEYS:
+        assert published[key] == defaults[key], key
+
+
+def fake_record(seed, l1, epe, spectrum, ref=(0.1, 0.05, 0.2)):
+    scores = {"l1": l1, "motion_epe": epe, "spectrum_distance": spectrum}
+    base = dict(zip(("l1", "motion_epe", "spectrum_distance"), ref))
+    return {"options": {"seed": seed, "keep": "targets"},
+            "metrics": {"kept_epoch": 1,
+                        "scores": {"flow-animator": scores, "semi-lagrangian": base},
+                        "targets": {"l1_below_warping": l1 < base["l1"],
+                                    "spectrum_below_warping": spectrum
+                                    < base["spectrum_distance"],
+                                    "epe_within_10pct_of_warping": epe
+                                    <= 1.1 * base["motion_epe"]}}}
+
+
+def test_seeds_table_splits_tuning_and_confirmation_seeds(bench):
+    runs = [fake_record(0, 0.09, 0.05, 0.19), fake_record(1, 0.095, 0.054, 0.18),
+            fake_record(5, 0.098, 0.06, 0.21), fake_record(6, 0.11, 0.05, 0.15)]
+    text = bench.seeds_table(runs, tuning=(0, 1))
+    l1 = np.array([0.09, 0.095, 0.098, 0.11])
+    assert (f"| mean ± s.e. (4) | | | {l1.mean():.4f} ± {l1.std(ddof=1) / 2:.4f} |" in text)
+    assert "| mean ± s.e., seeds 0, 1 (tuning) | | | 0.0925 ± 0.0025 |" in text
+    assert "2 of 2 hold all three |" in text and "0 of 2 hold all three |" in text
+    assert "2 of 4 seeds hold all three targets (tuning seeds 0, 1: 2 of 2; confirmation " \
+           "seeds 5, 6: 0 of 2)" in text
+    assert "seeds holding each target: L1 3; EPE 3; spectrum 3" in text
+    # seed 6 misses L1 by 0.01 (10 %), seed 5 the spectrum by 0.01 (5 %), EPE (bound 0.055)
+    assert "L1 -0.0100 (seed 6, -10.0 %); EPE -0.0050 (seed 5, -9.1 %); spectrum -0.0100 " \
+           "(seed 5, -5.0 %)" in text
+    # without both kinds of seed there is no split
+    assert "tuning" not in bench.seeds_table(runs[:2], tuning=(0, 1))
