@@ -1,10 +1,11 @@
 """Flow-animation benchmark: animate held-out procedural clouds by their own optical flow.
 
-Training clips: ``videossm simulate clouds`` (``--train-clips``, seed 0); test clips: the same
-simulator with another seed (``--test-clips``, seed 1000), so their fields and flows were
-never seen in training. The flow animator is trained with the ``flow-animator`` recipe (the
-flags default to the recipe's defaults, what ``videossm train flow-animator`` trains); then each
-method animates frame 0 of every test clip by the OpenCV (DIS) flows of that clip
+Training clips: ``videossm simulate clouds`` (``--train-clips``, seed ``--data-seed``, 0); test
+clips: the same simulator with another seed (``--test-clips``, seed ``--test-seed``, 1000), so
+their fields and flows were never seen in training. The flow animator is trained with the
+``flow-animator`` recipe (the flags default to the recipe's defaults, what ``videossm train
+flow-animator`` trains); then each method animates frame 0 of every test clip by the OpenCV
+(DIS) flows of that clip
 (:func:`pyro_videossm.experiments.animation_recipe.evaluate_animation`): the still source,
 semi-Lagrangian advection, the model's warp without its refinement network, and the trained
 model. The same model then animates the first frame of each KNMI radar driving clip
@@ -88,7 +89,8 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
     m, opts = record["metrics"], record["options"]
     yes = {True: "holds", False: "does not hold"}
     t = m["targets"]
-    parts = [f"Procedural clouds, {opts['test_clips']} held-out clips (seed 1000), each animated "
+    parts = [f"Procedural clouds, {opts['test_clips']} held-out clips (seed "
+             f"{opts.get('test_seed', 1000)}), each animated "
              "from its frame 0 by its own DIS flow:", "", table(m["scores"]), "",
              f"Targets (against semi-Lagrangian warping): L1 below, {yes[t['l1_below_warping']]}; "
              f"spectrum distance below, {yes[t['spectrum_below_warping']]}; end-point error "
@@ -129,6 +131,13 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
         radar = [rec for rec in seeds if "radar" in rec["metrics"]]
         if len(radar) > 1:
             parts += ["", radar_summary(radar)]
+    for (data_seed, test_seed, test_clips), fresh in other_data(record, attempts):
+        parts += ["", f"The published recipe on other data, never used while tuning: training "
+                      f"clips of data seed {data_seed}, {test_clips} test clips of seed "
+                      f"{test_seed} (`--data-seed {data_seed} --test-seed {test_seed} "
+                      f"--test-clips {test_clips}`), over {len(fresh)} training seeds; the "
+                      "targets are against warping on these clips:", "", seeds_table(fresh)]
+    attempts = [(name, rec) for name, rec in attempts if data_of(rec) == data_of(record)]
     for variant, others in variants(record, attempts):
         parts += ["", f"The same recipe with spectral weight {variant['spectral_weight']:g} "
                       f"and `--keep {variant['keep']}`, over {len(others)} training seeds:",
@@ -169,14 +178,38 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
 #: Options that make two runs the same recipe on the same data (all but the seed and paths).
 RECIPE_KEYS = ("train_clips", "test_clips", "epochs", "channels", "warping", "interpolation",
                "spectral_weight", "consistency_weight", "disc_channels", "adversarial_weight",
-               "ema_decay", "keep", "lr", "batch_size")
+               "ema_decay", "keep", "lr", "batch_size", "data_seed", "test_seed")
+#: What a record without the key ran (records written before the option existed).
+OPTION_DEFAULTS = {"keep": "last", "data_seed": 0, "test_seed": 1000}
 
 
 def same_recipe(a: dict, b: dict) -> bool:
     """Whether run records ``a`` and ``b`` ran the same recipe on the same data (seeds aside;
-    a missing ``keep`` is ``last``)."""
-    oa, ob = ({"keep": "last", **r["options"]} for r in (a, b))
+    a missing option is :data:`OPTION_DEFAULTS`'s)."""
+    oa, ob = ({**OPTION_DEFAULTS, **r["options"]} for r in (a, b))
     return all(oa.get(k) == ob.get(k) for k in RECIPE_KEYS)
+
+
+#: Options that choose the data (training and test clips).
+DATA_KEYS = ("data_seed", "test_seed", "test_clips")
+
+
+def data_of(record: dict) -> tuple:
+    """``(data_seed, test_seed, test_clips)`` of a run record."""
+    o = {**OPTION_DEFAULTS, **record["options"]}
+    return tuple(o.get(k) for k in DATA_KEYS)
+
+
+def other_data(record: dict, attempts) -> list[tuple[tuple, list[dict]]]:
+    """``(data, records)`` of the runs in ``attempts`` (``(name, record)``) of ``record``'s
+    recipe on other data (:func:`data_of`), one group per data, in the order of first run."""
+    groups: dict[tuple, list[dict]] = {}
+    for _, rec in attempts:
+        if data_of(rec) != data_of(record) and same_recipe(
+                rec, {**record, "options": {**record["options"],
+                                            **dict(zip(DATA_KEYS, data_of(rec)))}}):
+            groups.setdefault(data_of(rec), []).append(rec)
+    return list(groups.items())
 
 
 def variants(record: dict, attempts) -> list[tuple[dict, list[dict]]]:
@@ -364,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0,
                    help="training seed (initial weights and batch order; the data stay fixed)")
+    p.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the training clips (the published runs: 0)")
+    p.add_argument("--test-seed", type=int, default=1000,
+                   help="seed of the held-out test clips (the published runs: 1000)")
     p.add_argument("--record", type=Path, default=RECORD, help="run record to write")
     p.add_argument("--strip", type=Path, default=STRIP, help="strip PNG of a procedural clip")
     p.add_argument("--radar-strip", type=Path, default=RADAR_STRIP,
@@ -385,8 +422,8 @@ def main(argv=None) -> int:
         args.train_clips, args.test_clips, args.epochs = 8, 2, 1
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    train = simulate_clouds(clips=args.train_clips, seed=0)
-    test = simulate_clouds(clips=args.test_clips, seed=1000)
+    train = simulate_clouds(clips=args.train_clips, seed=args.data_seed)
+    test = simulate_clouds(clips=args.test_clips, seed=args.test_seed)
     options = FLOW_ANIMATOR.make_options(channels=args.channels,
                                          disc_channels=args.disc_channels,
                                          adversarial_weight=args.adversarial_weight,

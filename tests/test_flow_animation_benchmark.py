@@ -29,7 +29,21 @@ def test_published_record_runs_the_defaults_of_the_recipe_and_the_script(bench):
     # the script's flags default to the same values: the published record ran the defaults
     defaults = vars(bench.build_parser().parse_args([]))
     for key in bench.RECIPE_KEYS:
-        assert published[key] == defaults[key], key
+        assert {**bench.OPTION_DEFAULTS, **published}[key] == defaults[key], key
+
+
+def test_runs_on_other_data_get_their_own_group(bench):
+    """Records of the published recipe on other clips (``--data-seed``/``--test-seed``) are
+    grouped apart from the published data, per data, and never mixed into its seed table."""
+    base = {"options": {"seed": 0, "keep": "targets", "spectral_weight": 0.12}}
+    fresh = [{"options": {**base["options"], "seed": s, "data_seed": 1, "test_seed": 2000}}
+             for s in (0, 1)]
+    other = {"options": {**base["options"], "data_seed": 2, "test_seed": 3000}}
+    attempts = [(str(i), r) for i, r in enumerate([*fresh, base, other])]
+    groups = bench.other_data(base, attempts)
+    assert [(data, len(runs)) for data, runs in groups] == [((1, 2000, None), 2),
+                                                            ((2, 3000, None), 1)]
+    assert bench.data_of(base) == (0, 1000, None) and not bench.same_recipe(fresh[0], base)
 
 
 def fake_record(seed, l1, epe, spectrum, ref=(0.1, 0.05, 0.2)):
