@@ -203,6 +203,8 @@ def grids(ds, prefix: str = "video_generation") -> None:
 
 VARIANTS = {
     "disentangled": ("zero-shot", "cmocogan", {}, "cmocogan (disentangled)"),
+    "seen-critics": ("zero-shot", "cmocogan", {"critic_pairs": "seen"},
+                     "cmocogan (disentangled), critics on seen pairs"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),
@@ -270,8 +272,8 @@ def tables() -> str:
             runs.setdefault(key, []).append(rec)
     epochs = sorted({k[1] for k in runs})
     out = []
-    zero = sorted((k for k in runs if k[0] in ("disentangled", "baseline")),
-                  key=lambda k: (k[1], k[0] == "baseline", k[2]))
+    zero = sorted((k for k in runs if k[0] in ("disentangled", "seen-critics", "baseline")),
+                  key=lambda k: (k[1], k[0] == "baseline", k[0] == "seen-critics", k[2]))
     if zero:
         out += ["| model | auxiliary classifier | seeds | epochs | generator steps | train min | "
                 "seen motion % | seen top % | unseen motion % | unseen top % | unseen joint % | "
