@@ -203,8 +203,8 @@ def grids(ds, prefix: str = "video_generation") -> None:
 
 VARIANTS = {
     "disentangled": ("zero-shot", "cmocogan", {}, "cmocogan (disentangled)"),
-    "seen-critics": ("zero-shot", "cmocogan", {"critic_pairs": "seen"},
-                     "cmocogan (disentangled), critics on seen pairs"),
+    "seen-pairs": ("zero-shot", "cmocogan", {"critic_pairs": "seen", "classifier_pairs": "seen"},
+                   "cmocogan (disentangled), --critic-pairs seen --classifier-pairs seen"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),
@@ -246,7 +246,9 @@ def curve_classifier(rec: dict) -> str:
         return "critic heads"
     fake = options.get("classifier_fake_classes") or (
         rec["created"] >= FAKE_CLASSES_SINCE and not options.get("classifier_real_only"))
-    return "separate (width 16)" + (", real/generated classes" if fake else "")
+    pairs = "".join(f", --{k.replace('_', '-')} seen" for k in ("critic_pairs", "classifier_pairs")
+                    if options.get(k) == "seen")
+    return "separate (width 16)" + (", real/generated classes" if fake else "") + pairs
 
 
 def _cell(recs: list[dict], key: str, scale: float = 1.0, digits: int = 1) -> str:
@@ -272,8 +274,8 @@ def tables() -> str:
             runs.setdefault(key, []).append(rec)
     epochs = sorted({k[1] for k in runs})
     out = []
-    zero = sorted((k for k in runs if k[0] in ("disentangled", "seen-critics", "baseline")),
-                  key=lambda k: (k[1], k[0] == "baseline", k[0] == "seen-critics", k[2]))
+    zero = sorted((k for k in runs if k[0] in ("disentangled", "seen-pairs", "baseline")),
+                  key=lambda k: (k[1], k[0] == "baseline", k[0] == "seen-pairs", k[2]))
     if zero:
         out += ["| model | auxiliary classifier | seeds | epochs | generator steps | train min | "
                 "seen motion % | seen top % | unseen motion % | unseen top % | unseen joint % | "
@@ -294,23 +296,34 @@ def tables() -> str:
     curves = sorted(read_records(ROOT / "benchmarks/results/video_generation_curves"),
                     key=lambda r: r["name"])
     if curves:
-        out += ["", "Learning curves (`benchmarks/video_generation_curves.py`, seed 0, widths 8): "
+        out += ["", "Learning curves (`benchmarks/video_generation_curves.py`, widths 8): "
                 "judged accuracy of the EMA generator, the auxiliary classifier's own motion "
-                "accuracy on the same generated clips (where recorded) and the critics' "
+                "and top accuracy on the same generated clips and the video critic's mean "
+                "score of them under their conditions (where recorded), and the critics' "
                 "auxiliary cross-entropy on real clips (`d_aux`, chance about 5.8) by "
                 "generator step.", "",
-                "| auxiliary classifier | step | seen motion % | seen top % | unseen motion % | "
-                "unseen top % | classifier's motion %, seen / unseen | d_aux |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "| auxiliary classifier | seed | step | seen motion % | seen top % | "
+                "unseen motion % | unseen top % | classifier's motion %, seen / unseen | "
+                "classifier's top %, seen / unseen | video critic score, seen / unseen | "
+                "d_aux |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+        def pair(pt, key, scale=100.0, digits=0):
+            if f"seen_{key}" not in pt:
+                return "n/a"
+            return (f"{scale * pt[f'seen_{key}']:.{digits}f} / "
+                    f"{scale * pt[f'unseen_{key}']:.{digits}f}")
+
         for rec in curves:
             for pt in rec["metrics"]["curve"]:
-                mine = ("n/a" if "seen_classifier_motion_accuracy" not in pt else
-                        f"{100 * pt['seen_classifier_motion_accuracy']:.0f} / "
-                        f"{100 * pt['unseen_classifier_motion_accuracy']:.0f}")
-                out.append(f"| {curve_classifier(rec)} | {pt['step']} | " + " | ".join(
-                    f"{100 * pt[k]:.0f}" for k in (
-                        "seen_motion_accuracy", "seen_top_accuracy", "unseen_motion_accuracy",
-                        "unseen_top_accuracy")) + f" | {mine} | {pt['d_aux']:.2f} |")
+                out.append(f"| {curve_classifier(rec)} | {rec['options'].get('seed', 0)} | "
+                           f"{pt['step']} | " + " | ".join(
+                               f"{100 * pt[k]:.0f}" for k in (
+                                   "seen_motion_accuracy", "seen_top_accuracy",
+                                   "unseen_motion_accuracy", "unseen_top_accuracy"))
+                           + f" | {pair(pt, 'classifier_motion_accuracy')} | "
+                             f"{pair(pt, 'classifier_top_accuracy')} | "
+                             f"{pair(pt, 'video_critic_score', 1.0, 2)} | {pt['d_aux']:.2f} |")
     confused = [r for r in curves if "seen_motion_confusion" in r["metrics"]["curve"][-1]]
     if confused:
         out += ["", "Where the judge puts the generated motions (the curves' last step, seen "
