@@ -35,6 +35,12 @@ generated colour against the generated depth, mean absolute error in world units
         --variant disentangled --seed $s --epochs 24; done
     for s in 53 54; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
         --variant disentangled --seed $s --epochs 48; done
+    # the issue's budget (96 epochs, 3264 steps): the critics' adversarial terms and the
+    # classifier's softmax on the training pairs (``seen-pairs``; docs' sixth round) against
+    # the baseline; the default's full-budget run is the learning curve ``full_budget``
+    for s in 61 62 63; do for v in seen-pairs baseline; do
+        nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
+            --seed $s --epochs 96; done; done
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
