@@ -357,6 +357,26 @@ def tables() -> str:
                        f"{100 * np.trace(direction) / c.sum():.0f} | "
                        f"{100 * np.trace(c) / c.sum():.0f} | {MOTIONS[i]} as {MOTIONS[j]} "
                        f"({100 * off[i, j] / c[i].sum():.0f} % of its clips) |")
+    errors = sorted(read_records(ROOT / "benchmarks/results/video_generation_pairs"),
+                    key=lambda r: r["options"]["model"])
+    if errors:
+        out += ["", "Where the errors on unseen pairs go (`benchmarks/video_generation_pair_errors"
+                ".py`: 10 clips of every pair, noise seed 123): wrong judged motions of unseen "
+                "pairs, those of the conditioned direction (another action), those that form "
+                "a training pair with the conditioned top; the same for the top colour; and "
+                "the unseen pairs the judge reads wrongly on most clips (conditioned → judged).",
+                "", "| model | motion errors | same direction | to a training pair | "
+                "top errors | to a training pair | unseen pairs mostly wrong |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for rec in errors:
+            m = rec["metrics"]
+            wrong = "; ".join(
+                f"{f['motion']}/{f['top']} → {f['judged_motion']}/{f['judged_top']}"
+                for f in m["failing_pairs"] if f["unseen"])
+            out.append(f"| {rec['options']['model']} | {m['unseen_motion_errors']} | "
+                       f"{m['unseen_motion_errors_same_direction']} | "
+                       f"{m['unseen_motion_errors_to_seen_pairs']} | {m['unseen_top_errors']} | "
+                       f"{m['unseen_top_errors_to_seen_pairs']} | {wrong} |")
     depth = [(v, e) for e in epochs for v in ("dcvgan", "mocogan-depth") if (v, e) in runs]
     if depth:
         if out:
