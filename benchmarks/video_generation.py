@@ -35,6 +35,15 @@ generated colour against the generated depth, mean absolute error in world units
         --variant disentangled --seed $s --epochs 24; done
     for s in 53 54; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
         --variant disentangled --seed $s --epochs 48; done
+    # the issue's budget (96 epochs, 3264 steps; docs' sixth round): the critics' adversarial
+    # terms and the classifier's softmax on the training pairs (``seen-pairs``), the baseline,
+    # the default (``disentangled``) and the critics' part alone (``seen-critics``)
+    for s in 61 62 63; do for v in seen-pairs baseline; do
+        nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
+            --seed $s --epochs 96; done; done
+    for s in 61 62; do for v in disentangled seen-critics; do
+        nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
+            --seed $s --epochs 96; done; done
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
@@ -203,6 +212,10 @@ def grids(ds, prefix: str = "video_generation") -> None:
 
 VARIANTS = {
     "disentangled": ("zero-shot", "cmocogan", {}, "cmocogan (disentangled)"),
+    "seen-pairs": ("zero-shot", "cmocogan", {"critic_pairs": "seen", "classifier_pairs": "seen"},
+                   "cmocogan (disentangled), --critic-pairs seen --classifier-pairs seen"),
+    "seen-critics": ("zero-shot", "cmocogan", {"critic_pairs": "seen"},
+                     "cmocogan (disentangled), --critic-pairs seen"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),
@@ -244,7 +257,9 @@ def curve_classifier(rec: dict) -> str:
         return "critic heads"
     fake = options.get("classifier_fake_classes") or (
         rec["created"] >= FAKE_CLASSES_SINCE and not options.get("classifier_real_only"))
-    return "separate (width 16)" + (", real/generated classes" if fake else "")
+    pairs = "".join(f", --{k.replace('_', '-')} seen" for k in ("critic_pairs", "classifier_pairs")
+                    if options.get(k) == "seen")
+    return "separate (width 16)" + (", real/generated classes" if fake else "") + pairs
 
 
 def _cell(recs: list[dict], key: str, scale: float = 1.0, digits: int = 1) -> str:
@@ -270,8 +285,10 @@ def tables() -> str:
             runs.setdefault(key, []).append(rec)
     epochs = sorted({k[1] for k in runs})
     out = []
-    zero = sorted((k for k in runs if k[0] in ("disentangled", "baseline")),
-                  key=lambda k: (k[1], k[0] == "baseline", k[2]))
+    zero = sorted((k for k in runs if k[0] in ("disentangled", "seen-critics", "seen-pairs",
+                                                "baseline")),
+                  key=lambda k: (k[1], k[0] == "baseline", k[0] == "seen-pairs",
+                                 k[0] == "seen-critics", k[2]))
     if zero:
         out += ["| model | auxiliary classifier | seeds | epochs | generator steps | train min | "
                 "seen motion % | seen top % | unseen motion % | unseen top % | unseen joint % | "
@@ -292,23 +309,34 @@ def tables() -> str:
     curves = sorted(read_records(ROOT / "benchmarks/results/video_generation_curves"),
                     key=lambda r: r["name"])
     if curves:
-        out += ["", "Learning curves (`benchmarks/video_generation_curves.py`, seed 0, widths 8): "
+        out += ["", "Learning curves (`benchmarks/video_generation_curves.py`, widths 8): "
                 "judged accuracy of the EMA generator, the auxiliary classifier's own motion "
-                "accuracy on the same generated clips (where recorded) and the critics' "
+                "and top accuracy on the same generated clips and the video critic's mean "
+                "score of them under their conditions (where recorded), and the critics' "
                 "auxiliary cross-entropy on real clips (`d_aux`, chance about 5.8) by "
                 "generator step.", "",
-                "| auxiliary classifier | step | seen motion % | seen top % | unseen motion % | "
-                "unseen top % | classifier's motion %, seen / unseen | d_aux |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "| auxiliary classifier | seed | step | seen motion % | seen top % | "
+                "unseen motion % | unseen top % | classifier's motion %, seen / unseen | "
+                "classifier's top %, seen / unseen | video critic score, seen / unseen | "
+                "d_aux |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+        def pair(pt, key, scale=100.0, digits=0):
+            if f"seen_{key}" not in pt:
+                return "n/a"
+            return (f"{scale * pt[f'seen_{key}']:.{digits}f} / "
+                    f"{scale * pt[f'unseen_{key}']:.{digits}f}")
+
         for rec in curves:
             for pt in rec["metrics"]["curve"]:
-                mine = ("n/a" if "seen_classifier_motion_accuracy" not in pt else
-                        f"{100 * pt['seen_classifier_motion_accuracy']:.0f} / "
-                        f"{100 * pt['unseen_classifier_motion_accuracy']:.0f}")
-                out.append(f"| {curve_classifier(rec)} | {pt['step']} | " + " | ".join(
-                    f"{100 * pt[k]:.0f}" for k in (
-                        "seen_motion_accuracy", "seen_top_accuracy", "unseen_motion_accuracy",
-                        "unseen_top_accuracy")) + f" | {mine} | {pt['d_aux']:.2f} |")
+                out.append(f"| {curve_classifier(rec)} | {rec['options'].get('seed', 0)} | "
+                           f"{pt['step']} | " + " | ".join(
+                               f"{100 * pt[k]:.0f}" for k in (
+                                   "seen_motion_accuracy", "seen_top_accuracy",
+                                   "unseen_motion_accuracy", "unseen_top_accuracy"))
+                           + f" | {pair(pt, 'classifier_motion_accuracy')} | "
+                             f"{pair(pt, 'classifier_top_accuracy')} | "
+                             f"{pair(pt, 'video_critic_score', 1.0, 2)} | {pt['d_aux']:.2f} |")
     confused = [r for r in curves if "seen_motion_confusion" in r["metrics"]["curve"][-1]]
     if confused:
         out += ["", "Where the judge puts the generated motions (the curves' last step, seen "
@@ -329,6 +357,26 @@ def tables() -> str:
                        f"{100 * np.trace(direction) / c.sum():.0f} | "
                        f"{100 * np.trace(c) / c.sum():.0f} | {MOTIONS[i]} as {MOTIONS[j]} "
                        f"({100 * off[i, j] / c[i].sum():.0f} % of its clips) |")
+    errors = sorted(read_records(ROOT / "benchmarks/results/video_generation_pairs"),
+                    key=lambda r: r["options"]["model"])
+    if errors:
+        out += ["", "Where the errors on unseen pairs go (`benchmarks/video_generation_pair_errors"
+                ".py`: 10 clips of every pair, noise seed 123): wrong judged motions of unseen "
+                "pairs, those of the conditioned direction (another action), those that form "
+                "a training pair with the conditioned top; the same for the top colour; and "
+                "the unseen pairs the judge reads wrongly on most clips (conditioned → judged).",
+                "", "| model | motion errors | same direction | to a training pair | "
+                "top errors | to a training pair | unseen pairs mostly wrong |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for rec in errors:
+            m = rec["metrics"]
+            wrong = "; ".join(
+                f"{f['motion']}/{f['top']} → {f['judged_motion']}/{f['judged_top']}"
+                for f in m["failing_pairs"] if f["unseen"])
+            out.append(f"| {rec['options']['model']} | {m['unseen_motion_errors']} | "
+                       f"{m['unseen_motion_errors_same_direction']} | "
+                       f"{m['unseen_motion_errors_to_seen_pairs']} | {m['unseen_top_errors']} | "
+                       f"{m['unseen_top_errors_to_seen_pairs']} | {wrong} |")
     depth = [(v, e) for e in epochs for v in ("dcvgan", "mocogan-depth") if (v, e) in runs]
     if depth:
         if out:
@@ -352,7 +400,8 @@ def tables() -> str:
                 "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, "
                 "2 to 5 for the 24- and 32-epoch runs of the second round, about 30 for the "
                 "12-epoch runs, six of which ran at once, about 10 for the runs with the "
-                "classifier of real and generated classes); minutes are wall clock."]
+                "classifier of real and generated classes, 2 to 6 for the 96-epoch runs, one "
+                "at a time); minutes are wall clock."]
     return "\n".join(out)
 
 

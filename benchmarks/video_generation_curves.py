@@ -15,6 +15,15 @@ of the 54 (motion, top) pairs and the judge scores them, seen and unseen pairs a
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation_curves.py --tag critic \\
         --options '{"gen_channels": 8, "disc_channels": 8, "classifier_channels": 0}'
 
+    # the issue's budget (3264 steps, seed 60): the default, then the critics' adversarial
+    # terms and the classifier's softmax on the training pairs (docs' sixth round)
+    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation_curves.py \
+        --tag full_budget --seed 60 --steps 3264 --every 408 \
+        --options '{"gen_channels": 8, "disc_channels": 8}'
+    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation_curves.py \
+        --tag seen_pairs --seed 60 --steps 3264 --every 408 --options '{"gen_channels": 8, \
+        "disc_channels": 8, "critic_pairs": "seen", "classifier_pairs": "seen"}'
+
 Writes ``benchmarks/results/video_generation_curves/<tag>_seed<S>.json``.
 """
 
@@ -58,11 +67,14 @@ def confusion(truth: torch.Tensor, guess: torch.Tensor, k: int) -> list[list[int
 
 
 @torch.no_grad()
-def judged(generator, judge, motion, top, unseen, classifier=None) -> dict:
+def judged(generator, judge, motion, top, unseen, classifier=None, critics=None) -> dict:
     """The judge's accuracy on motion and top of clips of ``generator``, seen / unseen, its
     motion confusion matrices and, with ``classifier`` (the critics' separate
     :class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier`), that classifier's accuracy on
-    the same generated clips (does the auxiliary classifier agree with the judge?)."""
+    the same generated clips (does the auxiliary classifier agree with the judge?); with
+    ``critics`` (the :class:`~pyro_videossm.models.video.mocogan.MoCoGANDiscriminator`), the
+    mean video and image critic scores of the same clips under their conditions (do the
+    critics tell unseen pairs from seen ones?)."""
     state = torch.get_rng_state()
     torch.manual_seed(123)
     generator.eval()
@@ -75,9 +87,19 @@ def judged(generator, judge, motion, top, unseen, classifier=None) -> dict:
     if classifier is not None:
         was = classifier.training
         classifier.eval()
-        aux = torch.cat([classifier(x[i:i + 90])[0]["action"][:, :len(MOTIONS)].argmax(-1)
-                         for i in range(0, len(x), 90)])
+        logits = [classifier(x[i:i + 90])[0] for i in range(0, len(x), 90)]
+        aux = torch.cat([v["action"][:, :len(MOTIONS)].argmax(-1) for v in logits])
+        aux_top = torch.cat([v["content"][:, :len(STATIC_FACTORS["top"])].argmax(-1)
+                             for v in logits])
         classifier.train(was)
+    scores = None
+    if critics is not None:  # eval: no power iteration of the spectral norms
+        was = critics.training
+        critics.eval()
+        parts = [critics(x[i:i + 90], {"action": motion[i:i + 90], "content": top[i:i + 90]})
+                 for i in range(0, len(x), 90)]
+        scores = (torch.cat([v for v, *_ in parts]), torch.cat([f for _, f, *_ in parts]))
+        critics.train(was)
     out = {}
     for part, mask in (("seen", ~unseen), ("unseen", unseen)):
         out[f"{part}_motion_accuracy"] = float((guess == motion)[mask].float().mean())
@@ -86,6 +108,11 @@ def judged(generator, judge, motion, top, unseen, classifier=None) -> dict:
         if aux is not None:
             out[f"{part}_classifier_motion_accuracy"] = float((aux == motion)[mask]
                                                               .float().mean())
+            out[f"{part}_classifier_top_accuracy"] = float((aux_top == top)[mask]
+                                                           .float().mean())
+        if scores is not None:
+            out[f"{part}_video_critic_score"] = float(scores[0][mask].mean())
+            out[f"{part}_image_critic_score"] = float(scores[1][mask].mean())
     return out
 
 
@@ -143,7 +170,7 @@ def main(argv=None) -> int:
             if step % args.every == 0 or step == args.steps:
                 point = {"step": step, "seconds": time.perf_counter() - t0,
                          **judged(ema, judge, motion, top, unseen,
-                                         getattr(disc, "classifier", None)),
+                                  getattr(disc, "classifier", None), disc),
                          **{k: v / args.every for k, v in sums.items()}}
                 curve.append(point)
                 sums = {}

@@ -205,6 +205,124 @@ def test_fake_classes_classifier_learns_generated_clips_as_classes_of_their_own(
                                                             batch["content"])), rel=1e-5)
 
 
+def test_critic_pairs_keep_unseen_pairs_out_of_the_adversarial_terms_only():
+    """With ``critic_pairs`` the critics' and the generator's adversarial terms average over the
+    generated clips of those pairs, the auxiliary terms over every generated clip."""
+    torch.manual_seed(0)
+    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
+    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw).eval()
+    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True, classifier_channels=4, fake_classes=True).eval()
+    seen = torch.tensor([[0, 0], [1, 0], [1, 1], [2, 1]])  # (0, 1) and (2, 0) unseen
+    objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                                 condition_names=("action", "content"), critic_pairs=seen)
+    batch = {"frames": torch.rand(8, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1] * 2),
+             "content": torch.tensor([0, 1, 1, 0] * 2)}
+    labels = {"action": batch["action"], "content": batch["content"]}
+    torch.manual_seed(5)
+    _, logs = objective.discriminator_loss(batch)
+    torch.manual_seed(5)
+    a, c = torch.randint(0, 3, (8,)), torch.randint(0, 2, (8,))
+    with torch.no_grad():
+        fake = g(8, a, c)
+    keep = torch.tensor([[int(x), int(y)] in seen.tolist() for x, y in zip(a, c)])
+    assert keep.any() and not keep.all()  # the drawn pairs include seen and unseen ones
+    assert torch.equal(objective.adversarial_mask({"action": a, "content": c}), keep)
+    rv, ri, _, _ = d(batch["frames"], labels)
+    fv, fi, fvl, fil = d(fake, {"action": a, "content": c})
+    relu = torch.nn.functional.relu
+    assert float(logs["d_video"]) == pytest.approx(
+        float(relu(1 - rv).mean() + relu(1 + fv[keep]).mean()), rel=1e-5)
+    assert float(logs["d_image"]) == pytest.approx(
+        float(relu(1 - ri).mean() + relu(1 + fi[keep]).mean()), rel=1e-5)
+    ce = torch.nn.functional.cross_entropy
+    aux_fake = (ce(fvl["action"], a + 3) + ce(fvl["content"], c + 2)
+                + ce(fil["content"], (c + 2).repeat_interleave(3)))
+    assert float(logs["d_aux_fake"]) == pytest.approx(float(aux_fake), rel=1e-5)  # all clips
+    torch.manual_seed(5)
+    _, glogs = objective.generator_loss(batch)
+    assert float(glogs["g_adv"]) == pytest.approx(float(-fv[keep].mean() - fi[keep].mean()),
+                                                  rel=1e-5)
+    every = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                             condition_names=("action", "content"))
+    torch.manual_seed(5)
+    _, glogs_all = every.generator_loss(batch)
+    assert float(glogs_all["g_adv"]) == pytest.approx(float(-fv.mean() - fi.mean()), rel=1e-5)
+    assert float(glogs_all["g_aux"]) == pytest.approx(float(glogs["g_aux"]), rel=1e-6)
+
+
+def test_classifier_pairs_mask_the_other_conditions_unseen_classes_in_the_critics_loss():
+    """With ``classifier_pairs`` the classifier learns a clip's action among the actions seen
+    with its content and its content among those seen with its action (real and generated
+    clips; the generated classes of ADC-GAN all stay); the generator's loss keeps all
+    logits."""
+    torch.manual_seed(0)
+    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
+    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw).eval()
+    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
+                             classify=True, classifier_channels=4, fake_classes=True).eval()
+    seen = torch.tensor([[0, 0], [1, 0], [1, 1], [2, 1]])  # (0, 1) and (2, 0) unseen
+    objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                                 condition_names=("action", "content"), classifier_pairs=seen)
+    plain = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                             condition_names=("action", "content"))
+    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1]),
+             "content": torch.tensor([0, 1, 1, 0])}
+    labels = {"action": batch["action"], "content": batch["content"]}
+    inf = float("-inf")
+    # content 0 comes with actions 0, 1; content 1 with 1, 2; action 1 with both contents
+    action_bias = torch.tensor([[0, 0, inf], [inf, 0, 0]])[batch["content"]]
+    content_bias = torch.tensor([[0, inf], [0, 0], [inf, 0]])[batch["action"]]
+    pad = torch.zeros(4, 3), torch.zeros(4, 2)
+    ce = torch.nn.functional.cross_entropy
+
+    def aux(vl, il, action, content, a_bias, c_bias):
+        return (ce(vl["action"] + a_bias, action) + ce(vl["content"] + c_bias, content)
+                + ce(il["content"] + c_bias.repeat_interleave(3, 0), content.repeat_interleave(3)))
+
+    torch.manual_seed(5)
+    loss, logs = objective.discriminator_loss(batch)
+    assert torch.isfinite(loss)
+    _, _, rvl, ril = d(batch["frames"], labels)
+    assert float(logs["d_aux"]) == pytest.approx(float(aux(
+        rvl, ril, batch["action"], batch["content"], torch.cat([action_bias, pad[0]], 1),
+        torch.cat([content_bias, pad[1]], 1))), rel=1e-5)
+    torch.manual_seed(5)
+    a, c = torch.randint(0, 3, (4,)), torch.randint(0, 2, (4,))
+    with torch.no_grad():
+        fake = g(4, a, c)
+    _, _, fvl, fil = d(fake, {"action": a, "content": c})
+    fa = torch.cat([torch.tensor([[0, 0, inf], [inf, 0, 0]])[c], pad[0]], 1)
+    fc = torch.cat([torch.tensor([[0, inf], [0, 0], [inf, 0]])[a], pad[1]], 1)
+    assert float(logs["d_aux_fake"]) == pytest.approx(float(aux(fvl, fil, a + 3, c + 2, fa, fc)),
+                                                      rel=1e-5)
+    torch.manual_seed(5)
+    _, glogs = objective.generator_loss(batch)
+    torch.manual_seed(5)
+    _, glogs_plain = plain.generator_loss(batch)
+    assert float(glogs["g_aux"]) == float(glogs_plain["g_aux"])
+    loss.backward()  # the masked logits give finite gradients
+    assert all(torch.isfinite(p.grad).all() for p in d.classifier.parameters()
+               if p.grad is not None)
+
+
+def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
+    from pyro_videossm.experiments.video_gan_recipes import build_gan, load_gan_data
+
+    data = load_gan_data(clips, conditions=("motion", "top"))
+    recipe = RECIPES["cmocogan"]
+    _, _, plain = build_gan("cmocogan", recipe.make_options(**TINY), data.meta)
+    assert plain.critic_pairs is None and plain.classifier_pairs is None
+    _, _, seen = build_gan("cmocogan", recipe.make_options(**TINY, critic_pairs="seen",
+                                                           classifier_pairs="seen"), data.meta)
+    expected = torch.zeros(len(MOTIONS), len(STATIC_FACTORS["top"]), dtype=torch.bool)
+    for m, t in data.meta["seen_pairs"]:
+        expected[m, t] = True
+    assert torch.equal(seen.critic_pairs, expected)
+    assert torch.equal(seen.classifier_pairs, expected)
+    assert seen.critic_pairs[0, 0] and not seen.critic_pairs[0, 1:].any()  # fixture: unseen
+
+
 def test_conditional_generation_respects_the_label_set(models):
     ds = generate_clips(models["cmocogan"], 5, action="walk_front", content="green")
     assert ds["frames"].dims == ("clip", "time", "channel", "y", "x")

@@ -81,6 +81,16 @@ class CMoCoGANOptions(VideoGANOptions):
         False, "the separate classifier learns real clips only (the first version, which the "
                "generator exploited); by default it also learns generated clips as classes of "
                "their own (real k against generated k, ADC-GAN)")
+    critic_pairs: str = option(
+        "all", "which generated (action, content) pairs the critics' adversarial terms count: "
+               "all, or only the training pairs (seen), so that the critics cannot learn that "
+               "an unseen combination is generated (the auxiliary terms count all)",
+        choices=("all", "seen"))
+    classifier_pairs: str = option(
+        "all", "the classes the auxiliary classifier learns a clip's action (content) among: "
+               "all, or those that form a training pair (seen) with its content (action), so "
+               "that it cannot learn that an unseen combination never occurs",
+        choices=("all", "seen"))
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -276,8 +286,12 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
         objective = DCVGANObjective(gen, disc, options.gan_loss,
                                     translator_l1=options.translator_l1)
     else:
+        pairs = {}
+        for key in ("critic_pairs", "classifier_pairs"):
+            if sampling == "all" and getattr(options, key, "all") == "seen":
+                pairs[key] = torch.tensor(meta["seen_pairs"], dtype=torch.long)
         objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
-                                     conditions=sampling, condition_names=names)
+                                     conditions=sampling, condition_names=names, **pairs)
     return gen, disc, objective
 
 

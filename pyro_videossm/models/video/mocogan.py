@@ -30,7 +30,21 @@ auxiliary cross-entropies: the critics' on real clips and their labels, the gene
 generated clips and the conditions they were generated with. ``conditions="all"`` samples
 the generated clips' conditions uniformly over every (action, content) pair, seen in training
 or not (the classifiers, trained on real clips, then teach the generator the unseen pairs);
-``"seen"`` reuses the labels of the real batch. Batches are ``{"frames" (N, T, C, S, S)
+``"seen"`` reuses the labels of the real batch. With ``critic_pairs`` (the training pairs,
+``(P, 2)`` of (action, content)), the adversarial terms of both critics and of the generator
+count only the generated clips of those pairs, the auxiliary terms every clip: no real clip
+shows an unseen pair, so critics that saw generated clips of unseen pairs could learn that an
+unseen *combination* is generated, and push the generator to draw such a pair as a seen one
+(e.g. in a colour that goes with that motion in training). With ``classifier_pairs`` (the
+training pairs) the classifier, in the critics' loss, learns the action of a clip among the
+actions that form a training pair with the clip's content, and its content among those that
+do with its action (the other classes are masked out of its softmax, for real and generated
+clips alike); the generator's loss uses all its logits. A classifier of real clips learns
+``p(action | clip)``, and a clip's colour tells which actions never come with it in
+training, so it learns to call an unseen pair unlikely whatever the motion drawn; with the
+mask that prior is in the softmax's support, not in the logits (logit adjustment for the
+pairs' prior), so the logits the generator is trained on carry the evidence of the motion
+(and of the colour) alone. Batches are ``{"frames" (N, T, C, S, S)
 (float in [0, 1] or uint8 counts), "action" (N,), "content" (N,)}`` (labels only when
 conditional).
 """
@@ -175,13 +189,39 @@ class MoCoGANDiscriminator(nn.Module):
 
 
 def _cross_entropies(video_logits: Mapping[str, Tensor], image_logits: Mapping[str, Tensor],
-                     labels: Mapping[str, Tensor], frames: int) -> Tensor:
+                     labels: Mapping[str, Tensor], frames: int,
+                     allowed: Mapping[str, Tensor] | None = None) -> Tensor:
+    """Summed cross-entropies of the clip and frame logits; ``allowed``: ``{name: (N, K)
+    bool}``, the classes each clip's softmax runs over (all where absent)."""
+    allowed = allowed or {}
+
+    def masked(logits: Tensor, name: str, repeat: int) -> Tensor:
+        if name not in allowed:
+            return logits
+        keep = allowed[name].repeat_interleave(repeat, 0)
+        if keep.shape[1] < logits.shape[1]:  # the generated classes of ADC-GAN: all allowed
+            pad = torch.ones(keep.shape[0], logits.shape[1] - keep.shape[1], dtype=torch.bool,
+                             device=keep.device)
+            keep = torch.cat([keep, pad], 1)
+        return logits.masked_fill(~keep, float("-inf"))
+
     total = 0.0
     for name, logits in video_logits.items():
-        total = total + F.cross_entropy(logits, labels[name])
+        total = total + F.cross_entropy(masked(logits, name, 1), labels[name])
     for name, logits in image_logits.items():
-        total = total + F.cross_entropy(logits, labels[name].repeat_interleave(frames))
+        total = total + F.cross_entropy(masked(logits, name, frames),
+                                        labels[name].repeat_interleave(frames))
     return total
+
+
+def pair_table(pairs: Tensor, n_actions: int, n_contents: int) -> Tensor:
+    """``(A, K)`` bool: True at the (action, content) ``pairs`` ``(P, 2)``."""
+    pairs = torch.as_tensor(pairs, dtype=torch.long)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
+        raise InputError(f"(action, content) pairs must be (P, 2), got {tuple(pairs.shape)}")
+    table = torch.zeros(n_actions, n_contents, dtype=torch.bool)
+    table[pairs[:, 0], pairs[:, 1]] = True
+    return table
 
 
 class MoCoGANObjective(GANObjective):
@@ -191,11 +231,18 @@ class MoCoGANObjective(GANObjective):
         critic with ``classify``.
     :param conditions: ``all`` or ``seen`` (module doc).
     :param condition_names: the batch keys of the conditions (``action``, ``content``).
+    :param critic_pairs: ``(P, 2)`` (action, content) pairs whose generated clips the
+        adversarial terms count (module doc); ``None``: every generated clip.
+    :param classifier_pairs: ``(P, 2)`` training pairs; the classifier then learns each
+        condition of a clip among the classes that form such a pair with its other condition
+        (module doc); ``None``: among all classes.
     """
 
     def __init__(self, generator: nn.Module, discriminator: MoCoGANDiscriminator,
                  loss: str = "hinge", *, aux_weight: float = 0.0, conditions: str = "seen",
-                 condition_names: tuple[str, ...] = ()) -> None:
+                 condition_names: tuple[str, ...] = (),
+                 critic_pairs: Tensor | None = None,
+                 classifier_pairs: Tensor | None = None) -> None:
         super().__init__(generator, discriminator, loss)
         if conditions not in CONDITION_SAMPLING:
             raise InputError(f"unknown condition sampling {conditions!r} (known: "
@@ -208,6 +255,34 @@ class MoCoGANObjective(GANObjective):
         self.n_classes = {k: sizes[k] for k in self.condition_names}
         classifier = getattr(discriminator, "classifier", None)
         self.fake_classes = bool(getattr(classifier, "fake_classes", False))
+        self.critic_pairs = self.classifier_pairs = None
+        for attr, pairs in (("critic_pairs", critic_pairs),
+                            ("classifier_pairs", classifier_pairs)):
+            if pairs is None:
+                continue
+            if self.condition_names != ("action", "content"):
+                raise InputError(f"{attr} needs an action and a content condition")
+            setattr(self, attr, pair_table(pairs, self.n_classes["action"],
+                                           self.n_classes["content"]))
+
+    def allowed_classes(self, labels: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+        """The classes the classifier's softmax runs over for clips of ``labels`` (real or
+        generated, in the critics' loss): the actions that form a training pair with the
+        clip's content, the contents that do with its action, ``{"action": (N, A), "content":
+        (N, K)}`` bool; ``None`` without ``classifier_pairs`` (all classes)."""
+        if self.classifier_pairs is None:
+            return None
+        table = self.classifier_pairs.to(labels["action"].device)
+        return {"action": table[:, labels["content"]].T, "content": table[labels["action"]]}
+
+    def adversarial_mask(self, labels: Mapping[str, Tensor]) -> Tensor | None:
+        """``(N,)`` bool: the generated clips the adversarial terms count (``None``: all, also
+        for a batch, rare, that has none of those pairs)."""
+        if self.critic_pairs is None:
+            return None
+        table = self.critic_pairs.to(labels["action"].device)
+        keep = table[labels["action"], labels["content"]]
+        return keep if bool(keep.any()) else None
 
     def real(self, batch: Mapping[str, Tensor]) -> Tensor:
         return as_float_clips(batch["frames"])
@@ -243,17 +318,22 @@ class MoCoGANObjective(GANObjective):
         real_labels = {k: batch[k] for k in self.condition_names}
         rv, ri, rvl, ril = self.discriminator(real, real_labels)
         fv, fi, fvl, fil = self.discriminator(fake, labels)
+        keep = self.adversarial_mask(labels)
+        if keep is not None:
+            fv, fi = fv[keep], fi[keep]
         video = discriminator_adversarial_loss(rv, fv, self.loss)
         image = discriminator_adversarial_loss(ri, fi, self.loss)
         loss = video + image
         logs = {"d_video": video.detach(), "d_image": image.detach()}
         if self.aux_weight > 0:
-            aux = _cross_entropies(rvl, ril, real_labels, real.shape[1])
+            aux = _cross_entropies(rvl, ril, real_labels, real.shape[1],
+                                   self.allowed_classes(real_labels))
             loss = loss + self.aux_weight * aux
             logs["d_aux"] = aux.detach()
             if self.fake_classes:  # generated clips of class k are class K + k
                 shifted = {k: v + self.n_classes[k] for k, v in labels.items()}
-                aux_fake = _cross_entropies(fvl, fil, shifted, fake.shape[1])
+                aux_fake = _cross_entropies(fvl, fil, shifted, fake.shape[1],
+                                            self.allowed_classes(labels))
                 loss = loss + self.aux_weight * aux_fake
                 logs["d_aux_fake"] = aux_fake.detach()
         return loss, logs
@@ -262,6 +342,9 @@ class MoCoGANObjective(GANObjective):
         labels = self.fake_labels(batch)
         fake = self.generate_with(self.generator, labels, batch["frames"].shape[0])
         fv, fi, fvl, fil = self.discriminator(fake, labels)
+        keep = self.adversarial_mask(labels)
+        if keep is not None:
+            fv, fi = fv[keep], fi[keep]
         adv = (generator_adversarial_loss(fv, self.loss)
                + generator_adversarial_loss(fi, self.loss))
         loss, logs = adv, {"g_adv": adv.detach()}
