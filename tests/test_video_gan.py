@@ -205,15 +205,21 @@ def test_fake_classes_classifier_learns_generated_clips_as_classes_of_their_own(
                                                             batch["content"])), rel=1e-5)
 
 
-def test_critic_pairs_keep_unseen_pairs_out_of_the_adversarial_terms_only():
-    """With ``critic_pairs`` the critics' and the generator's adversarial terms average over the
-    generated clips of those pairs, the auxiliary terms over every generated clip."""
+def tiny_pairs_models():
+    """A tiny conditional generator and ADC-GAN critic (3 actions, 2 contents, seed 0), and the
+    seen pairs ``(action, content)`` of a split that leaves (0, 1) and (2, 0) unseen."""
     torch.manual_seed(0)
     kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
     g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw).eval()
     d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
                              classify=True, classifier_channels=4, fake_classes=True).eval()
-    seen = torch.tensor([[0, 0], [1, 0], [1, 1], [2, 1]])  # (0, 1) and (2, 0) unseen
+    return g, d, torch.tensor([[0, 0], [1, 0], [1, 1], [2, 1]])
+
+
+def test_critic_pairs_keep_unseen_pairs_out_of_the_adversarial_terms_only():
+    """With ``critic_pairs`` the critics' and the generator's adversarial terms average over the
+    generated clips of those pairs, the auxiliary terms over every generated clip."""
+    g, d, seen = tiny_pairs_models()
     objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
                                  condition_names=("action", "content"), critic_pairs=seen)
     batch = {"frames": torch.rand(8, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1] * 2),
@@ -256,12 +262,7 @@ def test_classifier_pairs_mask_the_other_conditions_unseen_classes_in_the_critic
     with its content and its content among those seen with its action (real and generated
     clips; the generated classes of ADC-GAN all stay); the generator's loss keeps all
     logits."""
-    torch.manual_seed(0)
-    kw = {k: v for k, v in TINY.items() if k != "disc_channels"}
-    g = MoCoGANGenerator(3, 8, 3, n_actions=3, n_contents=2, **kw).eval()
-    d = MoCoGANDiscriminator(3, 8, 3, disc_channels=4, n_actions=3, n_contents=2,
-                             classify=True, classifier_channels=4, fake_classes=True).eval()
-    seen = torch.tensor([[0, 0], [1, 0], [1, 1], [2, 1]])  # (0, 1) and (2, 0) unseen
+    g, d, seen = tiny_pairs_models()
     objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
                                  condition_names=("action", "content"), classifier_pairs=seen)
     plain = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
