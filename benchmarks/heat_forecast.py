@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--df", type=float, default=2.0)
     p.add_argument("--rollout-horizon", type=int, default=20,
                    help="free-running steps of advection-convdmm-rollout's training term")
+    p.add_argument("--rollout-weight", type=float, default=1.0,
+                   help="weight of that term (the published runs: 1)")
     p.add_argument("--input-clip", type=float, nargs=2, default=(-0.5, 1.5),
                    help="encoder input clamp, model units, all models (default -0.5 1.5)")
     p.add_argument("--device", default="cpu")
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     archs = heat_architectures(args.hidden_channels, latent_channels=args.latent_channels,
                                latent_dim=args.latent_dim, likelihood=args.likelihood,
                                df=args.df, input_clip=args.input_clip,
-                               rollout_horizon=args.rollout_horizon)
+                               rollout_horizon=args.rollout_horizon,
+                               rollout_weight=args.rollout_weight)
     rows, summary = {}, {"settings": vars(args) | {"out": str(args.out),
                                                    "results": str(args.results)},
                          "scaling": data.scaling.to_dict(), "models": {}}

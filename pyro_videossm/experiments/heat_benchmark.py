@@ -42,11 +42,13 @@ def heat_data(samples: int, steps: int, seed: int, sim_grid: int, coarsen: int,
 def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim: int,
                        likelihood: str, df: float,
                        input_clip: Sequence[float] | None = None,
-                       rollout_horizon: int = 20) -> dict[str, dict]:
+                       rollout_horizon: int = 20,
+                       rollout_weight: float = 1.0) -> dict[str, dict]:
     """Constructor options of ``convdmm``, ``convlstm``, ``dmm-flat``, ``advection-convdmm``
     (no motion, no transform: diffusion is its learned correction) and
     ``advection-convdmm-rollout`` (the same, trained with the free-running term of
-    ``rollout_horizon`` steps, :mod:`~pyro_videossm.models.ssm.rollout_loss`),
+    ``rollout_horizon`` steps, weighted ``rollout_weight``,
+    :mod:`~pyro_videossm.models.ssm.rollout_loss`),
     ``advection-convdmm-stencil`` (the advection ConvDMM whose transition adds a learned linear
     3 × 3 stencil: heat diffusion's physics form) and ``advection-convdmm-stencil-rollout``
     (both)."""
@@ -62,13 +64,21 @@ def heat_architectures(hidden_channels: int, *, latent_channels: int, latent_dim
         "convlstm": dict(hidden_channels=[max(8, h // 2), h], stem_channels=max(8, h // 2),
                          input_clip=clip),
         "advection-convdmm": advection,
-        "advection-convdmm-rollout": dict(advection, rollout_horizon=rollout_horizon),
+        "advection-convdmm-rollout": dict(advection, rollout_horizon=rollout_horizon,
+                                          **_weight(rollout_weight)),
         "advection-convdmm-stencil": dict(advection, linear_kernel=3),
         "advection-convdmm-stencil-rollout": dict(advection, linear_kernel=3,
-                                                  rollout_horizon=rollout_horizon),
+                                                  rollout_horizon=rollout_horizon,
+                                                  **_weight(rollout_weight)),
         "dmm-flat": dict(latent_dim=latent_dim, hidden_dim=2 * h, rnn_dim=2 * h,
                          conv_channels=max(8, h // 2), n_down=2, **lik),
     }
+
+
+def _weight(rollout_weight: float) -> dict[str, float]:
+    """``rollout_weight`` as a constructor option, left out at its default (1) so that the
+    published variants' architectures stay as they were recorded."""
+    return {} if rollout_weight == 1.0 else {"rollout_weight": float(rollout_weight)}
 
 
 def run_model(name: str, args, *, data: WindowData, architectures: Mapping[str, dict],
