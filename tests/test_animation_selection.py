@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from flow_animator_fixture import fit_tiny_animator, tiny_clouds
 
-from pyro_videossm.data.clouds import simulate_clouds
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.animation_selection import select_epoch, target_margins
 
@@ -51,21 +51,16 @@ def test_select_epoch_refuses_bad_input():
 def test_keep_targets_stores_the_selected_epochs_generator(tmp_path, monkeypatch):
     pytest.importorskip("cv2")
     from pyro_videossm.experiments.animation_recipe import (
-        FLOW_ANIMATOR,
         ValidationScorer,
         driving_flows,
         load_flow_animator,
     )
-    from pyro_videossm.experiments.recipe import TrainingRun
     from pyro_videossm.infer import load_model_file
 
-    data = simulate_clouds(clips=6, frames=4, size=16, seed=0)
-    small = dict(channels=4, disc_channels=4, disc_layers=2, levels=1, valid_fraction=0.34,
-                 ema_decay=0.01, spectral_weight=0.3)
+    data = tiny_clouds()
     model = tmp_path / "targets.pt"
-    history = FLOW_ANIMATOR.fit(TrainingRun(data, model, epochs=3, batch_size=2, lr=0.05,
-                                            progress=False),
-                                FLOW_ANIMATOR.make_options(keep="targets", **small))
+    history = fit_tiny_animator(data, model, keep="targets", epochs=3, lr=0.05,
+                                spectral_weight=0.3)
     extra = load_model_file(model)["extra"]
     clips = data.frames.values[-2:]
     scorer = ValidationScorer(clips, driving_flows(clips))
@@ -74,9 +69,7 @@ def test_keep_targets_stores_the_selected_epochs_generator(tmp_path, monkeypatch
     full = {}
     for e in (1, 2, 3):
         m = tmp_path / f"last{e}.pt"
-        FLOW_ANIMATOR.fit(TrainingRun(data, m, epochs=e, batch_size=2, lr=0.05,
-                                      progress=False),
-                          FLOW_ANIMATOR.make_options(keep="last", **small))
+        fit_tiny_animator(data, m, keep="last", epochs=e, lr=0.05, spectral_weight=0.3)
         full[e] = scorer(load_flow_animator(m)[0])
         h = history[e - 1]
         assert (h["valid_spectrum"], h["valid_epe"]) == pytest.approx(
@@ -91,9 +84,7 @@ def test_keep_targets_stores_the_selected_epochs_generator(tmp_path, monkeypatch
     planted = iter([scores(0.5, 0.5, 0.5), scores(0.01, 0.01, 0.01), scores(0.5, 0.5, 0.5)])
     monkeypatch.setattr(recipe.ValidationScorer, "__call__", lambda self, gen: next(planted))
     chosen = tmp_path / "chosen.pt"
-    FLOW_ANIMATOR.fit(TrainingRun(data, chosen, epochs=3, batch_size=2, lr=0.05,
-                                  progress=False),
-                      FLOW_ANIMATOR.make_options(keep="targets", **small))
+    fit_tiny_animator(data, chosen, keep="targets", epochs=3, lr=0.05, spectral_weight=0.3)
     best = min(h["epoch"] for h in history if h["valid"] == min(g["valid"] for g in history))
     assert load_model_file(chosen)["extra"]["kept_epoch"] == 2 != len(history)
     assert best != 2  # so --keep best or last would store another generator

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from flow_animator_fixture import fit_tiny_animator, tiny_clouds
 
 from pyro_videossm.data.clouds import simulate_clouds, warp_backward
 from pyro_videossm.errors import InputError
@@ -233,23 +234,18 @@ def test_animate_bad_input_is_one_line(trained, tmp_path, capsys, case, message)
 def test_keep_best_stores_the_ema_generator_of_the_best_validation_epoch(tmp_path):
     pytest.importorskip("cv2")
     from pyro_videossm.experiments.animation_recipe import (
-        FLOW_ANIMATOR,
         animation_batch,
         driving_flows,
         load_flow_animator,
     )
-    from pyro_videossm.experiments.recipe import TrainingRun
     from pyro_videossm.infer import load_model_file
     from pyro_videossm.models.video.flow_animator import FlowAnimationObjective
 
-    data = simulate_clouds(clips=6, frames=4, size=16, seed=0)
-    small = dict(channels=4, disc_channels=4, disc_layers=2, levels=1, valid_fraction=0.34,
-                 ema_decay=0.01, spectral_weight=0.03)
+    data = tiny_clouds()
     model = tmp_path / "best.pt"
     # a learning rate that makes validation jump: the best epoch (1) is not the last
-    history = FLOW_ANIMATOR.fit(TrainingRun(data, model, epochs=4, batch_size=2, lr=0.1,
-                                            progress=False),
-                                FLOW_ANIMATOR.make_options(keep="best", **small))
+    history = fit_tiny_animator(data, model, keep="best", epochs=4, lr=0.1,
+                                spectral_weight=0.03)
     kept = load_model_file(model)["extra"]["kept_epoch"]
     valid = [h["valid"] for h in history]
     assert kept == 1 + int(np.argmin(valid)) and valid[-1] > valid[kept - 1]
@@ -261,8 +257,6 @@ def test_keep_best_stores_the_ema_generator_of_the_best_validation_epoch(tmp_pat
     with torch.no_grad():
         assert float(objective.evaluate(gen, batch)) == pytest.approx(valid[kept - 1], rel=1e-5)
     # without validation clips the last generator is kept
-    history = FLOW_ANIMATOR.fit(TrainingRun(data, model, epochs=1, batch_size=2, lr=0.1,
-                                            progress=False),
-                                FLOW_ANIMATOR.make_options(keep="best", **{**small,
-                                                                     "valid_fraction": 0.0}))
+    history = fit_tiny_animator(data, model, keep="best", epochs=1, lr=0.1,
+                                spectral_weight=0.03, valid_fraction=0.0)
     assert history[0]["valid"] is None and load_model_file(model)["extra"]["kept_epoch"] == 1

@@ -56,22 +56,33 @@ def test_sharp_recipe_fixes_the_noise_and_drops_the_correction_and_residual(tmp_
     assert dmm.transition.steps_per_obs == 1  # the data's own RK4 step: exact physics
 
 
+def oracle_smoother_rmse(transition_scale: float, correction_hidden=(), shift: float | None = None
+                         ) -> float:
+    """RMSE of the untrained hybrid DMM's guide with the true physics (the oracle smoother) on
+    one window of 160 Lorenz-96 cycles (seed 0), scored on its middle 60 cycles; ``shift``: a
+    constant correction that moves the transition mean by that much every cycle."""
+    obs = simulate("lorenz96", cycles=160, seed=0, n=40, forcing=8.0, dt=0.05, steps_per_obs=1,
+                   obs_noise_std=1.0)
+    middle = {"time": slice(50, 110)}
+    torch.manual_seed(0)
+    dmm = hybrid_dmm(obs, rnn_dim=4, correction_hidden=correction_hidden,
+                     transition_scale=transition_scale, learn_transition_scale=False,
+                     smoother_iterations=5, guide_residual=False)
+    if shift is not None:
+        out = dmm.transition.correction[-1]
+        with torch.no_grad():  # g = shift / z_scale: the mean moves by `shift` every cycle
+            out.weight.zero_()
+            out.bias.copy_(shift / dmm.transition.z_scale)
+    post = assimilate(obs, "dmm", model=dmm, samples=16, window=160, seed=0)
+    return rmse(post["mean"].isel(middle), obs["truth"].isel(middle))
+
+
 def test_small_fixed_transition_noise_sharpens_the_oracle_smoother():
     """The diagnosis in small: the untrained guide with the true physics (the oracle smoother)
     on one window of 160 cycles, scored on its middle 60 cycles: assuming transition noise
     0.005 instead of 0.02 (the old recipe's start) lowers the error (300 cycles, seed 0, windows
     of 80: 0.092 -> 0.077; windows of 160: 0.084 -> 0.055, the iEnKS's level)."""
-    obs = simulate("lorenz96", cycles=160, seed=0, n=40, forcing=8.0, dt=0.05, steps_per_obs=1,
-                   obs_noise_std=1.0)
-    middle = {"time": slice(50, 110)}
-    scores = {}
-    for q in (0.005, 0.02):
-        torch.manual_seed(0)
-        dmm = hybrid_dmm(obs, rnn_dim=4, correction_hidden=(), transition_scale=q,
-                         learn_transition_scale=False, smoother_iterations=5,
-                         guide_residual=False)
-        post = assimilate(obs, "dmm", model=dmm, samples=16, window=160, seed=0)
-        scores[q] = rmse(post["mean"].isel(middle), obs["truth"].isel(middle))
+    scores = {q: oracle_smoother_rmse(q) for q in (0.005, 0.02)}
     assert scores[0.005] < 0.8 * scores[0.02] and scores[0.005] < 0.07, scores  # 0.050, 0.086
 
 
@@ -81,19 +92,6 @@ def test_a_small_systematic_correction_spoils_the_sharp_smoother():
     the trained correction, RMS 0.0032), raises the oracle smoother's error by more than a
     fifth here (0.050 -> 0.065; seed 0, 300 cycles, windows of 160: 0.056 -> 0.078 with the
     trained correction): a bias accumulates over the smoother's memory, noise does not."""
-    obs = simulate("lorenz96", cycles=160, seed=0, n=40, forcing=8.0, dt=0.05, steps_per_obs=1,
-                   obs_noise_std=1.0)
-    middle = {"time": slice(50, 110)}
-    scores = {}
-    for shift in (0.0, 0.003):
-        torch.manual_seed(0)
-        dmm = hybrid_dmm(obs, rnn_dim=4, correction_hidden=(4,), transition_scale=0.005,
-                         learn_transition_scale=False, smoother_iterations=5,
-                         guide_residual=False)
-        out = dmm.transition.correction[-1]
-        with torch.no_grad():  # g = shift / z_scale: the mean moves by `shift` every cycle
-            out.weight.zero_()
-            out.bias.copy_(shift / dmm.transition.z_scale)
-        post = assimilate(obs, "dmm", model=dmm, samples=16, window=160, seed=0)
-        scores[shift] = rmse(post["mean"].isel(middle), obs["truth"].isel(middle))
+    scores = {shift: oracle_smoother_rmse(0.005, correction_hidden=(4,), shift=shift)
+              for shift in (0.0, 0.003)}
     assert scores[0.003] > 1.2 * scores[0.0], scores
