@@ -19,10 +19,11 @@ def test_published_record_runs_the_defaults_of_the_recipe_and_the_script(bench):
 
     record = read_record(bench.RECORD)
     options = FLOW_ANIMATOR.make_options()
-    assert (options.spectral_weight, options.keep) == (0.12, "targets")
+    assert (options.spectral_weight, options.keep, options.sharpen_amount) == (0.0, "best", None)
     published = record["options"]
     for key in ("spectral_weight", "keep", "warping", "interpolation", "channels",
-                "disc_channels", "adversarial_weight", "consistency_weight", "ema_decay"):
+                "disc_channels", "adversarial_weight", "consistency_weight", "ema_decay",
+                "sharpen_amount", "sharpen_sigma", "texture_budget"):
         assert published[key] == getattr(options, key), key
     for key, value in FLOW_ANIMATOR.defaults.items():
         assert published[key] == value, key
@@ -75,3 +76,25 @@ def test_seeds_table_splits_tuning_and_confirmation_seeds(bench):
            "(seed 5, -5.0 %)" in text
     # without both kinds of seed there is no split
     assert "tuning" not in bench.seeds_table(runs[:2], tuning=(0, 1))
+
+
+def test_other_recipes_are_grouped_per_data_and_named_by_their_difference(bench):
+    """Runs of a recipe other than the published one are grouped by recipe, then by data
+    (only data with several seeds), and named by the options that differ."""
+    pub = {"options": {"seed": 0, "keep": "best", "spectral_weight": 0.0}}
+    old = [{"options": {"seed": s, "keep": "targets", "spectral_weight": 0.12}}
+           for s in (0, 1)]
+    old_fresh = [{"options": {**old[0]["options"], "seed": s, "data_seed": 1,
+                              "test_seed": 2000}} for s in (0, 1)]
+    single = {"options": {"seed": 0, "keep": "last", "spectral_weight": 0.3}}
+    attempts = [(str(i), r) for i, r in enumerate([*old, *old_fresh, single, pub])]
+    groups = bench.other_recipes(pub, attempts)
+    assert len(groups) == 1
+    options, by_data = groups[0]
+    assert {d: len(r) for d, r in by_data.items()} == {(0, 1000, None): 2, (1, 2000, None): 2}
+    assert bench.difference(options, pub) == "spectral weight 0.12, `--keep targets`"
+    calibrated = {"options": {**pub["options"], "sharpen_amount": None, "sharpen_sigma": 0.6,
+                              "texture_budget": 0.5}}
+    assert bench.difference(dict(bench.recipe_of(pub)), calibrated) == "no sharpening"
+    assert bench.difference(dict(bench.recipe_of(calibrated)), pub) == \
+        "sharpening calibrated, unsharp-mask sigma 0.6, texture budget 0.5"

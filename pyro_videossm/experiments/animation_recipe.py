@@ -28,14 +28,17 @@ import xarray as xr
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.experiments.animation_selection import KEEP_CHOICES, select_epoch
+from pyro_videossm.experiments.animation_sharpening import TEXTURE_BUDGET, calibrate_sharpening
 from pyro_videossm.experiments.recipe import Recipe, TrainingRun, fmt_loss, plain_history, say
 from pyro_videossm.experiments.recipes import RECIPES
 from pyro_videossm.experiments.windowed import option
 
 MODEL_NAME = "flow-animator"
-#: Default weight of the power-spectrum loss (the published recipe, docs/animation.md; chosen
-#: on training seeds 0-4 of docs/animation.md, with keep="targets").
-SPECTRAL_WEIGHT = 0.12
+#: Default weight of the power-spectrum loss: 0, the texture comes from the calibrated unsharp
+#: mask (docs/animation.md; the previous recipe trained with 0.12 and keep="targets").
+SPECTRAL_WEIGHT = 0.0
+#: Blur (pixels) of the unsharp mask that restores texture (docs/animation.md).
+SHARPEN_SIGMA = 0.6
 
 
 @dataclass
@@ -58,16 +61,24 @@ class FlowAnimatorOptions:
     disc_channels: int = option(16, "channels of the critic's first 3D convolution")
     disc_layers: int = option(3, "strided 3D convolutions of the critic")
     gan_loss: str = option("hinge", "adversarial loss", choices=("hinge", "nonsaturating"))
-    adversarial_weight: float = option(0.05, "weight of the adversarial loss (L1 weight 1)")
+    adversarial_weight: float = option(0.0, "weight of the adversarial loss (L1 weight 1; 0: "
+                                            "the critic trains but the generator ignores it)")
     spectral_weight: float = option(SPECTRAL_WEIGHT, "weight of the power-spectrum loss "
                                                      "(generated frames against the source)")
-    consistency_weight: float = option(0.5, "weight of the flow-consistency loss (each frame "
+    consistency_weight: float = option(0.0, "weight of the flow-consistency loss (each frame "
                                             "the previous one moved by the driving flow)")
+    sharpen_amount: float | None = option(
+        None, "amount of the unsharp mask applied to the generated frames (0: off); default: "
+              "calibrated on the validation clips (--texture-budget)")
+    sharpen_sigma: float = option(SHARPEN_SIGMA, "blur (pixels) of the unsharp mask")
+    texture_budget: float = option(TEXTURE_BUDGET, "fraction of the model's validation L1 gain "
+                                                   "over warping that the calibrated "
+                                                   "sharpening may spend")
     lr_discriminator: float | None = option(None, "critic learning rate (default: --lr)")
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.9, "decay of the generator's exponential moving average")
     valid_fraction: float = option(0.1, "last clips held out for validation")
-    keep: str = option("targets", "EMA generator the model file holds: the last one, the one of "
+    keep: str = option("best", "EMA generator the model file holds: the last one, the one of "
                                "the epoch with the best validation L1 (early stopping), or the "
                                "one of the epoch that holds the targets of issue #16 on the "
                                "validation clips by the widest margin (L1 and spectrum "
@@ -161,7 +172,9 @@ def load_flow_animator(path):
     config = dict(content["config"])
     gen = FlowAnimator(channels=config["channels"], levels=config["levels"],
                        refine=config["refine"], mode=config["mode"],
-                       warping=config.get("warping", "accumulated"))
+                       warping=config.get("warping", "accumulated"),
+                       sharpen_amount=config.get("sharpen_amount", 0.0),
+                       sharpen_sigma=config.get("sharpen_sigma", 1.0))
     load_state_checked(gen, content["state_dict"], f"model file {path}")
     return gen.eval(), config
 
@@ -231,16 +244,39 @@ def train_flow_animator(run: TrainingRun, options: FlowAnimatorOptions) -> list[
             kept = next(h for h in history if h["epoch"] == epoch)
             generator = copy.deepcopy(generator)
             generator.load_state_dict(trainer.states[epoch])
+        sharpening = sharpen_generator(generator, options, score)
         save_flow_animator(generator, run.output, flow_method=options.flow_method,
                            frame_shape=clips.shape[2:], extra={
                                "history": plain_history(history), "data": where,
                                "train_config": config.to_dict(),
-                               "kept_epoch": kept.get("epoch"),
+                               "kept_epoch": kept.get("epoch"), "sharpening": sharpening,
                                "valid_baseline": None if score is None else score.baseline})
         say(f"wrote {run.output} ({len(history)} epochs, the EMA generator of epoch "
             f"{kept.get('epoch')}: L1 {fmt_loss(kept.get('l1'))}, validation L1 "
-            f"{fmt_loss(kept.get('valid'))})")
+            f"{fmt_loss(kept.get('valid'))}; sharpening amount {sharpening['amount']:g})")
     return history
+
+
+def sharpen_generator(generator, options: FlowAnimatorOptions, score) -> dict:
+    """Set the generator's unsharp mask: ``options.sharpen_amount``, or without it the amount
+    calibrated on the validation clips of ``score`` (a :class:`ValidationScorer`; none: 0) by
+    :func:`~pyro_videossm.experiments.animation_sharpening.calibrate_sharpening`. Returns
+    what was chosen, for the model file."""
+    from pyro_videossm.models.video.flow_animator import animate
+
+    sigma = options.sharpen_sigma
+    if options.sharpen_amount is not None or score is None:
+        amount = options.sharpen_amount or 0.0
+        generator.set_sharpening(amount, sigma)
+        return {"amount": amount, "sigma": sigma, "calibrated": False}
+    generator.set_sharpening(0.0, sigma)
+    device = str(next(generator.parameters(), torch.zeros(())).device)
+    raw = animate(generator, score.source, score.flows, device=device)
+    amount, table = calibrate_sharpening(raw, score.clips, score.baseline["l1"], sigma=sigma,
+                                         texture_budget=options.texture_budget)
+    generator.set_sharpening(amount, sigma)
+    return {"amount": amount, "sigma": sigma, "calibrated": True,
+            "texture_budget": options.texture_budget, "valid_l1": table}
 
 
 class ValidationScorer:
@@ -425,4 +461,4 @@ FLOW_ANIMATOR = RECIPES.register(Recipe(
          "U-Net, video critic; GAN)",
     options=FlowAnimatorOptions, train=train_flow_animator,
     build=lambda options, data: build_pair(options)[0],
-    defaults={"epochs": 3, "batch_size": 4, "lr": 1e-3}))
+    defaults={"epochs": 6, "batch_size": 4, "lr": 1e-3}))

@@ -103,9 +103,10 @@ class Recipe:
 ZERO_ALLOWED = frozenset({"n_down", "anneal_epochs", "valid_fraction", "min_anneal",
                           "adversary_weight", "dynamic_kl_weight", "transform_threshold",
                           "adversarial_weight", "spectral_weight", "consistency_weight",
-                          "rollout_horizon", "translator_l1", "linear_kernel"})
+                          "rollout_horizon", "translator_l1", "linear_kernel",
+                          "sharpen_amount", "texture_budget"})
 #: option names whose values lie in [0, 1] (``valid_fraction`` in [0, 1))
-FRACTIONS = frozenset({"valid_fraction", "min_anneal", "lr_decay"})
+FRACTIONS = frozenset({"valid_fraction", "min_anneal", "lr_decay", "texture_budget"})
 
 
 def check_option_ranges(options: Any) -> None:

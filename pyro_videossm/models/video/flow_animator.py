@@ -15,6 +15,10 @@ flows ``(B, T, 2, H, W)`` (pixels per frame, ``flow[:, t]`` moving frame ``t - 1
    adds a residual that restores texture smoothed by interpolation and handles cloud that
    appears or vanishes (growth, inflow at the edges). ``refine=False`` gives the model
    without its refinement network (warping only).
+4. **Sharpening** (optional, ``sharpen_amount > 0``): an unsharp mask
+   (:func:`~pyro_videossm.models.video.unsharp.unsharp_mask`) of frames ``1..T-1`` after the
+   recurrence, clipped to ``[0, 1]``: it restores the high-wavenumber power that
+   interpolation removes (the recipe chooses the amount on its validation clips).
 
 The critic (:class:`VideoDiscriminator`) scores clips ``(B, T, H, W)`` with 3D convolutions
 under spectral normalisation. :class:`FlowAnimationObjective` is the
@@ -37,6 +41,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from pyro_videossm.errors import InputError
 from pyro_videossm.infer.gan_trainer import GANObjective
+from pyro_videossm.models.video.unsharp import unsharp_mask
 
 #: How the source is moved: once by the accumulated flow, frame after frame, or frame after
 #: frame with the refinement's residual added at every step (``recurrent``).
@@ -175,7 +180,8 @@ class FlowAnimator(nn.Module):
     -> frames (B, T, H, W)``."""
 
     def __init__(self, channels: int = 32, levels: int = 2, refine: bool = True,
-                 mode: str = "bicubic", warping: str = "accumulated") -> None:
+                 mode: str = "bicubic", warping: str = "accumulated",
+                 sharpen_amount: float = 0.0, sharpen_sigma: float = 1.0) -> None:
         super().__init__()
         if warping not in WARPINGS:
             raise InputError(f"unknown warping {warping!r} (known: {', '.join(WARPINGS)})")
@@ -184,13 +190,31 @@ class FlowAnimator(nn.Module):
                              f"{', '.join(INTERPOLATIONS)})")
         self.config = {"channels": channels, "levels": levels, "refine": refine, "mode": mode,
                        "warping": warping}
+        self.set_sharpening(sharpen_amount, sharpen_sigma)
         self.levels = levels
         self.mode = mode
         self.warping = warping
         # warped, source, accumulated flow (2), current flow (2), time fraction
         self.refiner = RefinementUNet(7, channels, levels) if refine else None
 
+    def set_sharpening(self, amount: float, sigma: float) -> None:
+        """Sharpen frames ``1..T-1`` by an unsharp mask of ``amount`` and blur ``sigma``
+        (pixels) from now on (``amount = 0``: off); stored in :attr:`config`."""
+        if not (np.isfinite(amount) and amount >= 0 and np.isfinite(sigma) and sigma > 0):
+            raise InputError(f"sharpening needs an amount >= 0 and a blur sigma > 0, got "
+                             f"{amount} and {sigma}")
+        self.sharpen_amount, self.sharpen_sigma = float(amount), float(sigma)
+        self.config.update(sharpen_amount=self.sharpen_amount, sharpen_sigma=self.sharpen_sigma)
+
     def forward(self, source: Tensor, flows: Tensor) -> Tensor:
+        frames = self._animate(source, flows)
+        if self.sharpen_amount == 0:
+            return frames
+        sharp = unsharp_mask(frames[:, 1:], self.sharpen_amount, self.sharpen_sigma)
+        return torch.cat([frames[:, :1], sharp.clamp(0, 1)], dim=1)
+
+    def _animate(self, source: Tensor, flows: Tensor) -> Tensor:
+        """The warped and refined frames ``(B, T, H, W)``, before any sharpening."""
         if source.dim() != 4 or source.shape[1] != 1 or flows.dim() != 5 or flows.shape[2] != 2:
             raise InputError(f"flow animator needs source (B, 1, H, W) and flows (B, T, 2, H, W),"
                              f" got {tuple(source.shape)} and {tuple(flows.shape)}")
