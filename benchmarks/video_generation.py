@@ -44,6 +44,10 @@ generated colour against the generated depth, mean absolute error in world units
     for s in 61 62; do for v in disentangled seen-critics; do
         nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
             --seed $s --epochs 96; done; done
+    # the classifier's mask on the content heads only, the action head over all actions
+    # (``content-pairs``, with the critics' part; ``content-classifier``, without it)
+    for s in 61 62 63; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+        --variant content-pairs --seed $s --epochs 96; done
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
@@ -216,6 +220,11 @@ VARIANTS = {
                    "cmocogan (disentangled), --critic-pairs seen --classifier-pairs seen"),
     "seen-critics": ("zero-shot", "cmocogan", {"critic_pairs": "seen"},
                      "cmocogan (disentangled), --critic-pairs seen"),
+    "content-pairs": ("zero-shot", "cmocogan",
+                      {"critic_pairs": "seen", "classifier_pairs": "content"},
+                      "cmocogan (disentangled), --critic-pairs seen --classifier-pairs content"),
+    "content-classifier": ("zero-shot", "cmocogan", {"classifier_pairs": "content"},
+                           "cmocogan (disentangled), --classifier-pairs content"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),
@@ -257,8 +266,8 @@ def curve_classifier(rec: dict) -> str:
         return "critic heads"
     fake = options.get("classifier_fake_classes") or (
         rec["created"] >= FAKE_CLASSES_SINCE and not options.get("classifier_real_only"))
-    pairs = "".join(f", --{k.replace('_', '-')} seen" for k in ("critic_pairs", "classifier_pairs")
-                    if options.get(k) == "seen")
+    pairs = "".join(f", --{k.replace('_', '-')} {options[k]}"
+                    for k in ("critic_pairs", "classifier_pairs") if options.get(k, "all") != "all")
     return "separate (width 16)" + (", real/generated classes" if fake else "") + pairs
 
 

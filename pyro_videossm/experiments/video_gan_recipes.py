@@ -43,6 +43,11 @@ from pyro_videossm.experiments.windowed import option
 
 #: Model-file names of the video generators.
 GENERATOR_KINDS = ("mocogan", "cmocogan", "dcvgan")
+#: Choices of ``--classifier-pairs``: no mask, both heads masked, or one head.
+CLASSIFIER_PAIRS = ("all", "seen", "content", "action")
+#: The classifier heads each choice of ``--classifier-pairs`` masks.
+CLASSIFIER_PAIRS_HEADS = {"seen": ("action", "content"), "content": ("content",),
+                          "action": ("action",)}
 #: Label attributes copied from the training file to generated clips.
 LABEL_ATTRS = ("long_name", "units", "flag_values", "flag_meanings")
 
@@ -89,8 +94,10 @@ class CMoCoGANOptions(VideoGANOptions):
     classifier_pairs: str = option(
         "all", "the classes the auxiliary classifier learns a clip's action (content) among: "
                "all, or those that form a training pair (seen) with its content (action), so "
-               "that it cannot learn that an unseen combination never occurs",
-        choices=("all", "seen"))
+               "that it cannot learn that an unseen combination never occurs; content (action): "
+               "only the content (action) heads masked so, the other head learning among all "
+               "its classes",
+        choices=CLASSIFIER_PAIRS)
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -286,10 +293,12 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
         objective = DCVGANObjective(gen, disc, options.gan_loss,
                                     translator_l1=options.translator_l1)
     else:
-        pairs = {}
+        pairs: dict[str, Any] = {}
         for key in ("critic_pairs", "classifier_pairs"):
-            if sampling == "all" and getattr(options, key, "all") == "seen":
+            if sampling == "all" and getattr(options, key, "all") != "all":
                 pairs[key] = torch.tensor(meta["seen_pairs"], dtype=torch.long)
+        if "classifier_pairs" in pairs:
+            pairs["classifier_heads"] = CLASSIFIER_PAIRS_HEADS[options.classifier_pairs]
         objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
                                      conditions=sampling, condition_names=names, **pairs)
     return gen, disc, objective

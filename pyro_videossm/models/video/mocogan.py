@@ -44,9 +44,11 @@ clips alike); the generator's loss uses all its logits. A classifier of real cli
 training, so it learns to call an unseen pair unlikely whatever the motion drawn; with the
 mask that prior is in the softmax's support, not in the logits (logit adjustment for the
 pairs' prior), so the logits the generator is trained on carry the evidence of the motion
-(and of the colour) alone. Batches are ``{"frames" (N, T, C, S, S)
-(float in [0, 1] or uint8 counts), "action" (N,), "content" (N,)}`` (labels only when
-conditional).
+(and of the colour) alone. ``classifier_heads`` says which heads the mask applies to (both by
+default; ``("content",)``: only the content heads, the action head's softmax running over
+all actions, so that it still checks the motion of unseen pairs). Batches are
+``{"frames" (N, T, C, S, S) (float in [0, 1] or uint8 counts), "action" (N,), "content"
+(N,)}`` (labels only when conditional).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ from pyro_videossm.nn.gan_blocks import (
 
 ROUTINGS = ("separate", "joint")
 CONDITION_SAMPLING = ("all", "seen")
+#: The classifier heads ``classifier_pairs`` can mask.
+CLASSIFIER_HEADS = ("action", "content")
 
 
 def as_float_clips(x: Tensor) -> Tensor:
@@ -190,13 +194,13 @@ class MoCoGANDiscriminator(nn.Module):
 
 def _cross_entropies(video_logits: Mapping[str, Tensor], image_logits: Mapping[str, Tensor],
                      labels: Mapping[str, Tensor], frames: int,
-                     allowed: Mapping[str, Tensor] | None = None) -> Tensor:
+                     allowed: Mapping[str, Tensor | None] | None = None) -> Tensor:
     """Summed cross-entropies of the clip and frame logits; ``allowed``: ``{name: (N, K)
-    bool}``, the classes each clip's softmax runs over (all where absent)."""
+    bool}``, the classes each clip's softmax runs over (all where absent or ``None``)."""
     allowed = allowed or {}
 
     def masked(logits: Tensor, name: str, repeat: int) -> Tensor:
-        if name not in allowed:
+        if allowed.get(name) is None:
             return logits
         keep = allowed[name].repeat_interleave(repeat, 0)
         if keep.shape[1] < logits.shape[1]:  # the generated classes of ADC-GAN: all allowed
@@ -236,14 +240,22 @@ class MoCoGANObjective(GANObjective):
     :param classifier_pairs: ``(P, 2)`` training pairs; the classifier then learns each
         condition of a clip among the classes that form such a pair with its other condition
         (module doc); ``None``: among all classes.
+    :param classifier_heads: the heads ``classifier_pairs`` masks (``action``, ``content``
+        or both, the default); the others learn among all classes.
     """
 
     def __init__(self, generator: nn.Module, discriminator: MoCoGANDiscriminator,
                  loss: str = "hinge", *, aux_weight: float = 0.0, conditions: str = "seen",
                  condition_names: tuple[str, ...] = (),
                  critic_pairs: Tensor | None = None,
-                 classifier_pairs: Tensor | None = None) -> None:
+                 classifier_pairs: Tensor | None = None,
+                 classifier_heads: tuple[str, ...] = CLASSIFIER_HEADS) -> None:
         super().__init__(generator, discriminator, loss)
+        unknown = sorted(set(classifier_heads) - set(CLASSIFIER_HEADS))
+        if unknown or not classifier_heads:
+            raise InputError(f"classifier heads must be some of {', '.join(CLASSIFIER_HEADS)}, "
+                             f"got {', '.join(classifier_heads) or 'none'}")
+        self.classifier_heads = tuple(h for h in CLASSIFIER_HEADS if h in classifier_heads)
         if conditions not in CONDITION_SAMPLING:
             raise InputError(f"unknown condition sampling {conditions!r} (known: "
                              f"{', '.join(CONDITION_SAMPLING)})")
@@ -265,15 +277,18 @@ class MoCoGANObjective(GANObjective):
             setattr(self, attr, pair_table(pairs, self.n_classes["action"],
                                            self.n_classes["content"]))
 
-    def allowed_classes(self, labels: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+    def allowed_classes(self, labels: Mapping[str, Tensor]
+                        ) -> dict[str, Tensor | None] | None:
         """The classes the classifier's softmax runs over for clips of ``labels`` (real or
         generated, in the critics' loss): the actions that form a training pair with the
         clip's content, the contents that do with its action, ``{"action": (N, A), "content":
-        (N, K)}`` bool; ``None`` without ``classifier_pairs`` (all classes)."""
+        (N, K)}`` bool, ``None`` for a head not in ``classifier_heads`` (all its classes);
+        ``None`` without ``classifier_pairs`` (all classes of every head)."""
         if self.classifier_pairs is None:
             return None
         table = self.classifier_pairs.to(labels["action"].device)
-        return {"action": table[:, labels["content"]].T, "content": table[labels["action"]]}
+        allowed = {"action": table[:, labels["content"]].T, "content": table[labels["action"]]}
+        return {k: v if k in self.classifier_heads else None for k, v in allowed.items()}
 
     def adversarial_mask(self, labels: Mapping[str, Tensor]) -> Tensor | None:
         """``(N,)`` bool: the generated clips the adversarial terms count (``None``: all, also
