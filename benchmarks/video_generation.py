@@ -225,6 +225,11 @@ VARIANTS = {
                       "cmocogan (disentangled), --critic-pairs seen --classifier-pairs content"),
     "content-classifier": ("zero-shot", "cmocogan", {"classifier_pairs": "content"},
                            "cmocogan (disentangled), --classifier-pairs content"),
+    "grey-action": ("zero-shot", "cmocogan",
+                    {"critic_pairs": "seen", "classifier_pairs": "content",
+                     "classifier_action_input": "random-grey"},
+                    "cmocogan (disentangled), --critic-pairs seen --classifier-pairs content "
+                    "--classifier-action-input random-grey"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),

@@ -365,6 +365,40 @@ def test_classifier_heads_mask_only_the_named_heads(heads):
                          classifier_heads=("motion",))
 
 
+def test_random_grey_action_input_is_a_per_clip_convex_grey():
+    """``random_grey``: the three colour channels become one convex combination of them, with
+    weights drawn per clip (other channels kept); the classifier's action head reads it, the
+    content heads the clips as they are."""
+    from pyro_videossm.nn.gan_blocks import ConditionClassifier, random_grey
+
+    clips = torch.rand(5, 3, 4, 8, 8)  # a 4th (depth) channel
+    torch.manual_seed(3)
+    grey = random_grey(clips)
+    torch.manual_seed(3)
+    w = -torch.log(torch.rand(5, 1, 3, 1, 1))
+    w = w / w.sum(2, keepdim=True)
+    expected = (clips[:, :, :3] * w).sum(2)
+    for c in range(3):
+        assert torch.allclose(grey[:, :, c], expected, atol=1e-6)
+    assert torch.equal(grey[:, :, 3], clips[:, :, 3])
+    assert not torch.allclose(w[0], w[1])  # per clip
+    flat = clips[:, :, :1].expand(-1, -1, 3, -1, -1)  # equal channels: grey is that channel
+    assert torch.allclose(random_grey(flat), flat, atol=1e-6)
+    torch.manual_seed(0)
+    plain = ConditionClassifier(4, 8, 3, n_actions=3, n_contents=2, channels=4)
+    torch.manual_seed(0)
+    blind = ConditionClassifier(4, 8, 3, n_actions=3, n_contents=2, channels=4,
+                                action_input="random-grey")
+    torch.manual_seed(3)
+    clip_logits, frame_logits = blind(clips)
+    plain_clip, plain_frame = plain(clips)
+    assert torch.equal(clip_logits["content"], plain_clip["content"])
+    assert torch.equal(frame_logits["content"], plain_frame["content"])
+    assert torch.allclose(clip_logits["action"], plain(grey)[0]["action"], atol=1e-6)
+    with pytest.raises(InputError, match="action input"):
+        ConditionClassifier(3, 8, 3, n_actions=3, n_contents=2, action_input="grey")
+
+
 def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
     from pyro_videossm.experiments.video_gan_recipes import build_gan, load_gan_data
 
@@ -385,6 +419,10 @@ def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
                               data.meta)
     assert content.critic_pairs is None and torch.equal(content.classifier_pairs, expected)
     assert content.classifier_heads == ("content",)
+    _, blind, _ = build_gan("cmocogan", recipe.make_options(
+        **TINY, classifier_action_input="random-grey"), data.meta)
+    assert blind.classifier.action_input == "random-grey"
+    assert blind.config["action_input"] == "random-grey"
 
 
 def test_conditional_generation_respects_the_label_set(models):

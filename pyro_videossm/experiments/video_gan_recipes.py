@@ -86,6 +86,11 @@ class CMoCoGANOptions(VideoGANOptions):
         False, "the separate classifier learns real clips only (the first version, which the "
                "generator exploited); by default it also learns generated clips as classes of "
                "their own (real k against generated k, ADC-GAN)")
+    classifier_action_input: str = option(
+        "colour", "what the separate classifier's action head reads: the clips (colour), or "
+                  "each clip in a grey of random channel weights (random-grey), so that it "
+                  "cannot learn which colours come with which actions in training",
+        choices=("colour", "random-grey"))
     critic_pairs: str = option(
         "all", "which generated (action, content) pairs the critics' adversarial terms count: "
                "all, or only the training pairs (seen), so that the critics cannot learn that "
@@ -288,7 +293,9 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
                                 n_actions=n_actions, n_contents=n_contents,
                                 classify=aux > 0,
                                 classifier_channels=getattr(options, "classifier_channels", 0),
-                                fake_classes=not real_only)
+                                fake_classes=not real_only,
+                                action_input=getattr(options, "classifier_action_input",
+                                                     "colour"))
     if kind == "dcvgan":
         objective = DCVGANObjective(gen, disc, options.gan_loss,
                                     translator_l1=options.translator_l1)

@@ -22,7 +22,9 @@ critics' features, or with ``classifier_channels > 0`` a separate
 :class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier` of that width (trained by the same
 optimiser on real clips; the spectrally normalised critics learned the classes too slowly;
 with ``fake_classes`` it also learns the generated clips of each class as classes of their
-own, so that the generator cannot satisfy it with clips off the real clips' manifold).
+own, so that the generator cannot satisfy it with clips off the real clips' manifold; with
+``action_input="random-grey"`` its action head reads the clips in a random grey, so that it
+cannot learn which colours come with which actions).
 
 :class:`MoCoGANObjective` is the :class:`~pyro_videossm.infer.gan_trainer.GANObjective`:
 the adversarial loss of both critics (summed), plus with ``aux_weight > 0`` the
@@ -159,12 +161,13 @@ class MoCoGANDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, size: int = 32, frames: int = 8, *,
                  disc_channels: int = 16, n_actions: int = 0, n_contents: int = 0,
                  classify: bool = False, classifier_channels: int = 0,
-                 fake_classes: bool = False) -> None:
+                 fake_classes: bool = False, action_input: str = "colour") -> None:
         super().__init__()
         self.config = dict(channels=channels, size=size, frames=frames,
                            disc_channels=disc_channels, n_actions=n_actions,
                            n_contents=n_contents, classify=classify,
-                           classifier_channels=classifier_channels, fake_classes=fake_classes)
+                           classifier_channels=classifier_channels, fake_classes=fake_classes,
+                           action_input=action_input)
         self.image = ImageCritic(channels, size, disc_channels)
         self.video = VideoCritic(channels, size, frames, disc_channels)
         video_conditions = {k: v for k, v in (("action", n_actions), ("content", n_contents))
@@ -177,7 +180,8 @@ class MoCoGANDiscriminator(nn.Module):
         self.video_head = CriticHead(self.video.features, video_conditions,
                                      tuple(video_conditions) if heads else ())
         self.classifier = (ConditionClassifier(channels, size, frames, n_actions, n_contents,
-                                               classifier_channels, fake_classes=fake_classes)
+                                               classifier_channels, fake_classes=fake_classes,
+                                               action_input=action_input)
                            if separate else None)
 
     def forward(self, clips: Tensor, labels: Mapping[str, Tensor] | None = None
