@@ -404,7 +404,8 @@ def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
 
     data = load_gan_data(clips, conditions=("motion", "top"))
     recipe = RECIPES["cmocogan"]
-    _, _, plain = build_gan("cmocogan", recipe.make_options(**TINY), data.meta)
+    former = dict(critic_pairs="all", classifier_pairs="all", classifier_action_input="colour")
+    _, _, plain = build_gan("cmocogan", recipe.make_options(**TINY, **former), data.meta)
     assert plain.critic_pairs is None and plain.classifier_pairs is None
     _, _, seen = build_gan("cmocogan", recipe.make_options(**TINY, critic_pairs="seen",
                                                            classifier_pairs="seen"), data.meta)
@@ -415,14 +416,20 @@ def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
     assert torch.equal(seen.classifier_pairs, expected)
     assert seen.critic_pairs[0, 0] and not seen.critic_pairs[0, 1:].any()  # fixture: unseen
     assert seen.classifier_heads == ("action", "content")
-    _, _, content = build_gan("cmocogan", recipe.make_options(**TINY, classifier_pairs="content"),
-                              data.meta)
+    _, _, content = build_gan("cmocogan", recipe.make_options(
+        **TINY, critic_pairs="all", classifier_pairs="content"), data.meta)
     assert content.critic_pairs is None and torch.equal(content.classifier_pairs, expected)
     assert content.classifier_heads == ("content",)
-    _, blind, _ = build_gan("cmocogan", recipe.make_options(
-        **TINY, classifier_action_input="random-grey"), data.meta)
+    # the default: the critics on the training pairs, the content heads masked, a grey action
+    _, blind, default = build_gan("cmocogan", recipe.make_options(**TINY), data.meta)
     assert blind.classifier.action_input == "random-grey"
     assert blind.config["action_input"] == "random-grey"
+    assert torch.equal(default.critic_pairs, expected)
+    assert torch.equal(default.classifier_pairs, expected)
+    assert default.classifier_heads == ("content",)
+    _, _, baseline = build_gan("cmocogan", recipe.make_options(**TINY, no_disentangling=True),
+                               data.meta)
+    assert baseline.critic_pairs is None and baseline.classifier_pairs is None
 
 
 def test_conditional_generation_respects_the_label_set(models):
