@@ -440,7 +440,7 @@ def tables() -> str:
                 "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, "
                 "2 to 5 for the 24- and 32-epoch runs of the second round, about 30 for the "
                 "12-epoch runs, six of which ran at once, about 10 for the runs with the "
-                "classifier of real and generated classes, 2 to 6 for the 96-epoch runs, one "
+                "classifier of real and generated classes, 1 to 6 for the 96-epoch runs, one "
                 "at a time); minutes are wall clock."]
     return "\n".join(out)
 
