@@ -55,7 +55,7 @@ generated colour against the generated depth, mean absolute error in world units
         --variant content-pairs --seed $s --epochs 96; done
     for s in 61 62 63; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
         --variant grey-action --seed $s --epochs 96; done
-    for s in 61 62; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+    for s in 61 62 63; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
         --variant grey-only --seed $s --epochs 96; done
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
