@@ -242,7 +242,6 @@ VARIANTS = {
     "seen-pairs": _zero_shot(critic_pairs="seen", classifier_pairs="seen"),
     "seen-critics": _zero_shot(critic_pairs="seen"),
     "content-pairs": _zero_shot(critic_pairs="seen", classifier_pairs="content"),
-    "content-classifier": _zero_shot(classifier_pairs="content"),
     # the recipe's default since the seventh round
     "grey-action": _zero_shot(critic_pairs="seen", classifier_pairs="content",
                               classifier_action_input="random-grey"),
@@ -325,8 +324,8 @@ def tables() -> str:
             runs.setdefault(key, []).append(rec)
     epochs = sorted({k[1] for k in runs})
     out = []
-    order = ("disentangled", "seen-critics", "seen-pairs", "content-classifier",
-             "content-pairs", "grey-only", "grey-action", "baseline")
+    order = ("disentangled", "seen-critics", "seen-pairs", "content-pairs", "grey-only",
+             "grey-action", "baseline")
     zero = sorted((k for k in runs if k[0] in order),
                   key=lambda k: (k[1], order.index(k[0]), k[2]))
     if zero:
