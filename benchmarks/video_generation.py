@@ -9,8 +9,11 @@ generators train on the training characters' clips of seen pairs. The judge (``v
 video-judge``: clip heads ``motion`` and ``top``, a frame head ``top``) trains on the training
 characters' clips of every pair (the referee, not a model under test) and is checked on the
 test characters' clips, whose judge features are the reference of the judge-FID/FVD analogue.
-``disentangled`` is ``videossm train cmocogan``; ``baseline`` adds ``--no-disentangling``; both
-get the same epochs, widths and learning rate. Each model generates ``--per-pair`` clips of
+``disentangled`` is ``videossm train cmocogan`` with the options it had before the seventh
+round (``--critic-pairs all --classifier-pairs all --classifier-action-input colour``), the
+other zero-shot variants change some of them (:data:`VARIANTS`; ``grey-action`` is the
+recipe's default since the seventh round); ``baseline`` adds ``--no-disentangling``; all get
+the same epochs, widths and learning rate. Each model generates ``--per-pair`` clips of
 every pair, scored by :func:`pyro_videossm.evaluation.generation.evaluate_generation`
 (accuracy on the conditions for seen and unseen pairs, IS, judge-FID/FVD, content stability).
 
@@ -44,6 +47,16 @@ generated colour against the generated depth, mean absolute error in world units
     for s in 61 62; do for v in disentangled seen-critics; do
         nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant $v \
             --seed $s --epochs 96; done; done
+    # seventh round: the classifier's mask on the content heads only, the action head over
+    # all actions (``content-pairs``: failed on seeds 61, 62), then that action head reading
+    # each clip in a random grey (``grey-action``, the recipe's default since), and the grey
+    # action head alone (``grey-only``)
+    for s in 61 62; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+        --variant content-pairs --seed $s --epochs 96; done
+    for s in 61 62 63; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+        --variant grey-action --seed $s --epochs 96; done
+    for s in 61 62 63; do nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py \
+        --variant grey-only --seed $s --epochs 96; done
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant dcvgan
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation.py --variant mocogan-depth
     python benchmarks/video_generation.py --table       # RESULTS.md tables from the records
@@ -210,12 +223,29 @@ def grids(ds, prefix: str = "video_generation") -> None:
                             title=f"conditional MoCoGAN, {part} (motion, top) pairs")
 
 
+#: The options of ``cmocogan`` before the seventh round made the training pairs' options
+#: the default: the variants below name every one of them, so that their rows say what ran.
+FORMER_DEFAULTS = {"critic_pairs": "all", "classifier_pairs": "all",
+                   "classifier_action_input": "colour"}
+
+
+def _zero_shot(**options) -> tuple[str, str, dict, str]:
+    """A zero-shot ``cmocogan`` variant: the former defaults updated by ``options``, labelled
+    with all three flags (whatever the recipe's defaults)."""
+    options = {**FORMER_DEFAULTS, **options}
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
+    return "zero-shot", "cmocogan", options, f"cmocogan (disentangled), {flags}"
+
+
 VARIANTS = {
-    "disentangled": ("zero-shot", "cmocogan", {}, "cmocogan (disentangled)"),
-    "seen-pairs": ("zero-shot", "cmocogan", {"critic_pairs": "seen", "classifier_pairs": "seen"},
-                   "cmocogan (disentangled), --critic-pairs seen --classifier-pairs seen"),
-    "seen-critics": ("zero-shot", "cmocogan", {"critic_pairs": "seen"},
-                     "cmocogan (disentangled), --critic-pairs seen"),
+    "disentangled": _zero_shot(),
+    "seen-pairs": _zero_shot(critic_pairs="seen", classifier_pairs="seen"),
+    "seen-critics": _zero_shot(critic_pairs="seen"),
+    "content-pairs": _zero_shot(critic_pairs="seen", classifier_pairs="content"),
+    # the recipe's default since the seventh round
+    "grey-action": _zero_shot(critic_pairs="seen", classifier_pairs="content",
+                              classifier_action_input="random-grey"),
+    "grey-only": _zero_shot(classifier_action_input="random-grey"),
     "baseline": ("zero-shot", "cmocogan", {"no_disentangling": True},
                  "cmocogan --no-disentangling (baseline)"),
     "dcvgan": ("depth", "dcvgan", {}, "dcvgan"),
@@ -232,6 +262,12 @@ SEPARATE_CLASSIFIER_SINCE = "2026-12-05T02:20:33+00:00"
 #: also learns the generated clips as classes of their own (``--classifier-real-only`` turns
 #: that off). The learning-curve run ``diag_fake_classes`` of the change said so explicitly.
 FAKE_CLASSES_SINCE = "2026-12-05T05:58:00+00:00"
+
+
+#: Records made before this time ran ``cmocogan`` with :data:`FORMER_DEFAULTS` where their
+#: options did not say otherwise; since then the recipe's defaults are the training pairs'
+#: options of the seventh round (``grey-action``).
+PAIRS_DEFAULT_SINCE = "2026-12-05T11:50:00+00:00"
 
 
 def aux_classifier(rec: dict) -> str:
@@ -257,8 +293,11 @@ def curve_classifier(rec: dict) -> str:
         return "critic heads"
     fake = options.get("classifier_fake_classes") or (
         rec["created"] >= FAKE_CLASSES_SINCE and not options.get("classifier_real_only"))
-    pairs = "".join(f", --{k.replace('_', '-')} seen" for k in ("critic_pairs", "classifier_pairs")
-                    if options.get(k) == "seen")
+    defaults = (FORMER_DEFAULTS if rec["created"] < PAIRS_DEFAULT_SINCE
+                else {k: getattr(RECIPES["cmocogan"].make_options(), k) for k in FORMER_DEFAULTS})
+    ran = {k: options.get(k, v) for k, v in defaults.items()}
+    pairs = "".join(f", --{k.replace('_', '-')} {v}" for k, v in ran.items()
+                    if v != FORMER_DEFAULTS[k])
     return "separate (width 16)" + (", real/generated classes" if fake else "") + pairs
 
 
@@ -285,10 +324,10 @@ def tables() -> str:
             runs.setdefault(key, []).append(rec)
     epochs = sorted({k[1] for k in runs})
     out = []
-    zero = sorted((k for k in runs if k[0] in ("disentangled", "seen-critics", "seen-pairs",
-                                                "baseline")),
-                  key=lambda k: (k[1], k[0] == "baseline", k[0] == "seen-pairs",
-                                 k[0] == "seen-critics", k[2]))
+    order = ("disentangled", "seen-critics", "seen-pairs", "content-pairs", "grey-only",
+             "grey-action", "baseline")
+    zero = sorted((k for k in runs if k[0] in order),
+                  key=lambda k: (k[1], order.index(k[0]), k[2]))
     if zero:
         out += ["| model | auxiliary classifier | seeds | epochs | generator steps | train min | "
                 "seen motion % | seen top % | unseen motion % | unseen top % | unseen joint % | "
@@ -400,7 +439,7 @@ def tables() -> str:
                 "shared, loaded (2 cores; load average about 15 for the 8- and 16-epoch runs, "
                 "2 to 5 for the 24- and 32-epoch runs of the second round, about 30 for the "
                 "12-epoch runs, six of which ran at once, about 10 for the runs with the "
-                "classifier of real and generated classes, 2 to 6 for the 96-epoch runs, one "
+                "classifier of real and generated classes, 1 to 6 for the 96-epoch runs, one "
                 "at a time); minutes are wall clock."]
     return "\n".join(out)
 

@@ -12,6 +12,9 @@ direction go to seen pairs whatever their cause.
     nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation_pair_errors.py \\
         disentangled_seed52 disentangled_seed53 disentangled_seed54 seen-pairs_seed61 \\
         seen-pairs_seed62 seen-pairs_seed63
+    nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_generation_pair_errors.py \
+        content-pairs_seed61 content-pairs_seed62 grey-action_seed61 grey-action_seed62 \
+        grey-action_seed63 grey-only_seed61 grey-only_seed62 grey-only_seed63
 
 Models are read from ``/tmp/video_generation/<name>_s16.pt`` (the benchmark's ``--work``);
 writes ``benchmarks/results/video_generation_pairs/<name>.json``.

@@ -307,12 +307,105 @@ def test_classifier_pairs_mask_the_other_conditions_unseen_classes_in_the_critic
                if p.grad is not None)
 
 
+@pytest.mark.parametrize("heads", [("content",), ("action",)])
+def test_classifier_heads_mask_only_the_named_heads(heads):
+    """With ``classifier_heads=("content",)`` the action head's cross-entropy is the unmasked
+    one and the content heads' (clip and frame) the masked one; ``("action",)`` the reverse;
+    real and generated clips alike."""
+    g, d, seen = tiny_pairs_models()
+    objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                                 condition_names=("action", "content"), classifier_pairs=seen,
+                                 classifier_heads=heads)
+    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1]),
+             "content": torch.tensor([0, 1, 1, 0])}
+    labels = {"action": batch["action"], "content": batch["content"]}
+    inf = float("-inf")
+    pad = torch.zeros(4, 3), torch.zeros(4, 2)
+
+    def biases(action, content):  # content 0 comes with actions 0, 1; content 1 with 1, 2
+        a_bias = torch.cat([torch.tensor([[0, 0, inf], [inf, 0, 0]])[content], pad[0]], 1)
+        c_bias = torch.cat([torch.tensor([[0, inf], [0, 0], [inf, 0]])[action], pad[1]], 1)
+        return (a_bias if "action" in heads else torch.zeros_like(a_bias),
+                c_bias if "content" in heads else torch.zeros_like(c_bias))
+
+    ce = torch.nn.functional.cross_entropy
+
+    def aux(vl, il, action, content, a_bias, c_bias):
+        return (ce(vl["action"] + a_bias, action) + ce(vl["content"] + c_bias, content)
+                + ce(il["content"] + c_bias.repeat_interleave(3, 0), content.repeat_interleave(3)))
+
+    torch.manual_seed(5)
+    loss, logs = objective.discriminator_loss(batch)
+    _, _, rvl, ril = d(batch["frames"], labels)
+    a_bias, c_bias = biases(batch["action"], batch["content"])
+    assert float(logs["d_aux"]) == pytest.approx(float(aux(
+        rvl, ril, batch["action"], batch["content"], a_bias, c_bias)), rel=1e-5)
+    # on this batch the mask changes both heads' losses, so the check above tells them apart
+    full = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                            condition_names=("action", "content"),
+                            classifier_pairs=seen).allowed_classes(labels)
+    for name, logits in rvl.items():
+        keep = torch.cat([full[name], torch.ones_like(full[name])], 1)
+        assert float(ce(logits.masked_fill(~keep, inf), labels[name])) != pytest.approx(
+            float(ce(logits, labels[name])), rel=1e-3)
+    torch.manual_seed(5)
+    a, c = torch.randint(0, 3, (4,)), torch.randint(0, 2, (4,))
+    with torch.no_grad():
+        fake = g(4, a, c)
+    _, _, fvl, fil = d(fake, {"action": a, "content": c})
+    fa, fc = biases(a, c)
+    assert float(logs["d_aux_fake"]) == pytest.approx(float(aux(fvl, fil, a + 3, c + 2, fa, fc)),
+                                                      rel=1e-5)
+    allowed = objective.allowed_classes(labels)
+    assert (allowed["action"] is None) == ("action" not in heads)
+    assert (allowed["content"] is None) == ("content" not in heads)
+    with pytest.raises(InputError, match="classifier heads"):
+        MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
+                         condition_names=("action", "content"), classifier_pairs=seen,
+                         classifier_heads=("motion",))
+
+
+def test_random_grey_action_input_is_a_per_clip_convex_grey():
+    """``random_grey``: the three colour channels become one convex combination of them, with
+    weights drawn per clip (other channels kept); the classifier's action head reads it, the
+    content heads the clips as they are."""
+    from pyro_videossm.nn.gan_blocks import ConditionClassifier, random_grey
+
+    clips = torch.rand(5, 3, 4, 8, 8)  # a 4th (depth) channel
+    torch.manual_seed(3)
+    grey = random_grey(clips)
+    torch.manual_seed(3)
+    w = -torch.log(torch.rand(5, 1, 3, 1, 1))
+    w = w / w.sum(2, keepdim=True)
+    expected = (clips[:, :, :3] * w).sum(2)
+    for c in range(3):
+        assert torch.allclose(grey[:, :, c], expected, atol=1e-6)
+    assert torch.equal(grey[:, :, 3], clips[:, :, 3])
+    assert not torch.allclose(w[0], w[1])  # per clip
+    flat = clips[:, :, :1].expand(-1, -1, 3, -1, -1)  # equal channels: grey is that channel
+    assert torch.allclose(random_grey(flat), flat, atol=1e-6)
+    torch.manual_seed(0)
+    plain = ConditionClassifier(4, 8, 3, n_actions=3, n_contents=2, channels=4)
+    torch.manual_seed(0)
+    blind = ConditionClassifier(4, 8, 3, n_actions=3, n_contents=2, channels=4,
+                                action_input="random-grey")
+    torch.manual_seed(3)
+    clip_logits, frame_logits = blind(clips)
+    plain_clip, plain_frame = plain(clips)
+    assert torch.equal(clip_logits["content"], plain_clip["content"])
+    assert torch.equal(frame_logits["content"], plain_frame["content"])
+    assert torch.allclose(clip_logits["action"], plain(grey)[0]["action"], atol=1e-6)
+    with pytest.raises(InputError, match="action input"):
+        ConditionClassifier(3, 8, 3, n_actions=3, n_contents=2, action_input="grey")
+
+
 def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
     from pyro_videossm.experiments.video_gan_recipes import build_gan, load_gan_data
 
     data = load_gan_data(clips, conditions=("motion", "top"))
     recipe = RECIPES["cmocogan"]
-    _, _, plain = build_gan("cmocogan", recipe.make_options(**TINY), data.meta)
+    former = dict(critic_pairs="all", classifier_pairs="all", classifier_action_input="colour")
+    _, _, plain = build_gan("cmocogan", recipe.make_options(**TINY, **former), data.meta)
     assert plain.critic_pairs is None and plain.classifier_pairs is None
     _, _, seen = build_gan("cmocogan", recipe.make_options(**TINY, critic_pairs="seen",
                                                            classifier_pairs="seen"), data.meta)
@@ -322,6 +415,21 @@ def test_cmocogan_recipe_passes_the_training_pairs_to_the_critics(clips):
     assert torch.equal(seen.critic_pairs, expected)
     assert torch.equal(seen.classifier_pairs, expected)
     assert seen.critic_pairs[0, 0] and not seen.critic_pairs[0, 1:].any()  # fixture: unseen
+    assert seen.classifier_heads == ("action", "content")
+    _, _, content = build_gan("cmocogan", recipe.make_options(
+        **TINY, critic_pairs="all", classifier_pairs="content"), data.meta)
+    assert content.critic_pairs is None and torch.equal(content.classifier_pairs, expected)
+    assert content.classifier_heads == ("content",)
+    # the default: the critics on the training pairs, the content heads masked, a grey action
+    _, blind, default = build_gan("cmocogan", recipe.make_options(**TINY), data.meta)
+    assert blind.classifier.action_input == "random-grey"
+    assert blind.config["action_input"] == "random-grey"
+    assert torch.equal(default.critic_pairs, expected)
+    assert torch.equal(default.classifier_pairs, expected)
+    assert default.classifier_heads == ("content",)
+    _, _, baseline = build_gan("cmocogan", recipe.make_options(**TINY, no_disentangling=True),
+                               data.meta)
+    assert baseline.critic_pairs is None and baseline.classifier_pairs is None
 
 
 def test_conditional_generation_respects_the_label_set(models):

@@ -7,8 +7,12 @@ generation from their model files (what ``videossm generate`` runs).
   compared with).
 * ``cmocogan``: the conditional MoCoGAN on an action label (``--action-label``, default
   ``motion``) and a content label (``--content-label``, default ``top``). By default with the
-  disentangling parts: separate routing of the two conditions, auxiliary classifiers in both
-  critics and generated conditions drawn over every (action, content) pair, seen or not;
+  disentangling parts: separate routing of the two conditions, a separate auxiliary
+  classifier of real and generated classes, generated conditions drawn over every (action,
+  content) pair, seen or not, and the training pairs' prior kept out of critics and
+  classifier (``--critic-pairs seen``, ``--classifier-pairs content``,
+  ``--classifier-action-input random-grey``: the defaults since the seventh round of
+  docs/video_generation.md; before, ``all``, ``all``, ``colour``);
   ``--no-disentangling`` trains the plain conditional baseline (both conditions on both
   paths, projection critics only, the training pairs only).
 * ``dcvgan``: :class:`~pyro_videossm.models.video.dcvgan.DCVGANGenerator` (depth first, then
@@ -43,6 +47,11 @@ from pyro_videossm.experiments.windowed import option
 
 #: Model-file names of the video generators.
 GENERATOR_KINDS = ("mocogan", "cmocogan", "dcvgan")
+#: Choices of ``--classifier-pairs``: no mask, both heads masked, or one head.
+CLASSIFIER_PAIRS = ("all", "seen", "content", "action")
+#: The classifier heads each choice of ``--classifier-pairs`` masks.
+CLASSIFIER_PAIRS_HEADS = {"seen": ("action", "content"), "content": ("content",),
+                          "action": ("action",)}
 #: Label attributes copied from the training file to generated clips.
 LABEL_ATTRS = ("long_name", "units", "flag_values", "flag_meanings")
 
@@ -81,16 +90,25 @@ class CMoCoGANOptions(VideoGANOptions):
         False, "the separate classifier learns real clips only (the first version, which the "
                "generator exploited); by default it also learns generated clips as classes of "
                "their own (real k against generated k, ADC-GAN)")
+    classifier_action_input: str = option(
+        "random-grey", "what the separate classifier's action head reads: each clip in a grey "
+                       "of random channel weights (random-grey), so that it cannot learn which "
+                       "colours come with which actions in training, or the clips as they are "
+                       "(colour, the former default)",
+        choices=("colour", "random-grey"))
     critic_pairs: str = option(
-        "all", "which generated (action, content) pairs the critics' adversarial terms count: "
-               "all, or only the training pairs (seen), so that the critics cannot learn that "
-               "an unseen combination is generated (the auxiliary terms count all)",
+        "seen", "which generated (action, content) pairs the critics' adversarial terms count: "
+                "only the training pairs (seen), so that the critics cannot learn that an "
+                "unseen combination is generated (the auxiliary terms count all), or all (the "
+                "former default)",
         choices=("all", "seen"))
     classifier_pairs: str = option(
-        "all", "the classes the auxiliary classifier learns a clip's action (content) among: "
-               "all, or those that form a training pair (seen) with its content (action), so "
-               "that it cannot learn that an unseen combination never occurs",
-        choices=("all", "seen"))
+        "content", "the classes the auxiliary classifier learns a clip's action (content) "
+                   "among: all (the former default), or those that form a training pair (seen) "
+                   "with its content (action), so that it cannot learn that an unseen "
+                   "combination never occurs; content (action): only the content (action) "
+                   "heads masked so, the other head learning among all its classes",
+        choices=CLASSIFIER_PAIRS)
     no_disentangling: bool = option(False, "the plain conditional baseline: both conditions "
                                            "on both paths, no auxiliary losses, training pairs "
                                            "only")
@@ -281,15 +299,19 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
                                 n_actions=n_actions, n_contents=n_contents,
                                 classify=aux > 0,
                                 classifier_channels=getattr(options, "classifier_channels", 0),
-                                fake_classes=not real_only)
+                                fake_classes=not real_only,
+                                action_input=getattr(options, "classifier_action_input",
+                                                     "colour"))
     if kind == "dcvgan":
         objective = DCVGANObjective(gen, disc, options.gan_loss,
                                     translator_l1=options.translator_l1)
     else:
-        pairs = {}
+        pairs: dict[str, Any] = {}
         for key in ("critic_pairs", "classifier_pairs"):
-            if sampling == "all" and getattr(options, key, "all") == "seen":
+            if sampling == "all" and getattr(options, key, "all") != "all":
                 pairs[key] = torch.tensor(meta["seen_pairs"], dtype=torch.long)
+        if "classifier_pairs" in pairs:
+            pairs["classifier_heads"] = CLASSIFIER_PAIRS_HEADS[options.classifier_pairs]
         objective = MoCoGANObjective(gen, disc, options.gan_loss, aux_weight=aux,
                                      conditions=sampling, condition_names=names, **pairs)
     return gen, disc, objective

@@ -19,7 +19,9 @@ rescaled to ``[-1, 1]``.
 * :class:`ConditionClassifier`: a separate auxiliary classifier of clips (plain convolutions
   with group norm, no spectral normalisation), ``(N, T, C, S, S) -> {"action": (N, A),
   "content": (N, K)}, {"content": (N * T, K)}`` (twice the classes with ``fake_classes``:
-  real and generated clips of each class apart).
+  real and generated clips of each class apart; with ``action_input="random-grey"`` the
+  action head reads each clip in a grey of random channel weights, see
+  :func:`random_grey`).
 """
 
 from __future__ import annotations
@@ -204,6 +206,28 @@ class CriticHead(nn.Module):
         return score, {k: head(F.leaky_relu(h, 0.2)) for k, head in self.classify.items()}
 
 
+#: What the action head of :class:`ConditionClassifier` reads: the clips as they are, or
+#: each clip in a grey of random channel weights (:func:`random_grey`).
+ACTION_INPUTS = ("colour", "random-grey")
+
+
+def random_grey(clips: Tensor) -> Tensor:
+    """Each clip ``(N, T, C, S, S)`` with its first three (colour) channels replaced by one
+    grey, a convex combination of them with weights drawn per clip (flat Dirichlet, the
+    torch generator), repeated in the three; other channels unchanged.
+
+    A clip's colours then tell little about which colours it had (a red and a green shirt
+    come out as the same grey for some weights), while shapes and their motion stay visible:
+    a head that reads these clips cannot learn which colours come with which actions.
+    """
+    if clips.shape[2] < 3:
+        raise InputError(f"random grey needs 3 colour channels, got {clips.shape[2]}")
+    w = -torch.log(torch.rand(clips.shape[0], 1, 3, 1, 1, device=clips.device,
+                              dtype=clips.dtype).clamp_min(1e-12))
+    grey = (clips[:, :, :3] * (w / w.sum(2, keepdim=True))).sum(2, keepdim=True)
+    return torch.cat([grey.expand(-1, -1, 3, -1, -1), clips[:, :, 3:]], 2)
+
+
 class ConditionClassifier(nn.Module):
     """An auxiliary classifier of the conditions of clips ``(N, T, C, S, S)``, outside the
     critics: a frame encoder (3x3 convolution, group norm, leaky ReLU and 2x2 average pooling
@@ -221,6 +245,12 @@ class ConditionClassifier(nn.Module):
     learns what the generator makes of each class, so the generator cannot satisfy it with
     clips that only a classifier trained on real clips would accept.
 
+    With ``action_input="random-grey"`` the action head reads the encoder's features of
+    :func:`random_grey` clips (a second pass of the shared encoder), the content heads those
+    of the clips as they are: the action head cannot learn which colours come with which
+    actions in training, so it neither calls a clip of an unseen (action, colour) pair
+    unlikely nor teaches the generator to change the colour to please it.
+
     ``forward(clips)`` -> ``(clip logits {"action": (N, A), "content": (N, K)}, frame logits
     {"content": (N * T, K)})`` (``2 A``, ``2 K`` with ``fake_classes``); a condition with 0
     classes has no head.
@@ -228,8 +258,12 @@ class ConditionClassifier(nn.Module):
 
     def __init__(self, in_channels: int, size: int, frames: int, n_actions: int,
                  n_contents: int, channels: int = 16, features: int = 32,
-                 fake_classes: bool = False) -> None:
+                 fake_classes: bool = False, action_input: str = "colour") -> None:
         super().__init__()
+        if action_input not in ACTION_INPUTS:
+            raise InputError(f"unknown action input {action_input!r} (known: "
+                             f"{', '.join(ACTION_INPUTS)})")
+        self.action_input = action_input
         k = doublings(size)
         ch = [in_channels, *widths(channels, k - 1)]
         layers: list[nn.Module] = []
@@ -250,7 +284,10 @@ class ConditionClassifier(nn.Module):
         clip: dict[str, Tensor] = {}
         frame: dict[str, Tensor] = {}
         if self.action is not None:
-            clip["action"] = self.action(e.flatten(1))
+            ea = e
+            if self.action_input == "random-grey":
+                ea = self.encoder(random_grey(clips).flatten(0, 1) * 2 - 1).view(n, t, -1)
+            clip["action"] = self.action(ea.flatten(1))
         if self.content is not None:
             clip["content"] = self.content(e.mean(1))
             frame["content"] = self.content(e.flatten(0, 1))

@@ -22,7 +22,9 @@ critics' features, or with ``classifier_channels > 0`` a separate
 :class:`~pyro_videossm.nn.gan_blocks.ConditionClassifier` of that width (trained by the same
 optimiser on real clips; the spectrally normalised critics learned the classes too slowly;
 with ``fake_classes`` it also learns the generated clips of each class as classes of their
-own, so that the generator cannot satisfy it with clips off the real clips' manifold).
+own, so that the generator cannot satisfy it with clips off the real clips' manifold; with
+``action_input="random-grey"`` its action head reads the clips in a random grey, so that it
+cannot learn which colours come with which actions).
 
 :class:`MoCoGANObjective` is the :class:`~pyro_videossm.infer.gan_trainer.GANObjective`:
 the adversarial loss of both critics (summed), plus with ``aux_weight > 0`` the
@@ -44,9 +46,11 @@ clips alike); the generator's loss uses all its logits. A classifier of real cli
 training, so it learns to call an unseen pair unlikely whatever the motion drawn; with the
 mask that prior is in the softmax's support, not in the logits (logit adjustment for the
 pairs' prior), so the logits the generator is trained on carry the evidence of the motion
-(and of the colour) alone. Batches are ``{"frames" (N, T, C, S, S)
-(float in [0, 1] or uint8 counts), "action" (N,), "content" (N,)}`` (labels only when
-conditional).
+(and of the colour) alone. ``classifier_heads`` says which heads the mask applies to (both by
+default; ``("content",)``: only the content heads, the action head's softmax running over
+all actions, so that it still checks the motion of unseen pairs). Batches are
+``{"frames" (N, T, C, S, S) (float in [0, 1] or uint8 counts), "action" (N,), "content"
+(N,)}`` (labels only when conditional).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ from pyro_videossm.nn.gan_blocks import (
 
 ROUTINGS = ("separate", "joint")
 CONDITION_SAMPLING = ("all", "seen")
+#: The classifier heads ``classifier_pairs`` can mask.
+CLASSIFIER_HEADS = ("action", "content")
 
 
 def as_float_clips(x: Tensor) -> Tensor:
@@ -155,12 +161,13 @@ class MoCoGANDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, size: int = 32, frames: int = 8, *,
                  disc_channels: int = 16, n_actions: int = 0, n_contents: int = 0,
                  classify: bool = False, classifier_channels: int = 0,
-                 fake_classes: bool = False) -> None:
+                 fake_classes: bool = False, action_input: str = "colour") -> None:
         super().__init__()
         self.config = dict(channels=channels, size=size, frames=frames,
                            disc_channels=disc_channels, n_actions=n_actions,
                            n_contents=n_contents, classify=classify,
-                           classifier_channels=classifier_channels, fake_classes=fake_classes)
+                           classifier_channels=classifier_channels, fake_classes=fake_classes,
+                           action_input=action_input)
         self.image = ImageCritic(channels, size, disc_channels)
         self.video = VideoCritic(channels, size, frames, disc_channels)
         video_conditions = {k: v for k, v in (("action", n_actions), ("content", n_contents))
@@ -173,7 +180,8 @@ class MoCoGANDiscriminator(nn.Module):
         self.video_head = CriticHead(self.video.features, video_conditions,
                                      tuple(video_conditions) if heads else ())
         self.classifier = (ConditionClassifier(channels, size, frames, n_actions, n_contents,
-                                               classifier_channels, fake_classes=fake_classes)
+                                               classifier_channels, fake_classes=fake_classes,
+                                               action_input=action_input)
                            if separate else None)
 
     def forward(self, clips: Tensor, labels: Mapping[str, Tensor] | None = None
@@ -190,13 +198,13 @@ class MoCoGANDiscriminator(nn.Module):
 
 def _cross_entropies(video_logits: Mapping[str, Tensor], image_logits: Mapping[str, Tensor],
                      labels: Mapping[str, Tensor], frames: int,
-                     allowed: Mapping[str, Tensor] | None = None) -> Tensor:
+                     allowed: Mapping[str, Tensor | None] | None = None) -> Tensor:
     """Summed cross-entropies of the clip and frame logits; ``allowed``: ``{name: (N, K)
-    bool}``, the classes each clip's softmax runs over (all where absent)."""
+    bool}``, the classes each clip's softmax runs over (all where absent or ``None``)."""
     allowed = allowed or {}
 
     def masked(logits: Tensor, name: str, repeat: int) -> Tensor:
-        if name not in allowed:
+        if allowed.get(name) is None:
             return logits
         keep = allowed[name].repeat_interleave(repeat, 0)
         if keep.shape[1] < logits.shape[1]:  # the generated classes of ADC-GAN: all allowed
@@ -236,14 +244,22 @@ class MoCoGANObjective(GANObjective):
     :param classifier_pairs: ``(P, 2)`` training pairs; the classifier then learns each
         condition of a clip among the classes that form such a pair with its other condition
         (module doc); ``None``: among all classes.
+    :param classifier_heads: the heads ``classifier_pairs`` masks (``action``, ``content``
+        or both, the default); the others learn among all classes.
     """
 
     def __init__(self, generator: nn.Module, discriminator: MoCoGANDiscriminator,
                  loss: str = "hinge", *, aux_weight: float = 0.0, conditions: str = "seen",
                  condition_names: tuple[str, ...] = (),
                  critic_pairs: Tensor | None = None,
-                 classifier_pairs: Tensor | None = None) -> None:
+                 classifier_pairs: Tensor | None = None,
+                 classifier_heads: tuple[str, ...] = CLASSIFIER_HEADS) -> None:
         super().__init__(generator, discriminator, loss)
+        unknown = sorted(set(classifier_heads) - set(CLASSIFIER_HEADS))
+        if unknown or not classifier_heads:
+            raise InputError(f"classifier heads must be some of {', '.join(CLASSIFIER_HEADS)}, "
+                             f"got {', '.join(classifier_heads) or 'none'}")
+        self.classifier_heads = tuple(h for h in CLASSIFIER_HEADS if h in classifier_heads)
         if conditions not in CONDITION_SAMPLING:
             raise InputError(f"unknown condition sampling {conditions!r} (known: "
                              f"{', '.join(CONDITION_SAMPLING)})")
@@ -265,15 +281,18 @@ class MoCoGANObjective(GANObjective):
             setattr(self, attr, pair_table(pairs, self.n_classes["action"],
                                            self.n_classes["content"]))
 
-    def allowed_classes(self, labels: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+    def allowed_classes(self, labels: Mapping[str, Tensor]
+                        ) -> dict[str, Tensor | None] | None:
         """The classes the classifier's softmax runs over for clips of ``labels`` (real or
         generated, in the critics' loss): the actions that form a training pair with the
         clip's content, the contents that do with its action, ``{"action": (N, A), "content":
-        (N, K)}`` bool; ``None`` without ``classifier_pairs`` (all classes)."""
+        (N, K)}`` bool, ``None`` for a head not in ``classifier_heads`` (all its classes);
+        ``None`` without ``classifier_pairs`` (all classes of every head)."""
         if self.classifier_pairs is None:
             return None
         table = self.classifier_pairs.to(labels["action"].device)
-        return {"action": table[:, labels["content"]].T, "content": table[labels["action"]]}
+        allowed = {"action": table[:, labels["content"]].T, "content": table[labels["action"]]}
+        return {k: v if k in self.classifier_heads else None for k, v in allowed.items()}
 
     def adversarial_mask(self, labels: Mapping[str, Tensor]) -> Tensor | None:
         """``(N,)`` bool: the generated clips the adversarial terms count (``None``: all, also
