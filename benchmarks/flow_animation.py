@@ -132,7 +132,8 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
         if len(radar) > 1:
             parts += ["", radar_summary(radar)]
     for (data_seed, test_seed, test_clips), fresh in other_data(record, attempts):
-        parts += ["", f"The published recipe on other data, never used while tuning: training "
+        parts += ["", f"The published recipe on other data (which of them were used while "
+                      f"designing it: the text below the tables): training "
                       f"clips of data seed {data_seed}, {test_clips} test clips of seed "
                       f"{test_seed} (`--data-seed {data_seed} --test-seed {test_seed} "
                       f"--test-clips {test_clips}`), over {len(fresh)} training seeds; the "
