@@ -205,6 +205,20 @@ def test_fake_classes_classifier_learns_generated_clips_as_classes_of_their_own(
                                                             batch["content"])), rel=1e-5)
 
 
+def pairs_batch():
+    """Four random 3-frame clips with the (action, content) labels of the masking tests."""
+    return {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1]),
+            "content": torch.tensor([0, 1, 1, 0])}
+
+
+def masked_aux(vl, il, action, content, a_bias, c_bias):
+    """The auxiliary cross-entropies of clip heads ``vl`` and frame heads ``il`` (3 frames),
+    with logit biases added (``-inf`` masks a class)."""
+    ce = torch.nn.functional.cross_entropy
+    return (ce(vl["action"] + a_bias, action) + ce(vl["content"] + c_bias, content)
+            + ce(il["content"] + c_bias.repeat_interleave(3, 0), content.repeat_interleave(3)))
+
+
 def tiny_pairs_models():
     """A tiny conditional generator and ADC-GAN critic (3 actions, 2 contents, seed 0), and the
     seen pairs ``(action, content)`` of a split that leaves (0, 1) and (2, 0) unseen."""
@@ -267,25 +281,18 @@ def test_classifier_pairs_mask_the_other_conditions_unseen_classes_in_the_critic
                                  condition_names=("action", "content"), classifier_pairs=seen)
     plain = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
                              condition_names=("action", "content"))
-    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1]),
-             "content": torch.tensor([0, 1, 1, 0])}
+    batch = pairs_batch()
     labels = {"action": batch["action"], "content": batch["content"]}
     inf = float("-inf")
     # content 0 comes with actions 0, 1; content 1 with 1, 2; action 1 with both contents
     action_bias = torch.tensor([[0, 0, inf], [inf, 0, 0]])[batch["content"]]
     content_bias = torch.tensor([[0, inf], [0, 0], [inf, 0]])[batch["action"]]
     pad = torch.zeros(4, 3), torch.zeros(4, 2)
-    ce = torch.nn.functional.cross_entropy
-
-    def aux(vl, il, action, content, a_bias, c_bias):
-        return (ce(vl["action"] + a_bias, action) + ce(vl["content"] + c_bias, content)
-                + ce(il["content"] + c_bias.repeat_interleave(3, 0), content.repeat_interleave(3)))
-
     torch.manual_seed(5)
     loss, logs = objective.discriminator_loss(batch)
     assert torch.isfinite(loss)
     _, _, rvl, ril = d(batch["frames"], labels)
-    assert float(logs["d_aux"]) == pytest.approx(float(aux(
+    assert float(logs["d_aux"]) == pytest.approx(float(masked_aux(
         rvl, ril, batch["action"], batch["content"], torch.cat([action_bias, pad[0]], 1),
         torch.cat([content_bias, pad[1]], 1))), rel=1e-5)
     torch.manual_seed(5)
@@ -295,8 +302,8 @@ def test_classifier_pairs_mask_the_other_conditions_unseen_classes_in_the_critic
     _, _, fvl, fil = d(fake, {"action": a, "content": c})
     fa = torch.cat([torch.tensor([[0, 0, inf], [inf, 0, 0]])[c], pad[0]], 1)
     fc = torch.cat([torch.tensor([[0, inf], [0, 0], [inf, 0]])[a], pad[1]], 1)
-    assert float(logs["d_aux_fake"]) == pytest.approx(float(aux(fvl, fil, a + 3, c + 2, fa, fc)),
-                                                      rel=1e-5)
+    assert float(logs["d_aux_fake"]) == pytest.approx(
+        float(masked_aux(fvl, fil, a + 3, c + 2, fa, fc)), rel=1e-5)
     torch.manual_seed(5)
     _, glogs = objective.generator_loss(batch)
     torch.manual_seed(5)
@@ -316,8 +323,7 @@ def test_classifier_heads_mask_only_the_named_heads(heads):
     objective = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
                                  condition_names=("action", "content"), classifier_pairs=seen,
                                  classifier_heads=heads)
-    batch = {"frames": torch.rand(4, 3, 3, 8, 8), "action": torch.tensor([0, 1, 2, 1]),
-             "content": torch.tensor([0, 1, 1, 0])}
+    batch = pairs_batch()
     labels = {"action": batch["action"], "content": batch["content"]}
     inf = float("-inf")
     pad = torch.zeros(4, 3), torch.zeros(4, 2)
@@ -328,17 +334,11 @@ def test_classifier_heads_mask_only_the_named_heads(heads):
         return (a_bias if "action" in heads else torch.zeros_like(a_bias),
                 c_bias if "content" in heads else torch.zeros_like(c_bias))
 
-    ce = torch.nn.functional.cross_entropy
-
-    def aux(vl, il, action, content, a_bias, c_bias):
-        return (ce(vl["action"] + a_bias, action) + ce(vl["content"] + c_bias, content)
-                + ce(il["content"] + c_bias.repeat_interleave(3, 0), content.repeat_interleave(3)))
-
     torch.manual_seed(5)
     loss, logs = objective.discriminator_loss(batch)
     _, _, rvl, ril = d(batch["frames"], labels)
     a_bias, c_bias = biases(batch["action"], batch["content"])
-    assert float(logs["d_aux"]) == pytest.approx(float(aux(
+    assert float(logs["d_aux"]) == pytest.approx(float(masked_aux(
         rvl, ril, batch["action"], batch["content"], a_bias, c_bias)), rel=1e-5)
     # on this batch the mask changes both heads' losses, so the check above tells them apart
     full = MoCoGANObjective(g, d, aux_weight=1.0, conditions="all",
@@ -346,6 +346,7 @@ def test_classifier_heads_mask_only_the_named_heads(heads):
                             classifier_pairs=seen).allowed_classes(labels)
     for name, logits in rvl.items():
         keep = torch.cat([full[name], torch.ones_like(full[name])], 1)
+        ce = torch.nn.functional.cross_entropy
         assert float(ce(logits.masked_fill(~keep, inf), labels[name])) != pytest.approx(
             float(ce(logits, labels[name])), rel=1e-3)
     torch.manual_seed(5)
@@ -354,8 +355,8 @@ def test_classifier_heads_mask_only_the_named_heads(heads):
         fake = g(4, a, c)
     _, _, fvl, fil = d(fake, {"action": a, "content": c})
     fa, fc = biases(a, c)
-    assert float(logs["d_aux_fake"]) == pytest.approx(float(aux(fvl, fil, a + 3, c + 2, fa, fc)),
-                                                      rel=1e-5)
+    assert float(logs["d_aux_fake"]) == pytest.approx(
+        float(masked_aux(fvl, fil, a + 3, c + 2, fa, fc)), rel=1e-5)
     allowed = objective.allowed_classes(labels)
     assert (allowed["action"] is None) == ("action" not in heads)
     assert (allowed["content"] is None) == ("content" not in heads)
