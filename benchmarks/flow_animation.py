@@ -67,11 +67,15 @@ COLUMNS = ("l1", "ssim", "fss", "motion_epe", "spectrum_distance")
 
 
 def table(scores: dict) -> str:
-    lines = ["| method | L1 ↓ | SSIM ↑ | FSS ↑ | motion EPE (px) ↓ | spectrum distance ↓ |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    """The scores of every method; with a ``clip_fd`` (judged clips) its column too."""
+    fd = all("clip_fd" in scores[name] for name in ANIMATION_METHODS)
+    lines = ["| method | L1 ↓ | SSIM ↑ | FSS ↑ | motion EPE (px) ↓ | spectrum distance ↓ |"
+             + (" clip FD, judge ↓ |" if fd else ""),
+             "| --- | --- | --- | --- | --- | --- |" + (" --- |" if fd else "")]
     for name in ANIMATION_METHODS:
         s = scores[name]
-        lines.append(f"| {name} | " + " | ".join(f"{s[c]:.4f}" for c in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{s[c]:.4f}" for c in COLUMNS) + " |"
+                     + (f" {s['clip_fd']:.3f} |" if fd else ""))
     return "\n".join(lines)
 
 
@@ -95,6 +99,15 @@ def section_body(record: dict, attempts: list[tuple[str, dict]] = ()) -> str:
              f"Targets (against semi-Lagrangian warping): L1 below, {yes[t['l1_below_warping']]}; "
              f"spectrum distance below, {yes[t['spectrum_below_warping']]}; end-point error "
              f"within 10 %, {yes[t['epe_within_10pct_of_warping']]}."]
+    if m.get("judge"):
+        acc = m["judge"]["accuracy"]
+        parts += ["", "Clip FD, judge: the Fréchet distance of each method's clips to the real "
+                      "ones in the clip features of a judge of cloud appearance (a judge-FVD "
+                      "analogue; `pyro_videossm.experiments.animation_judge`: "
+                      f"{m['judge']['classes']}; {m['judge']['epochs']} epochs); the judge "
+                      "tells the classes of held-out clips apart at "
+                      + ", ".join(f"{k} {100 * v:.1f} %" for k, v in acc.items())
+                      + " (chance 33.3 %). Not one of the issue's targets; lower is closer."]
     if "radar" in m:
         n, frames, h, w = m["radar"]["clips"]
         parts += ["", f"KNMI radar driving clips ({n} consecutive clips of {frames} frames "
@@ -445,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unsharp-mask amount (default: calibrated on the validation clips)")
     p.add_argument("--sharpen-sigma", type=float, default=d.sharpen_sigma)
     p.add_argument("--texture-budget", type=float, default=d.texture_budget)
+    p.add_argument("--judge-epochs", type=int, default=20,
+                   help="epochs of the cloud judge of the clip Fréchet distance (0: no judge)")
     p.add_argument("--lr", type=float, default=dd["lr"])
     p.add_argument("--batch-size", type=int, default=dd["batch_size"])
     p.add_argument("--radar", type=Path, default=DEFAULT_RADAR,
@@ -476,6 +491,7 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.train_clips, args.test_clips, args.epochs = 8, 2, 1
+        args.judge_epochs = min(args.judge_epochs, 1)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     train = simulate_clouds(clips=args.train_clips, seed=args.data_seed)
@@ -502,7 +518,16 @@ def main(argv=None) -> int:
         extra = load_model_file(model)["extra"]
         kept_epoch, valid_baseline = extra.get("kept_epoch"), extra.get("valid_baseline")
         sharpening = extra.get("sharpening")
-        scores, generated = evaluate_animation(model, test.frames.values)
+        judge = judge_accuracy = None
+        if args.judge_epochs > 0:
+            from pyro_videossm.experiments.animation_judge import train_cloud_judge
+
+            size = test.frames.shape[-1]
+            judge, judge_accuracy = train_cloud_judge(
+                clips_per_class=2 if args.quick else 100,
+                test_clips_per_class=2 if args.quick else 20, epochs=args.judge_epochs,
+                seed=args.seed, size=size, frames=test.frames.shape[1])
+        scores, generated = evaluate_animation(model, test.frames.values, judge=judge)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
             radar = radar_clips(args.radar, frames=args.radar_frames)
@@ -560,6 +585,11 @@ def main(argv=None) -> int:
                          "epoch", "l1", "valid", "valid_spectrum", "valid_epe", "g_adv",
                          "d_loss")} for h in history],
                      "kept_epoch": kept_epoch, "valid_baseline": valid_baseline,
+                     "judge": None if judge_accuracy is None else {
+                         "accuracy": judge_accuracy, "epochs": args.judge_epochs,
+                         "classes": "simulate_clouds exponent 2, 3, 4 x cover 0.3, 0.5, 0.7; "
+                                    "100 clips per class (seed = training seed), 20 held out "
+                                    "per class (seed + 1000)"},
                      "sharpening": sharpening},
             timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},

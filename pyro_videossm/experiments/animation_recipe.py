@@ -419,7 +419,7 @@ ANIMATION_METHODS = ("still", "semi-lagrangian", "warp-only", "flow-animator")
 
 
 def evaluate_animation(model_path, clips: np.ndarray, *, flow_method: str = "dis",
-                       threshold: float = 0.2, scale: int = 5
+                       threshold: float = 0.2, scale: int = 5, judge=None
                        ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """Self-reconstruction of clips ``(N, T, H, W)``: every method of
     :data:`ANIMATION_METHODS` animates frame 0 by the OpenCV flows of the clip; returns the
@@ -428,7 +428,10 @@ def evaluate_animation(model_path, clips: np.ndarray, *, flow_method: str = "dis
 
     ``still``: the source repeated; ``semi-lagrangian``: the source advected frame after frame
     (cubic); ``warp-only``: the model's warp without its refinement network;
-    ``flow-animator``: the trained model (``model_path``)."""
+    ``flow-animator``: the trained model (``model_path``). With a ``judge`` (a judge of
+    :mod:`~pyro_videossm.experiments.animation_judge` for the clips' size), each method also
+    gets ``clip_fd``: the Fréchet distance of its clips to the real ones in the judge's clip
+    features."""
     from pyro_videossm.metrics.animation import score_animation
     from pyro_videossm.models.video.flow_animator import (
         FlowAnimator,
@@ -452,6 +455,11 @@ def evaluate_animation(model_path, clips: np.ndarray, *, flow_method: str = "dis
     scores = {name: score_animation(g, flows, source, clips, threshold=threshold, scale=scale,
                                     flow_method=flow_method)
               for name, g in generated.items()}
+    if judge is not None:
+        from pyro_videossm.experiments.animation_judge import clip_frechet_distance
+
+        for name, g in generated.items():
+            scores[name]["clip_fd"] = clip_frechet_distance(judge, g, clips)
     return scores, generated
 
 
