@@ -518,15 +518,22 @@ def main(argv=None) -> int:
         extra = load_model_file(model)["extra"]
         kept_epoch, valid_baseline = extra.get("kept_epoch"), extra.get("valid_baseline")
         sharpening = extra.get("sharpening")
-        judge = judge_accuracy = None
+        judge = judge_accuracy = judge_classes = None
         if args.judge_epochs > 0:
-            from pyro_videossm.experiments.animation_judge import train_cloud_judge
+            from pyro_videossm.experiments.animation_judge import (
+                APPEARANCE_CLASSES,
+                train_cloud_judge,
+            )
 
-            size = test.frames.shape[-1]
+            n_train, n_test = (2, 2) if args.quick else (100, 20)
             judge, judge_accuracy = train_cloud_judge(
-                clips_per_class=2 if args.quick else 100,
-                test_clips_per_class=2 if args.quick else 20, epochs=args.judge_epochs,
-                seed=args.seed, size=size, frames=test.frames.shape[1])
+                clips_per_class=n_train, test_clips_per_class=n_test, epochs=args.judge_epochs,
+                seed=args.seed, size=test.frames.shape[-1], frames=test.frames.shape[1])
+            judge_classes = ("simulate_clouds " + " x ".join(
+                f"{k} {', '.join(f'{v:g}' for v in vals)}"
+                for k, vals in APPEARANCE_CLASSES.items())
+                + f"; {n_train} clips per class (seed = training seed), {n_test} held out "
+                  "per class (seed + 1000)")
         scores, generated = evaluate_animation(model, test.frames.values, judge=judge)
         radar_scores = radar_generated = radar = None
         if args.radar.is_dir():
@@ -587,9 +594,7 @@ def main(argv=None) -> int:
                      "kept_epoch": kept_epoch, "valid_baseline": valid_baseline,
                      "judge": None if judge_accuracy is None else {
                          "accuracy": judge_accuracy, "epochs": args.judge_epochs,
-                         "classes": "simulate_clouds exponent 2, 3, 4 x cover 0.3, 0.5, 0.7; "
-                                    "100 clips per class (seed = training seed), 20 held out "
-                                    "per class (seed + 1000)"},
+                         "classes": judge_classes},
                      "sharpening": sharpening},
             timings={"train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
                      "total_seconds": time.perf_counter() - started},

@@ -32,9 +32,8 @@ def sharpened(generated: np.ndarray, amount: float, sigma: float) -> np.ndarray:
     ``sharpen_amount = amount``)."""
     from pyro_videossm.models.video.unsharp import unsharp_mask
 
-    out = np.array(generated, dtype=np.float32, copy=True)
-    frames = torch.from_numpy(out[:, 1:].copy())
-    out[:, 1:] = unsharp_mask(frames, amount, sigma).clamp(0, 1).numpy()
+    out = np.array(generated, dtype=np.float32)  # a copy
+    out[:, 1:] = unsharp_mask(torch.from_numpy(out[:, 1:]), amount, sigma).clamp(0, 1).numpy()
     return out
 
 
