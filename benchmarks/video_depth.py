@@ -234,36 +234,62 @@ def step_compare(args) -> dict:
     from pyro_videossm.experiments.video_gan_recipes import generate_clips
 
     paths = referee_paths(args.work, args)
-    train = args.models / f"shapes_s{SIZE}_f{FRAMES}_n512.nc"
+    train = args.models / f"shapes_s{SIZE}_f{FRAMES}_n{args.train_clips}.nc"
     if not train.exists():
         from pyro_videossm.data.conventions import write_netcdf
         from pyro_videossm.data.shapes_rgbd import make_shapes_rgbd
 
         args.models.mkdir(parents=True, exist_ok=True)
-        write_netcdf(make_shapes_rgbd(clips=512, frames=FRAMES, size=SIZE), train)
+        write_netcdf(make_shapes_rgbd(clips=args.train_clips, frames=FRAMES, size=SIZE), train)
     recipe_name, extra = (("dcvgan", {"translator_channels": args.translator_channels,
-                                      "translator_l1": args.translator_l1})
+                                      "translator_l1": args.translator_l1,
+                                      "colour_encoder": args.colour_encoder})
                           if args.variant == "dcvgan" else ("mocogan", {"depth": True}))
     recipe = RECIPES[recipe_name]
     options = recipe.make_options(gen_channels=args.channels, disc_channels=args.channels,
-                                  lr_discriminator=2e-4, **extra)
+                                  lr_discriminator=args.lr_discriminator,
+                                  d_steps=args.d_steps, minibatch_std=args.minibatch_std,
+                                  **extra)
     model = args.work / f"depth_{args.variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
-    t0 = time.perf_counter()
-    history = recipe.fit(TrainingRun(train, model, epochs=args.epochs, lr=1e-3, seed=args.seed,
-                                     progress=False), options)
-    train_seconds = time.perf_counter() - t0
     judge, judge_extra = load_judge(paths["judge"])
     estimator, est_extra = load_depth_estimator(paths["estimator"])
+    per_epoch = steps_per_epoch(args.train_clips)
+    # --curve-every E: train in segments of E epochs through a checkpoint (resume is bit-exact
+    # on CPU, so the final model is that of one uninterrupted run), scoring after each
+    ends = (list(range(args.curve_every, args.epochs, args.curve_every)) if args.curve_every
+            else []) + [args.epochs]
+    checkpoint = model.with_suffix(".ckpt") if len(ends) > 1 else None
+    curve, train_seconds = [], 0.0
+    for i, end in enumerate(ends):
+        t0 = time.perf_counter()
+        history = recipe.fit(TrainingRun(train, model, epochs=end, lr=args.lr, seed=args.seed,
+                                         progress=False, checkpoint=checkpoint,
+                                         resume=i > 0), options)
+        train_seconds += time.perf_counter() - t0
+        if end < args.epochs:
+            scores = evaluate_generation(generate_clips(model, 256, seed=args.seed), judge,
+                                         reference=judge_extra["reference"],
+                                         depth_estimator=estimator)
+            curve.append({"steps": end * per_epoch, "judge_fvd": scores["judge_fvd"],
+                          "judge_fid": scores["judge_fid"],
+                          "depth_consistency_mae": scores["depth_consistency"]["mae"]})
+            print(curve[-1], flush=True)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     ds = generate_clips(model, 256, seed=args.seed)
     result = evaluate_generation(ds, judge, reference=judge_extra["reference"],
                                  depth_estimator=estimator)
-    steps = len(history) * 12
+    steps = args.epochs * per_epoch
     metrics = {"judge_fvd": result["judge_fvd"], "judge_fid": result["judge_fid"],
                "depth_consistency_mae": result["depth_consistency"]["mae"],
                "steps": steps, "train_seconds_per_step": train_seconds / steps,
                "final_g_loss": history[-1]["g_loss"], "final_d_loss": history[-1]["d_loss"],
                "estimator_real_mae": est_extra["test_error"]["mae"],
                "judge_real_test_accuracy": judge_extra["test_accuracy"]}
+    if curve:
+        metrics["curve"] = curve + [{"steps": steps, "judge_fvd": metrics["judge_fvd"],
+                                     "judge_fid": metrics["judge_fid"],
+                                     "depth_consistency_mae": metrics["depth_consistency_mae"]}]
     from pyro_videossm.data.conventions import open_dataset
     from pyro_videossm.data.sprites import select_split
     from pyro_videossm.evaluation.depth_estimator import rgbd_pairs
@@ -275,10 +301,24 @@ def step_compare(args) -> dict:
     return {"metrics": metrics, "timings": {"train_seconds": train_seconds}}
 
 
+def steps_per_epoch(clips: int, batch: int = 32) -> int:
+    """Generator steps an epoch over the training clips (the file's first three quarters)."""
+    train = clips - int(round(clips * 0.25))  # make_shapes_rgbd's default test_fraction
+    return -(-train // batch)
+
+
 def _l1_tag(args) -> str:
-    """File-name suffix of a DCVGAN run with the paired translator loss (none without)."""
-    return (f"_l1w{args.translator_l1:g}" if args.variant == "dcvgan" and args.translator_l1 > 0
-            else "")
+    """File-name suffix of a run's options other than variant, seed and epochs: the paired
+    translator loss of DCVGAN, the training file's size when not 512 clips."""
+    tag = (f"_l1w{args.translator_l1:g}" if args.variant == "dcvgan" and args.translator_l1 > 0
+           else "")
+    if tag and args.colour_encoder:
+        tag += "_enc"
+    if (args.lr, args.lr_discriminator, args.d_steps) != (1e-3, 2e-4, 1):
+        tag += f"_lr{args.lr:g}_{args.lr_discriminator:g}_d{args.d_steps}"
+    if args.minibatch_std:
+        tag += "_mbstd"
+    return tag + (f"_n{args.train_clips}" if args.train_clips != 512 else "")
 
 
 def _drawable(ds) -> np.ndarray:
@@ -308,7 +348,8 @@ def draw_grid(args) -> None:
         rows.append((label, _drawable(generate_clips(model, 3, seed=args.seed))))
     plot_condition_grid(rows, ROOT / "docs/video_depth_samples.png",
                         title=f"shapes-rgbd 16x16: colour | depth (near = bright), "
-                              f"seed {args.seed}, {12 * args.epochs} steps")
+                              f"seed {args.seed}, "
+                              f"{steps_per_epoch(args.train_clips) * args.epochs} steps")
 
 
 def _mean_se(values) -> str:
@@ -411,12 +452,24 @@ def main(argv=None) -> int:
     p.add_argument("--step", choices=("referees", "floor", "diagnose", "compare"))
     p.add_argument("--variant", choices=("dcvgan", "mocogan-depth"), default="dcvgan")
     p.add_argument("--seed", type=int, default=60)
-    p.add_argument("--epochs", type=int, default=32, help="12 generator steps an epoch")
+    p.add_argument("--epochs", type=int, default=32, help="generator steps an epoch: training clips / 32 (12 for 512 clips)")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--translator-channels", type=int, default=8)
     p.add_argument("--translator-l1", type=float, default=0.0,
                    help="dcvgan: weight of the paired L1 loss of the translator (real depth "
                         "-> colour); 0: adversarial only")
+    p.add_argument("--lr", type=float, default=1e-3, help="generator learning rate")
+    p.add_argument("--lr-discriminator", type=float, default=2e-4, help="critics' rate")
+    p.add_argument("--d-steps", type=int, default=1, help="critic updates per generator step")
+    p.add_argument("--minibatch-std", action="store_true",
+                   help="critics with the minibatch standard deviation (both models)")
+    p.add_argument("--curve-every", type=int, default=0,
+                   help="score the generator every this many epochs too (a learning curve)")
+    p.add_argument("--colour-encoder", action="store_true",
+                   help="dcvgan with --translator-l1: the colour code of the paired loss "
+                        "inferred from the real colour (the recipe's --colour-encoder)")
+    p.add_argument("--train-clips", type=int, default=512,
+                   help="clips of the generators' training file (seed 0; a quarter test)")
     p.add_argument("--referee-clips", type=int, default=2048)
     p.add_argument("--judge-epochs", type=int, default=15)
     p.add_argument("--depth-epochs", type=int, default=4)
@@ -443,10 +496,21 @@ def main(argv=None) -> int:
     command = f"nice -n 10 OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step {args.step}"
     if args.step == "compare":
         command += f" --variant {args.variant} --seed {args.seed} --epochs {args.epochs}"
+        if args.train_clips != 512:
+            command += f" --train-clips {args.train_clips}"
+        if args.curve_every:
+            command += f" --curve-every {args.curve_every}"
+        if (args.lr, args.lr_discriminator, args.d_steps) != (1e-3, 2e-4, 1):
+            command += (f" --lr {args.lr:g} --lr-discriminator {args.lr_discriminator:g}"
+                        f" --d-steps {args.d_steps}")
+        if args.minibatch_std:
+            command += " --minibatch-std"
         if args.variant == "dcvgan":
             command += f" --translator-channels {args.translator_channels}"
             if args.translator_l1 > 0:
                 command += f" --translator-l1 {args.translator_l1:g}"
+                if args.colour_encoder:
+                    command += " --colour-encoder"
     if args.no_write:
         return 0
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

@@ -514,3 +514,41 @@ def test_generate_writes_netcdf_gif_and_mp4(models, tmp_path, capsys):
     assert main(["generate", "--model", str(models["cmocogan"]), "-n", "2", "--action",
                  "slash_left", "-o", str(out), "--mp4", str(mp4)]) == 0
     assert mp4.read_bytes()[4:8] == b"ftyp"
+
+
+def test_minibatch_std_is_the_mean_batch_standard_deviation_as_one_more_channel():
+    from pyro_videossm.nn.gan_blocks import ImageCritic, VideoCritic, minibatch_std
+
+    h = torch.tensor([[[[0.0, 1.0]]], [[[2.0, 5.0]]]])  # (N=2, C=1, 1, 2)
+    out = minibatch_std(h)
+    # per position the population std of (0, 2) is 1, of (1, 5) is 2: mean 1.5
+    assert out.shape == (2, 2, 1, 2) and torch.equal(out[:, :1], h)
+    assert torch.allclose(out[:, 1], torch.full((2, 1, 2), 1.5))
+    assert float(minibatch_std(h[:1])[:, 1].abs().max()) == 0.0  # one sample: 0
+    assert float(minibatch_std(h[[0, 0]])[:, 1].abs().max()) == 0.0  # a collapsed batch: 0
+    # the critics: off leaves the layers as before; on, the last convolution reads one more
+    # channel, and a batch of one repeated clip is scored differently from a varied one only
+    # through that channel
+    plain = ImageCritic(4, 16, 4).eval()  # eval: no power iteration between the calls
+    with_std = ImageCritic(4, 16, 4, minibatch_std=True).eval()
+    assert plain.state_dict().keys() == with_std.state_dict().keys()
+    assert plain.net[-2].in_channels + 1 == with_std.net[-2].in_channels
+    torch.manual_seed(0)
+    x = torch.rand(3, 4, 16, 16)
+    same = x[[0, 0, 0]]
+    assert torch.allclose(plain(same)[0], plain(x)[0])
+    assert not torch.allclose(with_std(same)[0], with_std(x)[0])
+    video = VideoCritic(4, 16, 8, 4, minibatch_std=True)
+    assert video(torch.rand(2, 8, 4, 16, 16)).shape == (2, video.features)
+
+
+def test_dcvgan_with_colour_encoder_and_minibatch_std_trains_saves_and_generates(clips,
+                                                                                tmp_path):
+    recipe = RECIPES["dcvgan"]
+    out = tmp_path / "dcv.pt"
+    recipe.fit(TrainingRun(clips, out, epochs=1, batch_size=8, progress=False),
+               recipe.make_options(**TINY, translator_l1=1.0, colour_encoder=True,
+                                   minibatch_std=True))
+    kind, gen, _ = load_video_gan(out)
+    assert kind == "dcvgan" and gen.encoder is not None
+    assert generate_clips(out, 2)["depth"].shape == (2, 3, 8, 8)

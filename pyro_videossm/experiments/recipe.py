@@ -104,7 +104,7 @@ ZERO_ALLOWED = frozenset({"n_down", "anneal_epochs", "valid_fraction", "min_anne
                           "adversary_weight", "dynamic_kl_weight", "transform_threshold",
                           "adversarial_weight", "spectral_weight", "consistency_weight",
                           "rollout_horizon", "translator_l1", "linear_kernel",
-                          "sharpen_amount", "texture_budget"})
+                          "sharpen_amount", "texture_budget", "colour_kl"})
 #: option names whose values lie in [0, 1] (``valid_fraction`` in [0, 1))
 FRACTIONS = frozenset({"valid_fraction", "min_anneal", "lr_decay", "texture_budget"})
 

@@ -70,6 +70,8 @@ class VideoGANOptions:
     lr_discriminator: float = option(2e-4, "critic learning rate (--lr is the generator's)")
     d_steps: int = option(1, "critic updates per generator update")
     ema_decay: float = option(0.99, "decay of the generator's exponential moving average")
+    minibatch_std: bool = option(False, "give the critics' last convolution the minibatch "
+                                        "standard deviation (ProGAN), against mode collapse")
     depth_variable: str = option("depth", "depth variable (clip, time, y, x) of RGB-D files")
 
 
@@ -121,6 +123,11 @@ class DCVGANOptions(VideoGANOptions):
     translator_levels: int = option(2, "downsamplings of the translator U-Net")
     translator_l1: float = option(0.0, "weight of the paired L1 loss of the translator on "
                                        "real depth -> colour frames (0: adversarial only)")
+    colour_encoder: bool = option(False, "with --translator-l1: infer the colour code of the "
+                                         "paired L1 loss from the real colour frames (an "
+                                         "encoder and a KL term, BicycleGAN's cVAE-GAN) "
+                                         "instead of drawing it as noise")
+    colour_kl: float = option(0.01, "weight of the KL term of the inferred colour code")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -287,9 +294,13 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
         else:
             routing = "joint"
     if kind == "dcvgan":
+        if options.colour_encoder and options.translator_l1 <= 0:
+            raise InputError("--colour-encoder infers the code of the paired translator loss: "
+                             "it needs --translator-l1 > 0")
         gen = DCVGANGenerator(size, frames, colour_dim=options.colour_dim,
                               translator_channels=options.translator_channels,
-                              translator_levels=options.translator_levels, **common)
+                              translator_levels=options.translator_levels,
+                              colour_encoder=options.colour_encoder, **common)
     else:
         gen = MoCoGANGenerator(channels, size, frames, n_actions=n_actions,
                                n_contents=n_contents, routing=routing,
@@ -301,10 +312,12 @@ def build_gan(kind: str, options: VideoGANOptions, meta: dict):
                                 classifier_channels=getattr(options, "classifier_channels", 0),
                                 fake_classes=not real_only,
                                 action_input=getattr(options, "classifier_action_input",
-                                                     "colour"))
+                                                     "colour"),
+                                minibatch_std=options.minibatch_std)
     if kind == "dcvgan":
         objective = DCVGANObjective(gen, disc, options.gan_loss,
-                                    translator_l1=options.translator_l1)
+                                    translator_l1=options.translator_l1,
+                                    kl_weight=options.colour_kl)
     else:
         pairs: dict[str, Any] = {}
         for key in ("critic_pairs", "classifier_pairs"):

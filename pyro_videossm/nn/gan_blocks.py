@@ -11,8 +11,13 @@ rescaled to ``[-1, 1]``.
   ``(N, T, E) -> (N, T, M)``.
 * :class:`DepthToColour`: DCVGAN's translator, a small U-Net from a depth frame and a colour
   code to a colour frame, ``(N, 1, S, S), (N, K) -> (N, 3, S, S)``.
+* :class:`ColourEncoder`: the colour code of a clip inferred from its colour frames (the
+  encoder of BicycleGAN's cVAE-GAN branch), ``(N, T, 3, S, S) -> (N, K), (N, K)`` (mean and
+  log-variance of a diagonal Gaussian).
 * :class:`ImageCritic` / :class:`VideoCritic`: spectrally normalised 2D / 3D convolutions to a
   feature vector, ``(N, C, S, S) -> (N, F)`` / ``(N, T, C, S, S) -> (N, F)``.
+  ``minibatch_std=True`` gives their last convolution ProGAN's minibatch standard deviation
+  (:func:`minibatch_std`), against mode collapse.
 * :class:`CriticHead`: features to a realness score with projection terms for the given
   conditions (Miyato & Koyama 2018: ``score = w . h + sum_k <embed_k(y_k), h>``) and an
   auxiliary classifier per condition (Odena et al. 2017), ``(N, F) -> (N,), {name: (N, K)}``.
@@ -136,31 +141,81 @@ class DepthToColour(nn.Module):
         return self.out(torch.cat([h, skips[0]], 1))
 
 
+class ColourEncoder(nn.Module):
+    """The colour code of a clip from its colour frames: ``(N, T, 3, S, S) -> (mean (N, K),
+    log-variance (N, K))``. Stride-2 convolutions (leaky ReLU) to ``4 x 4`` per frame, the
+    features averaged over positions and frames, then a linear layer; trained with a KL term
+    towards ``N(0, I)``, the prior the translator's colour noise is drawn from when
+    generating."""
+
+    def __init__(self, code_dim: int, size: int, channels: int = 16) -> None:
+        super().__init__()
+        k = doublings(size)
+        ch = [3, *widths(channels, k - 1)]
+        layers: list[nn.Module] = []
+        for i in range(k):
+            layers += [nn.Conv2d(ch[i], ch[i + 1], 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers)
+        self.head = nn.Linear(ch[-1], 2 * code_dim)
+
+    def forward(self, colour: Tensor) -> tuple[Tensor, Tensor]:
+        n, t = colour.shape[:2]
+        h = self.net(colour.flatten(0, 1) * 2 - 1).mean(dim=(-2, -1))
+        mean, log_var = self.head(h.reshape(n, t, -1).mean(1)).chunk(2, dim=-1)
+        return mean, log_var.clamp(-10.0, 10.0)
+
+
+def minibatch_std(h: Tensor) -> Tensor:
+    """ProGAN's minibatch standard deviation (Karras et al. 2018): ``h`` ``(N, C, ...)`` with
+    one channel more, holding everywhere the standard deviation over the batch of every
+    feature at every position, averaged. A critic that sees it can tell a batch of generated
+    samples that are all alike (mode collapse) from a real batch."""
+    std = h.std(dim=0, unbiased=False).mean() if h.shape[0] > 1 else h.new_zeros(())
+    return torch.cat([h, std.expand(h.shape[0], 1, *h.shape[2:])], dim=1)
+
+
+def _run_critic(net: nn.Sequential, x: Tensor, with_std: bool) -> Tensor:
+    """The layers of a critic, with :func:`minibatch_std` before its last convolution."""
+    last = len(net) - 2
+    for i, layer in enumerate(net):
+        if with_std and i == last:
+            x = minibatch_std(x)
+        x = layer(x)
+    return x
+
+
 class ImageCritic(nn.Module):
     """Frames ``(N, C, S, S)`` -> features ``(N, F)``: stride-2 4x4 convolutions under spectral
-    normalisation (leaky ReLU) down to ``4 x 4``, then a sum over positions."""
+    normalisation (leaky ReLU) down to ``4 x 4``, then a sum over positions; with
+    ``minibatch_std`` the last convolution also reads :func:`minibatch_std`."""
 
-    def __init__(self, in_channels: int, size: int, channels: int = 16) -> None:
+    def __init__(self, in_channels: int, size: int, channels: int = 16,
+                 minibatch_std: bool = False) -> None:
         super().__init__()
         k = doublings(size)
         ch = [in_channels, *widths(channels, k - 1, cap=8)]
         layers: list[nn.Module] = []
         for i in range(k):
-            layers += [spectral_norm(nn.Conv2d(ch[i], ch[i + 1], 4, stride=2, padding=1)),
+            extra = 1 if minibatch_std and i == k - 1 else 0
+            layers += [spectral_norm(nn.Conv2d(ch[i] + extra, ch[i + 1], 4, stride=2,
+                                               padding=1)),
                        nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(*layers)
         self.features = ch[-1]
+        self.minibatch_std = minibatch_std
 
     def forward(self, frames: Tensor) -> Tensor:
-        return self.net(frames * 2 - 1).sum(dim=(-2, -1))
+        return _run_critic(self.net, frames * 2 - 1, self.minibatch_std).sum(dim=(-2, -1))
 
 
 class VideoCritic(nn.Module):
     """Clips ``(N, T, C, S, S)`` -> features ``(N, F)``: 3D convolutions under spectral
     normalisation (kernel 3 in time, 4 in space; stride 2 in space, and in time while at least
-    4 frames remain), leaky ReLU, then a sum over positions."""
+    4 frames remain), leaky ReLU, then a sum over positions; with ``minibatch_std`` the last
+    convolution also reads :func:`minibatch_std`."""
 
-    def __init__(self, in_channels: int, size: int, frames: int, channels: int = 16) -> None:
+    def __init__(self, in_channels: int, size: int, frames: int, channels: int = 16,
+                 minibatch_std: bool = False) -> None:
         super().__init__()
         k = doublings(size)
         ch = [in_channels, *widths(channels, k - 1, cap=8)]
@@ -169,14 +224,17 @@ class VideoCritic(nn.Module):
         for i in range(k):
             st = 2 if t >= 4 else 1
             t = (t - 1) // st + 1
-            layers += [spectral_norm(nn.Conv3d(ch[i], ch[i + 1], (3, 4, 4), stride=(st, 2, 2),
-                                               padding=1)),
+            extra = 1 if minibatch_std and i == k - 1 else 0
+            layers += [spectral_norm(nn.Conv3d(ch[i] + extra, ch[i + 1], (3, 4, 4),
+                                               stride=(st, 2, 2), padding=1)),
                        nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(*layers)
         self.features = ch[-1]
+        self.minibatch_std = minibatch_std
 
     def forward(self, clips: Tensor) -> Tensor:
-        return self.net(clips.transpose(1, 2) * 2 - 1).sum(dim=(-3, -2, -1))
+        return _run_critic(self.net, clips.transpose(1, 2) * 2 - 1,
+                           self.minibatch_std).sum(dim=(-3, -2, -1))
 
 
 class CriticHead(nn.Module):

@@ -161,15 +161,18 @@ class MoCoGANDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, size: int = 32, frames: int = 8, *,
                  disc_channels: int = 16, n_actions: int = 0, n_contents: int = 0,
                  classify: bool = False, classifier_channels: int = 0,
-                 fake_classes: bool = False, action_input: str = "colour") -> None:
+                 fake_classes: bool = False, action_input: str = "colour",
+                 minibatch_std: bool = False) -> None:
         super().__init__()
         self.config = dict(channels=channels, size=size, frames=frames,
                            disc_channels=disc_channels, n_actions=n_actions,
                            n_contents=n_contents, classify=classify,
                            classifier_channels=classifier_channels, fake_classes=fake_classes,
                            action_input=action_input)
-        self.image = ImageCritic(channels, size, disc_channels)
-        self.video = VideoCritic(channels, size, frames, disc_channels)
+        if minibatch_std:  # only when on: model files of before keep their config
+            self.config["minibatch_std"] = True
+        self.image = ImageCritic(channels, size, disc_channels, minibatch_std)
+        self.video = VideoCritic(channels, size, frames, disc_channels, minibatch_std)
         video_conditions = {k: v for k, v in (("action", n_actions), ("content", n_contents))
                             if v}
         image_conditions = {"content": n_contents} if n_contents else {}
