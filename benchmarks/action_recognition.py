@@ -242,7 +242,45 @@ def table_body(records: list[dict], name: str, fractions: list[float]) -> tuple[
         "",
         render_markdown(header, rows),
     ]
+    paired = paired_rows(records, fractions)
+    if paired:
+        test = first["metrics"]["test_clips"]
+        lines += ["", "Paired by seed (the same labelled clips for both models): latent "
+                  "classifier minus CNN+GRU, in points of test accuracy (mean ± s.e. over the "
+                  f"seeds), the seeds on which it is higher, equal or lower, and the wrong "
+                  f"test clips of each model summed over the seeds ({test} test clips per "
+                  "seed):", "",
+                  render_markdown(["labels", "seeds", "difference (points)",
+                                   "higher / equal / lower", "wrong clips: latent",
+                                   "wrong clips: CNN+GRU"], paired)]
+        summary["paired"] = {row[0]: row[1:] for row in paired}
     return "\n".join(lines), summary
+
+
+def paired_rows(records: list[dict], fractions: list[float]) -> list[list[str]]:
+    """Per fraction: the seeds both models ran, the paired accuracy difference (latent minus
+    supervised), the sign counts and the summed wrong test clips (fractions with at least two
+    common seeds)."""
+    def by_seed(kind: str, f: float) -> dict[int, float]:
+        return {r["metrics"]["seed"]: s["accuracy"] for r in records
+                if r["metrics"]["model"] == kind for s in r["metrics"]["runs"]
+                if math.isclose(s["fraction"], f)}
+
+    test = records[0]["metrics"]["test_clips"]
+    rows = []
+    for f in fractions:
+        lat, sup = by_seed("latent", f), by_seed("supervised", f)
+        seeds = sorted(set(lat) & set(sup))
+        if len(seeds) < 2:
+            continue
+        d = [100 * (lat[k] - sup[k]) for k in seeds]
+        m, se = mean_se(d)
+        wrong = [sum(round((1 - acc[k]) * test) for k in seeds) for acc in (lat, sup)]
+        rows.append([f"{f * 100:g} %", f"{len(seeds)} ({seeds[0]}–{seeds[-1]})",
+                     f"{m:+.2f} ± {se:.2f}",
+                     f"{sum(x > 0 for x in d)} / {sum(x == 0 for x in d)} / "
+                     f"{sum(x < 0 for x in d)}", str(wrong[0]), str(wrong[1])])
+    return rows
 
 
 def _dsvae_command(records: list[dict]) -> str:

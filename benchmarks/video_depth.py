@@ -18,9 +18,13 @@ Three steps (issue 15, the depth target), each writing a run record under
    is (1-D Wasserstein distances, world units, between generated and real per-pixel depths
    and between their horizontal depth gradients).
 3. ``--step compare --variant dcvgan|mocogan-depth --seed S``: train on the 384 training clips
-   of ``benchmarks/video_generation.py``'s 512-clip file (16 x 16, 8 frames) for ``--epochs``
-   (12 steps an epoch at batch 32), widths 8 for every network (``--translator-channels``
-   too), score 256 generated clips with the step-1 referees. ``--translator-l1 W``: DCVGAN
+   of ``benchmarks/video_generation.py``'s 512-clip file (16 x 16, 8 frames; ``--train-clips
+   N``: a file of N clips, seed 0, a quarter held out) for ``--epochs`` (12 steps an epoch
+   at batch 32 for 512 clips), widths 8 for every network (``--translator-channels`` too),
+   score 256 generated clips with the step-1 referees; ``--curve-every E`` also scores the
+   generator every E epochs (training goes on from a checkpoint, bit-exact on CPU).
+   ``--lr``, ``--lr-discriminator``, ``--d-steps``, ``--minibatch-std``: the shared GAN
+   settings; ``--colour-encoder``: DCVGAN's inferred colour code. ``--translator-l1 W``: DCVGAN
    with the paired L1 loss of its translator on real depth -> colour frames (weight W; the
    ``dcvgan`` recipe's ``--translator-l1``).
 
@@ -39,6 +43,18 @@ is recorded next to the scores.
     for s in 60 61; do for v in mocogan-depth dcvgan; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s --epochs 64 \\
         --translator-l1 10; done; done     # 768 steps (--translator-l1: dcvgan only)
+    # longer runs on a training file of 2048 clips (1536 training): selection on seed 0 (1536
+    # generator steps; learning rates, critic steps, the critics' minibatch std, DCVGAN's
+    # colour encoder), then the benchmark seeds at 3072 steps with learning curves
+    C="--train-clips 2048 --curve-every 16 --lr 2e-4 --lr-discriminator 2e-4 --d-steps 2"
+    for o in "" "--minibatch-std"; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py \
+        --step compare --variant mocogan-depth --seed 0 --epochs 32 $C $o; \
+      OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare --variant dcvgan \
+        --translator-l1 10 --colour-encoder --seed 0 --epochs 32 $C $o; done
+    for s in 60 61 62; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare \
+        --variant dcvgan --translator-l1 10 --colour-encoder --seed $s --epochs 64 $C; \
+      for o in "" "--minibatch-std"; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py \
+        --step compare --variant mocogan-depth --seed $s --epochs 64 $C $o; done; done
     python benchmarks/video_depth.py --grid --seed 60 --translator-l1 10   # the sample grid
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
@@ -340,13 +356,19 @@ def draw_grid(args) -> None:
 
     real = select_split(open_dataset(referee_paths(args.work, args)["data"]).load(), "test")
     rows = [("real", _drawable(real.isel(clip=[0, 1, 2])))]
-    for variant, label in (("dcvgan", "dcvgan"), ("mocogan-depth", "mocogan\n--depth")):
+    if args.grid_models:  # LABEL=PATH: these model files, in this order
+        for item in args.grid_models:
+            label, _, path = item.partition("=")
+            rows.append((label.replace("\\n", "\n"),
+                         _drawable(generate_clips(Path(path), 3, seed=args.seed))))
+    for variant, label in (() if args.grid_models else
+                           (("dcvgan", "dcvgan"), ("mocogan-depth", "mocogan\n--depth"))):
         args.variant = variant
         if variant == "dcvgan" and args.translator_l1 > 0:
             label = f"dcvgan\nL1 {args.translator_l1:g}"
         model = args.work / f"depth_{variant}_seed{args.seed}_e{args.epochs}{_l1_tag(args)}.pt"
         rows.append((label, _drawable(generate_clips(model, 3, seed=args.seed))))
-    plot_condition_grid(rows, ROOT / "docs/video_depth_samples.png",
+    plot_condition_grid(rows, ROOT / "docs" / args.grid_out,
                         title=f"shapes-rgbd 16x16: colour | depth (near = bright), "
                               f"seed {args.seed}, "
                               f"{steps_per_epoch(args.train_clips) * args.epochs} steps")
@@ -406,7 +428,8 @@ def tables() -> str:
                 + f" | {row['depth_w1']:.2f} | {row['depth_gradient_w1']:.3f} |")
     comp: dict[tuple, list] = {}
     for r in recs:
-        if r["name"].startswith("video_depth_compare_"):
+        if r["name"].startswith("video_depth_compare_") and r["options"].get(
+                "train_clips", 512) == 512:
             dcv = r["options"]["variant"] == "dcvgan"
             key = (r["options"]["variant"], r["options"]["epochs"],
                    r["options"].get("translator_channels") if dcv else None,
@@ -433,7 +456,77 @@ def tables() -> str:
                 + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
                    if key[0] == "dcvgan" else "-") + " | "
                 f"{_mean_se([x['depth_w1'] for x in m])} |")
+    out += _longer_tables(recs)
     return "\n".join(out)
+
+
+def _settings(options: dict) -> str:
+    """The settings of a longer run besides the model: learning rates, critic steps, critic
+    option, DCVGAN's translator loss and colour encoder."""
+    parts = [f"lr {options.get('lr', 1e-3):g} / {options.get('lr_discriminator', 2e-4):g}",
+             f"d-steps {options.get('d_steps', 1)}"]
+    if options.get("minibatch_std"):
+        parts.append("minibatch std")
+    if options["variant"] == "dcvgan" and options.get("translator_l1", 0) > 0:
+        parts.append(f"translator L1 {options['translator_l1']:g}"
+                     + (" + colour encoder" if options.get("colour_encoder") else ""))
+    return ", ".join(parts)
+
+
+def _longer_tables(recs: list[dict]) -> list[str]:
+    """The runs on the larger training file (``--train-clips`` other than 512): the selection
+    runs (seed 0) and the benchmark seeds, each row one setting; then the learning curves of
+    the benchmark seeds (mean over seeds at each scored step)."""
+    groups: dict[tuple, list] = {}
+    for r in recs:
+        o = r["options"]
+        if not r["name"].startswith("video_depth_compare_") or o.get("train_clips", 512) == 512:
+            continue
+        role = "selection" if o["seed"] == 0 else "benchmark"
+        key = (role, o["train_clips"], o["epochs"], o["variant"], _settings(o))
+        groups.setdefault(key, []).append(r)
+    if not groups:
+        return []
+    out = ["", f"Longer runs (`--train-clips {sorted({k[1] for k in groups})[-1]}`: "
+           "training file of that many clips, a quarter held out; widths 8; 256 generated "
+           "clips each; seed 0 selected the settings, seeds 60 to 62 are the benchmark; mean ± "
+           "s.e. over seeds; seconds per step on the shared machine, indicative only):", "",
+           "| role | model | settings | seeds | generator steps | s / step | judge-FVD ↓ | "
+           "judge-FID ↓ | depth–colour MAE ↓ | translator on real depth: MAE ↓ | depth W1 ↓ |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    order = sorted(groups, key=lambda k: (k[0] != "selection", k[2], k[3], k[4]))
+    for key in order:
+        rs = sorted(groups[key], key=lambda r: r["options"]["seed"])
+        m = [r["metrics"] for r in rs]
+        out.append(
+            f"| {key[0]} | {'dcvgan' if key[3] == 'dcvgan' else 'mocogan --depth'} | "
+            f"{key[4]} | {' '.join(str(r['options']['seed']) for r in rs)} | "
+            f"{m[0]['steps']} | {np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
+            f"{_mean_se([x['judge_fvd'] for x in m])} | "
+            f"{_mean_se([x['judge_fid'] for x in m])} | "
+            f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
+            + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
+               if key[3] == "dcvgan" else "-") + " | "
+            f"{_mean_se([x['depth_w1'] for x in m])} |")
+    curves = [k for k in order if k[0] == "benchmark"
+              and all("curve" in r["metrics"] for r in groups[k])]
+    if curves:
+        steps = [c["steps"] for c in groups[curves[0]][0]["metrics"]["curve"]]
+        out += ["", "Learning curves of the benchmark seeds (judge-FVD analogue / depth–colour "
+                "MAE, mean over the seeds, after each number of generator steps; "
+                "`--curve-every`):", "",
+                "| model | settings | " + " | ".join(f"{s} steps" for s in steps) + " |",
+                "| --- | --- | " + " | ".join("---" for _ in steps) + " |"]
+        for key in curves:
+            cells = []
+            for i in range(len(steps)):
+                pts = [r["metrics"]["curve"][i] for r in groups[key]
+                       if len(r["metrics"]["curve"]) > i]
+                cells.append(f"{np.mean([p['judge_fvd'] for p in pts]):.1f} / "
+                             f"{np.mean([p['depth_consistency_mae'] for p in pts]):.2f}")
+            out.append(f"| {'dcvgan' if key[3] == 'dcvgan' else 'mocogan --depth'} | "
+                       f"{key[4]} | " + " | ".join(cells) + " |")
+    return out
 
 
 def write_table() -> None:
@@ -452,7 +545,8 @@ def main(argv=None) -> int:
     p.add_argument("--step", choices=("referees", "floor", "diagnose", "compare"))
     p.add_argument("--variant", choices=("dcvgan", "mocogan-depth"), default="dcvgan")
     p.add_argument("--seed", type=int, default=60)
-    p.add_argument("--epochs", type=int, default=32, help="generator steps an epoch: training clips / 32 (12 for 512 clips)")
+    p.add_argument("--epochs", type=int, default=32,
+                   help="epochs of training clips / 32 generator steps (12 for 512 clips)")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--translator-channels", type=int, default=8)
     p.add_argument("--translator-l1", type=float, default=0.0,
@@ -478,6 +572,10 @@ def main(argv=None) -> int:
                    help="benchmarks/video_generation.py's cache (stored models, training file)")
     p.add_argument("--table", action="store_true")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--grid-models", nargs="+", metavar="LABEL=PATH",
+                   help="--grid: draw these model files (label, \\n for a line break)")
+    p.add_argument("--grid-out", default="video_depth_samples.png",
+                   help="--grid: file name under docs/")
     p.add_argument("--grid", action="store_true",
                    help="only draw docs/video_depth_samples.png from the --seed models")
     args = p.parse_args(argv)
