@@ -448,16 +448,20 @@ def tables() -> str:
             out.append(
                 f"| {'dcvgan' if key[0] == 'dcvgan' else 'mocogan --depth'} | "
                 f"{key[2] if key[2] else '-'} | "
-                f"{'-' if key[3] is None else f'{key[3]:g}'} | {len(rs)} | {m[0]['steps']} | "
-                f"{np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
-                f"{_mean_se([x['judge_fvd'] for x in m])} | "
-                f"{_mean_se([x['judge_fid'] for x in m])} | "
-                f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
-                + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
-                   if key[0] == "dcvgan" else "-") + " | "
-                f"{_mean_se([x['depth_w1'] for x in m])} |")
+                f"{'-' if key[3] is None else f'{key[3]:g}'} | {len(rs)} | "
+                + _score_cells(m, key[0] == "dcvgan"))
     out += _longer_tables(recs)
     return "\n".join(out)
+
+
+def _score_cells(m: list[dict], dcvgan: bool) -> str:
+    """The table cells from the generator steps on, for the metrics ``m`` of a row's runs."""
+    return (f"{m[0]['steps']} | {np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
+            f"{_mean_se([x['judge_fvd'] for x in m])} | "
+            f"{_mean_se([x['judge_fid'] for x in m])} | "
+            f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
+            + (_mean_se([x['translator_on_real_depth_mae'] for x in m]) if dcvgan else "-")
+            + f" | {_mean_se([x['depth_w1'] for x in m])} |")
 
 
 def _settings(options: dict) -> str:
@@ -501,13 +505,7 @@ def _longer_tables(recs: list[dict]) -> list[str]:
         out.append(
             f"| {key[0]} | {'dcvgan' if key[3] == 'dcvgan' else 'mocogan --depth'} | "
             f"{key[4]} | {' '.join(str(r['options']['seed']) for r in rs)} | "
-            f"{m[0]['steps']} | {np.mean([x['train_seconds_per_step'] for x in m]):.2f} | "
-            f"{_mean_se([x['judge_fvd'] for x in m])} | "
-            f"{_mean_se([x['judge_fid'] for x in m])} | "
-            f"{_mean_se([x['depth_consistency_mae'] for x in m])} | "
-            + (_mean_se([x['translator_on_real_depth_mae'] for x in m])
-               if key[3] == "dcvgan" else "-") + " | "
-            f"{_mean_se([x['depth_w1'] for x in m])} |")
+            + _score_cells(m, key[3] == "dcvgan"))
     curves = [k for k in order if k[0] == "benchmark"
               and all("curve" in r["metrics"] for r in groups[k])]
     if curves:
