@@ -43,18 +43,33 @@ is recorded next to the scores.
     for s in 60 61; do for v in mocogan-depth dcvgan; do nice -n 10 OMP_NUM_THREADS=1 \\
         python benchmarks/video_depth.py --step compare --variant $v --seed $s --epochs 64 \\
         --translator-l1 10; done; done     # 768 steps (--translator-l1: dcvgan only)
-    # longer runs on a training file of 2048 clips (1536 training): selection on seed 0 (1536
-    # generator steps; learning rates, critic steps, the critics' minibatch std, DCVGAN's
-    # colour encoder), then the benchmark seeds at 3072 steps with learning curves
-    C="--train-clips 2048 --curve-every 16 --lr 2e-4 --lr-discriminator 2e-4 --d-steps 2"
-    for o in "" "--minibatch-std"; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py \
-        --step compare --variant mocogan-depth --seed 0 --epochs 32 $C $o; \
-      OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare --variant dcvgan \
-        --translator-l1 10 --colour-encoder --seed 0 --epochs 32 $C $o; done
+    # longer runs on a training file of 2048 clips (1536 training). Selection on seed 0: the
+    # former rates at 3072 steps, then three MoCoGAN settings and the critics' minibatch std
+    # at 1536 steps (DCVGAN with its inferred colour code)
+    C="--train-clips 2048 --curve-every 16"
+    for v in mocogan-depth "dcvgan --translator-l1 10 --colour-encoder"; do \
+      OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare --variant $v --seed 0 \
+        --epochs 64 $C; done
+    for o in "--lr 2e-4 --lr-discriminator 2e-4" "--lr 1e-4 --lr-discriminator 4e-4"; do \
+      OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare \
+        --variant mocogan-depth --seed 0 --epochs 32 $C $o; done
+    G="--lr 2e-4 --lr-discriminator 2e-4 --d-steps 2"
+    for o in "" "--minibatch-std"; do for v in mocogan-depth \
+        "dcvgan --translator-l1 10 --colour-encoder"; do OMP_NUM_THREADS=1 python \
+        benchmarks/video_depth.py --step compare --variant $v --seed 0 --epochs 32 $C $G $o; \
+      done; done
+    # the benchmark seeds at 3072 steps: MoCoGAN with minibatch std, DCVGAN with and without
     for s in 60 61 62; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py --step compare \
-        --variant dcvgan --translator-l1 10 --colour-encoder --seed $s --epochs 64 $C; \
+        --variant mocogan-depth --seed $s --epochs 64 $C $G --minibatch-std; \
       for o in "" "--minibatch-std"; do OMP_NUM_THREADS=1 python benchmarks/video_depth.py \
-        --step compare --variant mocogan-depth --seed $s --epochs 64 $C $o; done; done
+        --step compare --variant dcvgan --translator-l1 10 --colour-encoder --seed $s \
+        --epochs 64 $C $G $o; done; done
+    M=/tmp/video_depth/depth_; T=_lr0.0002_0.0002_d2
+    python benchmarks/video_depth.py --grid --seed 60 --epochs 64 --train-clips 2048 \
+        --grid-out video_depth_samples_long.png --grid-models \
+        "mocogan --depth\nminibatch std=${M}mocogan-depth_seed60_e64${T}_mbstd_n2048.pt" \
+        "dcvgan=${M}dcvgan_seed60_e64_l1w10_enc${T}_n2048.pt" \
+        "dcvgan\nminibatch std=${M}dcvgan_seed60_e64_l1w10_enc${T}_mbstd_n2048.pt"
     python benchmarks/video_depth.py --grid --seed 60 --translator-l1 10   # the sample grid
     python benchmarks/video_depth.py --table     # docs/video_generation.md section video-depth
 """
@@ -324,8 +339,9 @@ def steps_per_epoch(clips: int, batch: int = 32) -> int:
 
 
 def _l1_tag(args) -> str:
-    """File-name suffix of a run's options other than variant, seed and epochs: the paired
-    translator loss of DCVGAN, the training file's size when not 512 clips."""
+    """File-name suffix of a run's options other than variant, seed and epochs: DCVGAN's
+    paired translator loss (and colour encoder), learning rates and critic steps when not the
+    defaults, the critics' minibatch std, the training file's size when not 512 clips."""
     tag = (f"_l1w{args.translator_l1:g}" if args.variant == "dcvgan" and args.translator_l1 > 0
            else "")
     if tag and args.colour_encoder:
@@ -575,7 +591,7 @@ def main(argv=None) -> int:
     p.add_argument("--grid-out", default="video_depth_samples.png",
                    help="--grid: file name under docs/")
     p.add_argument("--grid", action="store_true",
-                   help="only draw docs/video_depth_samples.png from the --seed models")
+                   help="only draw docs/<--grid-out> from the --seed models (or --grid-models)")
     args = p.parse_args(argv)
     if args.table:
         write_table()

@@ -42,3 +42,14 @@ def test_diagnosis_of_a_dcvgan_matches_direct_computations(tmp_path):
     assert out["kind"] == "dcvgan" and out["translator_on_real_depth_mae"] >= 0
     assert out["translator_parameters"] + out["depth_generator_parameters"] == out[
         "generator_parameters"]
+
+
+def test_steps_per_epoch_count_the_training_quarters_batches_and_match_the_data():
+    from pyro_videossm.data.shapes_rgbd import make_shapes_rgbd
+
+    vd = load_script("benchmarks/video_depth.py")
+    assert vd.steps_per_epoch(512) == 12  # 384 training clips
+    assert vd.steps_per_epoch(2048) == 48  # 1536
+    assert vd.steps_per_epoch(100) == 3  # 75 training clips: 2 full batches and one of 11
+    ds = make_shapes_rgbd(clips=100, frames=2, size=8)
+    assert int((ds["split"].values == 0).sum()) == 75
